@@ -1,0 +1,9 @@
+//! speedbench: one graph IR, the same weights, three inference runtimes.
+//!
+//! Data flows one way: `models/*.toml` -> [`zoo`] builds a [`graph::Graph`]
+//! -> [`graph::analysis`] counts it -> [`frameworks`] prepare and run it ->
+//! [`bench`] times it into records -> [`report`] renders them.
+
+pub mod graph;
+pub mod weights;
+pub mod zoo;

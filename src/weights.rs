@@ -1,0 +1,239 @@
+//! Weights: seeded deterministic initialisation, and safetensors import and
+//! export under the PyTorch state_dict names the graph declares.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, Uniform};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+
+use crate::graph::{Graph, ParamRef};
+
+/// One float32 tensor, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl Tensor {
+    /// Rows `[start, start+len)` of the first dimension.
+    pub fn rows(&self, start: usize, len: usize) -> Tensor {
+        let row: usize = self.shape[1..].iter().product();
+        let mut shape = self.shape.clone();
+        shape[0] = len;
+        Tensor {
+            shape,
+            data: self.data[start * row..(start + len) * row].to_vec(),
+        }
+    }
+}
+
+/// Every tensor of a graph, by state_dict name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights {
+    pub tensors: BTreeMap<String, Tensor>,
+}
+
+/// 64-bit FNV-1a, so each tensor's stream depends only on seed and name.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+impl Weights {
+    /// Deterministic weights: the same seed and graph give the same tensors on
+    /// every machine. Convolutions and linear layers are normal with variance
+    /// 1/fan_in (activations keep their scale); batch norms get statistics
+    /// near identity so that a deep network stays numerically tame.
+    pub fn seeded(graph: &Graph, seed: u64) -> Weights {
+        let tensors = graph
+            .params
+            .iter()
+            .map(|(name, shape)| {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed ^ fnv1a(name.as_bytes()));
+                let n: usize = shape.iter().product();
+                let uniform = |lo: f32, hi: f32, rng: &mut ChaCha8Rng| -> Vec<f32> {
+                    let d = Uniform::new(lo, hi);
+                    (0..n).map(|_| d.sample(rng)).collect()
+                };
+                let data = match name.rsplit('.').next().unwrap_or("") {
+                    "running_var" => uniform(0.5, 1.5, &mut rng),
+                    "running_mean" | "bias" if shape.len() == 1 && is_bn(graph, name) => {
+                        uniform(-0.1, 0.1, &mut rng)
+                    }
+                    "weight" if shape.len() == 1 => uniform(0.5, 1.0, &mut rng),
+                    "bias" => uniform(-0.05, 0.05, &mut rng),
+                    _ => {
+                        let fan_in: usize = shape[1..].iter().product();
+                        let std = (1.0 / fan_in.max(1) as f32).sqrt();
+                        let d = Normal::new(0.0, std).unwrap_or_else(|_| unreachable!());
+                        (0..n).map(|_| d.sample(&mut rng)).collect()
+                    }
+                };
+                (
+                    name.clone(),
+                    Tensor {
+                        shape: shape.clone(),
+                        data,
+                    },
+                )
+            })
+            .collect();
+        Weights { tensors }
+    }
+
+    /// Loads a safetensors file and checks it against the graph: missing,
+    /// unexpected and mis-shaped keys are reported together. PyTorch's
+    /// `num_batches_tracked` counters are ignored.
+    pub fn load(path: &Path, graph: &Graph) -> Result<Weights> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("{}: cannot read weights", path.display()))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: not a valid safetensors file: {e}", path.display()))?;
+        let mut tensors = BTreeMap::new();
+        let mut unexpected = Vec::new();
+        let mut misshaped = Vec::new();
+        let mut bad_dtype = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, view) in st.tensors() {
+            if name.ends_with("num_batches_tracked") {
+                continue;
+            }
+            seen.insert(name.clone());
+            let Some(want) = graph.params.get(&name) else {
+                unexpected.push(name);
+                continue;
+            };
+            if view.shape() != want.as_slice() {
+                misshaped.push(format!("{name} is {:?}, expected {want:?}", view.shape()));
+                continue;
+            }
+            match to_f32(&view) {
+                Some(data) => {
+                    tensors.insert(
+                        name,
+                        Tensor {
+                            shape: want.clone(),
+                            data,
+                        },
+                    );
+                }
+                None => bad_dtype.push(format!("{name} is {:?}", view.dtype())),
+            }
+        }
+        let missing: Vec<String> = graph
+            .params
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        let mut problems = Vec::new();
+        let list = |v: &[String]| summarise(v);
+        if !missing.is_empty() {
+            problems.push(format!("missing {}", list(&missing)));
+        }
+        if !unexpected.is_empty() {
+            unexpected.sort();
+            problems.push(format!("unexpected {}", list(&unexpected)));
+        }
+        if !misshaped.is_empty() {
+            problems.push(format!("wrong shape: {}", list(&misshaped)));
+        }
+        if !bad_dtype.is_empty() {
+            problems.push(format!(
+                "wrong dtype (expected F32, F64, F16 or BF16): {}",
+                list(&bad_dtype)
+            ));
+        }
+        if !problems.is_empty() {
+            bail!(
+                "{}: does not fit model '{}': {}",
+                path.display(),
+                graph.name,
+                problems.join("; ")
+            );
+        }
+        Ok(Weights { tensors })
+    }
+
+    /// Writes the tensors as a float32 safetensors file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
+            .tensors
+            .iter()
+            .map(|(k, t)| {
+                let b = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (k.clone(), b, t.shape.clone())
+            })
+            .collect();
+        let views: Vec<(String, TensorView)> = bytes
+            .iter()
+            .map(|(k, b, s)| Ok((k.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
+            .collect::<Result<_, safetensors::SafeTensorError>>()?;
+        safetensors::serialize_to_file(views, &None, path)
+            .with_context(|| format!("{}: cannot write weights", path.display()))
+    }
+
+    /// The tensor `<prefix>.<suffix>` of a node, sliced when the node uses
+    /// only some output channels.
+    pub fn get(&self, p: &ParamRef, suffix: &str) -> Result<Tensor> {
+        let key = format!("{}.{suffix}", p.prefix);
+        let t = self
+            .tensors
+            .get(&key)
+            .with_context(|| format!("weights have no tensor '{key}'"))?;
+        Ok(match p.out_slice {
+            Some(s) => t.rows(s.start, s.len),
+            None => t.clone(),
+        })
+    }
+}
+
+fn is_bn(graph: &Graph, name: &str) -> bool {
+    let prefix = name.rsplit_once('.').map_or(name, |(p, _)| p);
+    graph
+        .params
+        .contains_key(&format!("{prefix}.running_var"))
+}
+
+fn summarise(v: &[String]) -> String {
+    const SHOW: usize = 6;
+    if v.len() <= SHOW {
+        v.join(", ")
+    } else {
+        format!("{} and {} more", v[..SHOW].join(", "), v.len() - SHOW)
+    }
+}
+
+fn to_f32(view: &TensorView) -> Option<Vec<f32>> {
+    let b = view.data();
+    Some(match view.dtype() {
+        Dtype::F32 => b
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F64 => b
+            .chunks_exact(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                f64::from_le_bytes(a) as f32
+            })
+            .collect(),
+        Dtype::F16 => b
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => b
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        _ => return None,
+    })
+}

@@ -1,0 +1,121 @@
+//! ScaleNet (Li et al., CVPR 2019): scale aggregation blocks.
+
+use anyhow::{bail, Result};
+
+use super::builder::{bn, conv, head, relu, stem};
+use super::spec::ScaleNetSpec;
+use crate::graph::{Graph, NodeId, Op, ParamRef, ResizeMode, Shape};
+
+pub fn build(
+    name: &str,
+    spec: &ScaleNetSpec,
+    structure: &[Vec<usize>],
+    classes: usize,
+    input: Shape,
+) -> Result<Graph> {
+    let mut g = Graph::new(name, input);
+    let mut x = stem(&mut g)?;
+    let mut inplanes = 64;
+    let mut rows = structure.iter();
+    for (stage, &blocks) in spec.layers.iter().enumerate() {
+        let planes = 64 << stage;
+        for b in 0..blocks {
+            let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+            let Some(row) = rows.next() else {
+                bail!("structure has fewer rows than the layers need");
+            };
+            let prefix = format!("layer{}.{b}", stage + 1);
+            x = block(&mut g, spec, row, &prefix, x, inplanes, planes, stride)?;
+            inplanes = planes * 4;
+        }
+    }
+    head(&mut g, x, classes)?;
+    Ok(g)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn block(
+    g: &mut Graph,
+    spec: &ScaleNetSpec,
+    row: &[usize],
+    p: &str,
+    mut input: NodeId,
+    inplanes: usize,
+    planes: usize,
+    stride: usize,
+) -> Result<NodeId> {
+    let scales = &spec.scales;
+    let side = row[scales.len()];
+    if stride == 2 {
+        let pool = Op::MaxPool {
+            kernel: 2,
+            stride: 2,
+            pad: 0,
+        };
+        input = g.add(&format!("{p}.pool"), pool, &[input])?;
+    }
+    let shortcut = if inplanes != planes * 4 {
+        let s = conv(g, &format!("{p}.downsample.0"), input, planes * 4, 1, 1, 1)?;
+        bn(g, &format!("{p}.downsample.1"), s)?
+    } else {
+        input
+    };
+    let x = conv(g, &format!("{p}.conv1"), input, planes, 1, 1, 1)?;
+    let x = bn(g, &format!("{p}.bn1"), x)?;
+    let x = relu(g, &format!("{p}.relu1"), x)?;
+    let here = g.nodes[x].shape;
+    let mut branches = Vec::new();
+    for (i, (&scale, &channels)) in scales.iter().zip(row).enumerate() {
+        if channels == 0 {
+            continue;
+        }
+        if here.h < scale || here.w < scale {
+            bail!(
+                "block {p}, branch {i} (scale {scale}): the {}x{} feature map is smaller than \
+                 its {scale}x{scale} pooling; use a larger --size",
+                here.h,
+                here.w
+            );
+        }
+        let mut y = x;
+        if scale > 1 {
+            let pool = Op::MaxPool {
+                kernel: scale,
+                stride: scale,
+                pad: 0,
+            };
+            y = g.add(&format!("{p}.pool2.{i}"), pool, &[y])?;
+        }
+        let kernel = if side as f64 / f64::from(1u32 << i) <= 1.0 { 1 } else { 3 };
+        let op = Op::Conv {
+            out: channels,
+            kernel,
+            stride: 1,
+            pad: kernel / 2,
+            groups: 1,
+            bias: false,
+            params: ParamRef::whole(format!("{p}.conv2.{i}")),
+        };
+        y = g.add(&format!("{p}.conv2.{i}"), op, &[y])?;
+        if scale > 1 {
+            let mode = if here.h % scale == 0 && here.w % scale == 0 {
+                ResizeMode::Nearest
+            } else {
+                ResizeMode::Bilinear
+            };
+            let up = Op::Resize {
+                h: here.h,
+                w: here.w,
+                mode,
+            };
+            y = g.add(&format!("{p}.up.{i}"), up, &[y])?;
+        }
+        branches.push(bn(g, &format!("{p}.bn2.{i}"), y)?);
+    }
+    let x = g.add(&format!("{p}.concat"), Op::Concat, &branches)?;
+    let x = relu(g, &format!("{p}.relu2"), x)?;
+    let x = conv(g, &format!("{p}.conv3"), x, planes * 4, 1, 1, 1)?;
+    let x = bn(g, &format!("{p}.bn3"), x)?;
+    let sum = g.add(&format!("{p}.add"), Op::Add, &[x, shortcut])?;
+    relu(g, &format!("{p}.relu3"), sum)
+}
