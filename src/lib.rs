@@ -7,3 +7,10 @@
 pub mod graph;
 pub mod weights;
 pub mod zoo;
+pub mod frameworks;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod io;
+pub mod report;
+pub mod commands;

@@ -1,1 +1,55 @@
-fn main() {}
+use clap::Parser;
+
+use speedbench::cli::{Cli, Command};
+use speedbench::commands;
+
+fn main() {
+    let cli = Cli::parse();
+    let dir = cli.models_dir.as_path();
+    let result = match &cli.command {
+        Command::Run(args) => commands::run(args, dir, cli.verbose),
+        Command::Models { size, format } => commands::models(dir, *size, *format),
+        Command::Infer {
+            framework,
+            model,
+            weights,
+            input,
+            output,
+            device,
+            mode,
+        } => {
+            let modes = mode.modes();
+            if modes.len() != 1 {
+                eprintln!("Error: --mode: infer runs one mode, sequential or parallel");
+                std::process::exit(2);
+            }
+            commands::infer(
+                dir,
+                framework,
+                model,
+                weights.as_deref(),
+                input,
+                output,
+                (*device).into(),
+                modes[0],
+                cli.verbose,
+            )
+        }
+        Command::Export {
+            model,
+            weights,
+            size,
+            out,
+            save_weights,
+            ..
+        } => commands::export(dir, model, weights.as_deref(), *size, out, save_weights.as_deref()),
+        Command::Worker => speedbench::bench::worker::main().map(|_| 0),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

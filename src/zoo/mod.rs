@@ -24,3 +24,32 @@ pub fn build(spec: &ModelSpec, size: usize) -> Result<Graph> {
     };
     graph.with_context(|| format!("model '{}' at {size}x{size}", spec.name))
 }
+
+/// A model ready for a framework: its graph and its weights.
+pub struct Loaded {
+    pub spec: ModelSpec,
+    pub graph: Graph,
+    pub weights: crate::weights::Weights,
+}
+
+/// Finds `models_dir/<name>.toml`, builds it for `size`, and loads `weights`
+/// (safetensors) or makes seeded ones.
+pub fn load(
+    models_dir: &std::path::Path,
+    name: &str,
+    size: usize,
+    weights: Option<&std::path::Path>,
+    seed: u64,
+) -> Result<Loaded> {
+    let spec = ModelSpec::find(models_dir, name)?;
+    let graph = build(&spec, size)?;
+    let weights = match weights {
+        Some(p) => crate::weights::Weights::load(p, &graph)?,
+        None => crate::weights::Weights::seeded(&graph, seed),
+    };
+    Ok(Loaded {
+        spec,
+        graph,
+        weights,
+    })
+}

@@ -1,0 +1,199 @@
+//! The parent side of `speedbench run`: one worker process per (model,
+//! framework), progress bars, and a results file rewritten atomically after
+//! every worker so that nothing measured is lost.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::env;
+use super::record::{Failure, RunFile, SCHEMA_VERSION};
+use super::worker::{Job, Message};
+use crate::config::RunPlan;
+
+const STDERR_TAIL: usize = 20;
+
+enum Event {
+    Line(Message),
+    Garbage,
+    Eof,
+}
+
+/// Runs one job in a child process.
+fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<Vec<super::record::CellRecord>, Failure> {
+    let fail = |cause: String, tail: Vec<String>| Failure {
+        model: job.model.clone(),
+        framework: job.framework.clone(),
+        device: job.device,
+        cause,
+        stderr_tail: tail,
+    };
+    let exe = std::env::current_exe().map_err(|e| fail(format!("cannot find own executable: {e}"), vec![]))?;
+    let mut child = Command::new(exe)
+        .arg("worker")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot start worker: {e}"), vec![]))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let json = serde_json::to_vec(job).unwrap_or_default();
+        let _ = stdin.write_all(&json);
+    }
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take();
+    std::thread::spawn(move || {
+        if let Some(out) = stdout {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let ev = match serde_json::from_str::<Message>(&line) {
+                    Ok(m) => Event::Line(m),
+                    Err(_) => Event::Garbage,
+                };
+                if tx.send(ev).is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Event::Eof);
+    });
+    let stderr = child.stderr.take();
+    let verbose = job.verbose;
+    let tail_thread = std::thread::spawn(move || {
+        let mut tail = VecDeque::new();
+        if let Some(err) = stderr {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if verbose {
+                    eprintln!("{line}");
+                }
+                if tail.len() == STDERR_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        }
+        tail.into_iter().collect::<Vec<_>>()
+    });
+    let deadline = Instant::now() + timeout;
+    let mut cells = None;
+    let mut error = None;
+    let mut timed_out = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Event::Line(Message::Progress { done, total })) => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            Ok(Event::Line(Message::Cells(c))) => cells = Some(c),
+            Ok(Event::Line(Message::Error(e))) => error = Some(e),
+            Ok(Event::Garbage) => {}
+            Ok(Event::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                let _ = child.kill();
+                break;
+            }
+        }
+    }
+    let status = child.wait();
+    let tail = tail_thread.join().unwrap_or_default();
+    if timed_out {
+        return Err(fail(format!("timed out after {} s", timeout.as_secs()), tail));
+    }
+    if let Some(e) = error {
+        return Err(fail(e, tail));
+    }
+    match (cells, status) {
+        (Some(c), Ok(s)) if s.success() => Ok(c),
+        (_, Ok(s)) => Err(fail(describe_exit(s), tail)),
+        (_, Err(e)) => Err(fail(format!("lost the worker: {e}"), tail)),
+    }
+}
+
+fn describe_exit(s: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("worker exited with code {c} without a result"),
+        (None, Some(sig)) => format!("worker killed by signal {sig}{}", match sig {
+            6 => " (abort)",
+            9 => " (kill; out of memory?)",
+            11 => " (segmentation fault)",
+            _ => "",
+        }),
+        _ => "worker ended abnormally".into(),
+    }
+}
+
+/// Path of a new results file: `<out>/<timestamp>-<host>.json`.
+pub fn results_path(out: &Path) -> PathBuf {
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    out.join(format!("{stamp}-{}.json", env::host()))
+}
+
+/// Runs the whole plan; returns the results file written and its content.
+pub fn run(plan: &RunPlan, models_dir: &Path, verbose: bool) -> Result<(PathBuf, RunFile)> {
+    std::fs::create_dir_all(&plan.out)
+        .with_context(|| format!("--out {}: cannot create the folder", plan.out.display()))?;
+    let path = results_path(&plan.out);
+    let mut file = RunFile {
+        schema_version: SCHEMA_VERSION,
+        started: chrono::Local::now().to_rfc3339(),
+        finished: None,
+        env: env::capture(),
+        plan: plan.clone(),
+        cells: vec![],
+        failures: vec![],
+    };
+    file.save(&path)
+        .with_context(|| format!("--out {}: not writable", plan.out.display()))?;
+    for f in &plan.skipped {
+        eprintln!("note: framework '{f}' is not built into this binary; skipped");
+    }
+    let style = ProgressStyle::with_template("{prefix:<32} [{bar:30}] {pos}/{len} {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    for model in &plan.models {
+        for framework in &plan.frameworks {
+            let job = Job {
+                model: model.clone(),
+                framework: framework.clone(),
+                device: plan.device,
+                modes: plan.modes.clone(),
+                batch: plan.batch,
+                size: plan.size,
+                warmup: plan.warmup,
+                iters: plan.iters,
+                intra_threads: plan.intra_threads,
+                inter_threads: plan.inter_threads,
+                seed: plan.seed,
+                weights: plan.weights.clone(),
+                models_dir: models_dir.to_path_buf(),
+                verbose,
+            };
+            let bar = ProgressBar::new(((plan.warmup + plan.iters) * plan.modes.len()) as u64);
+            bar.set_style(style.clone());
+            bar.set_prefix(format!("{model} {framework} {}", plan.device));
+            match run_worker(&job, Duration::from_secs(plan.timeout_s), &bar) {
+                Ok(cells) => {
+                    bar.finish();
+                    file.cells.extend(cells);
+                }
+                Err(f) => {
+                    bar.abandon_with_message("failed");
+                    eprintln!("error: {model} {framework}: {}", f.cause);
+                    file.failures.push(f);
+                }
+            }
+            file.save(&path)?;
+        }
+    }
+    file.finished = Some(chrono::Local::now().to_rfc3339());
+    file.save(&path)?;
+    Ok((path, file))
+}

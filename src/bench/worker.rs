@@ -1,0 +1,155 @@
+//! The worker: one child process per (model, framework, device, batch, size).
+//! It loads every requested mode, warms them up, and times them interleaved
+//! (A B B A ...) so that drift on a shared machine hits all modes alike.
+//! It speaks JSON lines on stdout; its stderr is the framework's noise.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ndarray::Array4;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use super::record::CellRecord;
+use super::stats::summarise;
+use crate::frameworks::{self, Device, Mode, PrepareOptions};
+use crate::graph::analysis::analyse;
+
+/// What the parent asks a worker to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub model: String,
+    pub framework: String,
+    pub device: Device,
+    pub modes: Vec<Mode>,
+    pub batch: usize,
+    pub size: usize,
+    pub warmup: usize,
+    pub iters: usize,
+    pub intra_threads: usize,
+    pub inter_threads: usize,
+    pub seed: u64,
+    pub weights: Option<PathBuf>,
+    pub models_dir: PathBuf,
+    pub verbose: bool,
+}
+
+/// One line of the worker's stdout.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Message {
+    /// Iterations done so far (warm-up included) out of `total`.
+    Progress { done: usize, total: usize },
+    /// The finished cells, one per mode.
+    Cells(Vec<CellRecord>),
+    /// A clean failure with its message.
+    Error(String),
+}
+
+/// The benchmark input: seeded standard normal `[batch, 3, size, size]`.
+pub fn seeded_input(batch: usize, size: usize, seed: u64) -> Array4<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(0x5eed));
+    Array4::from_shape_simple_fn((batch, 3, size, size), || StandardNormal.sample(&mut rng))
+}
+
+/// Runs a job, reporting progress through `emit`.
+pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecord>> {
+    let loaded = crate::zoo::load(
+        &job.models_dir,
+        &job.model,
+        job.size,
+        job.weights.as_deref(),
+        job.seed,
+    )?;
+    let analysis = analyse(&loaded.graph);
+    let fw = frameworks::by_name(&job.framework)?;
+    let version = fw.version()?;
+    let input = seeded_input(job.batch, job.size, job.seed);
+    let mut prepared = Vec::new();
+    for &mode in &job.modes {
+        let opts = PrepareOptions {
+            device: job.device,
+            mode,
+            intra_threads: job.intra_threads,
+            inter_threads: if mode == Mode::Sequential { 1 } else { job.inter_threads },
+            verbose: job.verbose,
+        };
+        let p = fw
+            .prepare(&loaded.graph, &loaded.weights, &opts)
+            .with_context(|| format!("{} {mode} on {}", job.framework, job.device))?;
+        prepared.push((opts, p));
+    }
+    let k = prepared.len();
+    let total = (job.warmup + job.iters) * k;
+    let mut done = 0;
+    for _ in 0..job.warmup {
+        for (_, p) in prepared.iter_mut() {
+            p.run(&input)?;
+            done += 1;
+        }
+        emit(Message::Progress { done, total });
+    }
+    let mut samples = vec![Vec::with_capacity(job.iters); k];
+    for i in 0..job.iters {
+        for step in 0..k {
+            // A B, then B A: each mode runs first as often as last.
+            let j = if i % 2 == 0 { step } else { k - 1 - step };
+            let start = Instant::now();
+            let y = prepared[j].1.run(&input)?;
+            samples[j].push(start.elapsed().as_secs_f64() * 1e3);
+            drop(y);
+            done += 1;
+        }
+        emit(Message::Progress { done, total });
+    }
+    let host = super::env::host();
+    Ok(prepared
+        .iter()
+        .zip(samples)
+        .map(|((opts, _), s)| CellRecord {
+            model: job.model.clone(),
+            framework: job.framework.clone(),
+            framework_version: version.clone(),
+            device: job.device,
+            mode: opts.mode,
+            batch: job.batch,
+            size: job.size,
+            warmup: job.warmup,
+            intra_threads: opts.intra_threads,
+            inter_threads: opts.inter_threads,
+            params: analysis.params,
+            macs: analysis.macs,
+            ideal_speedup: analysis.ideal_speedup,
+            host: host.clone(),
+            latency: summarise(&s),
+            samples_ms: s,
+        })
+        .collect())
+}
+
+/// Entry point of `speedbench worker`: a job on stdin, messages on stdout.
+pub fn main() -> Result<()> {
+    let job: Job = serde_json::from_reader(std::io::stdin().lock())
+        .context("worker: the job on stdin is not valid JSON")?;
+    let stdout = std::io::stdout();
+    let mut send = |m: Message| {
+        let mut out = stdout.lock();
+        // A parent that went away cannot be told anything more.
+        let _ = serde_json::to_writer(&mut out, &m);
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
+    };
+    match run_job(&job, &mut send) {
+        Ok(cells) => {
+            send(Message::Cells(cells));
+            Ok(())
+        }
+        Err(e) => {
+            send(Message::Error(format!("{e:#}")));
+            std::process::exit(3);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Command-line arguments (clap). Nothing but argument types lives here;
+//! `config` turns them into validated options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::frameworks::{Device, Mode};
+
+#[derive(Debug, Parser)]
+#[command(name = "speedbench", version, about = "Cross-framework inference benchmark: one graph IR, the same weights, TensorFlow, libtorch and ONNX Runtime")]
+pub struct Cli {
+    /// Show the frameworks' own log output.
+    #[arg(long, global = true)]
+    pub verbose: bool,
+    /// Folder of model specs.
+    #[arg(long, global = true, default_value = "models", value_name = "DIR")]
+    pub models_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Sequential,
+    Parallel,
+    Both,
+}
+
+impl ModeArg {
+    pub fn modes(self) -> Vec<Mode> {
+        match self {
+            ModeArg::Sequential => vec![Mode::Sequential],
+            ModeArg::Parallel => vec![Mode::Parallel],
+            ModeArg::Both => vec![Mode::Sequential, Mode::Parallel],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+impl From<DeviceArg> for Device {
+    fn from(d: DeviceArg) -> Device {
+        match d {
+            DeviceArg::Cpu => Device::Cpu,
+            DeviceArg::Cuda => Device::Cuda,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Md,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Framework(s) to time; repeat, or `all`.
+    #[arg(long = "framework", value_name = "ort|torch|tf|all")]
+    pub frameworks: Vec<String>,
+    /// Model(s) to time; repeat, or `all`.
+    #[arg(long = "model", value_name = "NAME|all")]
+    pub models: Vec<String>,
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    #[arg(long)]
+    pub size: Option<usize>,
+    #[arg(long)]
+    pub iters: Option<usize>,
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Profile from harness.toml (paper, quick, smoke); default: paper where
+    /// a CUDA device is present, else quick.
+    #[arg(long)]
+    pub profile: Option<String>,
+    #[arg(long, default_value = "harness.toml", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Folder for the results files.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Weights as a safetensors file (one model only); default: seeded.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Time models in frameworks and write results.
+    Run(RunArgs),
+    /// Print parameters, MACs and work/span of every model.
+    Models {
+        #[arg(long, default_value_t = 224)]
+        size: usize,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One forward pass of a .npy input to a .npy of logits.
+    Infer {
+        #[arg(long)]
+        framework: String,
+        #[arg(long)]
+        model: String,
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+        #[arg(long, value_name = "X.npy")]
+        input: PathBuf,
+        #[arg(long, value_name = "Y.npy")]
+        output: PathBuf,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+        #[arg(long, value_enum, default_value_t = ModeArg::Sequential)]
+        mode: ModeArg,
+    },
+    /// Write a model as ONNX.
+    Export {
+        #[arg(long)]
+        model: String,
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+        /// Accepted for compatibility: the batch dimension is dynamic.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[arg(long, default_value_t = 224)]
+        size: usize,
+        #[arg(long, value_name = "FILE.onnx")]
+        out: PathBuf,
+        /// Also write the weights used (seeded unless --weights) as safetensors.
+        #[arg(long, value_name = "FILE")]
+        save_weights: Option<PathBuf>,
+    },
+    /// Internal: one worker process timing one cell (JSON job on stdin).
+    #[command(hide = true)]
+    Worker,
+}

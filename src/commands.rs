@@ -1,0 +1,144 @@
+//! One function per subcommand; each returns the process exit code.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::bench::runner;
+use crate::cli::{Format, RunArgs};
+use crate::frameworks::{self, Device, Mode, PrepareOptions};
+use crate::graph::analysis::{analyse, Analysis};
+use crate::graph::onnx;
+use crate::report;
+use crate::zoo::{self, spec};
+
+pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
+    let plan = crate::config::plan(args, models_dir)?;
+    eprintln!(
+        "speedbench run: profile {} ({} x {}px, {} warm-up + {} timed), {} on {}, {} thread(s) intra, {} inter",
+        plan.profile, plan.batch, plan.size, plan.warmup, plan.iters,
+        plan.frameworks.join("+"), plan.device, plan.intra_threads, plan.inter_threads
+    );
+    let (path, file) = runner::run(&plan, models_dir, verbose)?;
+    println!("{}", report::table::terminal(&file.cells));
+    let csv_path = path.with_extension("csv");
+    let md_path = path.with_extension("md");
+    std::fs::write(&csv_path, report::csv::render(&file.cells)?)
+        .with_context(|| format!("{}: cannot write", csv_path.display()))?;
+    std::fs::write(&md_path, report::table::markdown(&file.cells) + "\n")
+        .with_context(|| format!("{}: cannot write", md_path.display()))?;
+    println!("results: {} (+ .csv, .md)", path.display());
+    for f in &file.failures {
+        eprintln!("failed: {} {} {}: {}", f.model, f.framework, f.device, f.cause);
+    }
+    Ok(if file.failures.is_empty() { 0 } else { 1 })
+}
+
+#[derive(Serialize, tabled::Tabled)]
+struct ModelRow {
+    name: String,
+    #[tabled(rename = "params")]
+    params: u64,
+    #[tabled(rename = "MACs")]
+    macs: u64,
+    #[tabled(rename = "span MACs")]
+    span_macs: u64,
+    #[tabled(rename = "ideal par. speedup", display_with = "two")]
+    ideal_speedup: f64,
+    #[tabled(rename = "max parallel branches")]
+    max_parallel_branches: usize,
+}
+
+fn two(v: &f64) -> String {
+    format!("{v:.2}")
+}
+
+pub fn models(models_dir: &Path, size: usize, format: Format) -> Result<i32> {
+    let mut all: Vec<Analysis> = Vec::new();
+    for name in spec::list(models_dir)? {
+        let s = spec::ModelSpec::find(models_dir, &name)?;
+        all.push(analyse(&zoo::build(&s, size)?));
+    }
+    let rows: Vec<ModelRow> = all
+        .iter()
+        .map(|a| ModelRow {
+            name: a.name.clone(),
+            params: a.params,
+            macs: a.macs,
+            span_macs: a.span_macs,
+            ideal_speedup: a.ideal_speedup,
+            max_parallel_branches: a.max_parallel_branches,
+        })
+        .collect();
+    let out = match format {
+        Format::Json => serde_json::to_string_pretty(&all)?,
+        Format::Table => tabled::Table::new(&rows)
+            .with(tabled::settings::Style::rounded())
+            .to_string(),
+        Format::Md => tabled::Table::new(&rows)
+            .with(tabled::settings::Style::markdown())
+            .to_string(),
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for r in &rows {
+                w.serialize(r)?;
+            }
+            String::from_utf8(w.into_inner()?)?
+        }
+    };
+    println!("{}", out.trim_end());
+    Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn infer(
+    models_dir: &Path,
+    framework: &str,
+    model: &str,
+    weights: Option<&Path>,
+    input: &Path,
+    output: &Path,
+    device: Device,
+    mode: Mode,
+    verbose: bool,
+) -> Result<i32> {
+    let fw = frameworks::by_name(framework)?;
+    let x = crate::io::read_input(input, None)?;
+    let size = x.shape()[2];
+    if x.shape()[3] != size {
+        bail!("{}: input is {}x{}; speedbench builds square graphs", input.display(), size, x.shape()[3]);
+    }
+    let loaded = zoo::load(models_dir, model, size, weights, 0)?;
+    let cores = crate::config::cores();
+    let opts = PrepareOptions {
+        device,
+        mode,
+        intra_threads: cores,
+        inter_threads: if mode == Mode::Parallel { cores } else { 1 },
+        verbose,
+    };
+    let mut prepared = fw.prepare(&loaded.graph, &loaded.weights, &opts)?;
+    let y = prepared.run(&x)?;
+    crate::io::write_logits(output, &y)?;
+    eprintln!("{model} on {framework} {device} ({mode}): logits {:?} -> {}", y.shape(), output.display());
+    Ok(0)
+}
+
+pub fn export(
+    models_dir: &Path,
+    model: &str,
+    weights: Option<&Path>,
+    size: usize,
+    out: &Path,
+    save_weights: Option<&Path>,
+) -> Result<i32> {
+    let loaded = zoo::load(models_dir, model, size, weights, 0)?;
+    let bytes = onnx::to_onnx(&loaded.graph, &loaded.weights)?;
+    std::fs::write(out, &bytes).with_context(|| format!("--out {}: cannot write", out.display()))?;
+    if let Some(p) = save_weights {
+        loaded.weights.save(p)?;
+    }
+    eprintln!("{model} ({size}x{size}, dynamic batch) -> {} ({} bytes)", out.display(), bytes.len());
+    Ok(0)
+}

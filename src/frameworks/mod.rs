@@ -1,0 +1,128 @@
+//! The runtimes behind one trait: each lowers the same IR with the same
+//! weights and runs a batch of NCHW float32 inputs to logits.
+
+#[cfg(feature = "ort")]
+pub mod ort;
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{bail, Result};
+use ndarray::{Array2, Array4};
+use serde::{Deserialize, Serialize};
+
+use crate::graph::Graph;
+use crate::weights::Weights;
+
+/// Where a graph runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    Cpu,
+    Cuda,
+}
+
+/// How independent branches are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One operation after another.
+    Sequential,
+    /// Independent branches run concurrently.
+    Parallel,
+}
+
+macro_rules! text_enum {
+    ($t:ty, $($v:ident = $s:literal),+) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self { $(Self::$v => $s),+ })
+            }
+        }
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s { $($s => Ok(Self::$v),)+
+                    _ => Err(format!("'{s}' is not one of: {}", [$($s),+].join(", "))) }
+            }
+        }
+    };
+}
+text_enum!(Device, Cpu = "cpu", Cuda = "cuda");
+text_enum!(Mode, Sequential = "sequential", Parallel = "parallel");
+
+/// Everything a framework needs to set a graph up for timing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PrepareOptions {
+    pub device: Device,
+    pub mode: Mode,
+    /// Threads inside one operation.
+    pub intra_threads: usize,
+    /// Threads (or streams) running independent operations; 1 in sequential mode.
+    pub inter_threads: usize,
+    /// Show the framework's own log output.
+    pub verbose: bool,
+}
+
+/// A graph loaded into a framework, ready to run.
+pub trait Prepared {
+    /// One forward pass: `[N, C, H, W]` in, `[N, classes]` logits out, host to
+    /// host (the data is on the host again when this returns).
+    fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>>;
+}
+
+/// A runtime that can load a graph.
+pub trait Framework {
+    /// Short name used on the command line: `ort`, `torch`, `tf`.
+    fn name(&self) -> &'static str;
+    /// Version of the runtime library actually loaded.
+    fn version(&self) -> Result<String>;
+    fn prepare(
+        &self,
+        graph: &Graph,
+        weights: &Weights,
+        opts: &PrepareOptions,
+    ) -> Result<Box<dyn Prepared>>;
+}
+
+/// Names of the frameworks this binary was built with.
+pub fn built_in() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if cfg!(feature = "ort") {
+        v.push("ort");
+    }
+    v
+}
+
+/// All framework names speedbench knows, built in or not.
+pub const KNOWN: [&str; 3] = ["ort", "torch", "tf"];
+
+/// The framework called `name`.
+pub fn by_name(name: &str) -> Result<Box<dyn Framework>> {
+    match name {
+        #[cfg(feature = "ort")]
+        "ort" => Ok(Box::new(ort::Ort)),
+        n if KNOWN.contains(&n) => bail!(
+            "framework '{n}' is not built into this binary (built: {}); rebuild with --features {n}",
+            built_in().join(", ")
+        ),
+        n => bail!(
+            "unknown framework '{n}' (expected one of: {})",
+            KNOWN.join(", ")
+        ),
+    }
+}
+
+/// Whether this machine has an NVIDIA GPU driver.
+pub fn cuda_present() -> bool {
+    std::path::Path::new("/dev/nvidiactl").exists()
+        || std::path::Path::new("/proc/driver/nvidia/version").exists()
+}
+
+/// The error every framework gives for `--device cuda` without a GPU.
+pub fn require_cuda(framework: &str) -> Result<()> {
+    if !cuda_present() {
+        bail!("--device cuda: no NVIDIA GPU or driver found on this machine ({framework}); use --device cpu");
+    }
+    Ok(())
+}

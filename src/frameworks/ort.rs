@@ -1,0 +1,108 @@
+//! ONNX Runtime through the `ort` crate, loaded at run time from the
+//! onnxruntime wheel (`load-dynamic`). The graph is lowered to ONNX by
+//! [`crate::graph::onnx`] and the session is built from those bytes.
+
+use std::sync::OnceLock;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ndarray::{Array2, Array4};
+use ort::ep::{ExecutionProvider, CUDA};
+use ort::session::builder::GraphOptimizationLevel;
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use super::{require_cuda, Device, Framework, Mode, PrepareOptions, Prepared};
+use crate::graph::{onnx, Graph};
+use crate::weights::Weights;
+
+pub struct Ort;
+
+/// Path of `libonnxruntime.so`: `ORT_DYLIB_PATH` at run time, else the one
+/// `ci/setup.sh` found at build time.
+fn library() -> Result<String> {
+    if let Ok(p) = std::env::var("ORT_DYLIB_PATH") {
+        return Ok(p);
+    }
+    option_env!("SPEEDBENCH_ORT_LIB")
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("no ONNX Runtime library: run ci/setup.sh and rebuild, or set ORT_DYLIB_PATH"))
+}
+
+/// The process's one ONNX Runtime environment.
+fn env() -> Result<&'static Environment> {
+    static ENV: OnceLock<Result<Environment, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let lib = library().map_err(|e| e.to_string())?;
+        if !std::path::Path::new(&lib).exists() {
+            return Err(format!(
+                "ONNX Runtime library {lib} does not exist; run ci/setup.sh"
+            ));
+        }
+        let builder = ort::init_from(&lib).map_err(|e| format!("loading {lib}: {e}"))?;
+        builder
+            .with_name("speedbench")
+            .build()
+            .map_err(|e| format!("ONNX Runtime environment: {e}"))
+    })
+    .as_ref()
+    .map_err(|e| anyhow!("{e}"))
+}
+
+impl Framework for Ort {
+    fn name(&self) -> &'static str {
+        "ort"
+    }
+
+    fn version(&self) -> Result<String> {
+        env()?;
+        Ok(ort::info().split_whitespace().find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit())).unwrap_or("unknown").to_string())
+    }
+
+    fn prepare(&self, graph: &Graph, weights: &Weights, opts: &PrepareOptions) -> Result<Box<dyn Prepared>> {
+        let env = env()?;
+        let bytes = onnx::to_onnx(graph, weights)?;
+        let mut b = Session::builder(env)?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| anyhow!("{e}"))?
+            .with_intra_threads(opts.intra_threads)
+            .map_err(|e| anyhow!("{e}"))?;
+        b = match opts.mode {
+            Mode::Sequential => b.with_parallel_execution(false),
+            Mode::Parallel => b
+                .with_parallel_execution(true)
+                .and_then(|b| b.with_inter_threads(opts.inter_threads)),
+        }
+        .map_err(|e| anyhow!("{e}"))?;
+        if opts.device == Device::Cuda {
+            require_cuda("ort")?;
+            if !CUDA::is_available().unwrap_or(false) {
+                bail!("--device cuda: this ONNX Runtime has no CUDA execution provider; run ci/setup.sh --gpu (onnxruntime-gpu)");
+            }
+            b = b
+                .with_execution_providers([CUDA::default().build().error_on_failure()])
+                .map_err(|e| anyhow!("--device cuda: the CUDA execution provider failed to start: {e}"))?;
+        }
+        let session = b.commit_from_memory(&bytes).context("ONNX Runtime could not load the graph")?;
+        Ok(Box::new(OrtSession { session }))
+    }
+}
+
+struct OrtSession {
+    session: Session,
+}
+
+impl Prepared for OrtSession {
+    fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
+        let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
+        let data = input.as_slice().context("input is not contiguous")?;
+        let tensor = TensorRef::from_array_view((shape, data))?;
+        let outputs = self.session.run(ort::inputs![onnx::INPUT => tensor])?;
+        let (shape, logits) = outputs[onnx::OUTPUT].try_extract_tensor::<f32>()?;
+        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        if dims.len() != 2 {
+            bail!("ONNX Runtime returned logits of shape {dims:?}, expected [N, classes]");
+        }
+        Ok(Array2::from_shape_vec((dims[0], dims[1]), logits.to_vec())?)
+    }
+}

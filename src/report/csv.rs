@@ -1,0 +1,46 @@
+//! One CSV row per cell, numbers unformatted.
+
+use anyhow::Result;
+
+use super::speedup;
+use crate::bench::record::CellRecord;
+
+pub fn render(cells: &[CellRecord]) -> Result<String> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "model", "framework", "framework_version", "device", "mode", "batch", "size",
+        "intra_threads", "inter_threads", "params", "macs", "iters", "min_ms", "median_ms",
+        "mean_ms", "p90_ms", "p99_ms", "stddev_ms", "cv", "median_ci_low_ms",
+        "median_ci_high_ms", "images_per_s", "speedup", "host",
+    ])?;
+    for c in cells {
+        let l = &c.latency;
+        w.write_record([
+            c.model.clone(),
+            c.framework.clone(),
+            c.framework_version.clone(),
+            c.device.to_string(),
+            c.mode.to_string(),
+            c.batch.to_string(),
+            c.size.to_string(),
+            c.intra_threads.to_string(),
+            c.inter_threads.to_string(),
+            c.params.to_string(),
+            c.macs.to_string(),
+            l.n.to_string(),
+            l.min.to_string(),
+            l.median.to_string(),
+            l.mean.to_string(),
+            l.p90.to_string(),
+            l.p99.to_string(),
+            l.stddev.to_string(),
+            l.cv.to_string(),
+            l.median_ci.0.to_string(),
+            l.median_ci.1.to_string(),
+            c.images_per_s().to_string(),
+            speedup(c, cells).map_or(String::new(), |s| s.to_string()),
+            c.host.clone(),
+        ])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
