@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command: set-up (idempotent), build, tests, lints.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash ci/setup.sh "$@"
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+cargo build --release --locked
+cargo test --release --locked
+cargo clippy --release --locked --all-targets -- -D warnings
+cargo fmt --check
+echo "ci/test.sh: all green"
