@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::frameworks::{Device, Mode};
 
 #[derive(Debug, Parser)]
-#[command(name = "speedbench", version, about = "Cross-framework inference benchmark: one graph IR, the same weights, TensorFlow, libtorch and ONNX Runtime")]
+#[command(
+    name = "speedbench",
+    version,
+    about = "Cross-framework inference benchmark: one graph IR, the same weights, TensorFlow, libtorch and ONNX Runtime"
+)]
 pub struct Cli {
     /// Show the frameworks' own log output.
     #[arg(long, global = true)]
@@ -138,6 +142,23 @@ pub enum Command {
         /// Also write the weights used (seeded unless --weights) as safetensors.
         #[arg(long, value_name = "FILE")]
         save_weights: Option<PathBuf>,
+    },
+    /// Check that every built-in framework gives the same logits.
+    Verify {
+        /// Model(s); repeat, or `all` (default).
+        #[arg(long = "model", value_name = "NAME|all")]
+        models: Vec<String>,
+        #[arg(long, default_value_t = 128)]
+        size: usize,
+        #[arg(long, default_value_t = 2)]
+        batch: usize,
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+        /// Largest allowed max|diff| / max|ref|.
+        #[arg(long, default_value_t = 1e-4)]
+        tolerance: f64,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
     /// Internal: one worker process timing one cell (JSON job on stdin).
     #[command(hide = true)]

@@ -30,7 +30,10 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
         .with_context(|| format!("{}: cannot write", md_path.display()))?;
     println!("results: {} (+ .csv, .md)", path.display());
     for f in &file.failures {
-        eprintln!("failed: {} {} {}: {}", f.model, f.framework, f.device, f.cause);
+        eprintln!(
+            "failed: {} {} {}: {}",
+            f.model, f.framework, f.device, f.cause
+        );
     }
     Ok(if file.failures.is_empty() { 0 } else { 1 })
 }
@@ -107,7 +110,12 @@ pub fn infer(
     let x = crate::io::read_input(input, None)?;
     let size = x.shape()[2];
     if x.shape()[3] != size {
-        bail!("{}: input is {}x{}; speedbench builds square graphs", input.display(), size, x.shape()[3]);
+        bail!(
+            "{}: input is {}x{}; speedbench builds square graphs",
+            input.display(),
+            size,
+            x.shape()[3]
+        );
     }
     let loaded = zoo::load(models_dir, model, size, weights, 0)?;
     let cores = crate::config::cores();
@@ -121,7 +129,11 @@ pub fn infer(
     let mut prepared = fw.prepare(&loaded.graph, &loaded.weights, &opts)?;
     let y = prepared.run(&x)?;
     crate::io::write_logits(output, &y)?;
-    eprintln!("{model} on {framework} {device} ({mode}): logits {:?} -> {}", y.shape(), output.display());
+    eprintln!(
+        "{model} on {framework} {device} ({mode}): logits {:?} -> {}",
+        y.shape(),
+        output.display()
+    );
     Ok(0)
 }
 
@@ -135,10 +147,90 @@ pub fn export(
 ) -> Result<i32> {
     let loaded = zoo::load(models_dir, model, size, weights, 0)?;
     let bytes = onnx::to_onnx(&loaded.graph, &loaded.weights)?;
-    std::fs::write(out, &bytes).with_context(|| format!("--out {}: cannot write", out.display()))?;
+    std::fs::write(out, &bytes)
+        .with_context(|| format!("--out {}: cannot write", out.display()))?;
     if let Some(p) = save_weights {
         loaded.weights.save(p)?;
     }
-    eprintln!("{model} ({size}x{size}, dynamic batch) -> {} ({} bytes)", out.display(), bytes.len());
+    eprintln!(
+        "{model} ({size}x{size}, dynamic batch) -> {} ({} bytes)",
+        out.display(),
+        bytes.len()
+    );
+    Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn verify(
+    models_dir: &Path,
+    models: &[String],
+    size: usize,
+    batch: usize,
+    weights: Option<std::path::PathBuf>,
+    tolerance: f64,
+    format: Format,
+    verbose: bool,
+) -> Result<i32> {
+    if batch == 0 || size == 0 {
+        bail!("--batch and --size must be at least 1");
+    }
+    if !(tolerance > 0.0) {
+        bail!("--tolerance must be a positive number, got {tolerance}");
+    }
+    let known = spec::list(models_dir)?;
+    let models: Vec<String> = if models.is_empty() || models.iter().any(|m| m == "all") {
+        known.clone()
+    } else {
+        for m in models {
+            if !known.contains(m) {
+                bail!(
+                    "--model: unknown model '{m}' (expected one of: {}, all)",
+                    known.join(", ")
+                );
+            }
+        }
+        models.to_vec()
+    };
+    if weights.is_some() && models.len() != 1 {
+        bail!("--weights needs exactly one --model");
+    }
+    let frameworks: Vec<String> = frameworks::built_in()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let opts = crate::verify::VerifyOptions {
+        models_dir,
+        models,
+        frameworks,
+        size,
+        batch,
+        weights,
+        tolerance,
+        verbose,
+    };
+    let rows = crate::verify::verify(&opts)?;
+    let out = match format {
+        Format::Json => serde_json::to_string_pretty(&rows)?,
+        Format::Md => tabled::Table::new(&rows)
+            .with(tabled::settings::Style::markdown())
+            .to_string(),
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for r in &rows {
+                w.serialize(r)?;
+            }
+            String::from_utf8(w.into_inner()?)?
+        }
+        Format::Table => tabled::Table::new(&rows)
+            .with(tabled::settings::Style::rounded())
+            .to_string(),
+    };
+    println!("{}", out.trim_end());
+    let bad = rows.iter().filter(|r| !r.ok).count();
+    if bad > 0 {
+        eprintln!("verify: {bad} comparison(s) beyond tolerance {tolerance:e}");
+        return Ok(1);
+    }
+    eprintln!("verify: {} comparison(s) within {tolerance:e}", rows.len());
     Ok(0)
 }

@@ -137,7 +137,10 @@ fn expand(names: &[String], known: &[String], what: &str) -> Result<Vec<String>>
         } else if known.contains(n) {
             out.push(n.clone());
         } else {
-            bail!("unknown {what} '{n}' (expected one of: {}, all)", known.join(", "));
+            bail!(
+                "unknown {what} '{n}' (expected one of: {}, all)",
+                known.join(", ")
+            );
         }
     }
     out.dedup();
@@ -170,7 +173,11 @@ pub fn plan(args: &RunArgs, models_dir: &Path) -> Result<RunPlan> {
     let built = frameworks::built_in();
     let mut skipped = Vec::new();
     let frameworks = if args.frameworks.is_empty() {
-        let all = expand(&h.matrix.frameworks, &known_fw, "framework in [matrix] frameworks")?;
+        let all = expand(
+            &h.matrix.frameworks,
+            &known_fw,
+            "framework in [matrix] frameworks",
+        )?;
         let (b, s): (Vec<_>, Vec<_>) = all.into_iter().partition(|f| built.contains(&f.as_str()));
         skipped = s;
         b
@@ -189,42 +196,73 @@ pub fn plan(args: &RunArgs, models_dir: &Path) -> Result<RunPlan> {
     };
     let mode = match args.mode {
         Some(m) => m,
-        None => mode_arg(&h.matrix.mode, &format!("{}: matrix.mode", args.config.display()))?,
+        None => mode_arg(
+            &h.matrix.mode,
+            &format!("{}: matrix.mode", args.config.display()),
+        )?,
     };
     let plan = RunPlan {
         profile,
         frameworks,
         models,
-        device: args.device.map(Device::from).unwrap_or(if cuda { Device::Cuda } else { Device::Cpu }),
+        device: args.device.map(Device::from).unwrap_or(if cuda {
+            Device::Cuda
+        } else {
+            Device::Cpu
+        }),
         modes: mode.modes(),
         batch: args.batch.unwrap_or(p.batch),
         size: args.size.unwrap_or(p.size),
         warmup: args.warmup.unwrap_or(p.warmup),
         iters: args.iters.unwrap_or(p.iters),
-        intra_threads: if h.threads.intra == 0 { cores() } else { h.threads.intra },
-        inter_threads: if h.threads.inter == 0 { cores() } else { h.threads.inter },
+        intra_threads: if h.threads.intra == 0 {
+            cores()
+        } else {
+            h.threads.intra
+        },
+        inter_threads: if h.threads.inter == 0 {
+            cores()
+        } else {
+            h.threads.inter
+        },
         seed: h.matrix.seed,
         timeout_s: h.run.timeout_s,
         out: args.out.clone().unwrap_or(h.run.out),
         weights: args.weights.clone(),
         skipped,
     };
-    for (flag, v) in [("--batch", plan.batch), ("--size", plan.size), ("--iters", plan.iters)] {
+    for (flag, v) in [
+        ("--batch", plan.batch),
+        ("--size", plan.size),
+        ("--iters", plan.iters),
+    ] {
         if v == 0 {
-            bail!("{flag} must be at least 1 (profile '{}' or the flag gave 0)", plan.profile);
+            bail!(
+                "{flag} must be at least 1 (profile '{}' or the flag gave 0)",
+                plan.profile
+            );
         }
     }
     if plan.frameworks.is_empty() {
-        bail!("no framework to run: none of the requested ones is built into this binary (built: {})", built.join(", "));
+        bail!(
+            "no framework to run: none of the requested ones is built into this binary (built: {})",
+            built.join(", ")
+        );
     }
     if plan.models.is_empty() {
         bail!("no model to run: --model or [matrix] models is empty");
     }
     if plan.weights.is_some() && plan.models.len() != 1 {
-        bail!("--weights needs exactly one --model (got {})", plan.models.len());
+        bail!(
+            "--weights needs exactly one --model (got {})",
+            plan.models.len()
+        );
     }
     if plan.timeout_s == 0 {
-        bail!("{}: run.timeout_s must be at least 1", args.config.display());
+        bail!(
+            "{}: run.timeout_s must be at least 1",
+            args.config.display()
+        );
     }
     Ok(plan)
 }

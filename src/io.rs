@@ -31,7 +31,9 @@ pub fn read_input(path: &Path, size: Option<usize>) -> Result<Array4<f32>> {
             );
         }
     }
-    let a = a.into_dimensionality().map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let a = a
+        .into_dimensionality()
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
     Ok(a.as_standard_layout().to_owned())
 }
 

@@ -4,13 +4,14 @@
 //! -> [`graph::analysis`] counts it -> [`frameworks`] prepare and run it ->
 //! [`bench`] times it into records -> [`report`] renders them.
 
-pub mod graph;
-pub mod weights;
-pub mod zoo;
-pub mod frameworks;
 pub mod bench;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod frameworks;
+pub mod graph;
 pub mod io;
 pub mod report;
-pub mod commands;
+pub mod verify;
+pub mod weights;
+pub mod zoo;

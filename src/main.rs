@@ -42,7 +42,31 @@ fn main() {
             out,
             save_weights,
             ..
-        } => commands::export(dir, model, weights.as_deref(), *size, out, save_weights.as_deref()),
+        } => commands::export(
+            dir,
+            model,
+            weights.as_deref(),
+            *size,
+            out,
+            save_weights.as_deref(),
+        ),
+        Command::Verify {
+            models,
+            size,
+            batch,
+            weights,
+            tolerance,
+            format,
+        } => commands::verify(
+            dir,
+            models,
+            *size,
+            *batch,
+            weights.clone(),
+            *tolerance,
+            *format,
+            cli.verbose,
+        ),
         Command::Worker => speedbench::bench::worker::main().map(|_| 0),
     };
     match result {

@@ -94,8 +94,9 @@ impl Weights {
     pub fn load(path: &Path, graph: &Graph) -> Result<Weights> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("{}: cannot read weights", path.display()))?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| anyhow::anyhow!("{}: not a valid safetensors file: {e}", path.display()))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+            anyhow::anyhow!("{}: not a valid safetensors file: {e}", path.display())
+        })?;
         let mut tensors = BTreeMap::new();
         let mut unexpected = Vec::new();
         let mut misshaped = Vec::new();
@@ -197,9 +198,7 @@ impl Weights {
 
 fn is_bn(graph: &Graph, name: &str) -> bool {
     let prefix = name.rsplit_once('.').map_or(name, |(p, _)| p);
-    graph
-        .params
-        .contains_key(&format!("{prefix}.running_var"))
+    graph.params.contains_key(&format!("{prefix}.running_var"))
 }
 
 fn summarise(v: &[String]) -> String {

@@ -26,7 +26,11 @@ enum Event {
 }
 
 /// Runs one job in a child process.
-fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<Vec<super::record::CellRecord>, Failure> {
+fn run_worker(
+    job: &Job,
+    timeout: Duration,
+    bar: &ProgressBar,
+) -> Result<Vec<super::record::CellRecord>, Failure> {
     let fail = |cause: String, tail: Vec<String>| Failure {
         model: job.model.clone(),
         framework: job.framework.clone(),
@@ -34,7 +38,8 @@ fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<Vec<sup
         cause,
         stderr_tail: tail,
     };
-    let exe = std::env::current_exe().map_err(|e| fail(format!("cannot find own executable: {e}"), vec![]))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| fail(format!("cannot find own executable: {e}"), vec![]))?;
     let mut child = Command::new(exe)
         .arg("worker")
         .stdin(Stdio::piped())
@@ -104,7 +109,10 @@ fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<Vec<sup
     let status = child.wait();
     let tail = tail_thread.join().unwrap_or_default();
     if timed_out {
-        return Err(fail(format!("timed out after {} s", timeout.as_secs()), tail));
+        return Err(fail(
+            format!("timed out after {} s", timeout.as_secs()),
+            tail,
+        ));
     }
     if let Some(e) = error {
         return Err(fail(e, tail));
@@ -120,12 +128,15 @@ fn describe_exit(s: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (s.code(), s.signal()) {
         (Some(c), _) => format!("worker exited with code {c} without a result"),
-        (None, Some(sig)) => format!("worker killed by signal {sig}{}", match sig {
-            6 => " (abort)",
-            9 => " (kill; out of memory?)",
-            11 => " (segmentation fault)",
-            _ => "",
-        }),
+        (None, Some(sig)) => format!(
+            "worker killed by signal {sig}{}",
+            match sig {
+                6 => " (abort)",
+                9 => " (kill; out of memory?)",
+                11 => " (segmentation fault)",
+                _ => "",
+            }
+        ),
         _ => "worker ended abnormally".into(),
     }
 }

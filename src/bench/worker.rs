@@ -74,7 +74,11 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             device: job.device,
             mode,
             intra_threads: job.intra_threads,
-            inter_threads: if mode == Mode::Sequential { 1 } else { job.inter_threads },
+            inter_threads: if mode == Mode::Sequential {
+                1
+            } else {
+                job.inter_threads
+            },
             verbose: job.verbose,
         };
         let p = fw

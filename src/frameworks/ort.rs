@@ -6,9 +6,9 @@ use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::{Array2, Array4};
+use ort::environment::Environment;
 use ort::ep::{ExecutionProvider, CUDA};
 use ort::session::builder::GraphOptimizationLevel;
-use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::TensorRef;
 
@@ -26,7 +26,9 @@ fn library() -> Result<String> {
     }
     option_env!("SPEEDBENCH_ORT_LIB")
         .map(str::to_string)
-        .ok_or_else(|| anyhow!("no ONNX Runtime library: run ci/setup.sh and rebuild, or set ORT_DYLIB_PATH"))
+        .ok_or_else(|| {
+            anyhow!("no ONNX Runtime library: run ci/setup.sh and rebuild, or set ORT_DYLIB_PATH")
+        })
 }
 
 /// The process's one ONNX Runtime environment.
@@ -56,10 +58,19 @@ impl Framework for Ort {
 
     fn version(&self) -> Result<String> {
         env()?;
-        Ok(ort::info().split_whitespace().find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit())).unwrap_or("unknown").to_string())
+        Ok(ort::info()
+            .split_whitespace()
+            .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            .unwrap_or("unknown")
+            .to_string())
     }
 
-    fn prepare(&self, graph: &Graph, weights: &Weights, opts: &PrepareOptions) -> Result<Box<dyn Prepared>> {
+    fn prepare(
+        &self,
+        graph: &Graph,
+        weights: &Weights,
+        opts: &PrepareOptions,
+    ) -> Result<Box<dyn Prepared>> {
         let env = env()?;
         let bytes = onnx::to_onnx(graph, weights)?;
         let mut b = Session::builder(env)?
@@ -81,9 +92,13 @@ impl Framework for Ort {
             }
             b = b
                 .with_execution_providers([CUDA::default().build().error_on_failure()])
-                .map_err(|e| anyhow!("--device cuda: the CUDA execution provider failed to start: {e}"))?;
+                .map_err(|e| {
+                    anyhow!("--device cuda: the CUDA execution provider failed to start: {e}")
+                })?;
         }
-        let session = b.commit_from_memory(&bytes).context("ONNX Runtime could not load the graph")?;
+        let session = b
+            .commit_from_memory(&bytes)
+            .context("ONNX Runtime could not load the graph")?;
         Ok(Box::new(OrtSession { session }))
     }
 }

@@ -97,15 +97,26 @@ pub enum Op {
         params: ParamRef,
     },
     /// Inference batch norm with running statistics.
-    BatchNorm { eps: f64, params: ParamRef },
+    BatchNorm {
+        eps: f64,
+        params: ParamRef,
+    },
     Relu,
     Sigmoid,
     /// Max pooling, square window, floor mode; padding is -inf.
-    MaxPool { kernel: usize, stride: usize, pad: usize },
+    MaxPool {
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    },
     /// Mean over H and W, keeps `[C, 1, 1]`.
     GlobalAvgPool,
     /// Resize to `h x w`.
-    Resize { h: usize, w: usize, mode: ResizeMode },
+    Resize {
+        h: usize,
+        w: usize,
+        mode: ResizeMode,
+    },
     /// Element-wise sum of two equal shapes.
     Add,
     /// `a * b` where `b` is `[C, 1, 1]` (channel gate) or equal to `a`.
@@ -113,11 +124,17 @@ pub enum Op {
     /// Concatenation on channels.
     Concat,
     /// Channels `[start, end)` of the input.
-    Slice { start: usize, end: usize },
+    Slice {
+        start: usize,
+        end: usize,
+    },
     /// `[C, H, W]` to `[C*H*W, 1, 1]` (a vector).
     Flatten,
     /// Fully connected with bias; weight `[out, in]`.
-    Linear { out: usize, params: ParamRef },
+    Linear {
+        out: usize,
+        params: ParamRef,
+    },
 }
 
 impl Op {
@@ -463,20 +480,31 @@ mod tests {
     #[test]
     fn conv_shapes_follow_pytorch() {
         let x = Shape::new(3, 224, 224);
-        assert_eq!(infer(&conv(64, 7, 2, 3, 1), &[x]), Ok(Shape::new(64, 112, 112)));
+        assert_eq!(
+            infer(&conv(64, 7, 2, 3, 1), &[x]),
+            Ok(Shape::new(64, 112, 112))
+        );
         let m = Op::MaxPool {
             kernel: 3,
             stride: 2,
             pad: 1,
         };
-        assert_eq!(infer(&m, &[Shape::new(64, 112, 112)]), Ok(Shape::new(64, 56, 56)));
+        assert_eq!(
+            infer(&m, &[Shape::new(64, 112, 112)]),
+            Ok(Shape::new(64, 56, 56))
+        );
         let m7 = Op::MaxPool {
             kernel: 7,
             stride: 7,
             pad: 0,
         };
-        assert_eq!(infer(&m7, &[Shape::new(8, 32, 32)]), Ok(Shape::new(8, 4, 4)));
-        assert!(infer(&m7, &[Shape::new(8, 6, 6)]).unwrap_err().contains("smaller"));
+        assert_eq!(
+            infer(&m7, &[Shape::new(8, 32, 32)]),
+            Ok(Shape::new(8, 4, 4))
+        );
+        assert!(infer(&m7, &[Shape::new(8, 6, 6)])
+            .unwrap_err()
+            .contains("smaller"));
     }
 
     #[test]

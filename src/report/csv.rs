@@ -8,10 +8,30 @@ use crate::bench::record::CellRecord;
 pub fn render(cells: &[CellRecord]) -> Result<String> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "model", "framework", "framework_version", "device", "mode", "batch", "size",
-        "intra_threads", "inter_threads", "params", "macs", "iters", "min_ms", "median_ms",
-        "mean_ms", "p90_ms", "p99_ms", "stddev_ms", "cv", "median_ci_low_ms",
-        "median_ci_high_ms", "images_per_s", "speedup", "host",
+        "model",
+        "framework",
+        "framework_version",
+        "device",
+        "mode",
+        "batch",
+        "size",
+        "intra_threads",
+        "inter_threads",
+        "params",
+        "macs",
+        "iters",
+        "min_ms",
+        "median_ms",
+        "mean_ms",
+        "p90_ms",
+        "p99_ms",
+        "stddev_ms",
+        "cv",
+        "median_ci_low_ms",
+        "median_ci_high_ms",
+        "images_per_s",
+        "speedup",
+        "host",
     ])?;
     for c in cells {
         let l = &c.latency;

@@ -40,7 +40,9 @@ fn bottleneck(
     let x = relu(g, &format!("{p}.relu1"), x)?;
     let x = match spec.group_form {
         GroupForm::Grouped => conv(g, &format!("{p}.conv2"), x, width, 3, stride, spec.groups)?,
-        GroupForm::Branched => branched_conv(g, &format!("{p}.conv2"), x, width, stride, spec.groups)?,
+        GroupForm::Branched => {
+            branched_conv(g, &format!("{p}.conv2"), x, width, stride, spec.groups)?
+        }
     };
     let x = bn(g, &format!("{p}.bn2"), x)?;
     let x = relu(g, &format!("{p}.relu2"), x)?;

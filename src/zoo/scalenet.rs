@@ -86,7 +86,11 @@ fn block(
             };
             y = g.add(&format!("{p}.pool2.{i}"), pool, &[y])?;
         }
-        let kernel = if side as f64 / f64::from(1u32 << i) <= 1.0 { 1 } else { 3 };
+        let kernel = if side as f64 / f64::from(1u32 << i) <= 1.0 {
+            1
+        } else {
+            3
+        };
         let op = Op::Conv {
             out: channels,
             kernel,

@@ -124,7 +124,11 @@ fn positive(path: &Path, name: &str, values: &[usize]) -> Result<(), SpecError> 
         return Err(field(path, name, "must not be empty"));
     }
     if let Some(i) = values.iter().position(|&v| v == 0) {
-        return Err(field(path, name, format!("entry {i} is 0; expected at least 1")));
+        return Err(field(
+            path,
+            name,
+            format!("entry {i} is 0; expected at least 1"),
+        ));
     }
     Ok(())
 }
@@ -163,10 +167,7 @@ impl ModelSpec {
             Family::Scalenet(s) => {
                 positive(path, "model.layers", &s.layers)?;
                 positive(path, "model.scales", &s.scales)?;
-                let spath = path
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .join(&s.structure);
+                let spath = path.parent().unwrap_or(Path::new(".")).join(&s.structure);
                 structure = load_structure(&spath, &s.layers, s.scales.len())?;
             }
         }

@@ -1,0 +1,180 @@
+//! `speedbench verify`: every built-in framework, in both modes, on the same
+//! weights and input, compared with the first (ONNX Runtime where built).
+//! Each framework runs in its own `speedbench infer` child process, so
+//! runtimes never share a process.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use ndarray::{Array2, Axis};
+use serde::Serialize;
+
+use crate::bench::worker::seeded_input;
+use crate::frameworks::Mode;
+
+/// One comparison of a framework and mode against the reference.
+#[derive(Debug, Clone, Serialize, tabled::Tabled)]
+pub struct Agreement {
+    pub model: String,
+    pub reference: String,
+    pub candidate: String,
+    #[tabled(display_with = "sci")]
+    pub max_abs_diff: f64,
+    #[tabled(display_with = "sci")]
+    pub max_rel_diff: f64,
+    #[tabled(rename = "top-1 agree")]
+    pub top1: String,
+    pub ok: bool,
+}
+
+fn sci(v: &f64) -> String {
+    format!("{v:.2e}")
+}
+
+/// max |a - b|, max |a - b| / max |b|, rows whose argmax agree.
+pub fn compare(a: &Array2<f32>, b: &Array2<f32>) -> Result<(f64, f64, usize)> {
+    if a.shape() != b.shape() {
+        bail!("shapes differ: {:?} vs {:?}", a.shape(), b.shape());
+    }
+    let max_ref = b.iter().fold(0f64, |m, v| m.max(f64::from(v.abs())));
+    let max_diff = a
+        .iter()
+        .zip(b.iter())
+        .fold(0f64, |m, (x, y)| m.max(f64::from((x - y).abs())));
+    let argmax = |r: ndarray::ArrayView1<f32>| {
+        r.iter()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                if v > best.1 {
+                    (i, v)
+                } else {
+                    best
+                }
+            })
+            .0
+    };
+    let agree = a
+        .axis_iter(Axis(0))
+        .zip(b.axis_iter(Axis(0)))
+        .filter(|(x, y)| argmax(*x) == argmax(*y))
+        .count();
+    let rel = if max_ref > 0.0 {
+        max_diff / max_ref
+    } else {
+        max_diff
+    };
+    if !rel.is_finite() || a.iter().any(|v| !v.is_finite()) {
+        return Ok((f64::INFINITY, f64::INFINITY, agree));
+    }
+    Ok((max_diff, rel, agree))
+}
+
+pub struct VerifyOptions<'a> {
+    pub models_dir: &'a Path,
+    pub models: Vec<String>,
+    pub frameworks: Vec<String>,
+    pub size: usize,
+    pub batch: usize,
+    pub weights: Option<PathBuf>,
+    pub tolerance: f64,
+    pub verbose: bool,
+}
+
+fn infer_child(
+    o: &VerifyOptions,
+    dir: &Path,
+    model: &str,
+    framework: &str,
+    mode: Mode,
+    input: &Path,
+) -> Result<Array2<f32>> {
+    let out = dir.join(format!("{model}-{framework}-{mode}.npy"));
+    let exe = std::env::current_exe().context("cannot find own executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--models-dir").arg(o.models_dir);
+    if o.verbose {
+        cmd.arg("--verbose");
+    }
+    cmd.args([
+        "infer",
+        "--framework",
+        framework,
+        "--model",
+        model,
+        "--mode",
+    ])
+    .arg(mode.to_string())
+    .arg("--input")
+    .arg(input)
+    .arg("--output")
+    .arg(&out);
+    if let Some(w) = &o.weights {
+        cmd.arg("--weights").arg(w);
+    }
+    let res = cmd.output().context("cannot start speedbench infer")?;
+    if !res.status.success() {
+        let err = String::from_utf8_lossy(&res.stderr);
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no message");
+        bail!("{model} {framework} {mode}: {last}");
+    }
+    ndarray_npy::read_npy(&out).with_context(|| format!("{}: unreadable logits", out.display()))
+}
+
+/// Runs the comparisons; the caller prints them and decides the exit code.
+pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
+    if o.frameworks.is_empty() {
+        bail!("no framework is built into this binary");
+    }
+    let dir = tempfile::tempdir().context("cannot make a temporary folder")?;
+    let input = dir.path().join("input.npy");
+    ndarray_npy::write_npy(&input, &seeded_input(o.batch, o.size, 0))
+        .context("cannot write the verification input")?;
+    let mut rows = Vec::new();
+    let reference = (o.frameworks[0].clone(), Mode::Sequential);
+    for model in &o.models {
+        let want = infer_child(o, dir.path(), model, &reference.0, reference.1, &input)?;
+        for fw in &o.frameworks {
+            for mode in [Mode::Sequential, Mode::Parallel] {
+                if (fw.as_str(), mode) == (reference.0.as_str(), reference.1) {
+                    continue;
+                }
+                let got = infer_child(o, dir.path(), model, fw, mode, &input)?;
+                let (abs, rel, agree) = compare(&got, &want)?;
+                rows.push(Agreement {
+                    model: model.clone(),
+                    reference: format!("{} {}", reference.0, reference.1),
+                    candidate: format!("{fw} {mode}"),
+                    max_abs_diff: abs,
+                    max_rel_diff: rel,
+                    top1: format!("{agree}/{}", want.nrows()),
+                    ok: rel < o.tolerance,
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn compare_reports_relative_error_and_argmax() {
+        let a = array![[1.0f32, 2.0], [3.0, 0.5]];
+        let b = array![[1.0f32, 2.5], [3.0, 4.0]];
+        let (abs, rel, agree) = compare(&a, &b).unwrap();
+        assert_eq!(abs, 3.5);
+        assert_eq!(rel, 3.5 / 4.0);
+        assert_eq!(agree, 1);
+        let nan = array![[f32::NAN, 0.0], [0.0, 0.0]];
+        assert_eq!(compare(&nan, &b).unwrap().1, f64::INFINITY);
+        assert!(compare(&a, &array![[1.0f32]]).is_err());
+    }
+}
