@@ -174,7 +174,7 @@ pub fn verify(
     if batch == 0 || size == 0 {
         bail!("--batch and --size must be at least 1");
     }
-    if !(tolerance > 0.0) {
+    if tolerance.is_nan() || tolerance <= 0.0 {
         bail!("--tolerance must be a positive number, got {tolerance}");
     }
     let known = spec::list(models_dir)?;

@@ -82,14 +82,20 @@ impl Harness {
     pub fn load(path: &Path) -> Result<Harness> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read the harness config", path.display()))?;
-        toml::from_str(&text).map_err(|e| {
-            let msg = e.message().to_string();
-            anyhow::anyhow!(
-                "{}: {}",
-                path.display(),
-                msg.split_whitespace().collect::<Vec<_>>().join(" ")
-            )
-        })
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!(toml_error(path, &text, &e)))
+    }
+}
+
+/// One line for a TOML error: `file:line: <the line>: message`.
+pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let src = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!("{}:{line}: `{src}`: {msg}", path.display())
+        }
+        None => format!("{}: {msg}", path.display()),
     }
 }
 

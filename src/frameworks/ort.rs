@@ -58,11 +58,14 @@ impl Framework for Ort {
 
     fn version(&self) -> Result<String> {
         env()?;
-        Ok(ort::info()
-            .split_whitespace()
-            .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
-            .unwrap_or("unknown")
-            .to_string())
+        // "ORT Build Info: git-branch=rel-1.31.1, ..." or the library's
+        // file name, libonnxruntime.so.1.31.1.
+        let from_info = ort::info()
+            .split([',', ' '])
+            .find_map(|w| w.strip_prefix("git-branch=rel-"))
+            .map(str::to_string);
+        let from_file = library()?.rsplit_once(".so.").map(|(_, v)| v.to_string());
+        Ok(from_info.or(from_file).unwrap_or_else(|| "unknown".into()))
     }
 
     fn prepare(
@@ -78,13 +81,14 @@ impl Framework for Ort {
             .map_err(|e| anyhow!("{e}"))?
             .with_intra_threads(opts.intra_threads)
             .map_err(|e| anyhow!("{e}"))?;
-        b = match opts.mode {
-            Mode::Sequential => b.with_parallel_execution(false),
-            Mode::Parallel => b
-                .with_parallel_execution(true)
-                .and_then(|b| b.with_inter_threads(opts.inter_threads)),
+        b = b
+            .with_parallel_execution(opts.mode == Mode::Parallel)
+            .map_err(|e| anyhow!("{e}"))?;
+        if opts.mode == Mode::Parallel {
+            b = b
+                .with_inter_threads(opts.inter_threads)
+                .map_err(|e| anyhow!("{e}"))?;
         }
-        .map_err(|e| anyhow!("{e}"))?;
         if opts.device == Device::Cuda {
             require_cuda("ort")?;
             if !CUDA::is_available().unwrap_or(false) {

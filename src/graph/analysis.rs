@@ -115,8 +115,8 @@ fn max_antichain(g: &Graph) -> usize {
         .collect();
     let mut best = 1;
     let mut segment = Vec::new();
-    for a in 0..=n {
-        if a == n || is_cut[a] {
+    for (a, &cut) in is_cut.iter().enumerate() {
+        if cut {
             if !segment.is_empty() {
                 best = best.max(segment_width(&segment, &reach));
                 segment.clear();
@@ -124,6 +124,9 @@ fn max_antichain(g: &Graph) -> usize {
         } else {
             segment.push(a);
         }
+    }
+    if !segment.is_empty() {
+        best = best.max(segment_width(&segment, &reach));
     }
     best
 }

@@ -358,7 +358,7 @@ pub fn infer(op: &Op, inputs: &[Shape]) -> Result<Shape, String> {
                     "output channels ({out}) and groups ({groups}) must be at least 1"
                 ));
             }
-            if x.c % groups != 0 || out % groups != 0 {
+            if !x.c.is_multiple_of(*groups) || !out.is_multiple_of(*groups) {
                 return Err(format!(
                     "{} input and {out} output channels are not divisible by {groups} groups",
                     x.c

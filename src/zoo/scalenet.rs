@@ -102,7 +102,7 @@ fn block(
         };
         y = g.add(&format!("{p}.conv2.{i}"), op, &[y])?;
         if scale > 1 {
-            let mode = if here.h % scale == 0 && here.w % scale == 0 {
+            let mode = if here.h.is_multiple_of(scale) && here.w.is_multiple_of(scale) {
                 ResizeMode::Nearest
             } else {
                 ResizeMode::Bilinear

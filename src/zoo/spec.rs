@@ -14,6 +14,8 @@ pub enum SpecError {
     },
     #[error("{path}: {msg}")]
     Parse { path: PathBuf, msg: String },
+    #[error("{0}")]
+    Toml(String),
     #[error("{path}: field '{field}': {msg}")]
     Field {
         path: PathBuf,
@@ -140,10 +142,8 @@ impl ModelSpec {
             path: path.to_path_buf(),
             source,
         })?;
-        let file: ModelFile = toml::from_str(&text).map_err(|e| SpecError::Parse {
-            path: path.to_path_buf(),
-            msg: one_line(&e.to_string()),
-        })?;
+        let file: ModelFile = toml::from_str(&text)
+            .map_err(|e| SpecError::Toml(crate::config::toml_error(path, &text, &e)))?;
         if file.num_classes == 0 {
             return Err(field(path, "num_classes", "must be at least 1"));
         }
@@ -208,10 +208,6 @@ pub fn list(dir: &Path) -> Result<Vec<String>, SpecError> {
         .collect();
     names.sort();
     Ok(names)
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A structure JSON: one row per block, `scales` channel counts then `side`.

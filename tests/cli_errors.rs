@@ -1,0 +1,345 @@
+//! Bad input gets one clear line naming the file, field or flag, and a
+//! non-zero exit; never a panic.
+
+mod common;
+
+use std::path::Path;
+
+use common::{models_copy, speedbench, Out};
+use safetensors::tensor::{Dtype, TensorView};
+
+/// Asserts a clean failure: non-zero exit, one `Error:` line that contains
+/// every `needle`, and no panic.
+fn fails_with(out: &Out, needles: &[&str]) {
+    assert_ne!(out.code, 0, "should fail: {}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "panic: {}", out.stderr);
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("Error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line expected: {}", out.stderr);
+    for n in needles {
+        assert!(errors[0].contains(n), "'{n}' not in: {}", errors[0]);
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+const GOOD_HARNESS: &str = "[matrix]\nframeworks = [\"ort\"]\nmodels = [\"resnet50\"]\n\
+    [profiles.quick]\nbatch = 1\nsize = 64\nwarmup = 0\niters = 1\n";
+
+#[test]
+fn harness_config_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let missing = t.path().join("none.toml");
+    fails_with(
+        &speedbench(&["run", "--config", missing.to_str().unwrap()]),
+        &["none.toml", "cannot read"],
+    );
+    let bad = write(t.path(), "bad.toml", "[matrix\n");
+    fails_with(&speedbench(&["run", "--config", &bad]), &["bad.toml:1"]);
+    let unknown = write(
+        t.path(),
+        "unk.toml",
+        &GOOD_HARNESS.replace("[matrix]", "[matrix]\nbogus = 1"),
+    );
+    fails_with(
+        &speedbench(&["run", "--config", &unknown]),
+        &["unk.toml:2", "unknown field `bogus`", "expected one of"],
+    );
+    let typed = write(
+        t.path(),
+        "typed.toml",
+        &GOOD_HARNESS.replace("batch = 1", "batch = \"x\""),
+    );
+    fails_with(
+        &speedbench(&["run", "--config", &typed]),
+        &["typed.toml:5", "batch = \"x\"", "expected usize"],
+    );
+    let model = write(
+        t.path(),
+        "model.toml",
+        &GOOD_HARNESS.replace("\"resnet50\"", "\"resnet5\""),
+    );
+    fails_with(
+        &speedbench(&["run", "--config", &model]),
+        &["unknown model in [matrix] models 'resnet5'", "resnet50"],
+    );
+    let mode = write(
+        t.path(),
+        "mode.toml",
+        &GOOD_HARNESS.replace("[matrix]", "[matrix]\nmode = \"fast\""),
+    );
+    fails_with(
+        &speedbench(&["run", "--config", &mode]),
+        &["matrix.mode", "'fast'"],
+    );
+}
+
+#[test]
+fn run_flag_errors() {
+    fails_with(
+        &speedbench(&["run", "--model", "nope"]),
+        &["--model", "'nope'", "scalenet50"],
+    );
+    fails_with(
+        &speedbench(&["run", "--framework", "nope"]),
+        &["--framework", "'nope'", "ort"],
+    );
+    fails_with(
+        &speedbench(&["run", "--profile", "nope"]),
+        &["--profile", "'nope'", "smoke"],
+    );
+    fails_with(
+        &speedbench(&["run", "--batch", "0"]),
+        &["--batch", "at least 1"],
+    );
+    fails_with(
+        &speedbench(&["run", "--iters", "0"]),
+        &["--iters", "at least 1"],
+    );
+    fails_with(
+        &speedbench(&["run", "--size", "0"]),
+        &["--size", "at least 1"],
+    );
+    fails_with(
+        &speedbench(&[
+            "run",
+            "--model",
+            "resnet50",
+            "--model",
+            "scalenet50",
+            "--weights",
+            "w.safetensors",
+        ]),
+        &["--weights", "one --model"],
+    );
+}
+
+#[test]
+fn unwritable_out_is_reported_before_any_work() {
+    fails_with(
+        &speedbench(&[
+            "run",
+            "--profile",
+            "smoke",
+            "--model",
+            "resnet50",
+            "--out",
+            "/proc/speedbench",
+        ]),
+        &["--out", "/proc/speedbench"],
+    );
+}
+
+#[test]
+fn model_spec_errors() {
+    let m = models_copy();
+    let dir = m.path().to_str().unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("x.onnx");
+    let out = out.to_str().unwrap();
+    let spec = |body: &str| {
+        std::fs::write(
+            m.path().join("x.toml"),
+            format!("name = \"x\"\n[model]\n{body}"),
+        )
+        .unwrap();
+        speedbench(&["--models-dir", dir, "export", "--model", "x", "--out", out])
+    };
+    fails_with(
+        &spec("family = \"resnet\"\nlayers = [3, 0]"),
+        &["x.toml", "model.layers", "entry 1 is 0"],
+    );
+    fails_with(
+        &spec("family = \"resnet\"\nlayers = [3, -1]"),
+        &["x.toml", "-1"],
+    );
+    fails_with(
+        &spec("family = \"resnet\"\nlayers = []"),
+        &["x.toml", "model.layers", "empty"],
+    );
+    fails_with(
+        &spec("family = \"vgg\"\nlayers = [1]"),
+        &["x.toml:3", "unknown variant `vgg`"],
+    );
+    fails_with(
+        &spec("family = \"resnet\"\nlayers = [1]\ngroup_form = \"branched\""),
+        &["model.group_form", "groups of 2"],
+    );
+    fails_with(
+        &spec("family = \"scalenet\"\nlayers = [3, 4, 6, 3]\nstructure = \"scalenet101.json\""),
+        &["scalenet101.json", "33 blocks", "need 16"],
+    );
+    fails_with(
+        &spec("family = \"scalenet\"\nlayers = [3, 4, 6, 3]\nstructure = \"missing.json\""),
+        &["missing.json", "cannot read"],
+    );
+    std::fs::write(m.path().join("neg.json"), "[[1, -2, 3, 4, 56]]").unwrap();
+    fails_with(
+        &spec("family = \"scalenet\"\nlayers = [1]\nstructure = \"neg.json\""),
+        &["neg.json", "block 0", "negative value -2"],
+    );
+    std::fs::write(m.path().join("short.json"), "[[1, 2, 56]]").unwrap();
+    fails_with(
+        &spec("family = \"scalenet\"\nlayers = [1]\nstructure = \"short.json\""),
+        &["short.json", "block 0", "expected 5 numbers"],
+    );
+    std::fs::write(m.path().join("junk.json"), "{\"a\": 1}").unwrap();
+    fails_with(
+        &spec("family = \"scalenet\"\nlayers = [1]\nstructure = \"junk.json\""),
+        &["junk.json", "expected a JSON list"],
+    );
+    fails_with(
+        &speedbench(&[
+            "--models-dir",
+            dir,
+            "export",
+            "--model",
+            "nothere",
+            "--out",
+            out,
+        ]),
+        &["unknown model 'nothere'", "resnet50"],
+    );
+}
+
+#[test]
+fn input_too_small_for_a_scalenet_branch_names_block_and_branch() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("x.onnx");
+    fails_with(
+        &speedbench(&[
+            "export",
+            "--model",
+            "scalenet50",
+            "--size",
+            "32",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        &[
+            "scalenet50",
+            "block layer2.0, branch 3 (scale 7)",
+            "4x4",
+            "--size",
+        ],
+    );
+}
+
+fn save_tensors(path: &Path, tensors: &[(&str, Dtype, Vec<usize>)]) {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, d, s)| vec![0u8; s.iter().product::<usize>() * d.size()])
+        .collect();
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((n, d, s), b)| (n.to_string(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::serialize_to_file(views, &None, path).unwrap();
+}
+
+#[test]
+fn weight_file_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("x.npy");
+    ndarray_npy::write_npy(&input, &ndarray::Array4::<f32>::zeros((1, 3, 64, 64))).unwrap();
+    let infer = |w: &Path| {
+        speedbench(&[
+            "infer",
+            "--framework",
+            "ort",
+            "--model",
+            "resnet50",
+            "--weights",
+            w.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            t.path().join("y.npy").to_str().unwrap(),
+        ])
+    };
+    let w = t.path().join("w.safetensors");
+    save_tensors(
+        &w,
+        &[
+            ("conv1.weight", Dtype::F32, vec![64, 3, 3, 3]),
+            ("extra", Dtype::F32, vec![2]),
+        ],
+    );
+    fails_with(
+        &infer(&w),
+        &[
+            "w.safetensors",
+            "resnet50",
+            "missing",
+            "unexpected extra",
+            "wrong shape: conv1.weight is [64, 3, 3, 3], expected [64, 3, 7, 7]",
+        ],
+    );
+    save_tensors(&w, &[("conv1.weight", Dtype::I32, vec![64, 3, 7, 7])]);
+    fails_with(&infer(&w), &["wrong dtype", "conv1.weight is I32"]);
+    std::fs::write(&w, b"not a safetensors file").unwrap();
+    fails_with(
+        &infer(&w),
+        &["w.safetensors", "not a valid safetensors file"],
+    );
+    fails_with(
+        &infer(&t.path().join("none.safetensors")),
+        &["none.safetensors", "cannot read"],
+    );
+}
+
+#[test]
+fn npy_input_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let infer = |x: &Path| {
+        speedbench(&[
+            "infer",
+            "--framework",
+            "ort",
+            "--model",
+            "resnet50",
+            "--input",
+            x.to_str().unwrap(),
+            "--output",
+            t.path().join("y.npy").to_str().unwrap(),
+        ])
+    };
+    let x = t.path().join("x.npy");
+    ndarray_npy::write_npy(&x, &ndarray::Array3::<f32>::zeros((3, 64, 64))).unwrap();
+    fails_with(
+        &infer(&x),
+        &["x.npy", "shape [3, 64, 64]", "expected [N, 3, H, W]"],
+    );
+    ndarray_npy::write_npy(&x, &ndarray::Array4::<f64>::zeros((1, 3, 64, 64))).unwrap();
+    fails_with(&infer(&x), &["x.npy", "float32"]);
+    ndarray_npy::write_npy(&x, &ndarray::Array4::<f32>::zeros((1, 3, 64, 32))).unwrap();
+    fails_with(&infer(&x), &["x.npy", "64x32", "square"]);
+    std::fs::write(&x, b"\x93NUMPY garbage").unwrap();
+    fails_with(&infer(&x), &["x.npy", "expected a float32 .npy"]);
+}
+
+#[test]
+fn unknown_framework_for_infer() {
+    fails_with(
+        &speedbench(&[
+            "infer",
+            "--framework",
+            "mxnet",
+            "--model",
+            "resnet50",
+            "--input",
+            "x.npy",
+            "--output",
+            "y.npy",
+        ]),
+        &["unknown framework 'mxnet'"],
+    );
+}

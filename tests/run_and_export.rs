@@ -1,0 +1,119 @@
+//! The main paths end to end with the real ONNX Runtime: `run` writes every
+//! sample to JSON (+ CSV, markdown), `export` writes a model onnx.checker
+//! accepts, `models --format json` carries the reference counts.
+
+mod common;
+
+use std::process::Command;
+
+use common::{speedbench, venv_python};
+use speedbench::bench::record::RunFile;
+
+#[test]
+fn smoke_run_keeps_every_sample_and_writes_all_formats() {
+    let t = tempfile::tempdir().unwrap();
+    let out = speedbench(&[
+        "run",
+        "--framework",
+        "ort",
+        "--model",
+        "resnet50",
+        "--profile",
+        "smoke",
+        "--warmup",
+        "1",
+        "--iters",
+        "3",
+        "--mode",
+        "both",
+        "--out",
+        t.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("par/seq speedup"), "{}", out.stdout);
+    let json: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(json.len(), 1);
+    let file = RunFile::load(&json[0]).unwrap();
+    assert_eq!(file.cells.len(), 2);
+    assert!(file.failures.is_empty());
+    assert!(file.finished.is_some());
+    for c in &file.cells {
+        assert_eq!(c.samples_ms.len(), 3);
+        assert!(c.samples_ms.iter().all(|&s| s > 0.0));
+        assert_eq!((c.batch, c.size), (1, 128));
+        assert_eq!(c.params, 25_557_032);
+        assert!(c.latency.min <= c.latency.median && c.latency.median <= c.latency.p99);
+        assert!(
+            c.framework_version.starts_with("1."),
+            "{}",
+            c.framework_version
+        );
+    }
+    assert!(json[0].with_extension("csv").exists());
+    assert!(json[0].with_extension("md").exists());
+}
+
+#[test]
+fn exported_onnx_passes_the_checker_with_a_dynamic_batch() {
+    let t = tempfile::tempdir().unwrap();
+    for model in ["resnext50_branched", "scalenet50"] {
+        let path = t.path().join(format!("{model}.onnx"));
+        let out = speedbench(&[
+            "export",
+            "--model",
+            model,
+            "--size",
+            "128",
+            "--out",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let check = "import onnx, sys\n\
+            m = onnx.load(sys.argv[1])\n\
+            onnx.checker.check_model(m, full_check=True)\n\
+            i = m.graph.input[0].type.tensor_type.shape.dim\n\
+            o = m.graph.output[0]\n\
+            assert m.graph.input[0].name == 'input' and i[0].dim_param == 'batch', i\n\
+            assert [d.dim_value for d in i[1:]] == [3, 128, 128], i\n\
+            assert o.name == 'logits', o\n";
+        let status = Command::new(venv_python())
+            .args(["-c", check])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "onnx.checker rejected {model}");
+    }
+}
+
+#[test]
+fn models_json_has_the_reference_counts_for_all_eight() {
+    let out = speedbench(&["models", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let all: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    let text =
+        std::fs::read_to_string(common::repo().join("tests/reference_model_stats.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut checked = 0;
+    for m in &all {
+        let name = m["name"].as_str().unwrap();
+        let key = if name == "resnext50_branched" {
+            "resnext50"
+        } else {
+            name
+        };
+        for field in ["params", "macs", "span_macs", "max_parallel_branches"] {
+            assert!(m.get(field).is_some(), "{name} lacks {field}");
+        }
+        assert!(m["span_macs"].as_u64().unwrap() <= m["macs"].as_u64().unwrap());
+        if let Some(r) = reference.get(key) {
+            assert_eq!(m["params"], r["params"], "{name}");
+            assert_eq!(m["macs"], r["conv_linear_macs_224"], "{name}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 8);
+}
