@@ -64,6 +64,15 @@ pub enum Format {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Csv,
+    Md,
+    Json,
+    Svg,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Framework(s) to time; repeat, or `all`.
@@ -159,6 +168,20 @@ pub enum Command {
         tolerance: f64,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// Merge results files and render the report.
+    Report {
+        /// Results JSON files (from any machines).
+        #[arg(required = true, value_name = "RESULTS.json")]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Show the paper's published numbers (shown anyway for batch 16 at 224 px).
+        #[arg(long)]
+        published: bool,
     },
     /// Internal: one worker process timing one cell (JSON job on stdin).
     #[command(hide = true)]

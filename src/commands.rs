@@ -21,14 +21,24 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
         plan.frameworks.join("+"), plan.device, plan.intra_threads, plan.inter_threads
     );
     let (path, file) = runner::run(&plan, models_dir, verbose)?;
-    println!("{}", report::table::terminal(&file.cells));
+    let grids = report::grids(&file.cells, paper_protocol(&file.cells));
+    println!("{}", report::table::terminal(&grids));
+    let mut written = vec![];
     let csv_path = path.with_extension("csv");
-    let md_path = path.with_extension("md");
     std::fs::write(&csv_path, report::csv::render(&file.cells)?)
         .with_context(|| format!("{}: cannot write", csv_path.display()))?;
-    std::fs::write(&md_path, report::table::markdown(&file.cells) + "\n")
+    written.push("csv");
+    let md_path = path.with_extension("md");
+    std::fs::write(&md_path, report::table::markdown(&grids))
         .with_context(|| format!("{}: cannot write", md_path.display()))?;
-    println!("results: {} (+ .csv, .md)", path.display());
+    written.push("md");
+    if !file.cells.is_empty() {
+        let svg_path = path.with_extension("svg");
+        std::fs::write(&svg_path, report::svg::render(&file.cells)?)
+            .with_context(|| format!("{}: cannot write", svg_path.display()))?;
+        written.push("svg");
+    }
+    println!("results: {} (+ {})", path.display(), written.join(", "));
     for f in &file.failures {
         eprintln!(
             "failed: {} {} {}: {}",
@@ -36,6 +46,48 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
         );
     }
     Ok(if file.failures.is_empty() { 0 } else { 1 })
+}
+
+/// Whether cells follow the paper's protocol (batch 16, 224 px), so the
+/// published numbers belong beside them.
+fn paper_protocol(cells: &[crate::bench::record::CellRecord]) -> bool {
+    cells.iter().any(|c| c.batch == 16 && c.size == 224)
+}
+
+pub fn report(
+    files: &[std::path::PathBuf],
+    format: crate::cli::ReportFormat,
+    out: Option<&Path>,
+    published: bool,
+) -> Result<i32> {
+    use crate::cli::ReportFormat as F;
+    if files.is_empty() {
+        bail!("report: give at least one results JSON file");
+    }
+    let mut cells = Vec::new();
+    for f in files {
+        cells.extend(crate::bench::record::RunFile::load(f)?.cells);
+    }
+    if cells.is_empty() {
+        bail!("report: the results files hold no measured cell");
+    }
+    let grids = report::grids(&cells, published || paper_protocol(&cells));
+    let text = match format {
+        F::Table => report::table::terminal(&grids),
+        F::Md => report::table::markdown(&grids),
+        F::Csv => report::csv::render(&cells)?,
+        F::Json => report::json(&cells)?,
+        F::Svg => report::svg::render(&cells)?,
+    };
+    match out {
+        Some(p) => {
+            std::fs::write(p, text)
+                .with_context(|| format!("--out {}: cannot write", p.display()))?;
+            eprintln!("report: {} cells -> {}", cells.len(), p.display());
+        }
+        None => println!("{}", text.trim_end()),
+    }
+    Ok(0)
 }
 
 #[derive(Serialize, tabled::Tabled)]

@@ -67,6 +67,12 @@ fn main() {
             *format,
             cli.verbose,
         ),
+        Command::Report {
+            files,
+            format,
+            out,
+            published,
+        } => commands::report(files, *format, out.as_deref(), *published),
         Command::Worker => speedbench::bench::worker::main().map(|_| 0),
     };
     match result {

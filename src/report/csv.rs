@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 
-use super::speedup;
 use crate::bench::record::CellRecord;
 
 pub fn render(cells: &[CellRecord]) -> Result<String> {
@@ -58,7 +57,9 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
             l.median_ci.0.to_string(),
             l.median_ci.1.to_string(),
             c.images_per_s().to_string(),
-            speedup(c, cells).map_or(String::new(), |s| s.to_string()),
+            super::sequential_twin(c, cells).map_or(String::new(), |s| {
+                (s.latency.median / c.latency.median).to_string()
+            }),
             c.host.clone(),
         ])?;
     }

@@ -1,27 +1,56 @@
-//! Rendering records: pure functions from records to text.
+//! Rendering records: pure functions from records to text or SVG.
 
 pub mod csv;
+pub mod grid;
+pub mod published;
+pub mod svg;
 pub mod table;
 
 use crate::bench::record::CellRecord;
-use crate::frameworks::Mode;
 
-/// The sequential/parallel speedup of a parallel cell: the ratio of the
-/// medians of its sequential twin (same model, framework, device, batch,
-/// size, host) and itself.
-pub fn speedup(cell: &CellRecord, all: &[CellRecord]) -> Option<f64> {
+/// The two tables every text report shows.
+pub fn grids(cells: &[CellRecord], with_published: bool) -> Vec<grid::Grid> {
+    vec![grid::paper(cells, with_published), grid::detail(cells)]
+}
+
+/// Derived numbers per cell for the JSON report: the cell plus its speedup.
+#[derive(serde::Serialize)]
+pub struct JsonCell<'a> {
+    #[serde(flatten)]
+    pub cell: &'a CellRecord,
+    pub images_per_s: f64,
+    pub noisy: bool,
+    /// For a parallel cell: sequential / parallel median, bootstrap 95% CI.
+    pub speedup: Option<crate::bench::stats::Ratio>,
+}
+
+pub fn json(cells: &[CellRecord]) -> anyhow::Result<String> {
+    let out: Vec<JsonCell> = cells
+        .iter()
+        .map(|c| JsonCell {
+            cell: c,
+            images_per_s: c.images_per_s(),
+            noisy: grid::noisy(c),
+            speedup: sequential_twin(c, cells).map(|s| grid::speedup(s, c)),
+        })
+        .collect();
+    Ok(serde_json::to_string_pretty(&out)?)
+}
+
+/// The sequential cell measured beside a parallel one (same model,
+/// framework, device, batch, size and host).
+pub fn sequential_twin<'a>(cell: &CellRecord, all: &'a [CellRecord]) -> Option<&'a CellRecord> {
+    use crate::frameworks::Mode;
     if cell.mode != Mode::Parallel {
         return None;
     }
-    all.iter()
-        .find(|c| {
-            c.mode == Mode::Sequential
-                && c.model == cell.model
-                && c.framework == cell.framework
-                && c.device == cell.device
-                && c.batch == cell.batch
-                && c.size == cell.size
-                && c.host == cell.host
-        })
-        .map(|s| s.latency.median / cell.latency.median)
+    all.iter().find(|c| {
+        c.mode == Mode::Sequential
+            && c.model == cell.model
+            && c.framework == cell.framework
+            && c.device == cell.device
+            && c.batch == cell.batch
+            && c.size == cell.size
+            && c.host == cell.host
+    })
 }

@@ -1,63 +1,61 @@
-//! The results table, as a terminal table or markdown.
+//! Grids as terminal tables (tabled) or markdown.
 
+use tabled::builder::Builder;
 use tabled::settings::Style;
-use tabled::{Table, Tabled};
 
-use super::speedup;
-use crate::bench::record::CellRecord;
+use super::grid::Grid;
 
-#[derive(Tabled)]
-struct Row {
-    #[tabled(rename = "model")]
-    model: String,
-    #[tabled(rename = "params (M)")]
-    params: String,
-    #[tabled(rename = "GMACs")]
-    gmacs: String,
-    #[tabled(rename = "framework")]
-    framework: String,
-    #[tabled(rename = "device")]
-    device: String,
-    #[tabled(rename = "mode")]
-    mode: String,
-    #[tabled(rename = "batch")]
-    batch: usize,
-    #[tabled(rename = "size")]
-    size: usize,
-    #[tabled(rename = "median ms")]
-    median: String,
-    #[tabled(rename = "p90 ms")]
-    p90: String,
-    #[tabled(rename = "images/s")]
-    ips: String,
-    #[tabled(rename = "par/seq speedup")]
-    speedup: String,
+fn builder(g: &Grid) -> Builder {
+    let mut b = Builder::default();
+    b.push_record(g.header.clone());
+    for r in &g.rows {
+        b.push_record(r.clone());
+    }
+    b
 }
 
-fn rows(cells: &[CellRecord]) -> Vec<Row> {
-    cells
-        .iter()
-        .map(|c| Row {
-            model: c.model.clone(),
-            params: format!("{:.2}", c.params as f64 / 1e6),
-            gmacs: format!("{:.2}", c.macs as f64 / 1e9),
-            framework: c.framework.clone(),
-            device: c.device.to_string(),
-            mode: c.mode.to_string(),
-            batch: c.batch,
-            size: c.size,
-            median: format!("{:.2}", c.latency.median),
-            p90: format!("{:.2}", c.latency.p90),
-            ips: format!("{:.1}", c.images_per_s()),
-            speedup: speedup(c, cells).map_or(String::new(), |s| format!("{s:.2}x")),
-        })
-        .collect()
+pub fn terminal(grids: &[Grid]) -> String {
+    let mut out = String::new();
+    for g in grids {
+        out.push_str(&format!("{}\n", g.title));
+        out.push_str(&builder(g).build().with(Style::rounded()).to_string());
+        out.push('\n');
+        for n in &g.notes {
+            out.push_str(&format!("{n}\n"));
+        }
+        out.push('\n');
+    }
+    out
 }
 
-pub fn terminal(cells: &[CellRecord]) -> String {
-    Table::new(rows(cells)).with(Style::rounded()).to_string()
+pub fn markdown(grids: &[Grid]) -> String {
+    let mut out = String::new();
+    for g in grids {
+        out.push_str(&format!("### {}\n\n", g.title));
+        out.push_str(&builder(g).build().with(Style::markdown()).to_string());
+        out.push_str("\n\n");
+        for n in &g.notes {
+            out.push_str(&format!("{n}\n\n"));
+        }
+    }
+    out
 }
 
-pub fn markdown(cells: &[CellRecord]) -> String {
-    Table::new(rows(cells)).with(Style::markdown()).to_string()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_has_title_header_and_notes() {
+        let g = Grid {
+            title: "T".into(),
+            header: vec!["a".into(), "b".into()],
+            rows: vec![vec!["1".into(), "2".into()]],
+            notes: vec!["n".into()],
+        };
+        let md = markdown(&[g]);
+        assert!(md.starts_with("### T\n\n| a | b |"), "{md}");
+        assert!(md.contains("| 1 | 2 |"));
+        assert!(md.ends_with("n\n\n"));
+    }
 }

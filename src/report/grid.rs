@@ -1,0 +1,260 @@
+//! The report's tables as plain grids of text (header, rows, notes), built
+//! once from the records and rendered by every text format.
+
+use std::collections::BTreeSet;
+
+use super::published;
+use crate::bench::record::CellRecord;
+use crate::bench::stats::{quantile, ratio_of_medians, Ratio};
+use crate::frameworks::{Device, Mode};
+
+/// Coefficient of variation above which a cell is marked noisy.
+pub const NOISY_CV: f64 = 0.05;
+const NOISE_MARK: &str = "~";
+const BOOTSTRAP: usize = 2000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    pub title: String,
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub notes: Vec<String>,
+}
+
+/// Cells measured with the same model, framework, device, batch, size, host.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Group {
+    host: String,
+    device: Device,
+    framework: String,
+}
+
+fn framework_rank(f: &str) -> usize {
+    crate::frameworks::KNOWN
+        .iter()
+        .position(|k| *k == f)
+        .unwrap_or(99)
+}
+
+fn groups(cells: &[CellRecord]) -> Vec<Group> {
+    let mut g: Vec<Group> = cells
+        .iter()
+        .map(|c| Group {
+            host: c.host.clone(),
+            device: c.device,
+            framework: c.framework.clone(),
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    g.sort_by_key(|g| (g.host.clone(), g.device, framework_rank(&g.framework)));
+    g
+}
+
+/// (model, batch, size) rows, in first-seen order.
+fn row_keys(cells: &[CellRecord]) -> Vec<(String, usize, usize)> {
+    let mut keys: Vec<(String, usize, usize)> = Vec::new();
+    for c in cells {
+        let k = (c.model.clone(), c.batch, c.size);
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys
+}
+
+fn find<'a>(
+    cells: &'a [CellRecord],
+    key: &(String, usize, usize),
+    g: &Group,
+    mode: Mode,
+) -> Option<&'a CellRecord> {
+    cells.iter().rev().find(|c| {
+        c.model == key.0
+            && c.batch == key.1
+            && c.size == key.2
+            && c.host == g.host
+            && c.device == g.device
+            && c.framework == g.framework
+            && c.mode == mode
+    })
+}
+
+pub fn noisy(c: &CellRecord) -> bool {
+    c.latency.cv > NOISY_CV
+}
+
+/// Median ms, marked when noisy.
+fn ms(c: &CellRecord) -> String {
+    let mark = if noisy(c) { NOISE_MARK } else { "" };
+    format!("{:.2}{mark}", c.latency.median)
+}
+
+/// Sequential over parallel median: above 1 means parallel is faster.
+pub fn speedup(seq: &CellRecord, par: &CellRecord) -> Ratio {
+    ratio_of_medians(&seq.samples_ms, &par.samples_ms, BOOTSTRAP)
+}
+
+fn ratio_text(r: &Ratio) -> String {
+    format!("{:.2}x [{:.2}, {:.2}]", r.value, r.ci.0, r.ci.1)
+}
+
+/// p-th percentile of a cell's samples.
+pub fn percentile(c: &CellRecord, p: f64) -> f64 {
+    let mut s = c.samples_ms.clone();
+    s.sort_by(|a, b| a.total_cmp(b));
+    quantile(&s, p)
+}
+
+/// The paper-style table: one row per model, per framework the sequential
+/// and parallel medians, the speedup with its 95% CI and how much of the
+/// graph's ideal speedup it achieved; optionally the published numbers.
+pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
+    let groups = groups(cells);
+    let hosts: BTreeSet<&str> = groups.iter().map(|g| g.host.as_str()).collect();
+    let label = |g: &Group| {
+        if hosts.len() > 1 {
+            format!("{} {} {}", g.host, g.device, g.framework)
+        } else {
+            format!("{} {}", g.framework, g.device)
+        }
+    };
+    let mut header: Vec<String> = ["model", "batch", "size", "params (M)", "GMACs"]
+        .map(String::from)
+        .to_vec();
+    if with_published {
+        header.push("published GFLOPs".into());
+        header.push("published TF GTX 1060 ms".into());
+    }
+    for g in &groups {
+        let l = label(g);
+        header.push(format!("{l} seq ms"));
+        header.push(format!("{l} par ms"));
+        header.push(format!("{l} par/seq speedup [95% CI]"));
+        header.push(format!("{l} of ideal"));
+    }
+    header.push("ideal speedup (work/span)".into());
+    let mut rows = Vec::new();
+    let mut any_noisy = false;
+    for key in row_keys(cells) {
+        let Some(first) = cells
+            .iter()
+            .find(|c| (c.model.clone(), c.batch, c.size) == key)
+        else {
+            continue;
+        };
+        let mut row = vec![
+            key.0.clone(),
+            key.1.to_string(),
+            key.2.to_string(),
+            format!("{:.2}", first.params as f64 / 1e6),
+            format!("{:.2}", first.macs as f64 / 1e9),
+        ];
+        if with_published {
+            match published::lookup(&key.0) {
+                Some(p) => {
+                    row.push(format!("{:.1}", p.gflops));
+                    row.push(format!("{:.0}", p.gpu_ms));
+                }
+                None => row.extend([String::new(), String::new()]),
+            }
+        }
+        for g in &groups {
+            let seq = find(cells, &key, g, Mode::Sequential);
+            let par = find(cells, &key, g, Mode::Parallel);
+            any_noisy |= seq.is_some_and(noisy) || par.is_some_and(noisy);
+            row.push(seq.map(ms).unwrap_or_default());
+            row.push(par.map(ms).unwrap_or_default());
+            match (seq, par) {
+                (Some(s), Some(p)) => {
+                    let r = speedup(s, p);
+                    row.push(ratio_text(&r));
+                    row.push(format!("{:.0}%", 100.0 * r.value / first.ideal_speedup));
+                }
+                _ => row.extend([String::new(), String::new()]),
+            }
+        }
+        row.push(format!("{:.2}x", first.ideal_speedup));
+        rows.push(row);
+    }
+    let mut notes = vec![
+        "Times are medians of host-to-host latency in ms. Speedup = sequential median / parallel median (above 1: parallel is faster), 95% bootstrap CI; 'of ideal' = speedup / (work/span).".to_string(),
+    ];
+    if any_noisy {
+        notes.push(format!(
+            "{NOISE_MARK} marks a cell whose coefficient of variation exceeds {:.0}%: noisy.",
+            NOISY_CV * 100.0
+        ));
+    }
+    if with_published {
+        notes.push("Published columns: Li et al., CVPR 2019 (TensorFlow, GTX 1060, batch 16, 224 px); quoted, not measured here.".into());
+    }
+    Grid {
+        title: "Speed: sequential vs parallel branches".into(),
+        header,
+        rows,
+        notes,
+    }
+}
+
+/// One row per cell: the spread of its samples.
+pub fn detail(cells: &[CellRecord]) -> Grid {
+    let header = [
+        "model",
+        "framework",
+        "device",
+        "mode",
+        "batch",
+        "size",
+        "threads intra x inter",
+        "n",
+        "median ms",
+        "median 95% CI",
+        "p90 ms",
+        "p99 ms",
+        "images/s",
+        "CV",
+        "host",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut sorted: Vec<&CellRecord> = cells.iter().collect();
+    sorted.sort_by_key(|c| {
+        (
+            c.host.clone(),
+            c.device,
+            framework_rank(&c.framework),
+            c.model.clone(),
+            c.mode,
+        )
+    });
+    let rows = sorted
+        .iter()
+        .map(|c| {
+            let l = &c.latency;
+            vec![
+                c.model.clone(),
+                format!("{} {}", c.framework, c.framework_version),
+                c.device.to_string(),
+                c.mode.to_string(),
+                c.batch.to_string(),
+                c.size.to_string(),
+                format!("{} x {}", c.intra_threads, c.inter_threads),
+                l.n.to_string(),
+                ms(c),
+                format!("[{:.2}, {:.2}]", l.median_ci.0, l.median_ci.1),
+                format!("{:.2}", l.p90),
+                format!("{:.2}", l.p99),
+                format!("{:.1}", c.images_per_s()),
+                format!("{:.1}%", l.cv * 100.0),
+                c.host.clone(),
+            ]
+        })
+        .collect();
+    Grid {
+        title: "Per cell".into(),
+        header,
+        rows,
+        notes: vec![],
+    }
+}

@@ -1,0 +1,243 @@
+//! The SVG report (plotters): grouped bars of the median time per model,
+//! framework and mode with p10-p90 whiskers, and the parallel/sequential
+//! speedup per model and framework with its 95% CI and the graph's ideal.
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+
+use super::grid::{percentile, speedup};
+use crate::bench::record::CellRecord;
+use crate::frameworks::Mode;
+
+const WIDTH: u32 = 1100;
+const HEIGHT: u32 = 900;
+
+fn colour(framework: &str, mode: Mode) -> RGBColor {
+    let base = match framework {
+        "ort" => RGBColor(31, 119, 180),
+        "torch" => RGBColor(230, 110, 20),
+        "tf" => RGBColor(44, 160, 44),
+        _ => RGBColor(120, 120, 120),
+    };
+    match mode {
+        Mode::Sequential => base,
+        // parallel: the same hue, lighter
+        Mode::Parallel => RGBColor(base.0 / 2 + 127, base.1 / 2 + 127, base.2 / 2 + 127),
+    }
+}
+
+/// (framework, device, host) series and model names, in first-seen order.
+fn axes(cells: &[CellRecord]) -> (Vec<String>, Vec<(String, Mode)>) {
+    let mut models: Vec<String> = Vec::new();
+    let mut series: Vec<(String, Mode)> = Vec::new();
+    for c in cells {
+        if !models.contains(&c.model) {
+            models.push(c.model.clone());
+        }
+        let s = (c.framework.clone(), c.mode);
+        if !series.contains(&s) {
+            series.push(s);
+        }
+    }
+    series.sort_by_key(|(f, m)| {
+        (
+            crate::frameworks::KNOWN
+                .iter()
+                .position(|k| k == f)
+                .unwrap_or(99),
+            *m,
+        )
+    });
+    (models, series)
+}
+
+fn model_label(models: &[String], x: f64) -> String {
+    let i = x - 0.5;
+    if (i - i.round()).abs() < 1e-6 && i >= 0.0 {
+        models.get(i.round() as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("drawing the SVG: {e}")
+}
+
+/// Renders the report as one SVG document.
+pub fn render(cells: &[CellRecord]) -> Result<String> {
+    if cells.is_empty() {
+        return Err(anyhow!("no cells to plot"));
+    }
+    let (models, series) = axes(cells);
+    let find = |m: &str, f: &str, mode: Mode| {
+        cells
+            .iter()
+            .rev()
+            .find(|c| c.model == m && c.framework == f && c.mode == mode)
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let (top, bottom) = root.split_vertically(HEIGHT * 11 / 20);
+        let first = &cells[0];
+        let ymax = cells
+            .iter()
+            .map(|c| percentile(c, 0.9))
+            .fold(0f64, f64::max)
+            * 1.15;
+        let mut chart = ChartBuilder::on(&top)
+            .caption(
+                format!(
+                    "Median latency per forward pass (batch {}, {} px, {}); whiskers p10-p90",
+                    first.batch, first.size, first.device
+                ),
+                ("sans-serif", 20),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..models.len() as f64, 0f64..ymax.max(1e-3))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(2 * models.len() + 1)
+            .x_label_formatter(&|x| model_label(&models, *x))
+            .y_desc("ms")
+            .draw()
+            .map_err(err)?;
+        let width = 0.8 / series.len().max(1) as f64;
+        for (j, (fw, mode)) in series.iter().enumerate() {
+            let col = colour(fw, *mode);
+            let bars: Vec<(f64, &CellRecord)> = models
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| {
+                    find(m, fw, *mode).map(|c| (i as f64 + 0.1 + j as f64 * width, c))
+                })
+                .collect();
+            chart
+                .draw_series(bars.iter().map(|(x, c)| {
+                    Rectangle::new(
+                        [(*x, 0.0), (*x + width * 0.9, c.latency.median)],
+                        col.filled(),
+                    )
+                }))
+                .map_err(err)?
+                .label(format!("{fw} {mode}"))
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], col.filled()));
+            chart
+                .draw_series(bars.iter().map(|(x, c)| {
+                    let mid = *x + width * 0.45;
+                    PathElement::new(
+                        vec![(mid, percentile(c, 0.1)), (mid, percentile(c, 0.9))],
+                        BLACK.stroke_width(1),
+                    )
+                }))
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(err)?;
+
+        // Speedup chart: one bar per model and framework.
+        let frameworks: Vec<String> = {
+            let mut f: Vec<String> = Vec::new();
+            for (fw, _) in &series {
+                if !f.contains(fw) {
+                    f.push(fw.clone());
+                }
+            }
+            f
+        };
+        let mut points = Vec::new();
+        for (i, m) in models.iter().enumerate() {
+            for (j, fw) in frameworks.iter().enumerate() {
+                if let (Some(s), Some(p)) =
+                    (find(m, fw, Mode::Sequential), find(m, fw, Mode::Parallel))
+                {
+                    points.push((i, j, fw.clone(), speedup(s, p), s.ideal_speedup));
+                }
+            }
+        }
+        let smax = points
+            .iter()
+            .map(|p| p.3.ci.1.max(p.4))
+            .fold(1.0f64, f64::max)
+            * 1.1;
+        let smin = points.iter().map(|p| p.3.ci.0).fold(1.0f64, f64::min) * 0.9;
+        let mut chart = ChartBuilder::on(&bottom)
+            .caption(
+                "Parallel over sequential speedup (95% CI); black tick: ideal (work/span); above 1: parallel faster",
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..models.len() as f64, smin.min(0.9)..smax)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(2 * models.len() + 1)
+            .x_label_formatter(&|x| model_label(&models, *x))
+            .y_desc("speedup (x)")
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(0.0, 1.0), (models.len() as f64, 1.0)],
+                BLACK.mix(0.5).stroke_width(1),
+            )))
+            .map_err(err)?;
+        let width = 0.8 / frameworks.len().max(1) as f64;
+        let base = smin.min(0.9);
+        for (j, fw) in frameworks.iter().enumerate() {
+            let col = colour(fw, Mode::Sequential);
+            let mine: Vec<_> = points.iter().filter(|p| p.1 == j).collect();
+            let x0 = |i: usize| i as f64 + 0.1 + j as f64 * width;
+            chart
+                .draw_series(mine.iter().map(|p| {
+                    Rectangle::new(
+                        [(x0(p.0), base), (x0(p.0) + width * 0.9, p.3.value)],
+                        col.filled(),
+                    )
+                }))
+                .map_err(err)?
+                .label(fw.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], col.filled()));
+            chart
+                .draw_series(mine.iter().map(|p| {
+                    let mid = x0(p.0) + width * 0.45;
+                    PathElement::new(
+                        vec![(mid, p.3.ci.0), (mid, p.3.ci.1)],
+                        BLACK.stroke_width(1),
+                    )
+                }))
+                .map_err(err)?;
+            chart
+                .draw_series(mine.iter().map(|p| {
+                    PathElement::new(
+                        vec![(x0(p.0), p.4), (x0(p.0) + width * 0.9, p.4)],
+                        BLACK.stroke_width(3),
+                    )
+                }))
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
