@@ -105,6 +105,9 @@ pub struct RunArgs {
     /// Weights as a safetensors file (one model only); default: seeded.
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
+    /// Continue an interrupted run: its plan, skipping the cells it holds.
+    #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "batch", "size", "iters", "warmup", "device", "mode", "weights", "out"])]
+    pub resume: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

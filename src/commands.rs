@@ -14,13 +14,26 @@ use crate::report;
 use crate::zoo::{self, spec};
 
 pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
-    let plan = crate::config::plan(args, models_dir)?;
+    let (path, file) = match &args.resume {
+        Some(p) => {
+            let file = crate::bench::record::RunFile::load(p)?;
+            eprintln!(
+                "resuming {}: {} cell(s) already measured",
+                p.display(),
+                file.cells.len()
+            );
+            (p.clone(), file)
+        }
+        None => runner::start(&crate::config::plan(args, models_dir)?)?,
+    };
+    let plan = file.plan.clone();
     eprintln!(
         "speedbench run: profile {} ({} x {}px, {} warm-up + {} timed), {} on {}, {} thread(s) intra, {} inter",
         plan.profile, plan.batch, plan.size, plan.warmup, plan.iters,
         plan.frameworks.join("+"), plan.device, plan.intra_threads, plan.inter_threads
     );
-    let (path, file) = runner::run(&plan, models_dir, verbose)?;
+    let outcome = runner::run(path, file, models_dir, verbose)?;
+    let (path, file) = (outcome.path, outcome.file);
     let grids = report::grids(&file.cells, paper_protocol(&file.cells));
     println!("{}", report::table::terminal(&grids));
     let mut written = vec![];
@@ -44,6 +57,13 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
             "failed: {} {} {}: {}",
             f.model, f.framework, f.device, f.cause
         );
+    }
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: the cells measured so far are in {0}; finish with --resume {0}",
+            path.display()
+        );
+        return Ok(130);
     }
     Ok(if file.failures.is_empty() { 0 } else { 1 })
 }

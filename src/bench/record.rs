@@ -40,6 +40,13 @@ pub struct CellRecord {
     /// Host-to-host latency of every timed iteration, milliseconds.
     pub samples_ms: Vec<f64>,
     pub latency: Summary,
+    /// Timed iterations asked for; more than `samples_ms.len()` when the run
+    /// was interrupted.
+    #[serde(default)]
+    pub iters: usize,
+    /// The run was stopped (Ctrl-C) before all iterations were timed.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 impl CellRecord {

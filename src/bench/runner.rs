@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -147,12 +148,23 @@ pub fn results_path(out: &Path) -> PathBuf {
     out.join(format!("{stamp}-{}.json", env::host()))
 }
 
-/// Runs the whole plan; returns the results file written and its content.
-pub fn run(plan: &RunPlan, models_dir: &Path, verbose: bool) -> Result<(PathBuf, RunFile)> {
+/// Set by Ctrl-C in the parent: stop after the worker in flight.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// How a run ended.
+pub struct Outcome {
+    pub path: PathBuf,
+    pub file: RunFile,
+    /// Ctrl-C stopped the run; what was measured is saved.
+    pub interrupted: bool,
+}
+
+/// A new, empty results file for `plan` in `plan.out`.
+pub fn start(plan: &RunPlan) -> Result<(PathBuf, RunFile)> {
     std::fs::create_dir_all(&plan.out)
         .with_context(|| format!("--out {}: cannot create the folder", plan.out.display()))?;
     let path = results_path(&plan.out);
-    let mut file = RunFile {
+    let file = RunFile {
         schema_version: SCHEMA_VERSION,
         started: chrono::Local::now().to_rfc3339(),
         finished: None,
@@ -163,14 +175,41 @@ pub fn run(plan: &RunPlan, models_dir: &Path, verbose: bool) -> Result<(PathBuf,
     };
     file.save(&path)
         .with_context(|| format!("--out {}: not writable", plan.out.display()))?;
+    Ok((path, file))
+}
+
+/// Runs every (model, framework) of the file's plan that it does not hold
+/// yet, saving the file after each worker. `--resume` passes a file loaded
+/// from disk; a fresh run one from [`start`].
+pub fn run(path: PathBuf, mut file: RunFile, models_dir: &Path, verbose: bool) -> Result<Outcome> {
+    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+    let plan = file.plan.clone();
     for f in &plan.skipped {
         eprintln!("note: framework '{f}' is not built into this binary; skipped");
     }
     let style = ProgressStyle::with_template("{prefix:<32} [{bar:30}] {pos}/{len} {elapsed}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
-    for model in &plan.models {
+    let mut interrupted = false;
+    'matrix: for model in &plan.models {
         for framework in &plan.frameworks {
+            let done = plan.modes.iter().all(|m| {
+                file.cells.iter().any(|c| {
+                    &c.model == model && &c.framework == framework && c.mode == *m && !c.interrupted
+                })
+            });
+            if done {
+                continue;
+            }
+            // A cell that is redone replaces its partial or failed record.
+            file.cells
+                .retain(|c| !(&c.model == model && &c.framework == framework));
+            file.failures
+                .retain(|f| !(&f.model == model && &f.framework == framework));
+            if STOP.load(Ordering::SeqCst) {
+                interrupted = true;
+                break 'matrix;
+            }
             let job = Job {
                 model: model.clone(),
                 framework: framework.clone(),
@@ -195,6 +234,10 @@ pub fn run(plan: &RunPlan, models_dir: &Path, verbose: bool) -> Result<(PathBuf,
                     bar.finish();
                     file.cells.extend(cells);
                 }
+                Err(f) if STOP.load(Ordering::SeqCst) => {
+                    bar.abandon_with_message("interrupted");
+                    eprintln!("interrupted: {model} {framework}: {}", f.cause);
+                }
                 Err(f) => {
                     bar.abandon_with_message("failed");
                     eprintln!("error: {model} {framework}: {}", f.cause);
@@ -202,9 +245,19 @@ pub fn run(plan: &RunPlan, models_dir: &Path, verbose: bool) -> Result<(PathBuf,
                 }
             }
             file.save(&path)?;
+            if STOP.load(Ordering::SeqCst) {
+                interrupted = true;
+                break 'matrix;
+            }
         }
     }
-    file.finished = Some(chrono::Local::now().to_rfc3339());
+    if !interrupted {
+        file.finished = Some(chrono::Local::now().to_rfc3339());
+    }
     file.save(&path)?;
-    Ok((path, file))
+    Ok(Outcome {
+        path,
+        file,
+        interrupted,
+    })
 }

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -49,6 +50,10 @@ pub enum Message {
     Error(String),
 }
 
+/// Set by Ctrl-C: the worker finishes the sample in flight and reports
+/// what it has.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 /// The benchmark input: seeded standard normal `[batch, 3, size, size]`.
 pub fn seeded_input(batch: usize, size: usize, seed: u64) -> Array4<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(0x5eed));
@@ -89,7 +94,15 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
     let k = prepared.len();
     let total = (job.warmup + job.iters) * k;
     let mut done = 0;
+    if std::env::var_os("SPEEDBENCH_TEST_CRASH").is_some_and(|m| m == job.model.as_str()) {
+        // Test hook: a worker that dies the hard way, as a segfaulting
+        // framework would (tests/durability.rs).
+        std::process::abort();
+    }
     for _ in 0..job.warmup {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            anyhow::bail!("interrupted during warm-up");
+        }
         for (_, p) in prepared.iter_mut() {
             p.run(&input)?;
             done += 1;
@@ -97,7 +110,12 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
         emit(Message::Progress { done, total });
     }
     let mut samples = vec![Vec::with_capacity(job.iters); k];
+    let mut interrupted = false;
     for i in 0..job.iters {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            interrupted = true;
+            break;
+        }
         for step in 0..k {
             // A B, then B A: each mode runs first as often as last.
             let j = if i % 2 == 0 { step } else { k - 1 - step };
@@ -130,12 +148,17 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             host: host.clone(),
             latency: summarise(&s),
             samples_ms: s,
+            iters: job.iters,
+            interrupted,
         })
+        .filter(|c| !c.samples_ms.is_empty())
         .collect())
 }
 
 /// Entry point of `speedbench worker`: a job on stdin, messages on stdout.
 pub fn main() -> Result<()> {
+    // Ctrl-C reaches the whole process group: finish the sample in flight.
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     let job: Job = serde_json::from_reader(std::io::stdin().lock())
         .context("worker: the job on stdin is not valid JSON")?;
     let stdout = std::io::stdout();

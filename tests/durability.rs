@@ -1,0 +1,178 @@
+//! Nothing measured is lost: a killed parent leaves every finished cell
+//! readable, a crashing worker costs one cell, Ctrl-C saves and exits 130,
+//! and --resume finishes the run.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::speedbench;
+use speedbench::bench::record::RunFile;
+
+fn spawn(out: &Path, models: &[&str], iters: &str, env: Option<(&str, &str)>) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_speedbench"));
+    cmd.current_dir(common::repo())
+        .args([
+            "run",
+            "--framework",
+            "ort",
+            "--profile",
+            "smoke",
+            "--warmup",
+            "1",
+            "--iters",
+            iters,
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    for m in models {
+        cmd.args(["--model", m]);
+    }
+    if let Some((k, v)) = env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn results_file(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+}
+
+/// Waits until the results file holds at least `n` cells.
+fn wait_for_cells(dir: &Path, n: usize) -> RunFile {
+    let start = Instant::now();
+    loop {
+        if let Some(p) = results_file(dir) {
+            if let Ok(f) = RunFile::load(&p) {
+                if f.cells.len() >= n {
+                    return f;
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no cells after 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigkill_of_the_parent_keeps_every_finished_cell() {
+    let t = tempfile::tempdir().unwrap();
+    let mut child = spawn(
+        t.path(),
+        &["resnet50", "scalenet50", "se_resnet50"],
+        "50",
+        None,
+    );
+    let before = wait_for_cells(t.path(), 2);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let after = RunFile::load(&results_file(t.path()).unwrap()).unwrap();
+    assert!(after.cells.len() >= before.cells.len());
+    assert!(after.finished.is_none(), "the run did not finish");
+    for c in &after.cells {
+        assert_eq!(c.samples_ms.len(), 50, "{} {}", c.model, c.mode);
+    }
+    assert_eq!(after.cells[0].model, "resnet50");
+}
+
+#[test]
+fn a_crashing_worker_costs_one_cell_and_is_recorded() {
+    let t = tempfile::tempdir().unwrap();
+    let mut child = spawn(
+        t.path(),
+        &["resnet50", "se_resnet50", "resnext50"],
+        "2",
+        Some(("SPEEDBENCH_TEST_CRASH", "se_resnet50")),
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "some cells failed");
+    let f = RunFile::load(&results_file(t.path()).unwrap()).unwrap();
+    let models: Vec<&str> = f.cells.iter().map(|c| c.model.as_str()).collect();
+    assert_eq!(models, ["resnet50", "resnet50", "resnext50", "resnext50"]);
+    assert_eq!(f.failures.len(), 1);
+    assert_eq!(f.failures[0].model, "se_resnet50");
+    assert!(
+        f.failures[0].cause.contains("signal 6 (abort)"),
+        "{}",
+        f.failures[0].cause
+    );
+    assert!(f.finished.is_some());
+}
+
+#[test]
+fn ctrl_c_saves_what_is_done_exits_130_and_resume_finishes() {
+    let t = tempfile::tempdir().unwrap();
+    let mut child = spawn(t.path(), &["resnet50", "se_resnet50"], "100000", None);
+    // wait until the first worker is timing, then interrupt the group
+    let start = Instant::now();
+    while results_file(t.path()).is_none() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(8));
+    let pgid = format!("-{}", child.id());
+    let kill = Command::new("kill")
+        .args(["-INT", "--", &pgid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let path = results_file(t.path()).unwrap();
+    let partial = RunFile::load(&path).unwrap();
+    assert_eq!(partial.cells.len(), 2, "both modes of the cell in flight");
+    for c in &partial.cells {
+        assert!(c.interrupted);
+        assert!(!c.samples_ms.is_empty() && c.samples_ms.len() < 100000);
+    }
+    // --resume redoes the interrupted cell with the original plan: shorten
+    // it by editing the plan, as a user would not, to keep the test quick.
+    let mut f = partial.clone();
+    f.plan.iters = 2;
+    f.save(&path).unwrap();
+    let out = speedbench(&["run", "--resume", path.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let done = RunFile::load(&path).unwrap();
+    assert!(done.finished.is_some());
+    let models: Vec<&str> = done.cells.iter().map(|c| c.model.as_str()).collect();
+    assert_eq!(
+        models,
+        ["resnet50", "resnet50", "se_resnet50", "se_resnet50"]
+    );
+    assert!(done
+        .cells
+        .iter()
+        .all(|c| !c.interrupted && c.samples_ms.len() == 2));
+}
+
+#[test]
+fn resume_refuses_unreadable_files() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("r.json");
+    std::fs::write(&p, "{\"schema_version\": 99}").unwrap();
+    let out = speedbench(&["run", "--resume", p.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("schema_version 99 is newer"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(&p, "{\"schema_ver").unwrap();
+    let out = speedbench(&["run", "--resume", p.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("not a results JSON file"),
+        "{}",
+        out.stderr
+    );
+}
