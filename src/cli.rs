@@ -73,6 +73,19 @@ pub enum ReportFormat {
     Svg,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    Table,
+    Md,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Gate {
+    Times,
+    Ratios,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Framework(s) to time; repeat, or `all`.
@@ -185,6 +198,22 @@ pub enum Command {
         /// Show the paper's published numbers (shown anyway for batch 16 at 224 px).
         #[arg(long)]
         published: bool,
+    },
+    /// Compare a run with a baseline; exit 1 on a regression, 2 on bad input.
+    Compare {
+        #[arg(value_name = "BASELINE.json")]
+        baseline: PathBuf,
+        #[arg(value_name = "CURRENT.json")]
+        current: PathBuf,
+        /// Noise threshold in percent: smaller changes never count.
+        #[arg(long, default_value_t = 5.0, value_name = "PCT")]
+        threshold: f64,
+        #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
+        format: CompareFormat,
+        /// What fails the comparison: raw times, or the within-run ratios
+        /// (for runners whose speed varies).
+        #[arg(long, value_enum, default_value_t = Gate::Times)]
+        gate: Gate,
     },
     /// Internal: one worker process timing one cell (JSON job on stdin).
     #[command(hide = true)]

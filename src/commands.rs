@@ -306,3 +306,43 @@ pub fn verify(
     eprintln!("verify: {} comparison(s) within {tolerance:e}", rows.len());
     Ok(0)
 }
+
+/// Loads two results files and prints their comparison; 1 on a regression.
+pub fn compare(
+    baseline: &Path,
+    current: &Path,
+    threshold_pct: f64,
+    format: crate::cli::CompareFormat,
+    gate: crate::cli::Gate,
+) -> Result<i32> {
+    use crate::cli::{CompareFormat as F, Gate};
+    if !threshold_pct.is_finite() || !(0.0..100.0).contains(&threshold_pct) {
+        bail!("--threshold: {threshold_pct} is not a percentage in [0, 100)");
+    }
+    let b = crate::bench::record::RunFile::load(baseline)?;
+    let c = crate::bench::record::RunFile::load(current)?;
+    let cmp = crate::compare::compare(&b.cells, &c.cells, threshold_pct / 100.0);
+    if cmp.cells.is_empty() {
+        bail!(
+            "{} and {} have no cell in common (model, framework, device, mode, batch, size)",
+            baseline.display(),
+            current.display()
+        );
+    }
+    let grids = report::comparison::grids(&cmp);
+    let text = match format {
+        F::Table => report::table::terminal(&grids),
+        F::Md => report::table::markdown(&grids),
+        F::Json => serde_json::to_string_pretty(&cmp)?,
+    };
+    println!("{}", text.trim_end());
+    let failed = match gate {
+        Gate::Times => cmp.regressions(),
+        Gate::Ratios => cmp
+            .within_run
+            .iter()
+            .filter(|x| x.verdict == crate::compare::Verdict::Regressed)
+            .count(),
+    };
+    Ok(if failed > 0 { 1 } else { 0 })
+}

@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod frameworks;
 pub mod graph;

@@ -73,6 +73,13 @@ fn main() {
             out,
             published,
         } => commands::report(files, *format, out.as_deref(), *published),
+        Command::Compare {
+            baseline,
+            current,
+            threshold,
+            format,
+            gate,
+        } => commands::compare(baseline, current, *threshold, *format, *gate),
         Command::Worker => speedbench::bench::worker::main().map(|_| 0),
     };
     match result {

@@ -1,5 +1,6 @@
 //! Rendering records: pure functions from records to text or SVG.
 
+pub mod comparison;
 pub mod csv;
 pub mod grid;
 pub mod published;

@@ -48,3 +48,87 @@ pub fn models_copy() -> tempfile::TempDir {
     }
     dir
 }
+
+use speedbench::bench::env::Environment;
+use speedbench::bench::record::{CellRecord, RunFile, SCHEMA_VERSION};
+use speedbench::bench::stats::summarise;
+use speedbench::config::RunPlan;
+use speedbench::frameworks::{Device, Mode};
+
+/// A recorded cell with the given samples (for report and compare tests).
+pub fn cell(
+    model: &str,
+    framework: &str,
+    mode: Mode,
+    batch: usize,
+    samples: Vec<f64>,
+) -> CellRecord {
+    CellRecord {
+        model: model.into(),
+        framework: framework.into(),
+        framework_version: "1.0".into(),
+        device: Device::Cpu,
+        mode,
+        batch,
+        size: 128,
+        warmup: 1,
+        intra_threads: 2,
+        inter_threads: if mode == Mode::Parallel { 2 } else { 1 },
+        params: 25_557_032,
+        macs: 1_335_000_000,
+        ideal_speedup: 1.1,
+        host: "fixture".into(),
+        latency: summarise(&samples),
+        iters: samples.len(),
+        samples_ms: samples,
+        interrupted: false,
+    }
+}
+
+/// A results file holding `cells`.
+pub fn run_file(cells: Vec<CellRecord>) -> RunFile {
+    RunFile {
+        schema_version: SCHEMA_VERSION,
+        started: "2026-11-26T00:00:00+00:00".into(),
+        finished: Some("2026-11-26T00:01:00+00:00".into()),
+        env: Environment {
+            host: "fixture".into(),
+            os: "linux x86_64".into(),
+            cpu_model: "test".into(),
+            cores: 2,
+            gpu: None,
+            speedbench_version: "0".into(),
+            git_commit: "0".into(),
+        },
+        plan: RunPlan {
+            profile: "smoke".into(),
+            frameworks: vec!["ort".into()],
+            models: vec!["resnet50".into()],
+            device: Device::Cpu,
+            modes: vec![Mode::Sequential, Mode::Parallel],
+            batch: 1,
+            size: 128,
+            warmup: 1,
+            iters: 100,
+            intra_threads: 2,
+            inter_threads: 2,
+            seed: 0,
+            timeout_s: 60,
+            out: "results".into(),
+            weights: None,
+            skipped: vec![],
+        },
+        cells,
+        failures: vec![],
+    }
+}
+
+/// `n` samples around `center` ms with relative noise `cv`, deterministic
+/// for a seed: the shape of a recorded timing series (skewed to the right).
+pub fn samples(center: f64, cv: f64, n: usize, seed: u64) -> Vec<f64> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, LogNormal};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let d = LogNormal::new(0.0, cv).unwrap();
+    (0..n).map(|_| center * d.sample(&mut rng)).collect()
+}

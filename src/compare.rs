@@ -1,0 +1,247 @@
+//! `speedbench compare`: is the current run slower than the baseline?
+//!
+//! A cell regressed only when the whole bootstrap 95% interval of the ratio
+//! of medians (current / baseline) lies beyond `1 + threshold`: that makes
+//! the change both statistically significant and larger than the noise
+//! threshold (criterion's rule). Improved likewise below `1 - threshold`.
+//! Within-run ratios (parallel/sequential per framework, framework/framework
+//! per model) are compared the same way: a slower or busier runner moves them
+//! far less than it moves milliseconds.
+
+use serde::Serialize;
+
+use crate::bench::record::CellRecord;
+use crate::bench::stats::{median, quantile, Ratio};
+use crate::frameworks::{Device, Mode};
+
+const RESAMPLES: usize = 2000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Regressed,
+    Improved,
+    Unchanged,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Regressed => "REGRESSED",
+            Verdict::Improved => "improved",
+            Verdict::Unchanged => "unchanged",
+        })
+    }
+}
+
+/// Which cells are compared with which: everything but the host.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct CellKey {
+    pub model: String,
+    pub framework: String,
+    pub device: Device,
+    pub mode: Mode,
+    pub batch: usize,
+    pub size: usize,
+}
+
+impl CellKey {
+    pub fn of(c: &CellRecord) -> CellKey {
+        CellKey {
+            model: c.model.clone(),
+            framework: c.framework.clone(),
+            device: c.device,
+            mode: c.mode,
+            batch: c.batch,
+            size: c.size,
+        }
+    }
+}
+
+impl std::fmt::Display for CellKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {} {} b{} {}px",
+            self.model, self.framework, self.device, self.mode, self.batch, self.size
+        )
+    }
+}
+
+/// One compared quantity: a cell's time or a within-run ratio.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub what: String,
+    pub baseline: f64,
+    pub current: f64,
+    /// current / baseline, with its bootstrap 95% CI.
+    pub ratio: Ratio,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub threshold: f64,
+    pub cells: Vec<Change>,
+    pub within_run: Vec<Change>,
+    pub only_in_baseline: Vec<String>,
+    pub only_in_current: Vec<String>,
+}
+
+impl Comparison {
+    pub fn regressions(&self) -> usize {
+        self.cells
+            .iter()
+            .filter(|c| c.verdict == Verdict::Regressed)
+            .count()
+    }
+}
+
+pub fn verdict(r: &Ratio, threshold: f64) -> Verdict {
+    if r.ci.0 > 1.0 + threshold {
+        Verdict::Regressed
+    } else if r.ci.1 < 1.0 - threshold {
+        Verdict::Improved
+    } else {
+        Verdict::Unchanged
+    }
+}
+
+/// A statistic of some sample sets, and its percentile-bootstrap 95% CI.
+fn bootstrap(sets: &[&[f64]], stat: impl Fn(&[Vec<f64>]) -> f64) -> Ratio {
+    use rand::{Rng, SeedableRng};
+    let owned: Vec<Vec<f64>> = sets.iter().map(|s| s.to_vec()).collect();
+    let value = stat(&owned);
+    if sets.iter().any(|s| s.len() < 2) {
+        return Ratio {
+            value,
+            ci: (value, value),
+        };
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0xc0ffee);
+    let mut buf = owned.clone();
+    let mut values: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            for (b, s) in buf.iter_mut().zip(sets) {
+                for x in b.iter_mut() {
+                    *x = s[rng.gen_range(0..s.len())];
+                }
+            }
+            stat(&buf)
+        })
+        .collect();
+    values.sort_by(|a, b| a.total_cmp(b));
+    Ratio {
+        value,
+        ci: (quantile(&values, 0.025), quantile(&values, 0.975)),
+    }
+}
+
+fn index(cells: &[CellRecord]) -> std::collections::BTreeMap<CellKey, &CellRecord> {
+    // the last record of a key wins (a resumed or merged file)
+    cells.iter().map(|c| (CellKey::of(c), c)).collect()
+}
+
+pub fn compare(baseline: &[CellRecord], current: &[CellRecord], threshold: f64) -> Comparison {
+    let base = index(baseline);
+    let cur = index(current);
+    let mut cells = Vec::new();
+    for (k, c) in &cur {
+        if let Some(b) = base.get(k) {
+            let ratio = bootstrap(&[&c.samples_ms, &b.samples_ms], |s| {
+                median(&s[0]) / median(&s[1])
+            });
+            cells.push(Change {
+                what: k.to_string(),
+                baseline: median(&b.samples_ms),
+                current: median(&c.samples_ms),
+                verdict: verdict(&ratio, threshold),
+                ratio,
+            });
+        }
+    }
+    let only_in_baseline = base
+        .keys()
+        .filter(|k| !cur.contains_key(*k))
+        .map(|k| k.to_string())
+        .collect();
+    let only_in_current = cur
+        .keys()
+        .filter(|k| !base.contains_key(*k))
+        .map(|k| k.to_string())
+        .collect();
+    let mut within_run = Vec::new();
+    for (num, den, what) in ratio_pairs(&cur) {
+        let (Some(bn), Some(bd)) = (base.get(&num), base.get(&den)) else {
+            continue;
+        };
+        let (cn, cd) = (cur[&num], cur[&den]);
+        let ratio = bootstrap(
+            &[
+                &cn.samples_ms,
+                &cd.samples_ms,
+                &bn.samples_ms,
+                &bd.samples_ms,
+            ],
+            |s| (median(&s[0]) / median(&s[1])) / (median(&s[2]) / median(&s[3])),
+        );
+        within_run.push(Change {
+            what,
+            baseline: median(&bn.samples_ms) / median(&bd.samples_ms),
+            current: median(&cn.samples_ms) / median(&cd.samples_ms),
+            verdict: verdict(&ratio, threshold),
+            ratio,
+        });
+    }
+    Comparison {
+        threshold,
+        cells,
+        within_run,
+        only_in_baseline,
+        only_in_current,
+    }
+}
+
+/// The within-run ratios of a run: parallel/sequential per framework and
+/// model, and every framework over the first one per model and mode.
+fn ratio_pairs(
+    cells: &std::collections::BTreeMap<CellKey, &CellRecord>,
+) -> Vec<(CellKey, CellKey, String)> {
+    let mut out = Vec::new();
+    for k in cells.keys() {
+        if k.mode == Mode::Parallel {
+            let seq = CellKey {
+                mode: Mode::Sequential,
+                ..k.clone()
+            };
+            if cells.contains_key(&seq) {
+                let what = format!(
+                    "{} {} {} b{} {}px: parallel/sequential",
+                    k.model, k.framework, k.device, k.batch, k.size
+                );
+                out.push((k.clone(), seq, what));
+            }
+        }
+    }
+    let first = crate::frameworks::KNOWN
+        .iter()
+        .find(|f| cells.keys().any(|k| k.framework == **f));
+    if let Some(first) = first {
+        for k in cells.keys() {
+            if k.framework != *first {
+                let den = CellKey {
+                    framework: first.to_string(),
+                    ..k.clone()
+                };
+                if cells.contains_key(&den) {
+                    let what = format!(
+                        "{} {} {} b{} {}px: {}/{}",
+                        k.model, k.mode, k.device, k.batch, k.size, k.framework, first
+                    );
+                    out.push((k.clone(), den, what));
+                }
+            }
+        }
+    }
+    out
+}
