@@ -118,6 +118,15 @@ pub struct RunArgs {
     /// Weights as a safetensors file (one model only); default: seeded.
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
+    /// After the run, store its results as baseline NAME (results/baselines/NAME.json).
+    #[arg(long, value_name = "NAME")]
+    pub save_baseline: Option<String>,
+    /// After the run, compare with baseline NAME (or a .json path); exit 1 on a regression.
+    #[arg(long, value_name = "NAME")]
+    pub baseline: Option<String>,
+    /// Noise threshold of --baseline, in percent.
+    #[arg(long, default_value_t = 5.0, value_name = "PCT")]
+    pub threshold: f64,
     /// Continue an interrupted run: its plan, skipping the cells it holds.
     #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "batch", "size", "iters", "warmup", "device", "mode", "weights", "out"])]
     pub resume: Option<PathBuf>,
@@ -198,6 +207,12 @@ pub enum Command {
         /// Show the paper's published numbers (shown anyway for batch 16 at 224 px).
         #[arg(long)]
         published: bool,
+        /// Median time per cell over the runs, in time order (SVG only).
+        #[arg(long)]
+        history: bool,
+        /// The baseline run to mark in --history.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
     },
     /// Compare a run with a baseline; exit 1 on a regression, 2 on bad input.
     Compare {

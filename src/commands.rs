@@ -13,7 +13,32 @@ use crate::graph::onnx;
 use crate::report;
 use crate::zoo::{self, spec};
 
+/// `results/baselines/NAME.json`, or NAME itself when it is a .json path.
+pub fn baseline_path(name: &str) -> Result<std::path::PathBuf> {
+    if name.ends_with(".json") {
+        return Ok(name.into());
+    }
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        bail!("baseline name '{name}': use letters, digits, '-', '_' and '.' only");
+    }
+    Ok(Path::new("results/baselines").join(format!("{name}.json")))
+}
+
 pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
+    let save_as = args
+        .save_baseline
+        .as_deref()
+        .map(baseline_path)
+        .transpose()?;
+    let compare_with = args.baseline.as_deref().map(baseline_path).transpose()?;
+    if let Some(b) = &compare_with {
+        // fail before measuring anything
+        crate::bench::record::RunFile::load(b).context("--baseline")?;
+    }
     let (path, file) = match &args.resume {
         Some(p) => {
             let file = crate::bench::record::RunFile::load(p)?;
@@ -65,7 +90,28 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
         );
         return Ok(130);
     }
-    Ok(if file.failures.is_empty() { 0 } else { 1 })
+    if let Some(dest) = &save_as {
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("--save-baseline: cannot create {}", dir.display()))?;
+        }
+        file.save(dest)
+            .with_context(|| format!("--save-baseline {}", dest.display()))?;
+        println!("baseline saved: {}", dest.display());
+    }
+    let mut code = if file.failures.is_empty() { 0 } else { 1 };
+    if let Some(b) = &compare_with {
+        println!();
+        let c = compare(
+            b,
+            &path,
+            args.threshold,
+            crate::cli::CompareFormat::Table,
+            crate::cli::Gate::Times,
+        )?;
+        code = code.max(c);
+    }
+    Ok(code)
 }
 
 /// Whether cells follow the paper's protocol (batch 16, 224 px), so the
@@ -345,4 +391,37 @@ pub fn compare(
             .count(),
     };
     Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// `report --history`: runs in time order, the baseline marked.
+pub fn history(
+    files: &[std::path::PathBuf],
+    baseline: Option<&Path>,
+    format: crate::cli::ReportFormat,
+    out: Option<&Path>,
+) -> Result<i32> {
+    if format != crate::cli::ReportFormat::Svg {
+        bail!("--history draws a chart: use it with --format svg");
+    }
+    let mut runs = Vec::new();
+    for f in files {
+        if Some(f.as_path()) != baseline {
+            runs.push(crate::bench::record::RunFile::load(f)?);
+        }
+    }
+    if let Some(b) = baseline {
+        runs.push(crate::bench::record::RunFile::load(b).context("--baseline")?);
+    }
+    let base_started = baseline.map(|_| runs[runs.len() - 1].started.clone());
+    runs.sort_by(|a, b| a.started.cmp(&b.started));
+    // a saved baseline is a copy of a run: draw each run once
+    runs.dedup_by(|a, b| a.started == b.started);
+    let base_index = base_started.and_then(|s| runs.iter().position(|r| r.started == s));
+    let svg = report::history::render(&runs, base_index)?;
+    match out {
+        Some(p) => std::fs::write(p, svg)
+            .with_context(|| format!("--out {}: cannot write", p.display()))?,
+        None => println!("{svg}"),
+    }
+    Ok(0)
 }

@@ -72,7 +72,15 @@ fn main() {
             format,
             out,
             published,
-        } => commands::report(files, *format, out.as_deref(), *published),
+            history,
+            baseline,
+        } => {
+            if *history {
+                commands::history(files, baseline.as_deref(), *format, out.as_deref())
+            } else {
+                commands::report(files, *format, out.as_deref(), *published)
+            }
+        }
         Command::Compare {
             baseline,
             current,

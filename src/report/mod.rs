@@ -3,6 +3,7 @@
 pub mod comparison;
 pub mod csv;
 pub mod grid;
+pub mod history;
 pub mod published;
 pub mod svg;
 pub mod table;

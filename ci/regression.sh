@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Speed regression gate: runs the smoke matrix and compares it with the
+# committed baseline (results/baseline.json, recorded on this machine class).
+# Exit 0: no regression; 1: a regression (or a failed cell); 2: unusable input.
+# Writes results/ci/compare.md, fit to paste as a pull-request comment.
+#
+#   THRESHOLD=10 ci/regression.sh      noise threshold in percent (default 10)
+#   GATE=ratios ci/regression.sh       gate on within-run ratios instead of
+#                                      raw times (for runners of varying speed)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash ci/setup.sh
+cargo build --release --locked
+out=results/ci
+mkdir -p "$out"
+set +e
+./target/release/speedbench run --profile smoke --out "$out"
+run_code=$?
+set -e
+latest="$(ls -t "$out"/*.json | head -n1)"
+set +e
+./target/release/speedbench compare results/baseline.json "$latest" \
+  --threshold "${THRESHOLD:-10}" --gate "${GATE:-times}" --format md > "$out/compare.md"
+code=$?
+set -e
+cat "$out/compare.md"
+[ "$code" -eq 0 ] && [ "$run_code" -ne 0 ] && code=1
+exit "$code"

@@ -1,0 +1,115 @@
+//! `report --history`: the median time of every cell over successive runs,
+//! one line per cell, the baseline run marked.
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+
+use crate::bench::record::RunFile;
+use crate::compare::CellKey;
+
+fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("drawing the history SVG: {e}")
+}
+
+/// `runs` in time order; `baseline` is the index of the baseline run, if any.
+pub fn render(runs: &[RunFile], baseline: Option<usize>) -> Result<String> {
+    let mut keys: Vec<CellKey> = runs
+        .iter()
+        .flat_map(|r| r.cells.iter().map(CellKey::of))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    if keys.is_empty() {
+        return Err(anyhow!("no measured cell in the runs"));
+    }
+    let series: Vec<(String, Vec<(f64, f64)>)> = keys
+        .iter()
+        .map(|k| {
+            let points = runs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| {
+                    r.cells
+                        .iter()
+                        .rev()
+                        .find(|c| CellKey::of(c) == *k)
+                        .map(|c| (i as f64, c.latency.median))
+                })
+                .collect();
+            (format!("{} {} {}", k.model, k.framework, k.mode), points)
+        })
+        .collect();
+    let ymax = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
+        .fold(0f64, f64::max)
+        * 1.15;
+    let n = runs.len().max(2) as f64;
+    let labels: Vec<String> = runs
+        .iter()
+        .map(|r| r.started.get(..19).unwrap_or(&r.started).replace('T', " "))
+        .collect();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1100, 650)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Median latency per cell over runs (dashed: baseline)",
+                ("sans-serif", 20),
+            )
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5f64..n - 0.5, 0f64..ymax.max(1e-3))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(runs.len().max(2))
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("median ms")
+            .draw()
+            .map_err(err)?;
+        if let Some(b) = baseline {
+            let x = b as f64;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(x, 0.0), (x, ymax)],
+                    6,
+                    4,
+                    BLACK.stroke_width(2),
+                ))
+                .map_err(err)?;
+        }
+        for (i, (name, points)) in series.iter().enumerate() {
+            let col = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(points.clone(), col.stroke_width(2)))
+                .map_err(err)?
+                .label(name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], col.stroke_width(2))
+                });
+            chart
+                .draw_series(points.iter().map(|p| Circle::new(*p, 3, col.filled())))
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
