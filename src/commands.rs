@@ -49,7 +49,16 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
             );
             (p.clone(), file)
         }
-        None => runner::start(&crate::config::plan(args, models_dir)?)?,
+        None => {
+            let plan = crate::config::plan(args, models_dir)?;
+            // refuse what cannot be built or cannot fit before measuring anything
+            for m in &plan.models {
+                let spec = spec::ModelSpec::find(models_dir, m)?;
+                let g = zoo::build(&spec, plan.size)?;
+                crate::bench::memory::check(&g, plan.batch, plan.modes.len())?;
+            }
+            runner::start(&plan)?
+        }
     };
     let plan = file.plan.clone();
     eprintln!(

@@ -343,3 +343,122 @@ fn unknown_framework_for_infer() {
         &["unknown framework 'mxnet'"],
     );
 }
+
+#[test]
+fn safetensors_truncated_or_with_a_huge_header() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("x.npy");
+    ndarray_npy::write_npy(&input, &ndarray::Array4::<f32>::zeros((1, 3, 64, 64))).unwrap();
+    let w = t.path().join("w.safetensors");
+    let infer = || {
+        speedbench(&[
+            "infer",
+            "--framework",
+            "ort",
+            "--model",
+            "resnet50",
+            "--weights",
+            w.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            t.path().join("y.npy").to_str().unwrap(),
+        ])
+    };
+    save_tensors(&w, &[("conv1.weight", Dtype::F32, vec![64, 3, 7, 7])]);
+    let full = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &full[..full.len() - 100]).unwrap();
+    fails_with(&infer(), &["w.safetensors", "not a valid safetensors file"]);
+    let mut huge = u64::MAX.to_le_bytes().to_vec();
+    huge.extend_from_slice(b"{}");
+    std::fs::write(&w, &huge).unwrap();
+    fails_with(&infer(), &["w.safetensors", "not a valid safetensors file"]);
+}
+
+#[test]
+fn cuda_without_a_gpu_is_one_clear_error() {
+    if speedbench::frameworks::cuda_present() {
+        return; // a GPU machine: the CUDA path is exercised by ci/gpu-check.sh
+    }
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("x.npy");
+    ndarray_npy::write_npy(&input, &ndarray::Array4::<f32>::zeros((1, 3, 64, 64))).unwrap();
+    for fw in speedbench::frameworks::built_in() {
+        let out = speedbench(&[
+            "infer",
+            "--framework",
+            fw,
+            "--model",
+            "resnet50",
+            "--device",
+            "cuda",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            t.path().join("y.npy").to_str().unwrap(),
+        ]);
+        fails_with(&out, &["--device cuda", "no NVIDIA GPU"]);
+    }
+    // run records the failure per cell and exits 1, losing nothing else
+    let out = speedbench(&[
+        "run",
+        "--profile",
+        "smoke",
+        "--model",
+        "resnet50",
+        "--device",
+        "cuda",
+        "--out",
+        t.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("no NVIDIA GPU"), "{}", out.stderr);
+}
+
+#[test]
+fn a_batch_that_cannot_fit_is_refused_before_running() {
+    fails_with(
+        &speedbench(&["run", "--model", "resnet50", "--batch", "1000000"]),
+        &["--batch 1000000", "GiB", "available"],
+    );
+    fails_with(
+        &speedbench(&["run", "--model", "scalenet50", "--size", "64"]),
+        &["block layer3.1, branch 3"],
+    );
+}
+
+#[test]
+fn report_refuses_truncated_and_future_results() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("r.json");
+    std::fs::write(&p, "{\"schema_version\": 1, \"cells\": [{\"model\"").unwrap();
+    fails_with(
+        &speedbench(&["report", p.to_str().unwrap()]),
+        &["r.json", "not a results JSON file"],
+    );
+    std::fs::write(&p, "{\"schema_version\": 7, \"cells\": []}").unwrap();
+    fails_with(
+        &speedbench(&["report", p.to_str().unwrap()]),
+        &["r.json", "schema_version 7 is newer"],
+    );
+    std::fs::write(&p, "{\"cells\": []}").unwrap();
+    fails_with(
+        &speedbench(&["report", p.to_str().unwrap()]),
+        &["r.json", "'schema_version' is missing"],
+    );
+    std::fs::write(&p, "{\"schema_version\": 1, \"cells\": 3}").unwrap();
+    fails_with(
+        &speedbench(&["report", p.to_str().unwrap()]),
+        &["r.json", "malformed results"],
+    );
+    fails_with(
+        &speedbench(&[
+            "report",
+            "--history",
+            p.to_str().unwrap(),
+            "--format",
+            "table",
+        ]),
+        &["--history", "--format svg"],
+    );
+}

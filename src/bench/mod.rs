@@ -2,6 +2,7 @@
 //! environment and the result records.
 
 pub mod env;
+pub mod memory;
 pub mod record;
 pub mod runner;
 pub mod stats;
