@@ -191,6 +191,9 @@ pub enum Command {
         /// Largest allowed max|diff| / max|ref|.
         #[arg(long, default_value_t = 1e-4)]
         tolerance: f64,
+        /// Where the compared runs execute; the reference runs on the CPU.
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },

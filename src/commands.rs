@@ -295,6 +295,7 @@ pub fn verify(
     batch: usize,
     weights: Option<std::path::PathBuf>,
     tolerance: f64,
+    device: Device,
     format: Format,
     verbose: bool,
 ) -> Result<i32> {
@@ -333,6 +334,7 @@ pub fn verify(
         batch,
         weights,
         tolerance,
+        device,
         verbose,
     };
     let rows = crate::verify::verify(&opts)?;

@@ -56,6 +56,7 @@ fn main() {
             batch,
             weights,
             tolerance,
+            device,
             format,
         } => commands::verify(
             dir,
@@ -64,6 +65,7 @@ fn main() {
             *batch,
             weights.clone(),
             *tolerance,
+            (*device).into(),
             *format,
             cli.verbose,
         ),

@@ -11,7 +11,7 @@ use ndarray::{Array2, Axis};
 use serde::Serialize;
 
 use crate::bench::worker::seeded_input;
-use crate::frameworks::Mode;
+use crate::frameworks::{Device, Mode};
 
 /// One comparison of a framework and mode against the reference.
 #[derive(Debug, Clone, Serialize, tabled::Tabled)]
@@ -80,6 +80,8 @@ pub struct VerifyOptions<'a> {
     pub batch: usize,
     pub weights: Option<PathBuf>,
     pub tolerance: f64,
+    /// Where the candidates run; the reference always runs on the CPU.
+    pub device: Device,
     pub verbose: bool,
 }
 
@@ -89,9 +91,10 @@ fn infer_child(
     model: &str,
     framework: &str,
     mode: Mode,
+    device: Device,
     input: &Path,
 ) -> Result<Array2<f32>> {
-    let out = dir.join(format!("{model}-{framework}-{mode}.npy"));
+    let out = dir.join(format!("{model}-{framework}-{mode}-{device}.npy"));
     let exe = std::env::current_exe().context("cannot find own executable")?;
     let mut cmd = Command::new(exe);
     cmd.arg("--models-dir").arg(o.models_dir);
@@ -107,6 +110,8 @@ fn infer_child(
         "--mode",
     ])
     .arg(mode.to_string())
+    .arg("--device")
+    .arg(device.to_string())
     .arg("--input")
     .arg(input)
     .arg("--output")
@@ -123,7 +128,7 @@ fn infer_child(
             .find(|l| !l.trim().is_empty())
             .unwrap_or("no message");
         let last = last.strip_prefix("Error: ").unwrap_or(last);
-        bail!("{model} {framework} {mode}: {last}");
+        bail!("{model} {framework} {mode} {device}: {last}");
     }
     ndarray_npy::read_npy(&out).with_context(|| format!("{}: unreadable logits", out.display()))
 }
@@ -138,7 +143,7 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
     ndarray_npy::write_npy(&input, &seeded_input(o.batch, o.size, 0))
         .context("cannot write the verification input")?;
     let mut rows = Vec::new();
-    let reference = (o.frameworks[0].clone(), Mode::Sequential);
+    let reference = (o.frameworks[0].clone(), Mode::Sequential, Device::Cpu);
     for model in &o.models {
         let spec = crate::zoo::ModelSpec::find(o.models_dir, model)?;
         if let Err(e) = crate::zoo::build(&spec, o.size) {
@@ -156,18 +161,27 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
             });
             continue;
         }
-        let want = infer_child(o, dir.path(), model, &reference.0, reference.1, &input)?;
+        let want = infer_child(
+            o,
+            dir.path(),
+            model,
+            &reference.0,
+            reference.1,
+            reference.2,
+            &input,
+        )?;
         for fw in &o.frameworks {
             for mode in [Mode::Sequential, Mode::Parallel] {
-                if (fw.as_str(), mode) == (reference.0.as_str(), reference.1) {
+                if (fw.as_str(), mode, o.device) == (reference.0.as_str(), reference.1, reference.2)
+                {
                     continue;
                 }
-                let got = infer_child(o, dir.path(), model, fw, mode, &input)?;
+                let got = infer_child(o, dir.path(), model, fw, mode, o.device, &input)?;
                 let (abs, rel, agree) = compare(&got, &want)?;
                 rows.push(Agreement {
                     model: model.clone(),
-                    reference: format!("{} {}", reference.0, reference.1),
-                    candidate: format!("{fw} {mode}"),
+                    reference: format!("{} {} {}", reference.0, reference.1, reference.2),
+                    candidate: format!("{fw} {mode} {}", o.device),
                     max_abs_diff: abs,
                     max_rel_diff: rel,
                     top1: format!("{agree}/{}", want.nrows()),
