@@ -82,7 +82,12 @@ impl Harness {
     pub fn load(path: &Path) -> Result<Harness> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read the harness config", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!(toml_error(path, &text, &e)))
+        Self::parse(&text, path)
+    }
+
+    /// Parses harness TOML; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Harness> {
+        toml::from_str(text).map_err(|e| anyhow::anyhow!(toml_error(path, text, &e)))
     }
 }
 
@@ -91,7 +96,8 @@ pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
     let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
     match e.span() {
         Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
             let src = text.lines().nth(line - 1).unwrap_or("").trim();
             format!("{}:{line}: `{src}`: {msg}", path.display())
         }

@@ -4,11 +4,67 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
 use ndarray::{Array2, Array4};
-use ndarray_npy::{read_npy, write_npy};
+use ndarray_npy::{write_npy, ReadNpyExt};
 
 /// Reads a float32 `[N, 3, H, W]` array.
 pub fn read_input(path: &Path, size: Option<usize>) -> Result<Array4<f32>> {
-    let a: ndarray::ArrayD<f32> = read_npy(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
+        anyhow!(
+            "{}: expected a float32 .npy array of shape [N, 3, H, W]: {e}",
+            path.display()
+        )
+    })?;
+    parse_input(&bytes, path, size)
+}
+
+/// The header of an .npy file as its format lays it out: magic, version,
+/// header length, header. `None` when it is not there in full.
+fn header(bytes: &[u8]) -> Option<&[u8]> {
+    let (len, start): (usize, usize) = match bytes.get(6)? {
+        1 => (
+            u16::from_le_bytes([*bytes.get(8)?, *bytes.get(9)?]) as usize,
+            10,
+        ),
+        _ => {
+            let b = bytes.get(8..12)?;
+            (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 12)
+        }
+    };
+    bytes.get(start..start.checked_add(len)?)
+}
+
+/// The element count an .npy header declares, if it can be read: a guard so
+/// that a header promising more data than the file holds is refused before
+/// anything is allocated for it.
+fn declared_elements(bytes: &[u8]) -> Option<u128> {
+    let header = std::str::from_utf8(header(bytes)?).ok()?;
+    let shape = header.split("'shape':").nth(1)?;
+    let inner = shape.split('(').nth(1)?.split(')').next()?;
+    inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .try_fold(1u128, |acc, d| acc.checked_mul(d.parse::<u128>().ok()?))
+}
+
+/// Reads `.npy` bytes; `path` names them in errors.
+pub fn parse_input(bytes: &[u8], path: &Path, size: Option<usize>) -> Result<Array4<f32>> {
+    if !bytes.starts_with(b"\x93NUMPY") || header(bytes).is_none() {
+        bail!(
+            "{}: expected a float32 .npy array of shape [N, 3, H, W]: not an .npy file, or its header is cut short",
+            path.display()
+        );
+    }
+    if let Some(n) = declared_elements(bytes) {
+        if n.saturating_mul(4) > bytes.len() as u128 {
+            bail!(
+                "{}: the header declares {n} elements, but the file holds only {} bytes",
+                path.display(),
+                bytes.len()
+            );
+        }
+    }
+    let a = ndarray::ArrayD::<f32>::read_npy(bytes).map_err(|e| {
         anyhow!(
             "{}: expected a float32 .npy array of shape [N, 3, H, W]: {e}",
             path.display()

@@ -94,7 +94,12 @@ impl Weights {
     pub fn load(path: &Path, graph: &Graph) -> Result<Weights> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("{}: cannot read weights", path.display()))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        Self::from_bytes(&bytes, graph, path)
+    }
+
+    /// Parses safetensors bytes against the graph; `path` names them in errors.
+    pub fn from_bytes(bytes: &[u8], graph: &Graph, path: &Path) -> Result<Weights> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| {
             anyhow::anyhow!("{}: not a valid safetensors file: {e}", path.display())
         })?;
         let mut tensors = BTreeMap::new();

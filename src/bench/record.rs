@@ -90,7 +90,12 @@ impl RunFile {
     pub fn load(path: &Path) -> Result<RunFile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read results", path.display()))?;
-        let probe: serde_json::Value = serde_json::from_str(&text)
+        Self::parse(&text, path)
+    }
+
+    /// Parses the text of a results file; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<RunFile> {
+        let probe: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| anyhow::anyhow!("{}: not a results JSON file: {e}", path.display()))?;
         let version = probe.get("schema_version").and_then(|v| v.as_u64());
         match version {

@@ -142,8 +142,14 @@ impl ModelSpec {
             path: path.to_path_buf(),
             source,
         })?;
-        let file: ModelFile = toml::from_str(&text)
-            .map_err(|e| SpecError::Toml(crate::config::toml_error(path, &text, &e)))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses a spec's text; `path` names it in errors and locates the
+    /// structure file.
+    pub fn parse(text: &str, path: &Path) -> Result<ModelSpec, SpecError> {
+        let file: ModelFile = toml::from_str(text)
+            .map_err(|e| SpecError::Toml(crate::config::toml_error(path, text, &e)))?;
         if file.num_classes == 0 {
             return Err(field(path, "num_classes", "must be at least 1"));
         }
@@ -220,7 +226,17 @@ pub fn load_structure(
         path: path.to_path_buf(),
         source,
     })?;
-    let rows: Vec<Vec<i64>> = serde_json::from_str(&text).map_err(|e| SpecError::Parse {
+    parse_structure(&text, path, layers, scales)
+}
+
+/// Parses a structure JSON; `path` names it in errors.
+pub fn parse_structure(
+    text: &str,
+    path: &Path,
+    layers: &[usize],
+    scales: usize,
+) -> Result<Vec<Vec<usize>>, SpecError> {
+    let rows: Vec<Vec<i64>> = serde_json::from_str(text).map_err(|e| SpecError::Parse {
         path: path.to_path_buf(),
         msg: format!("expected a JSON list of [c1, c2, c4, c7, side] rows: {e}"),
     })?;
