@@ -1,0 +1,236 @@
+//! TensorFlow through the `tensorflow` crate (0.21, tensorflow-sys 0.24),
+//! linked through pkg-config against the C API inside the `tensorflow-cpu`
+//! wheel (or the `tensorflow[and-cuda]` wheel for GPUs); see ci/setup.sh.
+//!
+//! The IR is built once per prepared cell into a frozen inference graph with
+//! the crate's operation builder ([`lower`]: weights as constants, NHWC on the
+//! CPU, NCHW on the GPU) and run in a session whose `ConfigProto`
+//! ([`config`], our own prost message) sets the scheduling: inter-op threads
+//! 1 (sequential) or N (parallel), intra-op threads from the options.
+
+mod config;
+mod lower;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ndarray::{Array2, Array4};
+use prost::Message;
+use tensorflow::{Operation, Session, SessionOptions, SessionRunArgs, Tensor};
+
+use super::{require_cuda, Device, Framework, PrepareOptions, Prepared};
+use crate::graph::{Graph, Shape};
+use crate::weights::Weights;
+use lower::Layout;
+
+pub struct Tf;
+
+/// TensorFlow logs its start-up (CPU features, oneDNN, devices) at INFO and
+/// WARNING level. Unless `--verbose`, keep errors only; a level the user set
+/// wins. TensorFlow reads the variable when it first logs, so this runs
+/// before any graph or session exists.
+fn quiet_logs(verbose: bool) {
+    const VAR: &str = "TF_CPP_MIN_LOG_LEVEL";
+    if !verbose && std::env::var_os(VAR).is_none() {
+        std::env::set_var(VAR, "2");
+    }
+}
+
+impl Framework for Tf {
+    fn name(&self) -> &'static str {
+        "tf"
+    }
+
+    fn version(&self) -> Result<String> {
+        tensorflow::version().context("TensorFlow reported a version that is not UTF-8")
+    }
+
+    fn prepare(
+        &self,
+        graph: &Graph,
+        weights: &Weights,
+        opts: &PrepareOptions,
+    ) -> Result<Box<dyn Prepared>> {
+        quiet_logs(opts.verbose);
+        let (layout, device) = match opts.device {
+            Device::Cpu => (Layout::Nhwc, "/device:CPU:0"),
+            Device::Cuda => {
+                require_cuda("tf")?;
+                (Layout::Nchw, "/device:GPU:0")
+            }
+        };
+        let config = config::session_config(opts).encode_to_vec();
+        let mut options = SessionOptions::new();
+        options
+            .set_config(&config)
+            .map_err(|e| anyhow!("TensorFlow rejected the session configuration: {e}"))?;
+        let lowered = lower::lower(graph, weights, layout, device)?;
+        let session = Session::new(&options, &lowered.graph)
+            .map_err(|e| anyhow!("TensorFlow could not create a session: {e}"))?;
+        if opts.device == Device::Cuda {
+            let devices = session
+                .device_list()
+                .map_err(|e| anyhow!("TensorFlow could not list its devices: {e}"))?;
+            if !devices.iter().any(|d| d.device_type == "GPU") {
+                bail!(
+                    "--device cuda: this TensorFlow library ({}) has no GPU device \
+                     (a CPU-only build such as the tensorflow-cpu wheel, or CUDA failed to load); \
+                     run ci/setup.sh --gpu and rebuild",
+                    tensorflow::version().unwrap_or_default()
+                );
+            }
+        }
+        Ok(Box::new(TfSession {
+            session,
+            input: lowered.input,
+            output: lowered.output,
+            shape: graph.input(),
+            _graph: lowered.graph,
+        }))
+    }
+}
+
+struct TfSession {
+    session: Session,
+    input: Operation,
+    output: Operation,
+    /// Per-sample input shape the graph was built for.
+    shape: Shape,
+    /// The session keeps the graph alive too; held for clarity.
+    _graph: tensorflow::Graph,
+}
+
+impl Prepared for TfSession {
+    fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
+        let s = self.shape;
+        if input.shape()[1..] != [s.c, s.h, s.w] {
+            bail!(
+                "input is {:?}; this graph was built for [N, {}, {}, {}]",
+                input.shape(),
+                s.c,
+                s.h,
+                s.w
+            );
+        }
+        let dims: Vec<u64> = input.shape().iter().map(|&d| d as u64).collect();
+        let data = input.as_slice().context("input is not contiguous")?;
+        let x = Tensor::<f32>::new(&dims)
+            .with_values(data)
+            .map_err(|e| anyhow!("TensorFlow input tensor: {e}"))?;
+        let mut args = SessionRunArgs::new();
+        args.add_feed(&self.input, 0, &x);
+        let token = args.request_fetch(&self.output, 0);
+        self.session
+            .run(&mut args)
+            .map_err(|e| anyhow!("TensorFlow run failed: {e}"))?;
+        let y: Tensor<f32> = args
+            .fetch(token)
+            .map_err(|e| anyhow!("TensorFlow logits: {e}"))?;
+        let d = y.dims();
+        if d.len() != 2 {
+            bail!("TensorFlow returned logits of shape {d:?}, expected [N, classes]");
+        }
+        Ok(Array2::from_shape_vec(
+            (d[0] as usize, d[1] as usize),
+            y.to_vec(),
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frameworks::{cuda_present, Mode};
+    use crate::graph::{Op, ParamRef};
+
+    fn opts(device: Device, mode: Mode) -> PrepareOptions {
+        PrepareOptions {
+            device,
+            mode,
+            intra_threads: 2,
+            inter_threads: if mode == Mode::Parallel { 4 } else { 1 },
+            verbose: false,
+        }
+    }
+
+    #[test]
+    fn config_proto_round_trips() {
+        for (mode, inter) in [(Mode::Sequential, 1), (Mode::Parallel, 4)] {
+            let bytes = config::session_config(&opts(Device::Cpu, mode)).encode_to_vec();
+            let back = config::ConfigProto::decode(bytes.as_slice()).unwrap();
+            assert_eq!(back.inter_op_parallelism_threads, inter);
+            assert_eq!(back.intra_op_parallelism_threads, 2);
+            assert_eq!(back.device_count.get("GPU"), Some(&0));
+            assert!(back.use_per_session_threads);
+            assert!(!back.allow_soft_placement);
+            assert_eq!(back.gpu_options, None);
+            // Field 5 (inter-op threads) as a varint: key byte 5 << 3 = 0x28.
+            assert!(bytes.windows(2).any(|w| w == [0x28, inter as u8]));
+            // TensorFlow parses it.
+            SessionOptions::new().set_config(&bytes).unwrap();
+        }
+        let gpu = config::session_config(&opts(Device::Cuda, Mode::Parallel));
+        let back = config::ConfigProto::decode(gpu.encode_to_vec().as_slice()).unwrap();
+        assert!(back.device_count.is_empty());
+        assert_eq!(back.gpu_options.map(|g| g.allow_growth), Some(true));
+    }
+
+    /// conv (bias) -> batch norm -> relu -> max pool (pad 1) -> global pool -> fc.
+    fn tiny() -> (Graph, Weights) {
+        let mut g = Graph::new("tiny", Shape::new(3, 9, 9));
+        let conv = Op::Conv {
+            out: 4,
+            kernel: 3,
+            stride: 2,
+            pad: 1,
+            groups: 1,
+            bias: true,
+            params: ParamRef::whole("conv"),
+        };
+        let mut x = g.add("conv", conv, &[0]).unwrap();
+        let bn = Op::BatchNorm {
+            eps: 1e-5,
+            params: ParamRef::whole("bn"),
+        };
+        x = g.add("bn", bn, &[x]).unwrap();
+        x = g.add("relu", Op::Relu, &[x]).unwrap();
+        let pool = Op::MaxPool {
+            kernel: 3,
+            stride: 2,
+            pad: 1,
+        };
+        x = g.add("pool", pool, &[x]).unwrap();
+        x = g.add("gap", Op::GlobalAvgPool, &[x]).unwrap();
+        x = g.add("flatten", Op::Flatten, &[x]).unwrap();
+        let fc = Op::Linear {
+            out: 5,
+            params: ParamRef::whole("fc"),
+        };
+        g.add("fc", fc, &[x]).unwrap();
+        let w = Weights::seeded(&g, 7);
+        (g, w)
+    }
+
+    #[test]
+    fn runs_a_small_graph_on_the_cpu() {
+        let (g, w) = tiny();
+        let mut p = Tf
+            .prepare(&g, &w, &opts(Device::Cpu, Mode::Sequential))
+            .unwrap();
+        let y = p.run(&Array4::from_elem((2, 3, 9, 9), 0.5)).unwrap();
+        assert_eq!(y.shape(), [2, 5]);
+        assert!(y.iter().all(|v| v.is_finite()));
+        assert!(p.run(&Array4::zeros((1, 3, 8, 8))).is_err());
+    }
+
+    #[test]
+    fn cuda_without_a_gpu_is_an_error() {
+        if cuda_present() {
+            return;
+        }
+        let (g, w) = tiny();
+        let err = Tf
+            .prepare(&g, &w, &opts(Device::Cuda, Mode::Sequential))
+            .err()
+            .expect("--device cuda must fail without a GPU");
+        assert!(err.to_string().contains("no NVIDIA GPU"), "{err}");
+    }
+}
