@@ -7,9 +7,11 @@
 //! CPU, NCHW on the GPU) and run in a session whose `ConfigProto`
 //! ([`config`], our own prost message) sets the scheduling: inter-op threads
 //! 1 (sequential) or N (parallel), intra-op threads from the options.
+//! TensorFlow's start-up log is kept quiet unless `--verbose` by [`quiet`].
 
 mod config;
 mod lower;
+mod quiet;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::{Array2, Array4};
@@ -22,17 +24,6 @@ use crate::weights::Weights;
 use lower::Layout;
 
 pub struct Tf;
-
-/// TensorFlow logs its start-up (CPU features, oneDNN, devices) at INFO and
-/// WARNING level. Unless `--verbose`, keep errors only; a level the user set
-/// wins. TensorFlow reads the variable when it first logs, so this runs
-/// before any graph or session exists.
-fn quiet_logs(verbose: bool) {
-    const VAR: &str = "TF_CPP_MIN_LOG_LEVEL";
-    if !verbose && std::env::var_os(VAR).is_none() {
-        std::env::set_var(VAR, "2");
-    }
-}
 
 impl Framework for Tf {
     fn name(&self) -> &'static str {
@@ -49,7 +40,8 @@ impl Framework for Tf {
         weights: &Weights,
         opts: &PrepareOptions,
     ) -> Result<Box<dyn Prepared>> {
-        quiet_logs(opts.verbose);
+        // `opts.verbose` needs nothing here: TensorFlow fixes its log level
+        // as it loads, before `main`; see [`quiet`].
         let (layout, device) = match opts.device {
             Device::Cpu => (Layout::Nhwc, "/device:CPU:0"),
             Device::Cuda => {
