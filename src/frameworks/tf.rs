@@ -131,7 +131,7 @@ impl Prepared for TfSession {
 mod tests {
     use super::*;
     use crate::frameworks::{cuda_present, Mode};
-    use crate::graph::{Op, ParamRef};
+    use crate::graph::{Op, ParamRef, ResizeMode};
 
     fn opts(device: Device, mode: Mode) -> PrepareOptions {
         PrepareOptions {
@@ -165,52 +165,95 @@ mod tests {
         assert_eq!(back.gpu_options.map(|g| g.allow_growth), Some(true));
     }
 
-    /// conv (bias) -> batch norm -> relu -> max pool (pad 1) -> global pool -> fc.
-    fn tiny() -> (Graph, Weights) {
-        let mut g = Graph::new("tiny", Shape::new(3, 9, 9));
-        let conv = Op::Conv {
-            out: 4,
-            kernel: 3,
-            stride: 2,
-            pad: 1,
-            groups: 1,
-            bias: true,
-            params: ParamRef::whole("conv"),
+    /// Every IR operation once: grouped convolution, max pooling with and
+    /// without padding, both resizes, the channel gate, slice, concat, and a
+    /// flatten over a 4x4 map (channel-major order matters there).
+    fn every_op() -> (Graph, Weights) {
+        let mut g = Graph::new("every_op", Shape::new(3, 9, 9));
+        let conv = |out, kernel, stride, pad, groups, bias, name: &str| Op::Conv {
+            out,
+            kernel,
+            stride,
+            pad,
+            groups,
+            bias,
+            params: ParamRef::whole(name),
         };
-        let mut x = g.add("conv", conv, &[0]).unwrap();
+        let pool = |kernel, stride, pad| Op::MaxPool {
+            kernel,
+            stride,
+            pad,
+        };
+        let resize = |h, mode| Op::Resize { h, w: h, mode };
+        let mut add = |name: &str, op: Op, inputs: &[usize]| g.add(name, op, inputs).unwrap();
+        let c1 = add("c1", conv(8, 3, 1, 1, 1, true, "c1"), &[0]);
         let bn = Op::BatchNorm {
             eps: 1e-5,
             params: ParamRef::whole("bn"),
         };
-        x = g.add("bn", bn, &[x]).unwrap();
-        x = g.add("relu", Op::Relu, &[x]).unwrap();
-        let pool = Op::MaxPool {
-            kernel: 3,
-            stride: 2,
-            pad: 1,
-        };
-        x = g.add("pool", pool, &[x]).unwrap();
-        x = g.add("gap", Op::GlobalAvgPool, &[x]).unwrap();
-        x = g.add("flatten", Op::Flatten, &[x]).unwrap();
+        let b1 = add("bn", bn, &[c1]);
+        let r1 = add("relu", Op::Relu, &[b1]);
+        let grouped = add("grouped", conv(8, 3, 1, 1, 4, false, "grouped"), &[r1]);
+        let p1 = add("pool", pool(3, 2, 1), &[grouped]); // 8x5x5
+        let up_n = add("up_nearest", resize(10, ResizeMode::Nearest), &[p1]);
+        let p2 = add("pool2", pool(2, 2, 0), &[up_n]); // 8x5x5
+        let small = add("cat_small", Op::Concat, &[p1, p2]); // 16x5x5
+        let up_b = add("up_bilinear", resize(9, ResizeMode::Bilinear), &[small]);
+        let up_b8 = add("slice_up", Op::Slice { start: 4, end: 12 }, &[up_b]);
+        let sum = add("sum", Op::Add, &[up_b8, r1]);
+        let gap = add("gap", Op::GlobalAvgPool, &[sum]);
+        let gate = add("gate", Op::Sigmoid, &[gap]);
+        let gated = add("gated", Op::Mul, &[sum, gate]);
+        let part = add("part", Op::Slice { start: 2, end: 6 }, &[gated]);
+        let cat = add("cat", Op::Concat, &[part, sum, up_b]); // 28x9x9
+        let c2 = add("c2", conv(4, 3, 2, 0, 1, false, "c2"), &[cat]); // 4x4x4
+        let flat = add("flatten", Op::Flatten, &[c2]);
         let fc = Op::Linear {
             out: 5,
             params: ParamRef::whole("fc"),
         };
-        g.add("fc", fc, &[x]).unwrap();
+        add("fc", fc, &[flat]);
         let w = Weights::seeded(&g, 7);
         (g, w)
     }
 
+    fn input(n: usize) -> Array4<f32> {
+        crate::bench::worker::seeded_input(n, 9, 3)
+    }
+
     #[test]
-    fn runs_a_small_graph_on_the_cpu() {
-        let (g, w) = tiny();
+    fn runs_every_op_on_the_cpu() {
+        let (g, w) = every_op();
         let mut p = Tf
             .prepare(&g, &w, &opts(Device::Cpu, Mode::Sequential))
             .unwrap();
-        let y = p.run(&Array4::from_elem((2, 3, 9, 9), 0.5)).unwrap();
+        let y = p.run(&input(2)).unwrap();
         assert_eq!(y.shape(), [2, 5]);
         assert!(y.iter().all(|v| v.is_finite()));
-        assert!(p.run(&Array4::zeros((1, 3, 8, 8))).is_err());
+        let err = p.run(&Array4::zeros((1, 3, 8, 8))).unwrap_err();
+        assert!(err.to_string().contains("built for [N, 3, 9, 9]"), "{err}");
+    }
+
+    #[cfg(feature = "ort")]
+    #[test]
+    fn every_op_matches_onnx_runtime() {
+        let (g, w) = every_op();
+        let x = input(3);
+        let want = crate::frameworks::ort::Ort
+            .prepare(&g, &w, &opts(Device::Cpu, Mode::Sequential))
+            .unwrap()
+            .run(&x)
+            .unwrap();
+        for mode in [Mode::Sequential, Mode::Parallel] {
+            let got = Tf
+                .prepare(&g, &w, &opts(Device::Cpu, mode))
+                .unwrap()
+                .run(&x)
+                .unwrap();
+            let (_, rel, agree) = crate::verify::compare(&got, &want).unwrap();
+            assert!(rel < 1e-5, "{mode}: max|diff|/max|ref| = {rel}");
+            assert_eq!(agree, 3);
+        }
     }
 
     #[test]
@@ -218,7 +261,7 @@ mod tests {
         if cuda_present() {
             return;
         }
-        let (g, w) = tiny();
+        let (g, w) = every_op();
         let err = Tf
             .prepare(&g, &w, &opts(Device::Cuda, Mode::Sequential))
             .err()
