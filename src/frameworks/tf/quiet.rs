@@ -17,7 +17,9 @@
 //!    which runs after theirs and before `main`, restores it.
 //!
 //! A level set by the user is never changed. When the re-execution fails
-//! (no /proc), the program goes on, only noisier.
+//! (no /proc), the program goes on, only noisier. The process keeps its id
+//! across the re-execution, so a parent's handle on it stays valid. Whatever
+//! the libraries print while muted is lost: `--verbose` shows it.
 
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::atomic::{AtomicI32, Ordering};
