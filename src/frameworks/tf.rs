@@ -1,0 +1,271 @@
+//! TensorFlow through the `tensorflow` crate (0.21, tensorflow-sys 0.24),
+//! linked through pkg-config against the C API inside the `tensorflow-cpu`
+//! wheel (or the `tensorflow[and-cuda]` wheel for GPUs); see ci/setup.sh.
+//!
+//! The IR is built once per prepared cell into a frozen inference graph with
+//! the crate's operation builder ([`lower`]: weights as constants, NHWC on the
+//! CPU, NCHW on the GPU) and run in a session whose `ConfigProto`
+//! ([`config`], our own prost message) sets the scheduling: inter-op threads
+//! 1 (sequential) or N (parallel), intra-op threads from the options.
+//! TensorFlow's start-up log is kept quiet unless `--verbose` by [`quiet`].
+
+mod config;
+mod lower;
+mod quiet;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ndarray::{Array2, Array4};
+use prost::Message;
+use tensorflow::{Operation, Session, SessionOptions, SessionRunArgs, Tensor};
+
+use super::{require_cuda, Device, Framework, PrepareOptions, Prepared};
+use crate::graph::{Graph, Shape};
+use crate::weights::Weights;
+use lower::Layout;
+
+pub struct Tf;
+
+impl Framework for Tf {
+    fn name(&self) -> &'static str {
+        "tf"
+    }
+
+    fn version(&self) -> Result<String> {
+        tensorflow::version().context("TensorFlow reported a version that is not UTF-8")
+    }
+
+    fn prepare(
+        &self,
+        graph: &Graph,
+        weights: &Weights,
+        opts: &PrepareOptions,
+    ) -> Result<Box<dyn Prepared>> {
+        // `opts.verbose` needs nothing here: TensorFlow fixes its log level
+        // as it loads, before `main`; see [`quiet`].
+        let (layout, device) = match opts.device {
+            Device::Cpu => (Layout::Nhwc, "/device:CPU:0"),
+            Device::Cuda => {
+                require_cuda("tf")?;
+                (Layout::Nchw, "/device:GPU:0")
+            }
+        };
+        let config = config::session_config(opts).encode_to_vec();
+        let mut options = SessionOptions::new();
+        options
+            .set_config(&config)
+            .map_err(|e| anyhow!("TensorFlow rejected the session configuration: {e}"))?;
+        let lowered = lower::lower(graph, weights, layout, device)?;
+        let session = Session::new(&options, &lowered.graph)
+            .map_err(|e| anyhow!("TensorFlow could not create a session: {e}"))?;
+        if opts.device == Device::Cuda {
+            let devices = session
+                .device_list()
+                .map_err(|e| anyhow!("TensorFlow could not list its devices: {e}"))?;
+            if !devices.iter().any(|d| d.device_type == "GPU") {
+                bail!(
+                    "--device cuda: this TensorFlow library ({}) has no GPU device \
+                     (a CPU-only build such as the tensorflow-cpu wheel, or CUDA failed to load); \
+                     run ci/setup.sh --gpu and rebuild",
+                    tensorflow::version().unwrap_or_default()
+                );
+            }
+        }
+        Ok(Box::new(TfSession {
+            session,
+            input: lowered.input,
+            output: lowered.output,
+            shape: graph.input(),
+            _graph: lowered.graph,
+        }))
+    }
+}
+
+struct TfSession {
+    session: Session,
+    input: Operation,
+    output: Operation,
+    /// Per-sample input shape the graph was built for.
+    shape: Shape,
+    /// The session keeps the graph alive too; held for clarity.
+    _graph: tensorflow::Graph,
+}
+
+impl Prepared for TfSession {
+    fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
+        let s = self.shape;
+        if input.shape()[1..] != [s.c, s.h, s.w] {
+            bail!(
+                "input is {:?}; this graph was built for [N, {}, {}, {}]",
+                input.shape(),
+                s.c,
+                s.h,
+                s.w
+            );
+        }
+        let dims: Vec<u64> = input.shape().iter().map(|&d| d as u64).collect();
+        let data = input.as_slice().context("input is not contiguous")?;
+        let x = Tensor::<f32>::new(&dims)
+            .with_values(data)
+            .map_err(|e| anyhow!("TensorFlow input tensor: {e}"))?;
+        let mut args = SessionRunArgs::new();
+        args.add_feed(&self.input, 0, &x);
+        let token = args.request_fetch(&self.output, 0);
+        self.session
+            .run(&mut args)
+            .map_err(|e| anyhow!("TensorFlow run failed: {e}"))?;
+        let y: Tensor<f32> = args
+            .fetch(token)
+            .map_err(|e| anyhow!("TensorFlow logits: {e}"))?;
+        let d = y.dims();
+        if d.len() != 2 {
+            bail!("TensorFlow returned logits of shape {d:?}, expected [N, classes]");
+        }
+        Ok(Array2::from_shape_vec(
+            (d[0] as usize, d[1] as usize),
+            y.to_vec(),
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frameworks::{cuda_present, Mode};
+    use crate::graph::{Op, ParamRef, ResizeMode};
+
+    fn opts(device: Device, mode: Mode) -> PrepareOptions {
+        PrepareOptions {
+            device,
+            mode,
+            intra_threads: 2,
+            inter_threads: if mode == Mode::Parallel { 4 } else { 1 },
+            verbose: false,
+        }
+    }
+
+    #[test]
+    fn config_proto_round_trips() {
+        for (mode, inter) in [(Mode::Sequential, 1), (Mode::Parallel, 4)] {
+            let bytes = config::session_config(&opts(Device::Cpu, mode)).encode_to_vec();
+            let back = config::ConfigProto::decode(bytes.as_slice()).unwrap();
+            assert_eq!(back.inter_op_parallelism_threads, inter);
+            assert_eq!(back.intra_op_parallelism_threads, 2);
+            assert_eq!(back.device_count.get("GPU"), Some(&0));
+            assert!(back.use_per_session_threads);
+            assert!(!back.allow_soft_placement);
+            assert_eq!(back.gpu_options, None);
+            // Field 5 (inter-op threads) as a varint: key byte 5 << 3 = 0x28.
+            assert!(bytes.windows(2).any(|w| w == [0x28, inter as u8]));
+            // TensorFlow parses it.
+            SessionOptions::new().set_config(&bytes).unwrap();
+        }
+        let gpu = config::session_config(&opts(Device::Cuda, Mode::Parallel));
+        let back = config::ConfigProto::decode(gpu.encode_to_vec().as_slice()).unwrap();
+        assert!(back.device_count.is_empty());
+        assert_eq!(back.gpu_options.map(|g| g.allow_growth), Some(true));
+    }
+
+    /// Every IR operation once: grouped convolution, max pooling with and
+    /// without padding, both resizes, the channel gate, slice, concat, and a
+    /// flatten over a 4x4 map (channel-major order matters there).
+    fn every_op() -> (Graph, Weights) {
+        let mut g = Graph::new("every_op", Shape::new(3, 9, 9));
+        let conv = |out, kernel, stride, pad, groups, bias, name: &str| Op::Conv {
+            out,
+            kernel,
+            stride,
+            pad,
+            groups,
+            bias,
+            params: ParamRef::whole(name),
+        };
+        let pool = |kernel, stride, pad| Op::MaxPool {
+            kernel,
+            stride,
+            pad,
+        };
+        let resize = |h, mode| Op::Resize { h, w: h, mode };
+        let mut add = |name: &str, op: Op, inputs: &[usize]| g.add(name, op, inputs).unwrap();
+        let c1 = add("c1", conv(8, 3, 1, 1, 1, true, "c1"), &[0]);
+        let bn = Op::BatchNorm {
+            eps: 1e-5,
+            params: ParamRef::whole("bn"),
+        };
+        let b1 = add("bn", bn, &[c1]);
+        let r1 = add("relu", Op::Relu, &[b1]);
+        let grouped = add("grouped", conv(8, 3, 1, 1, 4, false, "grouped"), &[r1]);
+        let p1 = add("pool", pool(3, 2, 1), &[grouped]); // 8x5x5
+        let up_n = add("up_nearest", resize(10, ResizeMode::Nearest), &[p1]);
+        let p2 = add("pool2", pool(2, 2, 0), &[up_n]); // 8x5x5
+        let small = add("cat_small", Op::Concat, &[p1, p2]); // 16x5x5
+        let up_b = add("up_bilinear", resize(9, ResizeMode::Bilinear), &[small]);
+        let up_b8 = add("slice_up", Op::Slice { start: 4, end: 12 }, &[up_b]);
+        let sum = add("sum", Op::Add, &[up_b8, r1]);
+        let gap = add("gap", Op::GlobalAvgPool, &[sum]);
+        let gate = add("gate", Op::Sigmoid, &[gap]);
+        let gated = add("gated", Op::Mul, &[sum, gate]);
+        let part = add("part", Op::Slice { start: 2, end: 6 }, &[gated]);
+        let cat = add("cat", Op::Concat, &[part, sum, up_b]); // 28x9x9
+        let c2 = add("c2", conv(4, 3, 2, 0, 1, false, "c2"), &[cat]); // 4x4x4
+        let flat = add("flatten", Op::Flatten, &[c2]);
+        let fc = Op::Linear {
+            out: 5,
+            params: ParamRef::whole("fc"),
+        };
+        add("fc", fc, &[flat]);
+        let w = Weights::seeded(&g, 7);
+        (g, w)
+    }
+
+    fn input(n: usize) -> Array4<f32> {
+        crate::bench::worker::seeded_input(n, 9, 3)
+    }
+
+    #[test]
+    fn runs_every_op_on_the_cpu() {
+        let (g, w) = every_op();
+        let mut p = Tf
+            .prepare(&g, &w, &opts(Device::Cpu, Mode::Sequential))
+            .unwrap();
+        let y = p.run(&input(2)).unwrap();
+        assert_eq!(y.shape(), [2, 5]);
+        assert!(y.iter().all(|v| v.is_finite()));
+        let err = p.run(&Array4::zeros((1, 3, 8, 8))).unwrap_err();
+        assert!(err.to_string().contains("built for [N, 3, 9, 9]"), "{err}");
+    }
+
+    #[cfg(feature = "ort")]
+    #[test]
+    fn every_op_matches_onnx_runtime() {
+        let (g, w) = every_op();
+        let x = input(3);
+        let want = crate::frameworks::ort::Ort
+            .prepare(&g, &w, &opts(Device::Cpu, Mode::Sequential))
+            .unwrap()
+            .run(&x)
+            .unwrap();
+        for mode in [Mode::Sequential, Mode::Parallel] {
+            let got = Tf
+                .prepare(&g, &w, &opts(Device::Cpu, mode))
+                .unwrap()
+                .run(&x)
+                .unwrap();
+            let (_, rel, agree) = crate::verify::compare(&got, &want).unwrap();
+            assert!(rel < 1e-5, "{mode}: max|diff|/max|ref| = {rel}");
+            assert_eq!(agree, 3);
+        }
+    }
+
+    #[test]
+    fn cuda_without_a_gpu_is_an_error() {
+        if cuda_present() {
+            return;
+        }
+        let (g, w) = every_op();
+        let err = Tf
+            .prepare(&g, &w, &opts(Device::Cuda, Mode::Sequential))
+            .err()
+            .expect("--device cuda must fail without a GPU");
+        assert!(err.to_string().contains("no NVIDIA GPU"), "{err}");
+    }
+}
