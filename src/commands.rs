@@ -316,6 +316,8 @@ pub fn verify(
                     known.join(", ")
                 );
             }
+            // a model asked for by name must be defined at this size
+            zoo::build(&spec::ModelSpec::find(models_dir, m)?, size)?;
         }
         models.to_vec()
     };

@@ -45,6 +45,17 @@ fn all_frameworks_agree_on_every_model() {
 }
 
 #[test]
+fn verify_of_a_named_model_undefined_at_the_size_is_an_error() {
+    let out = speedbench(&["verify", "--model", "scalenet50", "--size", "64"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("block layer3.1, branch 3"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn verify_rejects_a_bad_tolerance() {
     let out = speedbench(&["verify", "--model", "resnet50", "--tolerance=-1"]);
     assert_eq!(out.code, 2);
@@ -64,7 +75,7 @@ fn verify_exits_1_beyond_tolerance() {
         "--model",
         "scalenet50",
         "--size",
-        "64",
+        "128",
         "--tolerance",
         "1e-12",
     ]);
