@@ -123,6 +123,26 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
     Ok(code)
 }
 
+/// Rows of a small table in any text format.
+fn render_rows<T: Serialize + tabled::Tabled>(rows: &[T], format: Format) -> Result<String> {
+    Ok(match format {
+        Format::Json => serde_json::to_string_pretty(rows)?,
+        Format::Table => tabled::Table::new(rows)
+            .with(tabled::settings::Style::rounded())
+            .to_string(),
+        Format::Md => tabled::Table::new(rows)
+            .with(tabled::settings::Style::markdown())
+            .to_string(),
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for r in rows {
+                w.serialize(r)?;
+            }
+            String::from_utf8(w.into_inner()?)?
+        }
+    })
+}
+
 /// Whether cells follow the paper's protocol (batch 16, 224 px), so the
 /// published numbers belong beside them.
 fn paper_protocol(cells: &[crate::bench::record::CellRecord]) -> bool {
@@ -203,19 +223,7 @@ pub fn models(models_dir: &Path, size: usize, format: Format) -> Result<i32> {
         .collect();
     let out = match format {
         Format::Json => serde_json::to_string_pretty(&all)?,
-        Format::Table => tabled::Table::new(&rows)
-            .with(tabled::settings::Style::rounded())
-            .to_string(),
-        Format::Md => tabled::Table::new(&rows)
-            .with(tabled::settings::Style::markdown())
-            .to_string(),
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            for r in &rows {
-                w.serialize(r)?;
-            }
-            String::from_utf8(w.into_inner()?)?
-        }
+        f => render_rows(&rows, f)?,
     };
     println!("{}", out.trim_end());
     Ok(0)
@@ -340,22 +348,7 @@ pub fn verify(
         verbose,
     };
     let rows = crate::verify::verify(&opts)?;
-    let out = match format {
-        Format::Json => serde_json::to_string_pretty(&rows)?,
-        Format::Md => tabled::Table::new(&rows)
-            .with(tabled::settings::Style::markdown())
-            .to_string(),
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            for r in &rows {
-                w.serialize(r)?;
-            }
-            String::from_utf8(w.into_inner()?)?
-        }
-        Format::Table => tabled::Table::new(&rows)
-            .with(tabled::settings::Style::rounded())
-            .to_string(),
-    };
+    let out = render_rows(&rows, format)?;
     println!("{}", out.trim_end());
     let bad = rows.iter().filter(|r| !r.ok).count();
     if bad > 0 {

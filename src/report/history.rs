@@ -7,9 +7,7 @@ use plotters::prelude::*;
 use crate::bench::record::RunFile;
 use crate::compare::CellKey;
 
-fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow!("drawing the history SVG: {e}")
-}
+use super::svg::err;
 
 /// `runs` in time order; `baseline` is the index of the baseline run, if any.
 pub fn render(runs: &[RunFile], baseline: Option<usize>) -> Result<String> {
@@ -102,13 +100,7 @@ pub fn render(runs: &[RunFile], baseline: Option<usize>) -> Result<String> {
                 .draw_series(points.iter().map(|p| Circle::new(*p, 3, col.filled())))
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(err)?;
+        super::svg::legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;
     }
     Ok(svg)

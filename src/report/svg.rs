@@ -60,8 +60,54 @@ fn model_label(models: &[String], x: f64) -> String {
     }
 }
 
-fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+pub(crate) fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("drawing the SVG: {e}")
+}
+
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A chart with one slot per model on the x axis.
+fn model_chart<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    caption: &str,
+    models: &[String],
+    y: std::ops::Range<f64>,
+    y_desc: &str,
+) -> Result<Chart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..models.len() as f64, y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(2 * models.len() + 1)
+        .x_label_formatter(&|x| model_label(models, *x))
+        .y_desc(y_desc)
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
+/// The series legend, boxed, at `pos`.
+pub(crate) fn legend<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    pos: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .position(pos)
+        .draw()
+        .map_err(err)
 }
 
 /// Renders the report as one SVG document.
@@ -87,27 +133,16 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
             .map(|c| percentile(c, 0.9))
             .fold(0f64, f64::max)
             * 1.15;
-        let mut chart = ChartBuilder::on(&top)
-            .caption(
-                format!(
-                    "Median latency per forward pass (batch {}, {} px, {}); whiskers p10-p90",
-                    first.batch, first.size, first.device
-                ),
-                ("sans-serif", 20),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..models.len() as f64, 0f64..ymax.max(1e-3))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(2 * models.len() + 1)
-            .x_label_formatter(&|x| model_label(&models, *x))
-            .y_desc("ms")
-            .draw()
-            .map_err(err)?;
+        let mut chart = model_chart(
+            &top,
+            &format!(
+                "Median latency per forward pass (batch {}, {} px, {}); whiskers p10-p90",
+                first.batch, first.size, first.device
+            ),
+            &models,
+            0f64..ymax.max(1e-3),
+            "ms",
+        )?;
         let width = 0.8 / series.len().max(1) as f64;
         for (j, (fw, mode)) in series.iter().enumerate() {
             let col = colour(fw, *mode);
@@ -138,13 +173,7 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
                 }))
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
 
         // Speedup chart: one bar per model and framework.
         let frameworks: Vec<String> = {
@@ -172,24 +201,13 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
             .fold(1.0f64, f64::max)
             * 1.1;
         let smin = points.iter().map(|p| p.3.ci.0).fold(1.0f64, f64::min) * 0.9;
-        let mut chart = ChartBuilder::on(&bottom)
-            .caption(
-                "Parallel over sequential speedup (95% CI); black tick: ideal (work/span); above 1: parallel faster",
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..models.len() as f64, smin.min(0.9)..smax)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(2 * models.len() + 1)
-            .x_label_formatter(&|x| model_label(&models, *x))
-            .y_desc("speedup (x)")
-            .draw()
-            .map_err(err)?;
+        let mut chart = model_chart(
+            &bottom,
+            "Parallel over sequential speedup (95% CI); black tick: ideal (work/span); above 1: parallel faster",
+            &models,
+            smin.min(0.9)..smax,
+            "speedup (x)",
+        )?;
         chart
             .draw_series(std::iter::once(PathElement::new(
                 vec![(0.0, 1.0), (models.len() as f64, 1.0)],
@@ -230,13 +248,7 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
                 }))
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
