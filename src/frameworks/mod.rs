@@ -3,6 +3,8 @@
 
 #[cfg(feature = "ort")]
 pub mod ort;
+#[cfg(feature = "torch")]
+pub mod torch;
 
 use std::fmt;
 use std::str::FromStr;
@@ -91,6 +93,9 @@ pub fn built_in() -> Vec<&'static str> {
     if cfg!(feature = "ort") {
         v.push("ort");
     }
+    if cfg!(feature = "torch") {
+        v.push("torch");
+    }
     v
 }
 
@@ -102,6 +107,8 @@ pub fn by_name(name: &str) -> Result<Box<dyn Framework>> {
     match name {
         #[cfg(feature = "ort")]
         "ort" => Ok(Box::new(ort::Ort)),
+        #[cfg(feature = "torch")]
+        "torch" => Ok(Box::new(torch::Torch)),
         n if KNOWN.contains(&n) => bail!(
             "framework '{n}' is not built into this binary (built: {}); rebuild with --features {n}",
             built_in().join(", ")
