@@ -102,11 +102,16 @@ fn libtorch_dir() -> Result<PathBuf> {
         .context("libtorch_cpu.so is not loaded in this process")
 }
 
-/// Loads `libtorch_cuda.so` once per process (kept loaded) and checks that
-/// libtorch then sees a GPU.
-fn load_cuda() -> Result<()> {
+/// Loads `libtorch_cuda.so` once per process (kept loaded) where an NVIDIA
+/// driver is present. This must come before the first libtorch call: libtorch
+/// looks its CUDA support up once (even `show_config` does) and keeps the
+/// answer, so every entry point of this module calls it first.
+fn load_cuda() -> Result<(), &'static str> {
     static CUDA: OnceLock<Result<libloading::os::unix::Library, String>> = OnceLock::new();
-    let lib = CUDA.get_or_init(|| {
+    CUDA.get_or_init(|| {
+        if !super::cuda_present() {
+            return Err("no NVIDIA driver".into());
+        }
         let path = libtorch_dir()
             .map_err(|e| format!("{e:#}"))?
             .join("libtorch_cuda.so");
@@ -114,11 +119,17 @@ fn load_cuda() -> Result<()> {
         // SAFETY: loading libtorch's own CUDA library runs its static
         // initialisers, which register CUDA with the libtorch already loaded.
         unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_GLOBAL) }
-            .map_err(|e| format!("--device cuda: cannot load {}: {e}", path.display()))
-    });
-    if let Err(e) = lib {
-        bail!("{e}");
-    }
+            .map_err(|e| format!("cannot load {}: {e}", path.display()))
+    })
+    .as_ref()
+    .map(|_| ())
+    .map_err(String::as_str)
+}
+
+/// Checks that libtorch sees a GPU, and turns TF32 off.
+fn check_cuda() -> Result<()> {
+    require_cuda("torch")?;
+    load_cuda().map_err(|e| anyhow!("--device cuda: {e}"))?;
     if !tch::Cuda::is_available() {
         bail!("--device cuda: libtorch_cuda.so is loaded but libtorch sees no CUDA device");
     }
@@ -142,6 +153,8 @@ impl Framework for Torch {
     }
 
     fn version(&self) -> Result<String> {
+        // Only a `--device cuda` run needs CUDA; see `load_cuda`.
+        let _ = load_cuda();
         loaded_version()
     }
 
@@ -151,11 +164,11 @@ impl Framework for Torch {
         weights: &Weights,
         opts: &PrepareOptions,
     ) -> Result<Box<dyn Prepared>> {
+        let _ = load_cuda();
         let device = match opts.device {
             Device::Cpu => TchDevice::Cpu,
             Device::Cuda => {
-                require_cuda("torch")?;
-                load_cuda()?;
+                check_cuda()?;
                 TchDevice::Cuda(0)
             }
         };
@@ -1028,6 +1041,24 @@ mod tests {
                 .err()
                 .expect("--device cuda must fail without a GPU");
             assert!(err.to_string().contains("no NVIDIA GPU"), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn cuda_schedules_match_the_cpu() {
+        if !super::super::cuda_present() {
+            return;
+        }
+        let g = diamond();
+        let w = Weights::seeded(&g, 1);
+        let x = crate::bench::worker::seeded_input(2, 12, 3);
+        let cpu = run(&g, Mode::Sequential, 1, &x);
+        for mode in [Mode::Sequential, Mode::Parallel] {
+            let mut p = Torch.prepare(&g, &w, &opts(Device::Cuda, mode, 1)).unwrap();
+            let y = p.run(&x).unwrap();
+            assert_eq!(y, p.run(&x).unwrap());
+            let (_, rel, _) = crate::verify::compare(&y, &cpu).unwrap();
+            assert!(rel < 1e-5, "{mode}: {rel}");
         }
     }
 
