@@ -8,15 +8,24 @@
 //!
 //! - sequential: one node after another in topological order, on the calling
 //!   thread (on CUDA: on the current stream), which is what eager PyTorch does;
-//! - parallel: independent branches run concurrently. On CPU a [`Pool`] of
-//!   `inter_threads` workers takes ready nodes (dependency counting); a worker
-//!   that finishes a node continues with a successor that became ready and
-//!   hands the others to idle workers. Each worker runs its operations with
-//!   `max(1, intra_threads / inter_threads)` intra-op threads, so that workers
-//!   times intra-op threads do not exceed the cores (the sequential schedule
-//!   keeps all `intra_threads`). On CUDA a single host thread queues each node
-//!   on the stream of its branch ([`lanes`]), streams from libtorch's pool,
-//!   joined with CUDA events (the C++ shim `torch_cuda.cpp`).
+//! - parallel: independent branches run concurrently, on at most
+//!   `min(inter_threads, the graph's widest antichain)` workers or streams.
+//!   On CPU a [`Pool`] of worker threads takes ready nodes (dependency
+//!   counting); a worker that finishes a node continues with a successor that
+//!   became ready and hands the others to idle workers. Each worker runs its
+//!   operations with `max(1, intra_threads / workers)` intra-op threads, so
+//!   that workers times intra-op threads stay within the cores (the
+//!   sequential schedule keeps all `intra_threads`). On CUDA a single host
+//!   thread queues each node on the stream of its branch ([`lanes`]), streams
+//!   from libtorch's pool joined with CUDA events (the C++ shim
+//!   `torch_cuda.cpp`).
+//!
+//! Both schedules make the same libtorch calls on the same values, so their
+//! outputs are bit-identical whenever each operation gets the same number of
+//! intra-op threads (always on CUDA; on CPU with `intra_threads` 1). With more
+//! threads in the sequential schedule they differ in the last bits only:
+//! oneDNN's 1x1 convolution blocks its reduction by the thread count (PyTorch
+//! itself gives different bits with 1 and 2 threads).
 //!
 //! `--device cuda` loads `libtorch_cuda.so` from the folder of the libtorch in
 //! use (the linker drops it as unneeded otherwise, and CUDA stays invisible).
@@ -34,7 +43,7 @@ use tch::{Device as TchDevice, Tensor};
 
 use super::{require_cuda, Device, Framework, Mode, PrepareOptions, Prepared};
 use crate::graph::analysis::analyse;
-use crate::graph::{Graph, NodeId, Op, ResizeMode};
+use crate::graph::{Graph, NodeId, Op, ParamRef, ResizeMode};
 use crate::weights::Weights;
 
 pub struct Torch;
@@ -196,6 +205,10 @@ impl Framework for Torch {
             }
             (Mode::Parallel, Device::Cuda) => {
                 let lanes = lanes(graph, inter);
+                if opts.verbose {
+                    let used = lanes.iter().max().map_or(1, |m| m + 1);
+                    eprintln!("torch parallel: {used} CUDA stream(s)");
+                }
                 Schedule::Streams(Streams::new(graph, lanes)?)
             }
         };
@@ -207,57 +220,13 @@ impl Framework for Torch {
     }
 }
 
-/// One IR node as a libtorch call, its weights on the device.
-enum Kernel {
-    Input,
-    Conv {
-        w: Tensor,
-        b: Option<Tensor>,
-        stride: i64,
-        pad: i64,
-        groups: i64,
-    },
-    BatchNorm {
-        w: Tensor,
-        b: Tensor,
-        mean: Tensor,
-        var: Tensor,
-        eps: f64,
-    },
-    Relu,
-    Sigmoid,
-    MaxPool {
-        kernel: i64,
-        stride: i64,
-        pad: i64,
-    },
-    GlobalAvgPool,
-    Resize {
-        h: i64,
-        w: i64,
-        mode: ResizeMode,
-    },
-    Add,
-    Mul,
-    Concat,
-    Slice {
-        start: i64,
-        len: i64,
-    },
-    Flatten {
-        features: i64,
-    },
-    Linear {
-        w: Tensor,
-        b: Tensor,
-        out: i64,
-    },
-}
-
-/// A graph ready to execute: kernels, wiring and use counts.
+/// A graph ready to execute: every node's operation and weights (on the
+/// device), wiring and use counts.
 struct Plan {
     names: Vec<String>,
-    kernels: Vec<Kernel>,
+    ops: Vec<Op>,
+    /// Per node, the tensors of [`param_suffixes`], in that order.
+    params: Vec<Vec<Tensor>>,
     inputs: Vec<Vec<NodeId>>,
     consumers: Vec<Vec<NodeId>>,
     /// `[C, H, W]` of the input and the number of classes.
@@ -274,83 +243,47 @@ fn int(v: usize) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// The stored tensors a node uses, in the order [`Plan::kernel`] reads them.
+fn param_suffixes(op: &Op) -> (Option<&ParamRef>, &'static [&'static str]) {
+    match op {
+        Op::Conv {
+            bias: true, params, ..
+        } => (Some(params), &["weight", "bias"]),
+        Op::Conv { params, .. } => (Some(params), &["weight"]),
+        Op::BatchNorm { params, .. } => (
+            Some(params),
+            &["weight", "bias", "running_mean", "running_var"],
+        ),
+        Op::Linear { params, .. } => (Some(params), &["weight", "bias"]),
+        _ => (None, &[]),
+    }
+}
+
 impl Plan {
     fn new(graph: &Graph, weights: &Weights, device: TchDevice) -> Result<Plan> {
-        let upload = |p, suffix| -> Result<Tensor> {
-            let t = weights.get(p, suffix)?;
-            let shape: Vec<i64> = t.shape.iter().map(|&d| int(d)).collect();
-            Ok(Tensor::f_from_slice(&t.data)?
-                .f_reshape(shape)?
-                .f_to_device(device)?)
-        };
-        let mut kernels = Vec::with_capacity(graph.nodes.len());
+        let mut params = Vec::with_capacity(graph.nodes.len());
         for node in &graph.nodes {
-            let k = match &node.op {
-                Op::Input => Kernel::Input,
-                Op::Conv {
-                    stride,
-                    pad,
-                    groups,
-                    bias,
-                    params,
-                    ..
-                } => Kernel::Conv {
-                    w: upload(params, "weight")?,
-                    b: if *bias {
-                        Some(upload(params, "bias")?)
-                    } else {
-                        None
-                    },
-                    stride: int(*stride),
-                    pad: int(*pad),
-                    groups: int(*groups),
-                },
-                Op::BatchNorm { eps, params } => Kernel::BatchNorm {
-                    w: upload(params, "weight")?,
-                    b: upload(params, "bias")?,
-                    mean: upload(params, "running_mean")?,
-                    var: upload(params, "running_var")?,
-                    eps: *eps,
-                },
-                Op::Relu => Kernel::Relu,
-                Op::Sigmoid => Kernel::Sigmoid,
-                Op::MaxPool {
-                    kernel,
-                    stride,
-                    pad,
-                } => Kernel::MaxPool {
-                    kernel: int(*kernel),
-                    stride: int(*stride),
-                    pad: int(*pad),
-                },
-                Op::GlobalAvgPool => Kernel::GlobalAvgPool,
-                Op::Resize { h, w, mode } => Kernel::Resize {
-                    h: int(*h),
-                    w: int(*w),
-                    mode: *mode,
-                },
-                Op::Add => Kernel::Add,
-                Op::Mul => Kernel::Mul,
-                Op::Concat => Kernel::Concat,
-                Op::Slice { start, end } => Kernel::Slice {
-                    start: int(*start),
-                    len: int(end - start),
-                },
-                Op::Flatten => Kernel::Flatten {
-                    features: int(node.shape.numel()),
-                },
-                Op::Linear { out, params } => Kernel::Linear {
-                    w: upload(params, "weight")?,
-                    b: upload(params, "bias")?,
-                    out: int(*out),
-                },
-            };
-            kernels.push(k);
+            let (p, suffixes) = param_suffixes(&node.op);
+            let mut tensors = Vec::with_capacity(suffixes.len());
+            for (p, suffix) in p
+                .into_iter()
+                .flat_map(|p| suffixes.iter().map(move |s| (p, s)))
+            {
+                let t = weights.get(p, suffix)?;
+                let shape: Vec<i64> = t.shape.iter().map(|&d| int(d)).collect();
+                let t = Tensor::f_from_slice(&t.data)
+                    .and_then(|t| t.f_reshape(shape))
+                    .and_then(|t| t.f_to_device(device))
+                    .with_context(|| format!("uploading {}.{suffix}", p.prefix))?;
+                tensors.push(t);
+            }
+            params.push(tensors);
         }
         let x = graph.input();
         Ok(Plan {
             names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
-            kernels,
+            ops: graph.nodes.iter().map(|n| n.op.clone()).collect(),
+            params,
             inputs: graph.nodes.iter().map(|n| n.inputs.clone()).collect(),
             consumers: graph.consumers(),
             input_shape: [int(x.c), int(x.h), int(x.w)],
@@ -359,7 +292,7 @@ impl Plan {
     }
 
     fn len(&self) -> usize {
-        self.kernels.len()
+        self.ops.len()
     }
 
     fn output(&self) -> NodeId {
@@ -373,83 +306,80 @@ impl Plan {
 
     /// Runs node `id` on its input values.
     fn exec(&self, id: NodeId, x: &[&Tensor]) -> Result<Tensor> {
-        self.kernel(id, x).with_context(|| {
-            let kind = match &self.kernels[id] {
-                Kernel::Input => "input",
-                Kernel::Conv { .. } => "conv",
-                Kernel::BatchNorm { .. } => "batchnorm",
-                Kernel::Relu => "relu",
-                Kernel::Sigmoid => "sigmoid",
-                Kernel::MaxPool { .. } => "maxpool",
-                Kernel::GlobalAvgPool => "globalavgpool",
-                Kernel::Resize { .. } => "resize",
-                Kernel::Add => "add",
-                Kernel::Mul => "mul",
-                Kernel::Concat => "concat",
-                Kernel::Slice { .. } => "slice",
-                Kernel::Flatten { .. } => "flatten",
-                Kernel::Linear { .. } => "linear",
-            };
-            format!("node '{}' ({kind})", self.names[id])
-        })
+        self.kernel(id, x)
+            .with_context(|| format!("node '{}' ({})", self.names[id], self.ops[id].kind()))
     }
 
+    /// The libtorch call of node `id`, with PyTorch's semantics for each op.
     fn kernel(&self, id: NodeId, x: &[&Tensor]) -> Result<Tensor> {
-        let arity = match &self.kernels[id] {
-            Kernel::Input => 0,
-            Kernel::Add | Kernel::Mul => 2,
-            Kernel::Concat => x.len().max(1),
+        let op = &self.ops[id];
+        let arity = match op {
+            Op::Input => 0,
+            Op::Add | Op::Mul => 2,
+            Op::Concat => x.len().max(1),
             _ => 1,
         };
         if x.len() != arity {
             bail!("expects {arity} input(s), got {}", x.len());
         }
-        Ok(match &self.kernels[id] {
-            Kernel::Input => bail!("the input node is not executed"),
-            Kernel::Conv {
-                w,
-                b,
+        let p = &self.params[id];
+        Ok(match op {
+            Op::Input => bail!("the input node is not executed"),
+            Op::Conv {
                 stride,
                 pad,
                 groups,
-            } => x[0].f_conv2d(w, b.as_ref(), [*stride; 2], [*pad; 2], [1, 1], *groups)?,
-            Kernel::BatchNorm {
-                w,
-                b,
-                mean,
-                var,
-                eps,
-            } => x[0].f_batch_norm(
-                Some(w),
-                Some(b),
-                Some(mean),
-                Some(var),
+                ..
+            } => x[0].f_conv2d(
+                &p[0],
+                p.get(1),
+                [int(*stride); 2],
+                [int(*pad); 2],
+                [1, 1],
+                int(*groups),
+            )?,
+            // Eval mode: running statistics, momentum unused.
+            Op::BatchNorm { eps, .. } => x[0].f_batch_norm(
+                Some(&p[0]),
+                Some(&p[1]),
+                Some(&p[2]),
+                Some(&p[3]),
                 false,
                 0.0,
                 *eps,
                 true,
             )?,
-            Kernel::Relu => x[0].f_relu()?,
-            Kernel::Sigmoid => x[0].f_sigmoid()?,
-            Kernel::MaxPool {
+            Op::Relu => x[0].f_relu()?,
+            Op::Sigmoid => x[0].f_sigmoid()?,
+            Op::MaxPool {
                 kernel,
                 stride,
                 pad,
-            } => x[0].f_max_pool2d([*kernel; 2], [*stride; 2], [*pad; 2], [1, 1], false)?,
-            Kernel::GlobalAvgPool => x[0].f_adaptive_avg_pool2d([1, 1])?,
-            Kernel::Resize { h, w, mode } => match mode {
-                ResizeMode::Nearest => x[0].f_upsample_nearest2d([*h, *w], None, None)?,
-                ResizeMode::Bilinear => x[0].f_upsample_bilinear2d([*h, *w], false, None, None)?,
-            },
-            Kernel::Add => x[0].f_add(x[1])?,
-            Kernel::Mul => x[0].f_mul(x[1])?,
-            Kernel::Concat => Tensor::f_cat(x, 1)?,
-            Kernel::Slice { start, len } => x[0].f_narrow(1, *start, *len)?,
-            Kernel::Flatten { features } => x[0].f_reshape([-1, *features, 1, 1])?,
-            Kernel::Linear { w, b, out } => x[0]
+            } => x[0].f_max_pool2d(
+                [int(*kernel); 2],
+                [int(*stride); 2],
+                [int(*pad); 2],
+                [1, 1],
+                false,
+            )?,
+            Op::GlobalAvgPool => x[0].f_adaptive_avg_pool2d([1, 1])?,
+            Op::Resize { h, w, mode } => {
+                let size = [int(*h), int(*w)];
+                match mode {
+                    ResizeMode::Nearest => x[0].f_upsample_nearest2d(size, None, None)?,
+                    ResizeMode::Bilinear => x[0].f_upsample_bilinear2d(size, false, None, None)?,
+                }
+            }
+            Op::Add => x[0].f_add(x[1])?,
+            Op::Mul => x[0].f_mul(x[1])?,
+            Op::Concat => Tensor::f_cat(x, 1)?,
+            Op::Slice { start, end } => x[0].f_narrow(1, int(*start), int(end - start))?,
+            // The IR keeps vectors as [N, C, 1, 1].
+            Op::Flatten => x[0].f_flatten(1, -1)?.f_unsqueeze(-1)?.f_unsqueeze(-1)?,
+            Op::Linear { out, .. } => x[0]
                 .f_flatten(1, -1)?
-                .f_linear(w, Some(b))?
-                .f_reshape([-1, *out, 1, 1])?,
+                .f_linear(&p[0], Some(&p[1]))?
+                .f_reshape([-1, int(*out), 1, 1])?,
         })
     }
 
