@@ -1,5 +1,6 @@
 //! Bakes in where ci/setup.sh put the runtime libraries (an rpath, so the
-//! binary finds them with no LD_LIBRARY_PATH) and the git commit.
+//! binary finds them with no LD_LIBRARY_PATH) and the git commit; with the
+//! `torch` feature, compiles the libtorch shim src/frameworks/torch_cuda.cpp.
 
 fn main() {
     println!("cargo:rerun-if-env-changed=SPEEDBENCH_RPATH");
@@ -19,4 +20,33 @@ fn main() {
     println!("cargo:rustc-env=SPEEDBENCH_GIT_COMMIT={commit}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
+    #[cfg(feature = "torch")]
+    torch_shim();
+}
+
+/// Compiles the C++ shim against the headers of the libtorch that torch-sys
+/// links (it passes its lib folder on as DEP_TCH_LIBTORCH_LIB).
+#[cfg(feature = "torch")]
+fn torch_shim() {
+    const SHIM: &str = "src/frameworks/torch_cuda.cpp";
+    println!("cargo:rerun-if-changed={SHIM}");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
+        panic!("torch-sys did not say where libtorch is (DEP_TCH_LIBTORCH_LIB); run ci/setup.sh");
+    };
+    let root = std::path::Path::new(&lib)
+        .parent()
+        .unwrap_or_else(|| panic!("DEP_TCH_LIBTORCH_LIB={lib} has no parent folder"));
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .std("c++17")
+        .warnings(false)
+        .include(root.join("include"))
+        .include(root.join("include/torch/csrc/api/include"))
+        .define("_GLIBCXX_USE_CXX11_ABI", abi.as_str())
+        .define("GLOG_USE_GLOG_EXPORT", None)
+        .file(SHIM)
+        .compile("speedbench_torch_shim");
 }

@@ -5,6 +5,8 @@
 pub mod ort;
 #[cfg(feature = "tf")]
 pub mod tf;
+#[cfg(feature = "torch")]
+pub mod torch;
 
 use std::fmt;
 use std::str::FromStr;
@@ -93,6 +95,9 @@ pub fn built_in() -> Vec<&'static str> {
     if cfg!(feature = "ort") {
         v.push("ort");
     }
+    if cfg!(feature = "torch") {
+        v.push("torch");
+    }
     if cfg!(feature = "tf") {
         v.push("tf");
     }
@@ -107,6 +112,8 @@ pub fn by_name(name: &str) -> Result<Box<dyn Framework>> {
     match name {
         #[cfg(feature = "ort")]
         "ort" => Ok(Box::new(ort::Ort)),
+        #[cfg(feature = "torch")]
+        "torch" => Ok(Box::new(torch::Torch)),
         #[cfg(feature = "tf")]
         "tf" => Ok(Box::new(tf::Tf)),
         n if KNOWN.contains(&n) => bail!(

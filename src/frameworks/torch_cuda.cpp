@@ -1,0 +1,123 @@
+// speedbench's libtorch shim: what the tch crate has no API for.
+//
+// Host-only C++ (no kernels, so no nvcc). Streams and events go through c10's
+// device-generic interface (DeviceGuardImplInterface, c10::Event): the CUDA
+// implementation behind it is libtorch's own (stream pool, events,
+// setCurrentCUDAStream), registered when libtorch_cuda.so is loaded. So this
+// file builds and links without CUDA, and a CUDA call made before that library
+// is loaded fails with an error instead of crashing.
+//
+// Every function catches C++ exceptions and returns nullptr on success or an
+// error message (valid until the thread's next call into this file).
+
+#include <ATen/Context.h>
+#include <ATen/Version.h>
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/Event.h>
+#include <c10/core/Stream.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+
+#include <cstdint>
+#include <exception>
+#include <string>
+
+namespace {
+
+thread_local std::string last_error;
+
+template <typename F>
+const char* guarded(F f) {
+  try {
+    f();
+    return nullptr;
+  } catch (const std::exception& e) {
+    last_error = e.what();
+  } catch (...) {
+    last_error = "unknown C++ exception";
+  }
+  return last_error.c_str();
+}
+
+const c10::impl::DeviceGuardImplInterface* cuda() {
+  return c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
+}
+
+}  // namespace
+
+extern "C" {
+
+// A stream as plain data (c10::Stream::pack3), so Rust can hold it by value.
+struct sb_stream {
+  int64_t id;
+  int32_t device_index;
+  int32_t device_type;
+};
+
+static c10::Stream unpack(sb_stream s) {
+  return c10::Stream::unpack3(s.id, static_cast<c10::DeviceIndex>(s.device_index),
+                              static_cast<c10::DeviceType>(s.device_type));
+}
+
+static sb_stream pack(const c10::Stream& s) {
+  auto d = s.pack3();
+  return sb_stream{d.stream_id, d.device_index, static_cast<int32_t>(d.device_type)};
+}
+
+// at::show_config() of the loaded libtorch (holds TORCH_VERSION=...).
+const char* sb_torch_config(const char** out) {
+  return guarded([&] {
+    static const std::string config = at::show_config();
+    *out = config.c_str();
+  });
+}
+
+// Plain float32 on the GPU: no TF32 in cuDNN convolutions or cuBLAS.
+const char* sb_cuda_disable_tf32() {
+  return guarded([] {
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  });
+}
+
+// A stream from libtorch's CUDA stream pool.
+const char* sb_stream_from_pool(int32_t device, sb_stream* out) {
+  return guarded([&] {
+    c10::Device d(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(device));
+    *out = pack(cuda()->getStreamFromGlobalPool(d, false));
+  });
+}
+
+// Makes `s` the calling thread's current stream; `prev` gets the old one.
+const char* sb_stream_exchange(sb_stream s, sb_stream* prev) {
+  return guarded([&] { *prev = pack(cuda()->exchangeStream(unpack(s))); });
+}
+
+const char* sb_stream_synchronize(sb_stream s) {
+  return guarded([&] { cuda()->synchronizeStream(unpack(s)); });
+}
+
+const char* sb_event_new(void** out) {
+  return guarded([&] { *out = new c10::Event(c10::DeviceType::CUDA); });
+}
+
+void sb_event_free(void* ev) { delete static_cast<c10::Event*>(ev); }
+
+// Records the event on `s` (after the work queued on it so far).
+const char* sb_event_record(void* ev, sb_stream s) {
+  return guarded([&] { static_cast<c10::Event*>(ev)->record(unpack(s)); });
+}
+
+// Work queued on `s` from now on waits for the event.
+const char* sb_event_block(void* ev, sb_stream s) {
+  return guarded([&] { static_cast<c10::Event*>(ev)->block(unpack(s)); });
+}
+
+// Tells the caching allocator that `s` uses the tensor's memory, so the block
+// is not reused before the work on `s` is done. `t` is tch's C_tensor, which is
+// an at::Tensor*.
+const char* sb_record_stream(void* t, sb_stream s) {
+  return guarded([&] { static_cast<at::Tensor*>(t)->record_stream(unpack(s)); });
+}
+
+}  // extern "C"
