@@ -80,6 +80,12 @@ impl Framework for Ort {
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| anyhow!("{e}"))?
             .with_intra_threads(opts.intra_threads)
+            .map_err(|e| anyhow!("{e}"))?
+            // Both modes live in one worker and run interleaved: a session
+            // whose idle threads spin would steal the cores of the other.
+            .with_intra_op_spinning(false)
+            .map_err(|e| anyhow!("{e}"))?
+            .with_inter_op_spinning(false)
             .map_err(|e| anyhow!("{e}"))?;
         b = b
             .with_parallel_execution(opts.mode == Mode::Parallel)
