@@ -199,7 +199,7 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
             .iter()
             .map(|p| p.3.ci.1.max(p.4))
             .fold(1.0f64, f64::max)
-            * 1.1;
+            * 1.3; // headroom for the legend
         let smin = points.iter().map(|p| p.3.ci.0).fold(1.0f64, f64::min) * 0.9;
         let mut chart = model_chart(
             &bottom,
