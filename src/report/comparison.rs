@@ -52,13 +52,17 @@ pub fn grids(c: &Comparison) -> Vec<Grid> {
             c.only_in_current.join("; ")
         ));
     }
+    let times = Grid {
+        title: "Median latency, current vs baseline".into(),
+        header: header("cell"),
+        rows: rows(&c.cells, " ms"),
+        notes,
+    };
+    if c.within_run.is_empty() {
+        return vec![times];
+    }
     vec![
-        Grid {
-            title: "Median latency, current vs baseline".into(),
-            header: header("cell"),
-            rows: rows(&c.cells, " ms"),
-            notes,
-        },
+        times,
         Grid {
             title: "Within-run ratios, current vs baseline (robust to a slower or busier runner)"
                 .into(),
