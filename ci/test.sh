@@ -8,4 +8,5 @@ cargo build --release --locked
 cargo test --release --locked
 cargo clippy --release --locked --all-targets -- -D warnings
 cargo fmt --check
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash ci/fuzz.sh
 echo "ci/test.sh: all green"
