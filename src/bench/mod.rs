@@ -3,6 +3,7 @@
 
 pub mod env;
 pub mod memory;
+pub mod peak;
 pub mod record;
 pub mod runner;
 pub mod stats;

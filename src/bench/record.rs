@@ -47,11 +47,25 @@ pub struct CellRecord {
     /// The run was stopped (Ctrl-C) before all iterations were timed.
     #[serde(default)]
     pub interrupted: bool,
+    /// Peak GMAC/s of this framework and device (a large float32 GEMM),
+    /// measured in the same worker; absent where it could not be measured.
+    #[serde(default)]
+    pub peak_gmacs: Option<f64>,
 }
 
 impl CellRecord {
     pub fn images_per_s(&self) -> f64 {
         self.batch as f64 * 1000.0 / self.latency.median
+    }
+
+    /// Conv + fc multiply-accumulates per second at the median, in 1e9.
+    pub fn achieved_gmacs(&self) -> f64 {
+        self.macs as f64 * self.images_per_s() / 1e9
+    }
+
+    /// Achieved over peak GMAC/s, as a fraction.
+    pub fn of_peak(&self) -> Option<f64> {
+        self.peak_gmacs.map(|p| self.achieved_gmacs() / p)
     }
 }
 

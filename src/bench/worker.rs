@@ -91,6 +91,8 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             .with_context(|| format!("{} {mode} on {}", job.framework, job.device))?;
         prepared.push((opts, p));
     }
+    // The machine's peak through this framework and device, once per worker.
+    let peak = super::peak::measure(fw.as_ref(), job.device, job.intra_threads).ok();
     let k = prepared.len();
     let total = (job.warmup + job.iters) * k;
     let mut done = 0;
@@ -150,6 +152,7 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             samples_ms: s,
             iters: job.iters,
             interrupted,
+            peak_gmacs: peak,
         })
         .filter(|c| !c.samples_ms.is_empty())
         .collect())

@@ -213,6 +213,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "p90 ms",
         "p99 ms",
         "images/s",
+        "GMAC/s (of peak)",
         "CV",
         "host",
     ]
@@ -246,6 +247,12 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
                 format!("{:.2}", l.p90),
                 format!("{:.2}", l.p99),
                 format!("{:.1}", c.images_per_s()),
+                match (c.peak_gmacs, c.of_peak()) {
+                    (Some(p), Some(f)) => {
+                        format!("{:.1} ({:.0}% of {p:.0})", c.achieved_gmacs(), f * 100.0)
+                    }
+                    _ => format!("{:.1}", c.achieved_gmacs()),
+                },
                 format!("{:.1}%", l.cv * 100.0),
                 c.host.clone(),
             ]

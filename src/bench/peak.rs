@@ -1,0 +1,78 @@
+//! The machine's peak multiply-accumulate rate, measured through the same
+//! framework and device as the cells: a large single-precision matrix
+//! product, written as an IR graph (a fully connected layer over a batch of
+//! `n` vectors of `n`: exactly n^3 MACs), so every framework lowers it to its
+//! own GEMM. Best of a few runs, host to host.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use ndarray::Array4;
+
+use crate::frameworks::{Device, Framework, Mode, PrepareOptions};
+use crate::graph::{Graph, Op, ParamRef, Shape};
+use crate::weights::Weights;
+
+/// Matrix size: big enough to reach a CPU's or GPU's GEMM peak, small
+/// enough that the host-device copies matter little on a GPU.
+fn size(device: Device) -> usize {
+    match device {
+        Device::Cpu => 2048,
+        Device::Cuda => 8192,
+    }
+}
+
+/// The GEMM as a graph: `[n, n, 1, 1]` in, `[n, n]` out.
+pub fn gemm_graph(n: usize) -> Result<Graph> {
+    let mut g = Graph::new("peak-gemm", Shape::new(n, 1, 1));
+    let x = g.add("flatten", Op::Flatten, &[0])?;
+    g.add(
+        "fc",
+        Op::Linear {
+            out: n,
+            params: ParamRef::whole("fc"),
+        },
+        &[x],
+    )?;
+    Ok(g)
+}
+
+/// Peak GMAC/s of `fw` on `device` with `intra_threads`.
+pub fn measure(fw: &dyn Framework, device: Device, intra_threads: usize) -> Result<f64> {
+    let n = size(device);
+    let g = gemm_graph(n)?;
+    let w = Weights::seeded(&g, 0);
+    let opts = PrepareOptions {
+        device,
+        mode: Mode::Sequential,
+        intra_threads,
+        inter_threads: 1,
+        verbose: false,
+    };
+    let mut p = fw.prepare(&g, &w, &opts)?;
+    let x = Array4::<f32>::from_elem((n, n, 1, 1), 0.5);
+    for _ in 0..2 {
+        p.run(&x)?;
+    }
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = Instant::now();
+        p.run(&x)?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok((n as f64).powi(3) / best / 1e9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::analysis::analyse;
+
+    #[test]
+    fn the_gemm_graph_has_n_cubed_macs_at_batch_n() {
+        let g = gemm_graph(64).unwrap();
+        // per sample n*n MACs; the batch of n makes it n^3
+        assert_eq!(analyse(&g).macs, 64 * 64);
+        assert_eq!(g.num_classes(), 64);
+    }
+}
