@@ -57,6 +57,17 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
                 let g = zoo::build(&spec, plan.size)?;
                 crate::bench::memory::check(&g, plan.batch, plan.modes.len())?;
             }
+            let cores = crate::config::cores();
+            let busiest = plan.intra_threads * plan.inter_threads;
+            if plan.modes.contains(&Mode::Parallel) && busiest > cores {
+                eprintln!(
+                    "note: parallel mode may run {} intra-op x {} inter-op = {busiest} threads on {cores} core(s); \
+                     ort and tf oversubscribe, torch divides the intra-op threads (set [threads] in {})",
+                    plan.intra_threads,
+                    plan.inter_threads,
+                    args.config.display()
+                );
+            }
             runner::start(&plan)?
         }
     };

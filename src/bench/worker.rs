@@ -133,7 +133,8 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
     Ok(prepared
         .iter()
         .zip(samples)
-        .map(|((opts, _), s)| CellRecord {
+        .map(|((opts, p), s)| (opts.clone(), p.threads_used(), s))
+        .map(|(opts, used, s)| CellRecord {
             model: job.model.clone(),
             framework: job.framework.clone(),
             framework_version: version.clone(),
@@ -142,8 +143,8 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             batch: job.batch,
             size: job.size,
             warmup: job.warmup,
-            intra_threads: opts.intra_threads,
-            inter_threads: opts.inter_threads,
+            intra_threads: used.map_or(opts.intra_threads, |u| u.0),
+            inter_threads: used.map_or(opts.inter_threads, |u| u.1),
             params: analysis.params,
             macs: analysis.macs,
             ideal_speedup: analysis.ideal_speedup,

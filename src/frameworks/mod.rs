@@ -73,6 +73,12 @@ pub trait Prepared {
     /// One forward pass: `[N, C, H, W]` in, `[N, classes]` logits out, host to
     /// host (the data is on the host again when this returns).
     fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>>;
+
+    /// The (intra-op threads, inter-op threads or streams) actually used,
+    /// where the framework chose other than it was asked.
+    fn threads_used(&self) -> Option<(usize, usize)> {
+        None
+    }
 }
 
 /// A runtime that can load a graph.

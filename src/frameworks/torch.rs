@@ -212,10 +212,19 @@ impl Framework for Torch {
                 Schedule::Streams(Streams::new(graph, lanes)?)
             }
         };
+        let threads = match &schedule {
+            Schedule::Sequential { intra } => (*intra, 1),
+            Schedule::Pool(_) => ((opts.intra_threads / inter).max(1), inter),
+            Schedule::Streams(_) => {
+                let used = lanes(graph, inter).iter().max().map_or(1, |m| m + 1);
+                (opts.intra_threads, used)
+            }
+        };
         Ok(Box::new(TorchModel {
             plan,
             device,
             schedule,
+            threads,
         }))
     }
 }
@@ -435,9 +444,15 @@ struct TorchModel {
     plan: Arc<Plan>,
     device: TchDevice,
     schedule: Schedule,
+    /// (intra, inter) as scheduled: workers or streams, and their threads.
+    threads: (usize, usize),
 }
 
 impl Prepared for TorchModel {
+    fn threads_used(&self) -> Option<(usize, usize)> {
+        Some(self.threads)
+    }
+
     fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
         let _no_grad = tch::no_grad_guard();
         let dims: Vec<i64> = input.shape().iter().map(|&d| int(d)).collect();
