@@ -13,6 +13,24 @@ pub fn available() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// A field of /proc/self/status (VmRSS, VmHWM...), in bytes.
+pub fn status_bytes(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Resident memory of this process now, in MiB.
+pub fn rss_mib() -> Option<f64> {
+    status_bytes("VmRSS:").map(|b| b as f64 / (1u64 << 20) as f64)
+}
+
+/// Peak resident memory of this process so far, in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    status_bytes("VmHWM:").map(|b| b as f64 / (1u64 << 20) as f64)
+}
+
 /// A rough lower bound of the memory one prepared graph needs: the weights
 /// twice (ours and the framework's), the input and output, and four of the
 /// largest activation alive at once, for the whole batch.

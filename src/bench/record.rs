@@ -51,6 +51,14 @@ pub struct CellRecord {
     /// measured in the same worker; absent where it could not be measured.
     #[serde(default)]
     pub peak_gmacs: Option<f64>,
+    /// Resident memory this mode's session added when prepared and run once
+    /// (weights, plan, activations), MiB; the parallel mode's extra cost is
+    /// its figure minus the sequential one's.
+    #[serde(default)]
+    pub session_mib: Option<f64>,
+    /// Peak resident memory of the worker process (both modes loaded), MiB.
+    #[serde(default)]
+    pub worker_peak_rss_mib: Option<f64>,
 }
 
 impl CellRecord {

@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use super::memory;
 use super::record::CellRecord;
 use super::stats::summarise;
 use crate::frameworks::{self, Device, Mode, PrepareOptions};
@@ -86,10 +87,14 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             },
             verbose: job.verbose,
         };
-        let p = fw
+        let before = memory::rss_mib();
+        let mut p = fw
             .prepare(&loaded.graph, &loaded.weights, &opts)
             .with_context(|| format!("{} {mode} on {}", job.framework, job.device))?;
-        prepared.push((opts, p));
+        // one pass allocates the activations: count them with the session
+        p.run(&input)?;
+        let grew = before.zip(memory::rss_mib()).map(|(b, a)| a - b);
+        prepared.push((opts, p, grew));
     }
     // The machine's peak through this framework and device, once per worker.
     let peak = super::peak::measure(fw.as_ref(), job.device, job.intra_threads).ok();
@@ -105,7 +110,7 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
         if INTERRUPTED.load(Ordering::SeqCst) {
             anyhow::bail!("interrupted during warm-up");
         }
-        for (_, p) in prepared.iter_mut() {
+        for (_, p, _) in prepared.iter_mut() {
             p.run(&input)?;
             done += 1;
         }
@@ -133,8 +138,8 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
     Ok(prepared
         .iter()
         .zip(samples)
-        .map(|((opts, p), s)| (opts.clone(), p.threads_used(), s))
-        .map(|(opts, used, s)| CellRecord {
+        .map(|((opts, p, grew), s)| (opts.clone(), p.threads_used(), *grew, s))
+        .map(|(opts, used, grew, s)| CellRecord {
             model: job.model.clone(),
             framework: job.framework.clone(),
             framework_version: version.clone(),
@@ -154,6 +159,8 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             iters: job.iters,
             interrupted,
             peak_gmacs: peak,
+            session_mib: grew,
+            worker_peak_rss_mib: memory::peak_rss_mib(),
         })
         .filter(|c| !c.samples_ms.is_empty())
         .collect())

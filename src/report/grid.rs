@@ -214,6 +214,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "p99 ms",
         "images/s",
         "GMAC/s (of peak)",
+        "session MiB",
         "CV",
         "host",
     ]
@@ -253,6 +254,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
                     }
                     _ => format!("{:.1}", c.achieved_gmacs()),
                 },
+                c.session_mib.map_or(String::new(), |m| format!("{m:.0}")),
                 format!("{:.1}%", l.cv * 100.0),
                 c.host.clone(),
             ]

@@ -83,6 +83,8 @@ pub fn cell(
         samples_ms: samples,
         interrupted: false,
         peak_gmacs: Some(50.0),
+        session_mib: Some(100.0),
+        worker_peak_rss_mib: Some(500.0),
     }
 }
 
