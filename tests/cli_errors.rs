@@ -41,44 +41,34 @@ fn harness_config_errors() {
         &speedbench(&["run", "--config", missing.to_str().unwrap()]),
         &["none.toml", "cannot read"],
     );
-    let bad = write(t.path(), "bad.toml", "[matrix\n");
-    fails_with(&speedbench(&["run", "--config", &bad]), &["bad.toml:1"]);
-    let unknown = write(
-        t.path(),
-        "unk.toml",
-        &GOOD_HARNESS.replace("[matrix]", "[matrix]\nbogus = 1"),
-    );
-    fails_with(
-        &speedbench(&["run", "--config", &unknown]),
-        &["unk.toml:2", "unknown field `bogus`", "expected one of"],
-    );
-    let typed = write(
-        t.path(),
-        "typed.toml",
-        &GOOD_HARNESS.replace("batch = 1", "batch = \"x\""),
-    );
-    fails_with(
-        &speedbench(&["run", "--config", &typed]),
-        &["typed.toml:5", "batch = \"x\"", "expected usize"],
-    );
-    let model = write(
-        t.path(),
-        "model.toml",
-        &GOOD_HARNESS.replace("\"resnet50\"", "\"resnet5\""),
-    );
-    fails_with(
-        &speedbench(&["run", "--config", &model]),
-        &["unknown model in [matrix] models 'resnet5'", "resnet50"],
-    );
-    let mode = write(
-        t.path(),
-        "mode.toml",
-        &GOOD_HARNESS.replace("[matrix]", "[matrix]\nmode = \"fast\""),
-    );
-    fails_with(
-        &speedbench(&["run", "--config", &mode]),
-        &["matrix.mode", "'fast'"],
-    );
+    // (file, its text, what the one error line must say)
+    let cases: [(&str, String, &[&str]); 5] = [
+        ("bad.toml", "[matrix\n".into(), &["bad.toml:1"]),
+        (
+            "unk.toml",
+            GOOD_HARNESS.replace("[matrix]", "[matrix]\nbogus = 1"),
+            &["unk.toml:2", "unknown field `bogus`", "expected one of"],
+        ),
+        (
+            "typed.toml",
+            GOOD_HARNESS.replace("batch = 1", "batch = \"x\""),
+            &["typed.toml:5", "batch = \"x\"", "expected usize"],
+        ),
+        (
+            "model.toml",
+            GOOD_HARNESS.replace("\"resnet50\"", "\"resnet5\""),
+            &["unknown model in [matrix] models 'resnet5'", "resnet50"],
+        ),
+        (
+            "mode.toml",
+            GOOD_HARNESS.replace("[matrix]", "[matrix]\nmode = \"fast\""),
+            &["matrix.mode", "'fast'"],
+        ),
+    ];
+    for (name, text, needles) in cases {
+        let path = write(t.path(), name, &text);
+        fails_with(&speedbench(&["run", "--config", &path]), needles);
+    }
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn run_worker(
     let fail = |cause: String, tail: Vec<String>| Failure {
         model: job.model.clone(),
         framework: job.framework.clone(),
-        device: job.device,
+        device: job.plan.device,
         cause,
         stderr_tail: tail,
     };
@@ -213,16 +213,7 @@ pub fn run(path: PathBuf, mut file: RunFile, models_dir: &Path, verbose: bool) -
             let job = Job {
                 model: model.clone(),
                 framework: framework.clone(),
-                device: plan.device,
-                modes: plan.modes.clone(),
-                batch: plan.batch,
-                size: plan.size,
-                warmup: plan.warmup,
-                iters: plan.iters,
-                intra_threads: plan.intra_threads,
-                inter_threads: plan.inter_threads,
-                seed: plan.seed,
-                weights: plan.weights.clone(),
+                plan: plan.clone(),
                 models_dir: models_dir.to_path_buf(),
                 verbose,
             };

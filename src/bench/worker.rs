@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::memory;
 use super::record::CellRecord;
 use super::stats::summarise;
-use crate::frameworks::{self, Device, Mode, PrepareOptions};
+use crate::frameworks::{self, Mode, PrepareOptions};
 use crate::graph::analysis::analyse;
 
 /// What the parent asks a worker to do.
@@ -26,16 +26,9 @@ use crate::graph::analysis::analyse;
 pub struct Job {
     pub model: String,
     pub framework: String,
-    pub device: Device,
-    pub modes: Vec<Mode>,
-    pub batch: usize,
-    pub size: usize,
-    pub warmup: usize,
-    pub iters: usize,
-    pub intra_threads: usize,
-    pub inter_threads: usize,
-    pub seed: u64,
-    pub weights: Option<PathBuf>,
+    /// The run's plan: device, modes, batch, size, iterations, threads, seed
+    /// and weights.
+    pub plan: crate::config::RunPlan,
     pub models_dir: PathBuf,
     pub verbose: bool,
 }
@@ -66,47 +59,47 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
     let loaded = crate::zoo::load(
         &job.models_dir,
         &job.model,
-        job.size,
-        job.weights.as_deref(),
-        job.seed,
+        job.plan.size,
+        job.plan.weights.as_deref(),
+        job.plan.seed,
     )?;
     let analysis = analyse(&loaded.graph);
     let fw = frameworks::by_name(&job.framework)?;
     let version = fw.version()?;
-    let input = seeded_input(job.batch, job.size, job.seed);
+    let input = seeded_input(job.plan.batch, job.plan.size, job.plan.seed);
     let mut prepared = Vec::new();
-    for &mode in &job.modes {
+    for &mode in &job.plan.modes {
         let opts = PrepareOptions {
-            device: job.device,
+            device: job.plan.device,
             mode,
-            intra_threads: job.intra_threads,
+            intra_threads: job.plan.intra_threads,
             inter_threads: if mode == Mode::Sequential {
                 1
             } else {
-                job.inter_threads
+                job.plan.inter_threads
             },
             verbose: job.verbose,
         };
         let before = memory::rss_mib();
         let mut p = fw
             .prepare(&loaded.graph, &loaded.weights, &opts)
-            .with_context(|| format!("{} {mode} on {}", job.framework, job.device))?;
+            .with_context(|| format!("{} {mode} on {}", job.framework, job.plan.device))?;
         // one pass allocates the activations: count them with the session
         p.run(&input)?;
         let grew = before.zip(memory::rss_mib()).map(|(b, a)| a - b);
         prepared.push((opts, p, grew));
     }
     // The machine's peak through this framework and device, once per worker.
-    let peak = super::peak::measure(fw.as_ref(), job.device, job.intra_threads).ok();
+    let peak = super::peak::measure(fw.as_ref(), job.plan.device, job.plan.intra_threads).ok();
     let k = prepared.len();
-    let total = (job.warmup + job.iters) * k;
+    let total = (job.plan.warmup + job.plan.iters) * k;
     let mut done = 0;
     if std::env::var_os("SPEEDBENCH_TEST_CRASH").is_some_and(|m| m == job.model.as_str()) {
         // Test hook: a worker that dies the hard way, as a segfaulting
         // framework would (tests/durability.rs).
         std::process::abort();
     }
-    for _ in 0..job.warmup {
+    for _ in 0..job.plan.warmup {
         if INTERRUPTED.load(Ordering::SeqCst) {
             anyhow::bail!("interrupted during warm-up");
         }
@@ -116,9 +109,9 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
         }
         emit(Message::Progress { done, total });
     }
-    let mut samples = vec![Vec::with_capacity(job.iters); k];
+    let mut samples = vec![Vec::with_capacity(job.plan.iters); k];
     let mut interrupted = false;
-    for i in 0..job.iters {
+    for i in 0..job.plan.iters {
         if INTERRUPTED.load(Ordering::SeqCst) {
             interrupted = true;
             break;
@@ -143,11 +136,11 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             model: job.model.clone(),
             framework: job.framework.clone(),
             framework_version: version.clone(),
-            device: job.device,
+            device: job.plan.device,
             mode: opts.mode,
-            batch: job.batch,
-            size: job.size,
-            warmup: job.warmup,
+            batch: job.plan.batch,
+            size: job.plan.size,
+            warmup: job.plan.warmup,
             intra_threads: used.map_or(opts.intra_threads, |u| u.0),
             inter_threads: used.map_or(opts.inter_threads, |u| u.1),
             params: analysis.params,
@@ -156,7 +149,7 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             host: host.clone(),
             latency: summarise(&s),
             samples_ms: s,
-            iters: job.iters,
+            iters: job.plan.iters,
             interrupted,
             peak_gmacs: peak,
             session_mib: grew,
