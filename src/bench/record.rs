@@ -59,6 +59,12 @@ pub struct CellRecord {
     /// Peak resident memory of the worker process (both modes loaded), MiB.
     #[serde(default)]
     pub worker_peak_rss_mib: Option<f64>,
+    /// On a GPU: device compute time of every timed iteration (input and
+    /// output resident on the device, between synchronisations), ms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compute_samples_ms: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<Summary>,
 }
 
 impl CellRecord {

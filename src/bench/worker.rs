@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::memory;
 use super::record::CellRecord;
 use super::stats::summarise;
-use crate::frameworks::{self, Mode, PrepareOptions};
+use crate::frameworks::{self, Device, Mode, PrepareOptions};
 use crate::graph::analysis::analyse;
 
 /// What the parent asks a worker to do.
@@ -127,12 +127,28 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
         }
         emit(Message::Progress { done, total });
     }
+    // Device compute time, where the framework separates it (GPU): the same
+    // interleaving, after the host-to-host samples.
+    let mut compute = vec![Vec::new(); k];
+    if job.plan.device == Device::Cuda {
+        for i in 0..job.plan.iters {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                break;
+            }
+            for step in 0..k {
+                let j = if i % 2 == 0 { step } else { k - 1 - step };
+                if let Some(ms) = prepared[j].1.compute_ms(&input)? {
+                    compute[j].push(ms);
+                }
+            }
+        }
+    }
     let host = super::env::host();
     Ok(prepared
         .iter()
-        .zip(samples)
-        .map(|((opts, p, grew), s)| (opts.clone(), p.threads_used(), *grew, s))
-        .map(|(opts, used, grew, s)| CellRecord {
+        .zip(samples.into_iter().zip(compute))
+        .map(|((opts, p, grew), (s, c))| (opts.clone(), p.threads_used(), *grew, s, c))
+        .map(|(opts, used, grew, s, c)| CellRecord {
             model: job.model.clone(),
             framework: job.framework.clone(),
             framework_version: version.clone(),
@@ -153,6 +169,8 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             interrupted,
             peak_gmacs: peak,
             session_mib: grew,
+            compute: (!c.is_empty()).then(|| summarise(&c)),
+            compute_samples_ms: c,
             worker_peak_rss_mib: memory::peak_rss_mib(),
         })
         .filter(|c| !c.samples_ms.is_empty())

@@ -79,6 +79,13 @@ pub trait Prepared {
     fn threads_used(&self) -> Option<(usize, usize)> {
         None
     }
+
+    /// Device compute time of one forward pass in ms, input and output kept
+    /// on the device, timed between device synchronisations; `None` where
+    /// the framework or device does not separate it from `run`.
+    fn compute_ms(&mut self, _input: &Array4<f32>) -> Result<Option<f64>> {
+        Ok(None)
+    }
 }
 
 /// A runtime that can load a graph.

@@ -224,6 +224,7 @@ impl Framework for Torch {
             plan,
             device,
             schedule,
+            resident: None,
             threads,
         }))
     }
@@ -444,6 +445,8 @@ struct TorchModel {
     plan: Arc<Plan>,
     device: TchDevice,
     schedule: Schedule,
+    /// The input already on the GPU, for `compute_ms`.
+    resident: Option<Tensor>,
     /// (intra, inter) as scheduled: workers or streams, and their threads.
     threads: (usize, usize),
 }
@@ -451,6 +454,36 @@ struct TorchModel {
 impl Prepared for TorchModel {
     fn threads_used(&self) -> Option<(usize, usize)> {
         Some(self.threads)
+    }
+
+    fn compute_ms(&mut self, input: &Array4<f32>) -> Result<Option<f64>> {
+        let TchDevice::Cuda(i) = self.device else {
+            return Ok(None);
+        };
+        let _no_grad = tch::no_grad_guard();
+        if self.resident.is_none() {
+            let dims: Vec<i64> = input.shape().iter().map(|&d| int(d)).collect();
+            let contiguous = input.as_standard_layout();
+            let data = contiguous.as_slice().context("input is not contiguous")?;
+            let x = Tensor::f_from_slice(data)?.f_reshape(dims.as_slice())?;
+            self.resident = Some(x.f_to_device(self.device)?);
+        }
+        let x = self
+            .resident
+            .as_ref()
+            .context("no device-resident input")?
+            .shallow_clone();
+        tch::Cuda::synchronize(int(i));
+        let start = std::time::Instant::now();
+        let y = match &mut self.schedule {
+            Schedule::Sequential { .. } => self.plan.run_sequential(x)?,
+            Schedule::Pool(pool) => pool.run(x)?,
+            Schedule::Streams(streams) => streams.run(&self.plan, x, self.device)?,
+        };
+        tch::Cuda::synchronize(int(i));
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        drop(y);
+        Ok(Some(ms))
     }
 
     fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {

@@ -209,6 +209,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "threads intra x inter",
         "n",
         "median ms",
+        "compute ms",
         "median 95% CI",
         "p90 ms",
         "p99 ms",
@@ -244,6 +245,9 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
                 format!("{} x {}", c.intra_threads, c.inter_threads),
                 l.n.to_string(),
                 ms(c),
+                c.compute
+                    .as_ref()
+                    .map_or(String::new(), |s| format!("{:.2}", s.median)),
                 format!("[{:.2}, {:.2}]", l.median_ci.0, l.median_ci.1),
                 format!("{:.2}", l.p90),
                 format!("{:.2}", l.p99),

@@ -85,6 +85,8 @@ pub fn cell(
         peak_gmacs: Some(50.0),
         session_mib: Some(100.0),
         worker_peak_rss_mib: Some(500.0),
+        compute_samples_ms: vec![],
+        compute: None,
     }
 }
 
