@@ -11,7 +11,7 @@
 use serde::Serialize;
 
 use crate::bench::record::CellRecord;
-use crate::bench::stats::{median, quantile, Ratio};
+use crate::bench::stats::{self, median, Ratio};
 use crate::frameworks::{Device, Mode};
 
 const RESAMPLES: usize = 2000;
@@ -107,34 +107,9 @@ pub fn verdict(r: &Ratio, threshold: f64) -> Verdict {
     }
 }
 
-/// A statistic of some sample sets, and its percentile-bootstrap 95% CI.
+/// The comparison's bootstrap: every set resampled, a fixed seed.
 fn bootstrap(sets: &[&[f64]], stat: impl Fn(&[Vec<f64>]) -> f64) -> Ratio {
-    use rand::{Rng, SeedableRng};
-    let owned: Vec<Vec<f64>> = sets.iter().map(|s| s.to_vec()).collect();
-    let value = stat(&owned);
-    if sets.iter().any(|s| s.len() < 2) {
-        return Ratio {
-            value,
-            ci: (value, value),
-        };
-    }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0xc0ffee);
-    let mut buf = owned.clone();
-    let mut values: Vec<f64> = (0..RESAMPLES)
-        .map(|_| {
-            for (b, s) in buf.iter_mut().zip(sets) {
-                for x in b.iter_mut() {
-                    *x = s[rng.gen_range(0..s.len())];
-                }
-            }
-            stat(&buf)
-        })
-        .collect();
-    values.sort_by(|a, b| a.total_cmp(b));
-    Ratio {
-        value,
-        ci: (quantile(&values, 0.025), quantile(&values, 0.975)),
-    }
+    stats::bootstrap(sets, RESAMPLES, 0xc0ffee, stat)
 }
 
 fn index(cells: &[CellRecord]) -> std::collections::BTreeMap<CellKey, &CellRecord> {

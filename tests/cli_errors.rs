@@ -30,6 +30,30 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     p.to_str().unwrap().to_string()
 }
 
+/// A float32 input of zeros, `[1, 3, 64, 64]`, as `dir/x.npy`.
+fn zero_input(dir: &Path) -> std::path::PathBuf {
+    let input = dir.join("x.npy");
+    ndarray_npy::write_npy(&input, &ndarray::Array4::<f32>::zeros((1, 3, 64, 64))).unwrap();
+    input
+}
+
+/// `speedbench infer` of resnet50 on `input`, logits into `dir`, with `extra`
+/// flags (framework, weights, device).
+fn infer_resnet50(dir: &Path, input: &Path, extra: &[&str]) -> Out {
+    let output = dir.join("y.npy");
+    let mut args = vec![
+        "infer",
+        "--model",
+        "resnet50",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    speedbench(&args)
+}
+
 const GOOD_HARNESS: &str = "[matrix]\nframeworks = [\"ort\"]\nmodels = [\"resnet50\"]\n\
     [profiles.quick]\nbatch = 1\nsize = 64\nwarmup = 0\niters = 1\n";
 
@@ -238,22 +262,13 @@ fn save_tensors(path: &Path, tensors: &[(&str, Dtype, Vec<usize>)]) {
 #[test]
 fn weight_file_errors() {
     let t = tempfile::tempdir().unwrap();
-    let input = t.path().join("x.npy");
-    ndarray_npy::write_npy(&input, &ndarray::Array4::<f32>::zeros((1, 3, 64, 64))).unwrap();
+    let input = zero_input(t.path());
     let infer = |w: &Path| {
-        speedbench(&[
-            "infer",
-            "--framework",
-            "ort",
-            "--model",
-            "resnet50",
-            "--weights",
-            w.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            t.path().join("y.npy").to_str().unwrap(),
-        ])
+        infer_resnet50(
+            t.path(),
+            &input,
+            &["--framework", "ort", "--weights", w.to_str().unwrap()],
+        )
     };
     let w = t.path().join("w.safetensors");
     save_tensors(
@@ -289,19 +304,7 @@ fn weight_file_errors() {
 #[test]
 fn npy_input_errors() {
     let t = tempfile::tempdir().unwrap();
-    let infer = |x: &Path| {
-        speedbench(&[
-            "infer",
-            "--framework",
-            "ort",
-            "--model",
-            "resnet50",
-            "--input",
-            x.to_str().unwrap(),
-            "--output",
-            t.path().join("y.npy").to_str().unwrap(),
-        ])
-    };
+    let infer = |x: &Path| infer_resnet50(t.path(), x, &["--framework", "ort"]);
     let x = t.path().join("x.npy");
     ndarray_npy::write_npy(&x, &ndarray::Array3::<f32>::zeros((3, 64, 64))).unwrap();
     fails_with(
@@ -337,23 +340,14 @@ fn unknown_framework_for_infer() {
 #[test]
 fn safetensors_truncated_or_with_a_huge_header() {
     let t = tempfile::tempdir().unwrap();
-    let input = t.path().join("x.npy");
-    ndarray_npy::write_npy(&input, &ndarray::Array4::<f32>::zeros((1, 3, 64, 64))).unwrap();
+    let input = zero_input(t.path());
     let w = t.path().join("w.safetensors");
     let infer = || {
-        speedbench(&[
-            "infer",
-            "--framework",
-            "ort",
-            "--model",
-            "resnet50",
-            "--weights",
-            w.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            t.path().join("y.npy").to_str().unwrap(),
-        ])
+        infer_resnet50(
+            t.path(),
+            &input,
+            &["--framework", "ort", "--weights", w.to_str().unwrap()],
+        )
     };
     save_tensors(&w, &[("conv1.weight", Dtype::F32, vec![64, 3, 7, 7])]);
     let full = std::fs::read(&w).unwrap();
@@ -371,22 +365,9 @@ fn cuda_without_a_gpu_is_one_clear_error() {
         return; // a GPU machine: the CUDA path is exercised by ci/gpu-check.sh
     }
     let t = tempfile::tempdir().unwrap();
-    let input = t.path().join("x.npy");
-    ndarray_npy::write_npy(&input, &ndarray::Array4::<f32>::zeros((1, 3, 64, 64))).unwrap();
+    let input = zero_input(t.path());
     for fw in speedbench::frameworks::built_in() {
-        let out = speedbench(&[
-            "infer",
-            "--framework",
-            fw,
-            "--model",
-            "resnet50",
-            "--device",
-            "cuda",
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            t.path().join("y.npy").to_str().unwrap(),
-        ]);
+        let out = infer_resnet50(t.path(), &input, &["--framework", fw, "--device", "cuda"]);
         fails_with(&out, &["--device cuda", "no NVIDIA GPU"]);
     }
     // run records the failure per cell and exits 1, losing nothing else

@@ -7,15 +7,17 @@ use crate::graph::Graph;
 
 /// `MemAvailable` from /proc/meminfo, in bytes.
 pub fn available() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    kib_field("/proc/meminfo", "MemAvailable:")
 }
 
 /// A field of /proc/self/status (VmRSS, VmHWM...), in bytes.
 pub fn status_bytes(field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    kib_field("/proc/self/status", field)
+}
+
+/// A `Field:   N kB` line of a /proc file, in bytes.
+fn kib_field(path: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
     let line = text.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)

@@ -108,38 +108,48 @@ pub struct Ratio {
     pub ci: (f64, f64),
 }
 
-/// `median(num) / median(den)` and a percentile-bootstrap 95% interval
-/// (Efron & Tibshirani, An Introduction to the Bootstrap, ch. 13): both
-/// sample sets are resampled with replacement `resamples` times. Seeded, so
+/// A statistic of some sample sets and its percentile-bootstrap 95%
+/// interval (Efron & Tibshirani, An Introduction to the Bootstrap, ch. 13):
+/// every set is resampled with replacement, `resamples` times. Seeded, so
 /// the same samples always give the same interval.
-pub fn ratio_of_medians(num: &[f64], den: &[f64], resamples: usize) -> Ratio {
+pub fn bootstrap(
+    sets: &[&[f64]],
+    resamples: usize,
+    seed: u64,
+    stat: impl Fn(&[Vec<f64>]) -> f64,
+) -> Ratio {
     use rand::{Rng, SeedableRng};
-    let value = median(num) / median(den);
-    if num.len() < 2 || den.len() < 2 || resamples == 0 {
+    let mut buf: Vec<Vec<f64>> = sets.iter().map(|s| s.to_vec()).collect();
+    let value = stat(&buf);
+    if sets.iter().any(|s| s.len() < 2) || resamples == 0 {
         return Ratio {
             value,
             ci: (value, value),
         };
     }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5eedb007);
-    let mut buf_n = vec![0.0; num.len()];
-    let mut buf_d = vec![0.0; den.len()];
-    let mut ratios: Vec<f64> = (0..resamples)
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut values: Vec<f64> = (0..resamples)
         .map(|_| {
-            for x in buf_n.iter_mut() {
-                *x = num[rng.gen_range(0..num.len())];
+            for (b, s) in buf.iter_mut().zip(sets) {
+                for x in b.iter_mut() {
+                    *x = s[rng.gen_range(0..s.len())];
+                }
             }
-            for x in buf_d.iter_mut() {
-                *x = den[rng.gen_range(0..den.len())];
-            }
-            median(&buf_n) / median(&buf_d)
+            stat(&buf)
         })
         .collect();
-    ratios.sort_by(|a, b| a.total_cmp(b));
+    values.sort_by(|a, b| a.total_cmp(b));
     Ratio {
         value,
-        ci: (quantile(&ratios, 0.025), quantile(&ratios, 0.975)),
+        ci: (quantile(&values, 0.025), quantile(&values, 0.975)),
     }
+}
+
+/// `median(num) / median(den)` and its bootstrap 95% interval.
+pub fn ratio_of_medians(num: &[f64], den: &[f64], resamples: usize) -> Ratio {
+    bootstrap(&[num, den], resamples, 0x5eedb007, |s| {
+        median(&s[0]) / median(&s[1])
+    })
 }
 
 #[cfg(test)]
