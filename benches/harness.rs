@@ -20,6 +20,7 @@ fn options() -> PrepareOptions {
         mode: Mode::Sequential,
         intra_threads: speedbench::config::cores(),
         inter_threads: 1,
+        optimize: speedbench::frameworks::Optimize::Default,
         verbose: false,
     }
 }

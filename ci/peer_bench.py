@@ -3,7 +3,7 @@ ci/peer-bench.sh: onnxruntime on the ONNX file `speedbench export` writes,
 eager PyTorch on torchvision's resnet50 loaded with the same weights, and
 TensorFlow running Keras' ResNet50 (the closest equivalent: v1, stride on the
 first 1x1, so a few % fewer MACs). Same threads, same batch and size.
-Prints one JSON line per framework: {"framework", "median_ms", "n"}."""
+Prints one JSON line per framework: {"framework", "median_ms", "samples_ms"}."""
 import argparse, json, os, statistics, time
 
 p = argparse.ArgumentParser()
@@ -30,11 +30,12 @@ def timed(fn):
         t = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(samples)
+    return samples
 
 
-def report(name, ms):
-    print(json.dumps({"framework": name, "median_ms": ms, "n": a.iters}), flush=True)
+def report(name, samples):
+    print(json.dumps({"framework": name, "median_ms": statistics.median(samples),
+                      "samples_ms": samples}), flush=True)
 
 
 for fw in a.frameworks.split(","):

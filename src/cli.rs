@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::frameworks::{Device, Mode};
+use crate::frameworks::{Device, Mode, Optimize};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -98,6 +98,11 @@ pub struct RunArgs {
     pub device: Option<DeviceArg>,
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
+    /// How far each framework may rewrite the graph: none (as written),
+    /// default (each framework's standard inference setting) or max (plus
+    /// batch norms folded, torch channels-last); default from harness.toml.
+    #[arg(long, value_name = "none|default|max")]
+    pub optimize: Option<Optimize>,
     #[arg(long)]
     pub batch: Option<usize>,
     #[arg(long)]
@@ -128,7 +133,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5.0, value_name = "PCT")]
     pub threshold: f64,
     /// Continue an interrupted run: its plan, skipping the cells it holds.
-    #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "batch", "size", "iters", "warmup", "device", "mode", "weights", "out"])]
+    #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "optimize", "batch", "size", "iters", "warmup", "device", "mode", "weights", "out"])]
     pub resume: Option<PathBuf>,
 }
 
@@ -159,6 +164,8 @@ pub enum Command {
         device: DeviceArg,
         #[arg(long, value_enum, default_value_t = ModeArg::Sequential)]
         mode: ModeArg,
+        #[arg(long, default_value_t = Optimize::Default, value_name = "none|default|max")]
+        optimize: Optimize,
     },
     /// Write a model as ONNX.
     Export {
@@ -194,6 +201,10 @@ pub enum Command {
         /// Where the compared runs execute; the reference runs on the CPU.
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
+        /// The level of the compared runs; the reference is always the first
+        /// framework, sequential, on the CPU, at `default`.
+        #[arg(long, default_value_t = Optimize::Default, value_name = "none|default|max")]
+        optimize: Optimize,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::bench::runner;
 use crate::cli::{Format, RunArgs};
-use crate::frameworks::{self, Device, Mode, PrepareOptions};
+use crate::frameworks::{self, Device, Mode, Optimize, PrepareOptions};
 use crate::graph::analysis::{analyse, Analysis};
 use crate::graph::onnx;
 use crate::report;
@@ -250,6 +250,7 @@ pub fn infer(
     output: &Path,
     device: Device,
     mode: Mode,
+    optimize: Optimize,
     verbose: bool,
 ) -> Result<i32> {
     let fw = frameworks::by_name(framework)?;
@@ -270,13 +271,14 @@ pub fn infer(
         mode,
         intra_threads: cores,
         inter_threads: if mode == Mode::Parallel { cores } else { 1 },
+        optimize,
         verbose,
     };
-    let mut prepared = fw.prepare(&loaded.graph, &loaded.weights, &opts)?;
+    let mut prepared = frameworks::prepare(fw.as_ref(), &loaded.graph, &loaded.weights, &opts)?;
     let y = prepared.run(&x)?;
     crate::io::write_logits(output, &y)?;
     eprintln!(
-        "{model} on {framework} {device} ({mode}): logits {:?} -> {}",
+        "{model} on {framework} {device} ({mode}, --optimize {optimize}): logits {:?} -> {}",
         y.shape(),
         output.display()
     );
@@ -315,6 +317,7 @@ pub fn verify(
     weights: Option<std::path::PathBuf>,
     tolerance: f64,
     device: Device,
+    optimize: Optimize,
     format: Format,
     verbose: bool,
 ) -> Result<i32> {
@@ -356,6 +359,7 @@ pub fn verify(
         weights,
         tolerance,
         device,
+        optimize,
         verbose,
     };
     let rows = crate::verify::verify(&opts)?;
@@ -386,6 +390,20 @@ pub fn compare(
     let c = crate::bench::record::RunFile::load(current)?;
     let cmp = crate::compare::compare(&b.cells, &c.cells, threshold_pct / 100.0);
     if cmp.cells.is_empty() {
+        let levels = |r: &crate::bench::record::RunFile| {
+            let mut v: Vec<String> = r.cells.iter().map(|c| c.optimize.to_string()).collect();
+            v.sort();
+            v.dedup();
+            v.join(", ")
+        };
+        let (lb, lc) = (levels(&b), levels(&c));
+        if !b.cells.is_empty() && !c.cells.is_empty() && lb != lc {
+            bail!(
+                "{} was measured at --optimize {lb} and {} at --optimize {lc}: tuned and untuned cells are not compared; rerun with the baseline's --optimize",
+                baseline.display(),
+                current.display()
+            );
+        }
         bail!(
             "{} and {} have no cell in common (model, framework, device, mode, batch, size)",
             baseline.display(),

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::bench::record::CellRecord;
 use crate::bench::stats::{self, median, Ratio};
-use crate::frameworks::{Device, Mode};
+use crate::frameworks::{Device, Mode, Optimize};
 
 const RESAMPLES: usize = 2000;
 
@@ -34,15 +34,27 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// Which cells are compared with which: everything but the host.
+/// Which cells are compared with which: everything but the host. The
+/// `--optimize` level is part of it: a tuned cell is never compared with an
+/// untuned one.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct CellKey {
     pub model: String,
     pub framework: String,
     pub device: Device,
     pub mode: Mode,
+    pub optimize: Optimize,
     pub batch: usize,
     pub size: usize,
+}
+
+/// ` --optimize LEVEL` where the level is not the default, else nothing.
+pub fn level_suffix(level: Optimize) -> String {
+    if level == Optimize::Default {
+        String::new()
+    } else {
+        format!(" --optimize {level}")
+    }
 }
 
 impl CellKey {
@@ -52,6 +64,7 @@ impl CellKey {
             framework: c.framework.clone(),
             device: c.device,
             mode: c.mode,
+            optimize: c.optimize,
             batch: c.batch,
             size: c.size,
         }
@@ -62,8 +75,14 @@ impl std::fmt::Display for CellKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} {} {} {} b{} {}px",
-            self.model, self.framework, self.device, self.mode, self.batch, self.size
+            "{} {} {} {} b{} {}px{}",
+            self.model,
+            self.framework,
+            self.device,
+            self.mode,
+            self.batch,
+            self.size,
+            level_suffix(self.optimize)
         )
     }
 }
@@ -191,8 +210,13 @@ fn ratio_pairs(
             };
             if cells.contains_key(&seq) {
                 let what = format!(
-                    "{} {} {} b{} {}px: parallel/sequential",
-                    k.model, k.framework, k.device, k.batch, k.size
+                    "{} {} {} b{} {}px{}: parallel/sequential",
+                    k.model,
+                    k.framework,
+                    k.device,
+                    k.batch,
+                    k.size,
+                    level_suffix(k.optimize)
                 );
                 out.push((k.clone(), seq, what));
             }
@@ -210,8 +234,15 @@ fn ratio_pairs(
                 };
                 if cells.contains_key(&den) {
                     let what = format!(
-                        "{} {} {} b{} {}px: {}/{}",
-                        k.model, k.mode, k.device, k.batch, k.size, k.framework, first
+                        "{} {} {} b{} {}px{}: {}/{}",
+                        k.model,
+                        k.mode,
+                        k.device,
+                        k.batch,
+                        k.size,
+                        level_suffix(k.optimize),
+                        k.framework,
+                        first
                     );
                     out.push((k.clone(), den, what));
                 }

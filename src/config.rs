@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{ModeArg, RunArgs};
-use crate::frameworks::{self, Device, Mode};
+use crate::frameworks::{self, Device, Mode, Optimize};
 use crate::zoo::spec;
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +30,9 @@ pub struct Matrix {
     pub mode: String,
     #[serde(default)]
     pub seed: u64,
+    /// `none`, `default` or `max`; see [`Optimize`].
+    #[serde(default)]
+    pub optimize: Optimize,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,6 +116,9 @@ pub struct RunPlan {
     pub models: Vec<String>,
     pub device: Device,
     pub modes: Vec<Mode>,
+    /// Plans saved before `--optimize` existed ran at `default`.
+    #[serde(default)]
+    pub optimize: Optimize,
     pub batch: usize,
     pub size: usize,
     pub warmup: usize,
@@ -223,6 +229,7 @@ pub fn plan(args: &RunArgs, models_dir: &Path) -> Result<RunPlan> {
             Device::Cpu
         }),
         modes: mode.modes(),
+        optimize: args.optimize.unwrap_or(h.matrix.optimize),
         batch: args.batch.unwrap_or(p.batch),
         size: args.size.unwrap_or(p.size),
         warmup: args.warmup.unwrap_or(p.warmup),

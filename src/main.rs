@@ -17,6 +17,7 @@ fn main() {
             output,
             device,
             mode,
+            optimize,
         } => {
             let modes = mode.modes();
             if modes.len() != 1 {
@@ -32,6 +33,7 @@ fn main() {
                 output,
                 (*device).into(),
                 modes[0],
+                *optimize,
                 cli.verbose,
             )
         }
@@ -57,6 +59,7 @@ fn main() {
             weights,
             tolerance,
             device,
+            optimize,
             format,
         } => commands::verify(
             dir,
@@ -66,6 +69,7 @@ fn main() {
             weights.clone(),
             *tolerance,
             (*device).into(),
+            *optimize,
             *format,
             cli.verbose,
         ),

@@ -11,7 +11,7 @@ use ndarray::{Array2, Axis};
 use serde::Serialize;
 
 use crate::bench::worker::seeded_input;
-use crate::frameworks::{Device, Mode};
+use crate::frameworks::{Device, Mode, Optimize};
 
 /// One comparison of a framework and mode against the reference.
 #[derive(Debug, Clone, Serialize, tabled::Tabled)]
@@ -82,19 +82,46 @@ pub struct VerifyOptions<'a> {
     pub tolerance: f64,
     /// Where the candidates run; the reference always runs on the CPU.
     pub device: Device,
+    /// The candidates' level; the reference runs at `default`.
+    pub optimize: Optimize,
     pub verbose: bool,
+}
+
+/// One way of running a model: framework, schedule, device and level.
+#[derive(Debug, Clone, PartialEq)]
+struct Target {
+    framework: String,
+    mode: Mode,
+    device: Device,
+    optimize: Optimize,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.framework, self.mode, self.device)?;
+        if self.optimize != Optimize::Default {
+            write!(f, " {}", self.optimize)?;
+        }
+        Ok(())
+    }
 }
 
 fn infer_child(
     o: &VerifyOptions,
     dir: &Path,
     model: &str,
-    framework: &str,
-    mode: Mode,
-    device: Device,
+    t: &Target,
     input: &Path,
 ) -> Result<Array2<f32>> {
-    let out = dir.join(format!("{model}-{framework}-{mode}-{device}.npy"));
+    let Target {
+        framework,
+        mode,
+        device,
+        optimize,
+    } = t;
+    let out = dir.join(format!(
+        "{model}-{framework}-{mode}-{device}-{optimize}.npy"
+    ));
     let exe = std::env::current_exe().context("cannot find own executable")?;
     let mut cmd = Command::new(exe);
     cmd.arg("--models-dir").arg(o.models_dir);
@@ -104,7 +131,7 @@ fn infer_child(
     cmd.args([
         "infer",
         "--framework",
-        framework,
+        framework.as_str(),
         "--model",
         model,
         "--mode",
@@ -112,6 +139,8 @@ fn infer_child(
     .arg(mode.to_string())
     .arg("--device")
     .arg(device.to_string())
+    .arg("--optimize")
+    .arg(optimize.to_string())
     .arg("--input")
     .arg(input)
     .arg("--output")
@@ -128,7 +157,7 @@ fn infer_child(
             .find(|l| !l.trim().is_empty())
             .unwrap_or("no message");
         let last = last.strip_prefix("Error: ").unwrap_or(last);
-        bail!("{model} {framework} {mode} {device}: {last}");
+        bail!("{model} {t}: {last}");
     }
     ndarray_npy::read_npy(&out).with_context(|| format!("{}: unreadable logits", out.display()))
 }
@@ -143,7 +172,12 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
     ndarray_npy::write_npy(&input, &seeded_input(o.batch, o.size, 0))
         .context("cannot write the verification input")?;
     let mut rows = Vec::new();
-    let reference = (o.frameworks[0].clone(), Mode::Sequential, Device::Cpu);
+    let reference = Target {
+        framework: o.frameworks[0].clone(),
+        mode: Mode::Sequential,
+        device: Device::Cpu,
+        optimize: Optimize::Default,
+    };
     for model in &o.models {
         let spec = crate::zoo::ModelSpec::find(o.models_dir, model)?;
         if let Err(e) = crate::zoo::build(&spec, o.size) {
@@ -161,27 +195,24 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
             });
             continue;
         }
-        let want = infer_child(
-            o,
-            dir.path(),
-            model,
-            &reference.0,
-            reference.1,
-            reference.2,
-            &input,
-        )?;
+        let want = infer_child(o, dir.path(), model, &reference, &input)?;
         for fw in &o.frameworks {
             for mode in [Mode::Sequential, Mode::Parallel] {
-                if (fw.as_str(), mode, o.device) == (reference.0.as_str(), reference.1, reference.2)
-                {
+                let candidate = Target {
+                    framework: fw.clone(),
+                    mode,
+                    device: o.device,
+                    optimize: o.optimize,
+                };
+                if candidate == reference {
                     continue;
                 }
-                let got = infer_child(o, dir.path(), model, fw, mode, o.device, &input)?;
+                let got = infer_child(o, dir.path(), model, &candidate, &input)?;
                 let (abs, rel, agree) = compare(&got, &want)?;
                 rows.push(Agreement {
                     model: model.clone(),
-                    reference: format!("{} {} {}", reference.0, reference.1, reference.2),
-                    candidate: format!("{fw} {mode} {}", o.device),
+                    reference: reference.to_string(),
+                    candidate: candidate.to_string(),
                     max_abs_diff: abs,
                     max_rel_diff: rel,
                     top1: format!("{agree}/{}", want.nrows()),

@@ -66,7 +66,7 @@ fn harness_config_errors() {
         &["none.toml", "cannot read"],
     );
     // (file, its text, what the one error line must say)
-    let cases: [(&str, String, &[&str]); 5] = [
+    let cases: [(&str, String, &[&str]); 6] = [
         ("bad.toml", "[matrix\n".into(), &["bad.toml:1"]),
         (
             "unk.toml",
@@ -88,10 +88,25 @@ fn harness_config_errors() {
             GOOD_HARNESS.replace("[matrix]", "[matrix]\nmode = \"fast\""),
             &["matrix.mode", "'fast'"],
         ),
+        (
+            "level.toml",
+            GOOD_HARNESS.replace("[matrix]", "[matrix]\noptimize = \"turbo\""),
+            &["level.toml:2", "turbo", "none", "default", "max"],
+        ),
     ];
     for (name, text, needles) in cases {
         let path = write(t.path(), name, &text);
         fails_with(&speedbench(&["run", "--config", &path]), needles);
+    }
+}
+
+#[test]
+fn optimize_flag_errors() {
+    let out = speedbench(&["run", "--optimize", "fast", "--profile", "smoke"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    for n in ["--optimize", "'fast' is not one of: none, default, max"] {
+        assert!(out.stderr.contains(n), "'{n}' not in: {}", out.stderr);
     }
 }
 

@@ -4,7 +4,9 @@
 mod common;
 
 use common::{cell, run_file, samples, speedbench};
+use speedbench::bench::record::CellRecord;
 use speedbench::frameworks::Mode::{Parallel, Sequential};
+use speedbench::frameworks::Optimize;
 
 fn compare(base: Vec<f64>, cur: Vec<f64>, extra: &[&str]) -> (i32, serde_json::Value) {
     let t = tempfile::tempdir().unwrap();
@@ -154,6 +156,50 @@ fn cells_on_one_side_only_are_listed_not_errors() {
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn a_tuned_run_is_never_compared_with_an_untuned_baseline() {
+    let t = tempfile::tempdir().unwrap();
+    let b = t.path().join("base.json");
+    let c = t.path().join("cur.json");
+    let s = || samples(40.0, 0.03, 50, 13);
+    run_file(vec![cell("resnet50", "ort", Sequential, 1, s())])
+        .save(&b)
+        .unwrap();
+    let tuned = |model: &str| CellRecord {
+        optimize: Optimize::Max,
+        ..cell(model, "ort", Sequential, 1, samples(20.0, 0.03, 50, 14))
+    };
+    run_file(vec![tuned("resnet50")]).save(&c).unwrap();
+    let (bs, cs) = (b.to_str().unwrap(), c.to_str().unwrap());
+    // nothing in common: exit 2, saying why
+    let out = speedbench(&["compare", bs, cs]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("at --optimize default and")
+            && out.stderr.contains("at --optimize max"),
+        "{}",
+        out.stderr
+    );
+    // a current run holding both levels: only the default cell is compared,
+    // the tuned one is listed with its level, not set against the baseline
+    run_file(vec![
+        cell("resnet50", "ort", Sequential, 1, s()),
+        tuned("resnet50"),
+    ])
+    .save(&c)
+    .unwrap();
+    let out = speedbench(&["compare", bs, cs, "--format", "md"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "Only in the current run: resnet50 ort cpu sequential b1 128px --optimize max."
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("0 regressed, 0 improved, 1 unchanged"));
 }
 
 #[test]

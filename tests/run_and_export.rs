@@ -8,6 +8,7 @@ use std::process::Command;
 
 use common::{speedbench, venv_python};
 use speedbench::bench::record::RunFile;
+use speedbench::frameworks::{Mode, Optimize};
 
 #[test]
 fn smoke_run_keeps_every_sample_and_writes_all_formats() {
@@ -116,4 +117,68 @@ fn models_json_has_the_reference_counts_for_all_eight() {
         }
     }
     assert_eq!(checked, 8);
+}
+
+#[test]
+fn optimize_level_is_recorded_and_reports_keep_levels_apart() {
+    let t = tempfile::tempdir().unwrap();
+    let out = speedbench(&[
+        "run",
+        "--framework",
+        "all",
+        "--model",
+        "resnet50",
+        "--profile",
+        "smoke",
+        "--warmup",
+        "0",
+        "--iters",
+        "2",
+        "--mode",
+        "sequential",
+        "--optimize",
+        "max",
+        "--out",
+        t.path().join("max").to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("Every cell ran at --optimize max."),
+        "{}",
+        out.stdout
+    );
+    let max = std::fs::read_dir(t.path().join("max"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let file = RunFile::load(&max).unwrap();
+    assert_eq!(file.plan.optimize, Optimize::Max);
+    assert_eq!(file.cells.len(), speedbench::frameworks::built_in().len());
+    assert!(file.cells.iter().all(|c| c.optimize == Optimize::Max));
+    // beside an untuned run, every column carries its level
+    let default = t.path().join("default.json");
+    let untuned = speedbench::bench::record::CellRecord {
+        host: file.cells[0].host.clone(),
+        ..common::cell("resnet50", "ort", Mode::Sequential, 1, vec![10.0, 11.0])
+    };
+    common::run_file(vec![untuned]).save(&default).unwrap();
+    let out = speedbench(&[
+        "report",
+        max.to_str().unwrap(),
+        default.to_str().unwrap(),
+        "--format",
+        "md",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for needle in [
+        "ort cpu default seq ms",
+        "ort cpu max seq ms",
+        "different --optimize levels (default, max)",
+    ] {
+        assert!(out.stdout.contains(needle), "'{needle}': {}", out.stdout);
+    }
+    let csv = speedbench(&["report", max.to_str().unwrap(), "--format", "csv"]);
+    assert!(csv.stdout.lines().next().unwrap().contains(",optimize,"));
+    assert!(csv.stdout.contains(",sequential,max,"), "{}", csv.stdout);
 }

@@ -48,6 +48,7 @@ pub fn measure(fw: &dyn Framework, device: Device, intra_threads: usize) -> Resu
         mode: Mode::Sequential,
         intra_threads,
         inter_threads: 1,
+        optimize: crate::frameworks::Optimize::Default,
         verbose: false,
     };
     let mut p = fw.prepare(&g, &w, &opts)?;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::env::Environment;
 use super::stats::Summary;
 use crate::config::RunPlan;
-use crate::frameworks::{Device, Mode};
+use crate::frameworks::{Device, Mode, Optimize};
 
 /// Version of the results file layout; readers refuse newer ones.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -23,6 +23,9 @@ pub struct CellRecord {
     pub framework_version: String,
     pub device: Device,
     pub mode: Mode,
+    /// `--optimize` level; files from before the option were at `default`.
+    #[serde(default)]
+    pub optimize: Optimize,
     pub batch: usize,
     pub size: usize,
     pub warmup: usize,
@@ -59,6 +62,15 @@ pub struct CellRecord {
     /// Peak resident memory of the worker process (both modes loaded), MiB.
     #[serde(default)]
     pub worker_peak_rss_mib: Option<f64>,
+    /// On a GPU: the most device memory (framework allocator, tensors) this
+    /// mode needed while prepared and run once beyond what was held before,
+    /// MiB; absent where the framework does not expose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_session_mib: Option<f64>,
+    /// On a GPU: the allocator's peak over the timed iterations (every mode
+    /// loaded), MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_peak_mib: Option<f64>,
     /// On a GPU: device compute time of every timed iteration (input and
     /// output resident on the device, between synchronisations), ms.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

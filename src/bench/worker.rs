@@ -78,17 +78,23 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             } else {
                 job.plan.inter_threads
             },
+            optimize: job.plan.optimize,
             verbose: job.verbose,
         };
         let before = memory::rss_mib();
-        let mut p = fw
-            .prepare(&loaded.graph, &loaded.weights, &opts)
+        let gpu_before = fw.device_memory(job.plan.device);
+        fw.reset_device_peak(job.plan.device);
+        let mut p = frameworks::prepare(fw.as_ref(), &loaded.graph, &loaded.weights, &opts)
             .with_context(|| format!("{} {mode} on {}", job.framework, job.plan.device))?;
         // one pass allocates the activations: count them with the session
         p.run(&input)?;
         let grew = before.zip(memory::rss_mib()).map(|(b, a)| a - b);
-        prepared.push((opts, p, grew));
+        let gpu_grew = gpu_before
+            .zip(fw.device_memory(job.plan.device))
+            .map(|(b, a)| a.peak_mib - b.current_mib);
+        prepared.push((opts, p, (grew, gpu_grew)));
     }
+    fw.reset_device_peak(job.plan.device);
     // The machine's peak through this framework and device, once per worker.
     let peak = super::peak::measure(fw.as_ref(), job.plan.device, job.plan.intra_threads).ok();
     let k = prepared.len();
@@ -144,6 +150,7 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
         }
     }
     let host = super::env::host();
+    let gpu_peak = fw.device_memory(job.plan.device).map(|m| m.peak_mib);
     Ok(prepared
         .iter()
         .zip(samples.into_iter().zip(compute))
@@ -154,6 +161,7 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             framework_version: version.clone(),
             device: job.plan.device,
             mode: opts.mode,
+            optimize: opts.optimize,
             batch: job.plan.batch,
             size: job.plan.size,
             warmup: job.plan.warmup,
@@ -168,7 +176,9 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             iters: job.plan.iters,
             interrupted,
             peak_gmacs: peak,
-            session_mib: grew,
+            session_mib: grew.0,
+            gpu_session_mib: grew.1,
+            gpu_peak_mib: gpu_peak,
             compute: (!c.is_empty()).then(|| summarise(&c)),
             compute_samples_ms: c,
             worker_peak_rss_mib: memory::peak_rss_mib(),

@@ -54,6 +54,30 @@ macro_rules! text_enum {
 }
 text_enum!(Device, Cpu = "cpu", Cuda = "cuda");
 text_enum!(Mode, Sequential = "sequential", Parallel = "parallel");
+text_enum!(Optimize, None = "none", Default = "default", Max = "max");
+
+/// How much each framework may rewrite the graph before running it
+/// (`--optimize`). Recorded in every result; reports and comparisons keep
+/// cells of different levels apart.
+///
+/// | level | ort | torch | tf |
+/// |---|---|---|---|
+/// | none | graph optimisations disabled | eager, `no_grad` only | grappler and the classic graph optimiser off |
+/// | default | optimisation level all | inference mode | grappler on (TensorFlow's default) |
+/// | max | default + batch norms folded into convolutions in the IR | default + folded batch norms + channels-last layout | default + folded batch norms |
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimize {
+    /// Every framework runs the graph as written.
+    None,
+    /// Each framework at its own standard best for inference.
+    #[default]
+    Default,
+    /// Default plus the rewrites speedbench does itself.
+    Max,
+}
 
 /// Everything a framework needs to set a graph up for timing.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -64,6 +88,7 @@ pub struct PrepareOptions {
     pub intra_threads: usize,
     /// Threads (or streams) running independent operations; 1 in sequential mode.
     pub inter_threads: usize,
+    pub optimize: Optimize,
     /// Show the framework's own log output.
     pub verbose: bool,
 }
@@ -88,6 +113,14 @@ pub trait Prepared {
     }
 }
 
+/// Device memory a framework's allocator holds for tensors, MiB.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeviceMemory {
+    pub current_mib: f64,
+    /// The most held since the last [`Framework::reset_device_peak`].
+    pub peak_mib: f64,
+}
+
 /// A runtime that can load a graph.
 pub trait Framework {
     /// Short name used on the command line: `ort`, `torch`, `tf`.
@@ -100,6 +133,32 @@ pub trait Framework {
         weights: &Weights,
         opts: &PrepareOptions,
     ) -> Result<Box<dyn Prepared>>;
+
+    /// Memory its allocator holds on `device`; `None` on the CPU and where
+    /// the framework does not expose it.
+    fn device_memory(&self, _device: Device) -> Option<DeviceMemory> {
+        None
+    }
+
+    /// Starts a new peak for [`Framework::device_memory`].
+    fn reset_device_peak(&self, _device: Device) {}
+}
+
+/// Loads a graph into a framework at `opts.optimize`: the IR-level rewrites
+/// of `max` (batch-norm folding) happen here, once for every framework; the
+/// framework applies its own part of the level in [`Framework::prepare`].
+/// Every caller (run, verify, infer, peak) loads graphs through this.
+pub fn prepare(
+    fw: &dyn Framework,
+    graph: &Graph,
+    weights: &Weights,
+    opts: &PrepareOptions,
+) -> Result<Box<dyn Prepared>> {
+    if opts.optimize == Optimize::Max {
+        let (g, w) = crate::graph::fold::fold_batchnorm(graph, weights)?;
+        return fw.prepare(&g, &w, opts);
+    }
+    fw.prepare(graph, weights, opts)
 }
 
 /// Names of the frameworks this binary was built with.

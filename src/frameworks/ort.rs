@@ -12,7 +12,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{require_cuda, Device, Framework, Mode, PrepareOptions, Prepared};
+use super::{require_cuda, Device, Framework, Mode, Optimize, PrepareOptions, Prepared};
 use crate::graph::{onnx, Graph};
 use crate::weights::Weights;
 
@@ -76,8 +76,12 @@ impl Framework for Ort {
     ) -> Result<Box<dyn Prepared>> {
         let env = env()?;
         let bytes = onnx::to_onnx(graph, weights)?;
+        let level = match opts.optimize {
+            Optimize::None => GraphOptimizationLevel::Disable,
+            Optimize::Default | Optimize::Max => GraphOptimizationLevel::All,
+        };
         let mut b = Session::builder(env)?
-            .with_optimization_level(GraphOptimizationLevel::All)
+            .with_optimization_level(level)
             .map_err(|e| anyhow!("{e}"))?
             .with_intra_threads(opts.intra_threads)
             .map_err(|e| anyhow!("{e}"))?

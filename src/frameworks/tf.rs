@@ -130,7 +130,7 @@ impl Prepared for TfSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frameworks::{cuda_present, Mode};
+    use crate::frameworks::{cuda_present, Mode, Optimize};
     use crate::graph::{Op, ParamRef, ResizeMode};
 
     fn opts(device: Device, mode: Mode) -> PrepareOptions {
@@ -139,8 +139,31 @@ mod tests {
             mode,
             intra_threads: 2,
             inter_threads: if mode == Mode::Parallel { 4 } else { 1 },
+            optimize: Optimize::Default,
             verbose: false,
         }
+    }
+
+    #[test]
+    fn optimize_none_turns_grappler_off() {
+        let default = config::session_config(&opts(Device::Cpu, Mode::Sequential));
+        assert_eq!(default.graph_options, None);
+        let mut o = opts(Device::Cpu, Mode::Sequential);
+        o.optimize = Optimize::None;
+        let none = config::session_config(&o);
+        let graph = none.graph_options.clone().unwrap().encode_to_vec();
+        // What TensorFlow's own config_pb2 writes for opt_level L0 and
+        // disable_meta_optimizer (GraphOptions, field 10 of ConfigProto).
+        assert_eq!(
+            [vec![0x52, graph.len() as u8], graph].concat(),
+            [
+                0x52, 0x12, 0x1a, 0x0b, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                0x01, 0x52, 0x03, 0x98, 0x01, 0x01
+            ]
+        );
+        SessionOptions::new()
+            .set_config(&none.encode_to_vec())
+            .unwrap();
     }
 
     #[test]

@@ -41,7 +41,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use ndarray::{Array2, Array4};
 use tch::{Device as TchDevice, Tensor};
 
-use super::{require_cuda, Device, Framework, Mode, PrepareOptions, Prepared};
+use super::{
+    require_cuda, Device, DeviceMemory, Framework, Mode, Optimize, PrepareOptions, Prepared,
+};
 use crate::graph::analysis::analyse;
 use crate::graph::{Graph, NodeId, Op, ParamRef, ResizeMode};
 use crate::weights::Weights;
@@ -73,6 +75,11 @@ mod ffi {
         pub fn sb_event_record(ev: *mut c_void, s: Stream) -> *const c_char;
         pub fn sb_event_block(ev: *mut c_void, s: Stream) -> *const c_char;
         pub fn sb_record_stream(t: *mut c_void, s: Stream) -> *const c_char;
+        pub fn sb_inference_mode_enter() -> *mut c_void;
+        pub fn sb_inference_mode_exit(guard: *mut c_void);
+        pub fn sb_channels_last(t: *mut c_void, out: *mut *mut c_void) -> *const c_char;
+        pub fn sb_cuda_memory(device: i32, current: *mut i64, peak: *mut i64) -> *const c_char;
+        pub fn sb_cuda_reset_peak(device: i32) -> *const c_char;
     }
 }
 
@@ -167,6 +174,20 @@ impl Framework for Torch {
         loaded_version()
     }
 
+    fn device_memory(&self, device: Device) -> Option<DeviceMemory> {
+        (device == Device::Cuda && check_cuda().is_ok())
+            .then(cuda_memory)
+            .and_then(Result::ok)
+    }
+
+    fn reset_device_peak(&self, device: Device) {
+        if device == Device::Cuda && check_cuda().is_ok() {
+            // SAFETY: plain value in. A failure leaves the old peak, which
+            // only overstates; nothing to report.
+            let _ = unsafe { ffi::sb_cuda_reset_peak(0) };
+        }
+    }
+
     fn prepare(
         &self,
         graph: &Graph,
@@ -182,7 +203,7 @@ impl Framework for Torch {
             }
         };
         let _no_grad = tch::no_grad_guard();
-        let plan = Arc::new(Plan::new(graph, weights, device)?);
+        let plan = Arc::new(Plan::new(graph, weights, device, opts.optimize)?);
         // More workers (streams) than branches that can run at once would
         // only sit idle, or on CPU take intra-op threads from the others.
         let inter = opts
@@ -230,6 +251,20 @@ impl Framework for Torch {
     }
 }
 
+/// The CUDA caching allocator's figures for device 0.
+fn cuda_memory() -> Result<DeviceMemory> {
+    let (mut current, mut peak) = (0i64, 0i64);
+    // SAFETY: two out-pointers to live integers.
+    check("reading CUDA memory statistics", unsafe {
+        ffi::sb_cuda_memory(0, &mut current, &mut peak)
+    })?;
+    let mib = |b: i64| b as f64 / (1024.0 * 1024.0);
+    Ok(DeviceMemory {
+        current_mib: mib(current),
+        peak_mib: mib(peak),
+    })
+}
+
 /// A graph ready to execute: every node's operation and weights (on the
 /// device), wiring and use counts.
 struct Plan {
@@ -242,6 +277,38 @@ struct Plan {
     /// `[C, H, W]` of the input and the number of classes.
     input_shape: [i64; 3],
     classes: i64,
+    /// Run under inference mode (`--optimize default` and `max`), else
+    /// only `no_grad`.
+    inference: bool,
+    /// Input and convolution weights in channels-last layout (`max`).
+    channels_last: bool,
+}
+
+/// Autograd off for the calling thread, as far as the level asks.
+enum GradGuard {
+    NoGrad(#[allow(dead_code)] tch::NoGradGuard),
+    Inference(*mut c_void),
+}
+
+impl Drop for GradGuard {
+    fn drop(&mut self) {
+        if let GradGuard::Inference(g) = *self {
+            // SAFETY: made by sb_inference_mode_enter on this thread (the
+            // guard is not Send), freed once.
+            unsafe { ffi::sb_inference_mode_exit(g) }
+        }
+    }
+}
+
+/// `t` in channels-last memory format.
+fn channels_last(t: &Tensor) -> Result<Tensor> {
+    let mut out: *mut c_void = std::ptr::null_mut();
+    // SAFETY: a live tensor in; on success `out` is a new heap at::Tensor,
+    // which `Tensor::from_ptr` takes ownership of.
+    check("converting to channels-last", unsafe {
+        ffi::sb_channels_last(t.as_ptr() as *mut c_void, &mut out)
+    })?;
+    Ok(unsafe { Tensor::from_ptr(out as *mut torch_sys::C_tensor) })
 }
 
 // SAFETY: after construction a plan is only read. Its tensors are handed to
@@ -270,7 +337,8 @@ fn param_suffixes(op: &Op) -> (Option<&ParamRef>, &'static [&'static str]) {
 }
 
 impl Plan {
-    fn new(graph: &Graph, weights: &Weights, device: TchDevice) -> Result<Plan> {
+    fn new(graph: &Graph, weights: &Weights, device: TchDevice, level: Optimize) -> Result<Plan> {
+        let channels_last_weights = level == Optimize::Max;
         let mut params = Vec::with_capacity(graph.nodes.len());
         for node in &graph.nodes {
             let (p, suffixes) = param_suffixes(&node.op);
@@ -285,6 +353,11 @@ impl Plan {
                     .and_then(|t| t.f_reshape(shape))
                     .and_then(|t| t.f_to_device(device))
                     .with_context(|| format!("uploading {}.{suffix}", p.prefix))?;
+                let t = if channels_last_weights && t.dim() == 4 {
+                    channels_last(&t)?
+                } else {
+                    t
+                };
                 tensors.push(t);
             }
             params.push(tensors);
@@ -298,7 +371,28 @@ impl Plan {
             consumers: graph.consumers(),
             input_shape: [int(x.c), int(x.h), int(x.w)],
             classes: int(graph.num_classes()),
+            inference: level != Optimize::None,
+            channels_last: channels_last_weights,
         })
+    }
+
+    /// Autograd off for the calling thread at this plan's level.
+    fn grad_guard(&self) -> GradGuard {
+        if self.inference {
+            // SAFETY: no arguments; the guard is freed by `GradGuard::drop`.
+            GradGuard::Inference(unsafe { ffi::sb_inference_mode_enter() })
+        } else {
+            GradGuard::NoGrad(tch::no_grad_guard())
+        }
+    }
+
+    /// The input as the graph's first value: channels-last at `max`.
+    fn admit(&self, x: Tensor) -> Result<Tensor> {
+        if self.channels_last {
+            channels_last(&x)
+        } else {
+            Ok(x)
+        }
     }
 
     fn len(&self) -> usize {
@@ -398,7 +492,7 @@ impl Plan {
     fn run_sequential(&self, input: Tensor) -> Result<Tensor> {
         let mut values: Vec<Option<Tensor>> = (0..self.len()).map(|_| None).collect();
         let mut uses = self.uses();
-        values[0] = Some(input);
+        values[0] = Some(self.admit(input)?);
         for id in 1..self.len() {
             let y = {
                 let x = gather(&values, &self.inputs[id])?;
@@ -460,7 +554,7 @@ impl Prepared for TorchModel {
         let TchDevice::Cuda(i) = self.device else {
             return Ok(None);
         };
-        let _no_grad = tch::no_grad_guard();
+        let _grad = self.plan.grad_guard();
         if self.resident.is_none() {
             let dims: Vec<i64> = input.shape().iter().map(|&d| int(d)).collect();
             let contiguous = input.as_standard_layout();
@@ -487,7 +581,7 @@ impl Prepared for TorchModel {
     }
 
     fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
-        let _no_grad = tch::no_grad_guard();
+        let _grad = self.plan.grad_guard();
         let dims: Vec<i64> = input.shape().iter().map(|&d| int(d)).collect();
         if dims[1..] != self.plan.input_shape {
             bail!(
@@ -632,7 +726,7 @@ impl Pool {
         st.running = 0;
         st.error = None;
         st.ready.clear();
-        st.values[0] = Some(input);
+        st.values[0] = Some(plan.admit(input)?);
         for &c in &plan.consumers[0] {
             st.pending[c] -= 1;
             if st.pending[c] == 0 {
@@ -668,7 +762,7 @@ impl Drop for Pool {
 }
 
 fn worker(shared: &PoolShared, intra: usize) {
-    let _no_grad = tch::no_grad_guard();
+    let _grad = shared.plan.grad_guard();
     use_intra_threads(intra);
     let plan = &shared.plan;
     let mut next: Option<NodeId> = None;
@@ -828,7 +922,7 @@ impl Streams {
         let first = self.streams[self.lane[0]];
         {
             let _on = CurrentStream::set(first)?;
-            values[0] = Some(input.f_to_device(device)?);
+            values[0] = Some(plan.admit(input.f_to_device(device)?)?);
             self.record(0, first)?;
         }
         for id in 1..plan.len() {
@@ -897,6 +991,7 @@ mod tests {
             mode,
             intra_threads,
             inter_threads: if mode == Mode::Parallel { 2 } else { 1 },
+            optimize: crate::frameworks::Optimize::Default,
             verbose: false,
         }
     }
@@ -978,6 +1073,33 @@ mod tests {
     // divides intra_threads among its workers). oneDNN's 1x1 convolution
     // blocks its reduction by the thread count, so 2 threads against 1 differ
     // in the last bits, in PyTorch itself as well.
+
+    #[test]
+    fn levels_set_layout_and_autograd_mode() {
+        let g = diamond();
+        let w = Weights::seeded(&g, 1);
+        let conv_weight = |p: &Plan| p.params[1][0].shallow_clone();
+        let none = Plan::new(&g, &w, TchDevice::Cpu, Optimize::None).unwrap();
+        let max = Plan::new(&g, &w, TchDevice::Cpu, Optimize::Max).unwrap();
+        // [4, 3, 3, 3] weights: channels-last strides only at max
+        assert!(conv_weight(&none).is_contiguous());
+        assert!(!conv_weight(&max).is_contiguous());
+        assert_eq!(conv_weight(&max).stride()[1], 1);
+        let x = Tensor::zeros([1, 3, 12, 12], (tch::Kind::Float, TchDevice::Cpu));
+        assert_eq!(max.admit(x.shallow_clone()).unwrap().stride()[1], 1);
+        assert!(none.admit(x).unwrap().is_contiguous());
+        // inference mode at default and max, no_grad only at none
+        let made_under = |p: &Plan| {
+            let _g = p.grad_guard();
+            Tensor::ones([2], (tch::Kind::Float, TchDevice::Cpu)).is_inference()
+        };
+        assert!(!made_under(&none));
+        assert!(made_under(&max));
+        let default = Plan::new(&g, &w, TchDevice::Cpu, Optimize::Default).unwrap();
+        assert!(made_under(&default));
+        // the guard is gone with its scope
+        assert!(!Tensor::ones([2], (tch::Kind::Float, TchDevice::Cpu)).is_inference());
+    }
 
     #[test]
     fn schedules_agree_bit_for_bit_on_a_diamond() {

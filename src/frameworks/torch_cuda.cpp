@@ -14,7 +14,10 @@
 #include <ATen/Version.h>
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
+#include <c10/core/CachingDeviceAllocator.h>
 #include <c10/core/Event.h>
+#include <c10/core/InferenceMode.h>
+#include <c10/core/MemoryFormat.h>
 #include <c10/core/Stream.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
@@ -118,6 +121,38 @@ const char* sb_event_block(void* ev, sb_stream s) {
 // an at::Tensor*.
 const char* sb_record_stream(void* t, sb_stream s) {
   return guarded([&] { static_cast<at::Tensor*>(t)->record_stream(unpack(s)); });
+}
+
+// An inference-mode guard for the calling thread (tch has none); freed on
+// the same thread with sb_inference_mode_exit.
+void* sb_inference_mode_enter() { return new c10::InferenceMode(true); }
+
+void sb_inference_mode_exit(void* guard) { delete static_cast<c10::InferenceMode*>(guard); }
+
+// `t` in channels-last (NHWC strides) memory format, as a new tensor.
+const char* sb_channels_last(void* t, void** out) {
+  return guarded([&] {
+    *out = new at::Tensor(static_cast<at::Tensor*>(t)->contiguous(c10::MemoryFormat::ChannelsLast));
+  });
+}
+
+// Bytes the CUDA caching allocator holds for tensors on `device`: now, and
+// the peak since the last sb_cuda_reset_peak.
+const char* sb_cuda_memory(int32_t device, int64_t* current, int64_t* peak) {
+  return guarded([&] {
+    auto stats = c10::getDeviceAllocator(c10::DeviceType::CUDA)
+                     ->getDeviceStats(static_cast<c10::DeviceIndex>(device));
+    const auto& all = stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)];
+    *current = all.current;
+    *peak = all.peak;
+  });
+}
+
+const char* sb_cuda_reset_peak(int32_t device) {
+  return guarded([&] {
+    c10::getDeviceAllocator(c10::DeviceType::CUDA)
+        ->resetPeakStats(static_cast<c10::DeviceIndex>(device));
+  });
 }
 
 }  // extern "C"

@@ -11,6 +11,7 @@
 //! output channels), so the same weights drive every framework.
 
 pub mod analysis;
+pub mod fold;
 pub mod onnx;
 mod onnx_proto;
 

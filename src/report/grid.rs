@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::published;
 use crate::bench::record::CellRecord;
 use crate::bench::stats::{quantile, ratio_of_medians, Ratio};
-use crate::frameworks::{Device, Mode};
+use crate::frameworks::{Device, Mode, Optimize};
 
 /// Coefficient of variation above which a cell is marked noisy.
 pub const NOISY_CV: f64 = 0.05;
@@ -21,12 +21,14 @@ pub struct Grid {
     pub notes: Vec<String>,
 }
 
-/// Cells measured with the same model, framework, device, batch, size, host.
+/// The cells of one column group: same host, device, framework and
+/// `--optimize` level.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Group {
     host: String,
     device: Device,
     framework: String,
+    optimize: Optimize,
 }
 
 fn framework_rank(f: &str) -> usize {
@@ -43,12 +45,35 @@ fn groups(cells: &[CellRecord]) -> Vec<Group> {
             host: c.host.clone(),
             device: c.device,
             framework: c.framework.clone(),
+            optimize: c.optimize,
         })
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    g.sort_by_key(|g| (g.host.clone(), g.device, framework_rank(&g.framework)));
+    g.sort_by_key(|g| {
+        (
+            g.host.clone(),
+            g.device,
+            framework_rank(&g.framework),
+            g.optimize,
+        )
+    });
     g
+}
+
+/// The note that says at which `--optimize` level(s) the cells ran: a
+/// report never sets a tuned cell beside an untuned one unlabelled.
+fn levels_note(cells: &[CellRecord]) -> (bool, String) {
+    let levels: BTreeSet<Optimize> = cells.iter().map(|c| c.optimize).collect();
+    let names: Vec<String> = levels.iter().map(Optimize::to_string).collect();
+    if levels.len() > 1 {
+        (true, format!("Cells ran at different --optimize levels ({}): each column is labelled with its level, and only columns of the same level compare like with like.", names.join(", ")))
+    } else {
+        (
+            false,
+            format!("Every cell ran at --optimize {}.", names.join("")),
+        )
+    }
 }
 
 /// (model, batch, size) rows, in first-seen order.
@@ -76,6 +101,7 @@ fn find<'a>(
             && c.host == g.host
             && c.device == g.device
             && c.framework == g.framework
+            && c.optimize == g.optimize
             && c.mode == mode
     })
 }
@@ -112,11 +138,17 @@ pub fn percentile(c: &CellRecord, p: f64) -> f64 {
 pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
     let groups = groups(cells);
     let hosts: BTreeSet<&str> = groups.iter().map(|g| g.host.as_str()).collect();
+    let (mixed, level_note) = levels_note(cells);
     let label = |g: &Group| {
-        if hosts.len() > 1 {
-            format!("{} {} {}", g.host, g.device, g.framework)
+        let level = if mixed {
+            format!(" {}", g.optimize)
         } else {
-            format!("{} {}", g.framework, g.device)
+            String::new()
+        };
+        if hosts.len() > 1 {
+            format!("{} {} {}{level}", g.host, g.device, g.framework)
+        } else {
+            format!("{} {}{level}", g.framework, g.device)
         }
     };
     let mut header: Vec<String> = ["model", "batch", "size", "params (M)", "GMACs"]
@@ -180,6 +212,7 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
     let mut notes = vec![
         "Times are medians of host-to-host latency in ms. Speedup = sequential median / parallel median (above 1: parallel is faster), 95% bootstrap CI; 'of ideal' = speedup / (work/span).".to_string(),
     ];
+    notes.push(level_note);
     if any_noisy {
         notes.push(format!(
             "{NOISE_MARK} marks a cell whose coefficient of variation exceeds {:.0}%: noisy.",
@@ -204,6 +237,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "framework",
         "device",
         "mode",
+        "optimize",
         "batch",
         "size",
         "threads intra x inter",
@@ -215,7 +249,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "p99 ms",
         "images/s",
         "GMAC/s (of peak)",
-        "session MiB",
+        "session MiB (GPU)",
         "CV",
         "host",
     ]
@@ -227,6 +261,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
             c.host.clone(),
             c.device,
             framework_rank(&c.framework),
+            c.optimize,
             c.model.clone(),
             c.mode,
         )
@@ -240,6 +275,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
                 format!("{} {}", c.framework, c.framework_version),
                 c.device.to_string(),
                 c.mode.to_string(),
+                c.optimize.to_string(),
                 c.batch.to_string(),
                 c.size.to_string(),
                 format!("{} x {}", c.intra_threads, c.inter_threads),
@@ -258,7 +294,12 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
                     }
                     _ => format!("{:.1}", c.achieved_gmacs()),
                 },
-                c.session_mib.map_or(String::new(), |m| format!("{m:.0}")),
+                match (c.session_mib, c.gpu_session_mib) {
+                    (Some(m), Some(g)) => format!("{m:.0} ({g:.0})"),
+                    (None, Some(g)) => format!("- ({g:.0})"),
+                    (Some(m), None) => format!("{m:.0}"),
+                    (None, None) => String::new(),
+                },
                 format!("{:.1}%", l.cv * 100.0),
                 c.host.clone(),
             ]
@@ -268,6 +309,6 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         title: "Per cell".into(),
         header,
         rows,
-        notes: vec![],
+        notes: vec!["Session MiB: resident memory a mode's session added when prepared and run once; in brackets, on a GPU, the device memory it needed (framework allocator).".into()],
     }
 }

@@ -50,6 +50,7 @@ pub fn sequential_twin<'a>(cell: &CellRecord, all: &'a [CellRecord]) -> Option<&
         c.mode == Mode::Sequential
             && c.model == cell.model
             && c.framework == cell.framework
+            && c.optimize == cell.optimize
             && c.device == cell.device
             && c.batch == cell.batch
             && c.size == cell.size

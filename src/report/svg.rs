@@ -13,7 +13,8 @@ const WIDTH: u32 = 1100;
 const HEIGHT: u32 = 900;
 
 fn colour(framework: &str, mode: Mode) -> RGBColor {
-    let base = match framework {
+    // a series label may carry its --optimize level: "ort max"
+    let base = match framework.split(' ').next().unwrap_or_default() {
         "ort" => RGBColor(31, 119, 180),
         "torch" => RGBColor(230, 110, 20),
         "tf" => RGBColor(44, 160, 44),
@@ -43,8 +44,9 @@ fn axes(cells: &[CellRecord]) -> (Vec<String>, Vec<(String, Mode)>) {
         (
             crate::frameworks::KNOWN
                 .iter()
-                .position(|k| k == f)
+                .position(|k| Some(*k) == f.split(' ').next())
                 .unwrap_or(99),
+            f.clone(),
             *m,
         )
     });
@@ -115,6 +117,22 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
     if cells.is_empty() {
         return Err(anyhow!("no cells to plot"));
     }
+    // Cells of several --optimize levels: each level is its own series,
+    // named "framework level", so no bar mixes tuned and untuned cells.
+    let levels: std::collections::BTreeSet<_> = cells.iter().map(|c| c.optimize).collect();
+    let relabelled: Vec<CellRecord>;
+    let cells = if levels.len() > 1 {
+        relabelled = cells
+            .iter()
+            .map(|c| CellRecord {
+                framework: format!("{} {}", c.framework, c.optimize),
+                ..c.clone()
+            })
+            .collect();
+        relabelled.as_slice()
+    } else {
+        cells
+    };
     let (models, series) = axes(cells);
     let find = |m: &str, f: &str, mode: Mode| {
         cells

@@ -53,7 +53,7 @@ use speedbench::bench::env::Environment;
 use speedbench::bench::record::{CellRecord, RunFile, SCHEMA_VERSION};
 use speedbench::bench::stats::summarise;
 use speedbench::config::RunPlan;
-use speedbench::frameworks::{Device, Mode};
+use speedbench::frameworks::{Device, Mode, Optimize};
 
 /// A recorded cell with the given samples (for report and compare tests).
 pub fn cell(
@@ -69,6 +69,7 @@ pub fn cell(
         framework_version: "1.0".into(),
         device: Device::Cpu,
         mode,
+        optimize: Optimize::Default,
         batch,
         size: 128,
         warmup: 1,
@@ -85,6 +86,8 @@ pub fn cell(
         peak_gmacs: Some(50.0),
         session_mib: Some(100.0),
         worker_peak_rss_mib: Some(500.0),
+        gpu_session_mib: None,
+        gpu_peak_mib: None,
         compute_samples_ms: vec![],
         compute: None,
     }
@@ -111,6 +114,7 @@ pub fn run_file(cells: Vec<CellRecord>) -> RunFile {
             models: vec!["resnet50".into()],
             device: Device::Cpu,
             modes: vec![Mode::Sequential, Mode::Parallel],
+            optimize: Optimize::Default,
             batch: 1,
             size: 128,
             warmup: 1,

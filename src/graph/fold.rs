@@ -1,0 +1,224 @@
+//! Batch-norm folding, the IR-level rewrite of `--optimize max`: a
+//! convolution read only by an inference batch norm becomes one convolution
+//! with a bias. Per output channel `c`, with `s = gamma / sqrt(var + eps)`:
+//! `W'[c] = W[c] * s` and `b'[c] = (b[c] - mean) * s + beta`. Arithmetic is
+//! in f64, stored as f32. Every other node is kept as it is.
+
+use anyhow::Result;
+
+use super::{Graph, NodeId, Op, ParamRef};
+use crate::weights::{Tensor, Weights};
+
+/// The convolution a batch norm can be folded into: its only input, read by
+/// nothing else.
+fn foldable(graph: &Graph, consumers: &[Vec<NodeId>], bn: NodeId) -> Option<NodeId> {
+    let node = &graph.nodes[bn];
+    let Op::BatchNorm { .. } = node.op else {
+        return None;
+    };
+    let conv = *node.inputs.first()?;
+    matches!(graph.nodes[conv].op, Op::Conv { .. })
+        .then_some(conv)
+        .filter(|&c| consumers[c] == [bn])
+}
+
+/// The folded weight and bias of `conv` followed by `bn`.
+fn folded(weights: &Weights, conv: &Op, bn: &Op) -> Result<(Tensor, Tensor)> {
+    let (
+        Op::Conv {
+            out,
+            bias,
+            params: cp,
+            ..
+        },
+        Op::BatchNorm { eps, params: bp },
+    ) = (conv, bn)
+    else {
+        anyhow::bail!("fold: expected a convolution and a batch norm");
+    };
+    let mut w = weights.get(cp, "weight")?;
+    let b = if *bias {
+        weights.get(cp, "bias")?.data
+    } else {
+        vec![0.0; *out]
+    };
+    let [gamma, beta, mean, var] =
+        ["weight", "bias", "running_mean", "running_var"].map(|t| weights.get(bp, t));
+    let (gamma, beta, mean, var) = (gamma?.data, beta?.data, mean?.data, var?.data);
+    let row = w.data.len() / out;
+    let mut new_b = Vec::with_capacity(*out);
+    for c in 0..*out {
+        let s = f64::from(gamma[c]) / (f64::from(var[c]) + eps).sqrt();
+        for v in &mut w.data[c * row..(c + 1) * row] {
+            *v = (f64::from(*v) * s) as f32;
+        }
+        new_b.push(((f64::from(b[c]) - f64::from(mean[c])) * s + f64::from(beta[c])) as f32);
+    }
+    Ok((
+        w,
+        Tensor {
+            shape: vec![*out],
+            data: new_b,
+        },
+    ))
+}
+
+/// `graph` with every foldable batch norm folded into its convolution, and
+/// the weights of the new graph (only the tensors it declares).
+pub fn fold_batchnorm(graph: &Graph, weights: &Weights) -> Result<(Graph, Weights)> {
+    let consumers = graph.consumers();
+    // conv id -> its batch norm id
+    let mut fold_into = vec![None; graph.nodes.len()];
+    for bn in 0..graph.nodes.len() {
+        if let Some(conv) = foldable(graph, &consumers, bn) {
+            fold_into[conv] = Some(bn);
+        }
+    }
+    let mut out = Graph::new(&graph.name, graph.input());
+    let mut new_id: Vec<NodeId> = vec![0; graph.nodes.len()];
+    let mut tensors = std::collections::BTreeMap::new();
+    let mut skip = vec![false; graph.nodes.len()];
+    for (id, node) in graph.nodes.iter().enumerate().skip(1) {
+        if skip[id] {
+            continue;
+        }
+        let inputs: Vec<NodeId> = node.inputs.iter().map(|&i| new_id[i]).collect();
+        let (op, out_node) = match (fold_into[id], &node.op) {
+            (
+                Some(bn),
+                Op::Conv {
+                    out,
+                    kernel,
+                    stride,
+                    pad,
+                    groups,
+                    ..
+                },
+            ) => {
+                let bn_node = &graph.nodes[bn];
+                let prefix = format!("folded.{}", bn_node.name);
+                let (w, b) = folded(weights, &node.op, &bn_node.op)?;
+                tensors.insert(format!("{prefix}.weight"), w);
+                tensors.insert(format!("{prefix}.bias"), b);
+                skip[bn] = true;
+                let op = Op::Conv {
+                    out: *out,
+                    kernel: *kernel,
+                    stride: *stride,
+                    pad: *pad,
+                    groups: *groups,
+                    bias: true,
+                    params: ParamRef::whole(prefix),
+                };
+                (op, Some(bn))
+            }
+            _ => (node.op.clone(), None),
+        };
+        let nid = out.add(&node.name, op, &inputs)?;
+        new_id[id] = nid;
+        if let Some(bn) = out_node {
+            new_id[bn] = nid;
+        }
+    }
+    for name in out.params.keys() {
+        if !tensors.contains_key(name) {
+            let t = weights
+                .tensors
+                .get(name)
+                .ok_or_else(|| anyhow::anyhow!("weights have no tensor '{name}'"))?;
+            tensors.insert(name.clone(), t.clone());
+        }
+    }
+    Ok((out, Weights { tensors }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zoo;
+
+    fn models_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+    }
+
+    #[test]
+    fn every_conv_batchnorm_pair_of_resnet50_folds() {
+        let l = zoo::load(&models_dir(), "resnet50", 64, None, 0).unwrap();
+        let (g, w) = fold_batchnorm(&l.graph, &l.weights).unwrap();
+        let bns = |g: &Graph| {
+            g.nodes
+                .iter()
+                .filter(|n| matches!(n.op, Op::BatchNorm { .. }))
+                .count()
+        };
+        assert_eq!(bns(&l.graph), 53);
+        assert_eq!(bns(&g), 0);
+        assert_eq!(g.nodes.len(), l.graph.nodes.len() - 53);
+        // the same work; only the batch norms' parameters are gone
+        let (a, b) = (
+            crate::graph::analysis::analyse(&l.graph),
+            crate::graph::analysis::analyse(&g),
+        );
+        assert_eq!(a.macs, b.macs);
+        assert_eq!(w.tensors.len(), g.params.len());
+    }
+
+    #[test]
+    fn a_conv_read_twice_keeps_its_batch_norm() {
+        let mut g = Graph::new("t", crate::graph::Shape::new(3, 8, 8));
+        let conv = Op::Conv {
+            out: 4,
+            kernel: 3,
+            stride: 1,
+            pad: 1,
+            groups: 1,
+            bias: false,
+            params: ParamRef::whole("c"),
+        };
+        let c = g.add("c", conv, &[0]).unwrap();
+        let bn = Op::BatchNorm {
+            eps: 1e-5,
+            params: ParamRef::whole("bn"),
+        };
+        let b = g.add("bn", bn, &[c]).unwrap();
+        g.add("sum", Op::Add, &[c, b]).unwrap();
+        let w = Weights::seeded(&g, 1);
+        let (f, _) = fold_batchnorm(&g, &w).unwrap();
+        assert_eq!(f.nodes.len(), g.nodes.len());
+    }
+
+    #[test]
+    fn folding_is_exact_on_one_channel() {
+        let mut g = Graph::new("t", crate::graph::Shape::new(1, 1, 1));
+        let conv = Op::Conv {
+            out: 1,
+            kernel: 1,
+            stride: 1,
+            pad: 0,
+            groups: 1,
+            bias: true,
+            params: ParamRef::whole("c"),
+        };
+        let c = g.add("c", conv, &[0]).unwrap();
+        let bn = Op::BatchNorm {
+            eps: 0.0,
+            params: ParamRef::whole("bn"),
+        };
+        g.add("bn", bn, &[c]).unwrap();
+        let mut w = Weights::seeded(&g, 1);
+        for (k, v) in [
+            ("c.weight", 2.0),
+            ("c.bias", 1.0),
+            ("bn.weight", 3.0),
+            ("bn.bias", 0.5),
+            ("bn.running_mean", 4.0),
+            ("bn.running_var", 9.0),
+        ] {
+            w.tensors.get_mut(k).unwrap().data = vec![v];
+        }
+        let (_, f) = fold_batchnorm(&g, &w).unwrap();
+        // y = ((2x + 1) - 4) * 3/3 + 0.5 = 2x - 2.5
+        assert_eq!(f.tensors["folded.bn.weight"].data, vec![2.0]);
+        assert_eq!(f.tensors["folded.bn.bias"].data, vec![-2.5]);
+    }
+}
