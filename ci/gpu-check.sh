@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # GPU check for a machine with an NVIDIA GPU and the PyTorch 2.11 CUDA image
-# (no network needed; about 5 minutes). It runs a torch-only speedbench built
+# (no network needed; about 8 minutes). It runs a torch-only speedbench built
 # elsewhere against that image's libtorch:
 #
-#   # on the build machine (libtorch 2.11.0 from ci/setup.sh, as in the image)
-#   cargo build --release --no-default-features --features torch
-#   mkdir -p .gpu && cp target/release/speedbench .gpu/ && strip .gpu/speedbench
+#   # on the build machine (libtorch 2.11.0 from ci/setup.sh, as in the image);
+#   # its own target folder, so the full build in target/ is left alone
+#   CARGO_TARGET_DIR=target/gpu cargo build --release --locked \
+#     --no-default-features --features torch
+#   mkdir -p .gpu && cp target/gpu/release/speedbench .gpu/ && strip .gpu/speedbench
 #   # on the GPU machine, in the repository
 #   ci/gpu-check.sh [BINARY=.gpu/speedbench] [OUT=results/gpu]
 #
 # It verifies torch CUDA (both schedules) against torch CPU for the four
-# 50-layer models at 224 px, then times them at the paper profile (batch 16,
-# 224 px, 50 warm-up + 1000 timed iterations, both modes) and writes the
-# results JSON (+ csv, md, svg) into OUT.
+# 50-layer models at 224 px, and at --optimize max (folded batch norms,
+# channels-last) for resnet50 and scalenet50; then times the four at the
+# paper profile (batch 16, 224 px, 50 warm-up + 1000 timed iterations, both
+# modes) and writes the results JSON (+ csv, md, svg) into OUT; then the same
+# at --optimize max into OUT/max (MAX_ITERS timed iterations, default 1000;
+# 0 skips it). Each step writes its output as it finishes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin="${1:-.gpu/speedbench}"
@@ -38,6 +43,18 @@ models=(--model resnet50 --model se_resnet50 --model resnext50 --model scalenet5
 echo "== verify: torch CUDA vs torch CPU, 224 px"
 "$bin" verify "${models[@]}" --size 224 --device cuda --format md | tee "$out/verify-cuda.md"
 
+echo "== verify --optimize max: torch CUDA vs torch CPU (default), 224 px"
+"$bin" verify --model resnet50 --model scalenet50 --size 224 --device cuda --optimize max \
+  --format md | tee "$out/verify-cuda-max.md"
+
 echo "== run: torch CUDA, paper profile, both modes"
 "$bin" run --framework torch --device cuda --mode both --profile paper "${models[@]}" --out "$out" \
   | tee "$out/run.txt"
+
+max_iters="${MAX_ITERS:-1000}"
+if [ "$max_iters" -gt 0 ]; then
+  echo "== run: torch CUDA, paper profile at --optimize max, $max_iters iterations"
+  mkdir -p "$out/max"
+  "$bin" run --framework torch --device cuda --mode both --profile paper --optimize max \
+    --iters "$max_iters" "${models[@]}" --out "$out/max" | tee "$out/max/run.txt"
+fi

@@ -67,7 +67,7 @@ fn levels_note(cells: &[CellRecord]) -> (bool, String) {
     let levels: BTreeSet<Optimize> = cells.iter().map(|c| c.optimize).collect();
     let names: Vec<String> = levels.iter().map(Optimize::to_string).collect();
     if levels.len() > 1 {
-        (true, format!("Cells ran at different --optimize levels ({}): each column is labelled with its level, and only columns of the same level compare like with like.", names.join(", ")))
+        (true, format!("Cells ran at different --optimize levels ({}): each column is labelled with its level, so a tuned cell never stands beside an untuned one unmarked.", names.join(", ")))
     } else {
         (
             false,

@@ -14,11 +14,22 @@ const HEIGHT: u32 = 900;
 
 fn colour(framework: &str, mode: Mode) -> RGBColor {
     // a series label may carry its --optimize level: "ort max"
-    let base = match framework.split(' ').next().unwrap_or_default() {
+    let mut words = framework.split(' ');
+    let base = match words.next().unwrap_or_default() {
         "ort" => RGBColor(31, 119, 180),
         "torch" => RGBColor(230, 110, 20),
         "tf" => RGBColor(44, 160, 44),
         _ => RGBColor(120, 120, 120),
+    };
+    // levels: max darker, none greyed, default as is
+    let base = match words.next() {
+        Some("max") => RGBColor(base.0 / 2, base.1 / 2, base.2 / 2),
+        Some("none") => RGBColor(
+            base.0 / 3 + 110,
+            base.1 / 3 + 110,
+            base.2 / 3 + 110,
+        ),
+        _ => base,
     };
     match mode {
         Mode::Sequential => base,
