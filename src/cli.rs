@@ -100,9 +100,10 @@ pub struct RunArgs {
     pub mode: Option<ModeArg>,
     /// How far each framework may rewrite the graph: none (as written),
     /// default (each framework's standard inference setting) or max (plus
-    /// batch norms folded, torch channels-last); default from harness.toml.
-    #[arg(long, value_name = "none|default|max")]
-    pub optimize: Option<Optimize>,
+    /// batch norms folded, torch channels-last); several, comma-separated,
+    /// are timed side by side in each worker. Default from harness.toml.
+    #[arg(long, value_delimiter = ',', value_name = "none|default|max[,...]")]
+    pub optimize: Vec<Optimize>,
     #[arg(long)]
     pub batch: Option<usize>,
     #[arg(long)]

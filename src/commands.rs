@@ -55,7 +55,7 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
             for m in &plan.models {
                 let spec = spec::ModelSpec::find(models_dir, m)?;
                 let g = zoo::build(&spec, plan.size)?;
-                crate::bench::memory::check(&g, plan.batch, plan.modes.len())?;
+                crate::bench::memory::check(&g, plan.batch, plan.sessions())?;
             }
             let cores = crate::config::cores();
             let busiest = plan.intra_threads * plan.inter_threads;
@@ -73,9 +73,10 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
     };
     let plan = file.plan.clone();
     eprintln!(
-        "speedbench run: profile {} ({} x {}px, {} warm-up + {} timed), {} on {}, {} thread(s) intra, {} inter",
+        "speedbench run: profile {} ({} x {}px, {} warm-up + {} timed), {} on {}, {} thread(s) intra, {} inter, --optimize {}",
         plan.profile, plan.batch, plan.size, plan.warmup, plan.iters,
-        plan.frameworks.join("+"), plan.device, plan.intra_threads, plan.inter_threads
+        plan.frameworks.join("+"), plan.device, plan.intra_threads, plan.inter_threads,
+        plan.optimize.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
     );
     let outcome = runner::run(path, file, models_dir, verbose)?;
     let (path, file) = (outcome.path, outcome.file);

@@ -30,9 +30,31 @@ pub struct Matrix {
     pub mode: String,
     #[serde(default)]
     pub seed: u64,
-    /// `none`, `default` or `max`; see [`Optimize`].
-    #[serde(default)]
-    pub optimize: Optimize,
+    /// `none`, `default` or `max`, or a list of them timed side by side;
+    /// see [`Optimize`].
+    #[serde(default = "default_levels", deserialize_with = "one_or_many")]
+    pub optimize: Vec<Optimize>,
+}
+
+fn default_levels() -> Vec<Optimize> {
+    vec![Optimize::Default]
+}
+
+/// A level or a list of levels (`"max"` or `["default", "max"]`).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Optimize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(Optimize),
+        Many(Vec<Optimize>),
+    }
+    match OneOrMany::deserialize(d) {
+        Ok(OneOrMany::One(o)) => Ok(vec![o]),
+        Ok(OneOrMany::Many(v)) => Ok(v),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected one of \"none\", \"default\", \"max\", or a list of them",
+        )),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,9 +138,10 @@ pub struct RunPlan {
     pub models: Vec<String>,
     pub device: Device,
     pub modes: Vec<Mode>,
+    /// `--optimize` levels, each timed beside the others in every worker.
     /// Plans saved before `--optimize` existed ran at `default`.
-    #[serde(default)]
-    pub optimize: Optimize,
+    #[serde(default = "default_levels", deserialize_with = "one_or_many")]
+    pub optimize: Vec<Optimize>,
     pub batch: usize,
     pub size: usize,
     pub warmup: usize,
@@ -131,6 +154,14 @@ pub struct RunPlan {
     pub weights: Option<PathBuf>,
     /// Frameworks of the default matrix left out because not built in.
     pub skipped: Vec<String>,
+}
+
+impl RunPlan {
+    /// Sessions each worker loads and times side by side: one per mode and
+    /// `--optimize` level.
+    pub fn sessions(&self) -> usize {
+        self.modes.len() * self.optimize.len()
+    }
 }
 
 pub fn cores() -> usize {
@@ -229,7 +260,16 @@ pub fn plan(args: &RunArgs, models_dir: &Path) -> Result<RunPlan> {
             Device::Cpu
         }),
         modes: mode.modes(),
-        optimize: args.optimize.unwrap_or(h.matrix.optimize),
+        optimize: {
+            let mut v = if args.optimize.is_empty() {
+                h.matrix.optimize
+            } else {
+                args.optimize.clone()
+            };
+            let mut seen = std::collections::BTreeSet::new();
+            v.retain(|o| seen.insert(*o));
+            v
+        },
         batch: args.batch.unwrap_or(p.batch),
         size: args.size.unwrap_or(p.size),
         warmup: args.warmup.unwrap_or(p.warmup),
@@ -266,6 +306,12 @@ pub fn plan(args: &RunArgs, models_dir: &Path) -> Result<RunPlan> {
         bail!(
             "no framework to run: none of the requested ones is built into this binary (built: {})",
             built.join(", ")
+        );
+    }
+    if plan.optimize.is_empty() {
+        bail!(
+            "{}: matrix.optimize is empty (expected one or more of none, default, max)",
+            args.config.display()
         );
     }
     if plan.models.is_empty() {

@@ -66,7 +66,7 @@ fn harness_config_errors() {
         &["none.toml", "cannot read"],
     );
     // (file, its text, what the one error line must say)
-    let cases: [(&str, String, &[&str]); 6] = [
+    let cases: [(&str, String, &[&str]); 7] = [
         ("bad.toml", "[matrix\n".into(), &["bad.toml:1"]),
         (
             "unk.toml",
@@ -92,6 +92,11 @@ fn harness_config_errors() {
             "level.toml",
             GOOD_HARNESS.replace("[matrix]", "[matrix]\noptimize = \"turbo\""),
             &["level.toml:2", "turbo", "none", "default", "max"],
+        ),
+        (
+            "nolevel.toml",
+            GOOD_HARNESS.replace("[matrix]", "[matrix]\noptimize = []"),
+            &["nolevel.toml", "matrix.optimize is empty"],
         ),
     ];
     for (name, text, needles) in cases {

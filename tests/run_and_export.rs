@@ -8,7 +8,7 @@ use std::process::Command;
 
 use common::{speedbench, venv_python};
 use speedbench::bench::record::RunFile;
-use speedbench::frameworks::{Mode, Optimize};
+use speedbench::frameworks::Optimize;
 
 #[test]
 fn smoke_run_keeps_every_sample_and_writes_all_formats() {
@@ -120,7 +120,7 @@ fn models_json_has_the_reference_counts_for_all_eight() {
 }
 
 #[test]
-fn optimize_level_is_recorded_and_reports_keep_levels_apart() {
+fn optimize_levels_are_timed_side_by_side_and_kept_apart() {
     let t = tempfile::tempdir().unwrap();
     let out = speedbench(&[
         "run",
@@ -137,40 +137,36 @@ fn optimize_level_is_recorded_and_reports_keep_levels_apart() {
         "--mode",
         "sequential",
         "--optimize",
-        "max",
+        "default,max",
         "--out",
-        t.path().join("max").to_str().unwrap(),
+        t.path().to_str().unwrap(),
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stdout.contains("Every cell ran at --optimize max."),
+        out.stderr.contains("--optimize default,max"),
         "{}",
-        out.stdout
+        out.stderr
     );
-    let max = std::fs::read_dir(t.path().join("max"))
+    let json = std::fs::read_dir(t.path())
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "json"))
         .unwrap();
-    let file = RunFile::load(&max).unwrap();
-    assert_eq!(file.plan.optimize, Optimize::Max);
-    assert_eq!(file.cells.len(), speedbench::frameworks::built_in().len());
-    assert!(file.cells.iter().all(|c| c.optimize == Optimize::Max));
-    // beside an untuned run, every column carries its level
-    let default = t.path().join("default.json");
-    let untuned = speedbench::bench::record::CellRecord {
-        host: file.cells[0].host.clone(),
-        ..common::cell("resnet50", "ort", Mode::Sequential, 1, vec![10.0, 11.0])
-    };
-    common::run_file(vec![untuned]).save(&default).unwrap();
-    let out = speedbench(&[
-        "report",
-        max.to_str().unwrap(),
-        default.to_str().unwrap(),
-        "--format",
-        "md",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let file = RunFile::load(&json).unwrap();
+    assert_eq!(file.plan.optimize, vec![Optimize::Default, Optimize::Max]);
+    let frameworks = speedbench::frameworks::built_in();
+    assert_eq!(file.cells.len(), 2 * frameworks.len());
+    for f in &frameworks {
+        for level in [Optimize::Default, Optimize::Max] {
+            let n = file
+                .cells
+                .iter()
+                .filter(|c| c.framework == *f && c.optimize == level)
+                .count();
+            assert_eq!(n, 1, "{f} {level}");
+        }
+    }
+    // every column carries its level
     for needle in [
         "ort cpu default seq ms",
         "ort cpu max seq ms",
@@ -178,7 +174,12 @@ fn optimize_level_is_recorded_and_reports_keep_levels_apart() {
     ] {
         assert!(out.stdout.contains(needle), "'{needle}': {}", out.stdout);
     }
-    let csv = speedbench(&["report", max.to_str().unwrap(), "--format", "csv"]);
+    let csv = speedbench(&["report", json.to_str().unwrap(), "--format", "csv"]);
     assert!(csv.stdout.lines().next().unwrap().contains(",optimize,"));
     assert!(csv.stdout.contains(",sequential,max,"), "{}", csv.stdout);
+    assert!(
+        csv.stdout.contains(",sequential,default,"),
+        "{}",
+        csv.stdout
+    );
 }

@@ -47,9 +47,9 @@ pub fn estimate(g: &Graph, batch: usize) -> u64 {
     2 * weights + (batch as u64).saturating_mul(per_image)
 }
 
-/// Refuses `batch` (for `modes` graphs loaded at once) when it cannot fit.
-pub fn check(g: &Graph, batch: usize, modes: usize) -> Result<()> {
-    let need = estimate(g, batch).saturating_mul(modes.max(1) as u64);
+/// Refuses `batch` (for `sessions` graphs loaded at once) when it cannot fit.
+pub fn check(g: &Graph, batch: usize, sessions: usize) -> Result<()> {
+    let need = estimate(g, batch).saturating_mul(sessions.max(1) as u64);
     if let Some(have) = available() {
         if need > have {
             let gib = |b: u64| b as f64 / (1u64 << 30) as f64;

@@ -194,8 +194,14 @@ pub fn run(path: PathBuf, mut file: RunFile, models_dir: &Path, verbose: bool) -
     'matrix: for model in &plan.models {
         for framework in &plan.frameworks {
             let done = plan.modes.iter().all(|m| {
-                file.cells.iter().any(|c| {
-                    &c.model == model && &c.framework == framework && c.mode == *m && !c.interrupted
+                plan.optimize.iter().all(|o| {
+                    file.cells.iter().any(|c| {
+                        &c.model == model
+                            && &c.framework == framework
+                            && c.mode == *m
+                            && c.optimize == *o
+                            && !c.interrupted
+                    })
                 })
             });
             if done {
@@ -217,7 +223,7 @@ pub fn run(path: PathBuf, mut file: RunFile, models_dir: &Path, verbose: bool) -
                 models_dir: models_dir.to_path_buf(),
                 verbose,
             };
-            let bar = ProgressBar::new(((plan.warmup + plan.iters) * plan.modes.len()) as u64);
+            let bar = ProgressBar::new(((plan.warmup + plan.iters) * plan.sessions()) as u64);
             bar.set_style(style.clone());
             bar.set_prefix(format!("{model} {framework} {}", plan.device));
             match run_worker(&job, Duration::from_secs(plan.timeout_s), &bar) {

@@ -68,7 +68,12 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
     let version = fw.version()?;
     let input = seeded_input(job.plan.batch, job.plan.size, job.plan.seed);
     let mut prepared = Vec::new();
-    for &mode in &job.plan.modes {
+    let sessions = job
+        .plan
+        .optimize
+        .iter()
+        .flat_map(|&level| job.plan.modes.iter().map(move |&mode| (level, mode)));
+    for (level, mode) in sessions {
         let opts = PrepareOptions {
             device: job.plan.device,
             mode,
@@ -78,14 +83,19 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             } else {
                 job.plan.inter_threads
             },
-            optimize: job.plan.optimize,
+            optimize: level,
             verbose: job.verbose,
         };
         let before = memory::rss_mib();
         let gpu_before = fw.device_memory(job.plan.device);
         fw.reset_device_peak(job.plan.device);
         let mut p = frameworks::prepare(fw.as_ref(), &loaded.graph, &loaded.weights, &opts)
-            .with_context(|| format!("{} {mode} on {}", job.framework, job.plan.device))?;
+            .with_context(|| {
+                format!(
+                    "{} {mode} on {} at --optimize {level}",
+                    job.framework, job.plan.device
+                )
+            })?;
         // one pass allocates the activations: count them with the session
         p.run(&input)?;
         let grew = before.zip(memory::rss_mib()).map(|(b, a)| a - b);
@@ -94,9 +104,10 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             .map(|(b, a)| a.peak_mib - b.current_mib);
         prepared.push((opts, p, (grew, gpu_grew)));
     }
-    fw.reset_device_peak(job.plan.device);
     // The machine's peak through this framework and device, once per worker.
     let peak = super::peak::measure(fw.as_ref(), job.plan.device, job.plan.intra_threads).ok();
+    // the device-memory peak of the timed passes, not of the GEMM's matrices
+    fw.reset_device_peak(job.plan.device);
     let k = prepared.len();
     let total = (job.plan.warmup + job.plan.iters) * k;
     let mut done = 0;

@@ -8,8 +8,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use ndarray::{Array2, Array4};
 use ort::environment::Environment;
 use ort::ep::{ExecutionProvider, CUDA};
-use ort::session::builder::GraphOptimizationLevel;
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{IoBinding, Session};
 use ort::value::{DynValue, Tensor, TensorRef};
 

@@ -251,8 +251,14 @@ impl Framework for Torch {
     }
 }
 
-/// The CUDA caching allocator's figures for device 0.
+/// The CUDA caching allocator's figures for device 0. The allocator has no
+/// statistics before its first allocation: one tiny tensor starts it (and is
+/// freed at once, so it adds nothing to `current`).
 fn cuda_memory() -> Result<DeviceMemory> {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let _ = Tensor::f_zeros([1], (tch::Kind::Float, TchDevice::Cuda(0)));
+    });
     let (mut current, mut peak) = (0i64, 0i64);
     // SAFETY: two out-pointers to live integers.
     check("reading CUDA memory statistics", unsafe {

@@ -24,11 +24,7 @@ fn colour(framework: &str, mode: Mode) -> RGBColor {
     // levels: max darker, none greyed, default as is
     let base = match words.next() {
         Some("max") => RGBColor(base.0 / 2, base.1 / 2, base.2 / 2),
-        Some("none") => RGBColor(
-            base.0 / 3 + 110,
-            base.1 / 3 + 110,
-            base.2 / 3 + 110,
-        ),
+        Some("none") => RGBColor(base.0 / 3 + 110, base.1 / 3 + 110, base.2 / 3 + 110),
         _ => base,
     };
     match mode {

@@ -114,7 +114,7 @@ pub fn run_file(cells: Vec<CellRecord>) -> RunFile {
             models: vec!["resnet50".into()],
             device: Device::Cpu,
             modes: vec![Mode::Sequential, Mode::Parallel],
-            optimize: Optimize::Default,
+            optimize: vec![Optimize::Default],
             batch: 1,
             size: 128,
             warmup: 1,
