@@ -13,6 +13,13 @@ use crate::graph::onnx;
 use crate::report;
 use crate::zoo::{self, spec};
 
+/// Text to standard output. A reader that went away (`| head`) is not an
+/// error: whatever was measured is already saved.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
 /// `results/baselines/NAME.json`, or NAME itself when it is a .json path.
 pub fn baseline_path(name: &str) -> Result<std::path::PathBuf> {
     if name.ends_with(".json") {
@@ -81,7 +88,7 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
     let outcome = runner::run(path, file, models_dir, verbose)?;
     let (path, file) = (outcome.path, outcome.file);
     let grids = report::grids(&file.cells, paper_protocol(&file.cells));
-    println!("{}", report::table::terminal(&grids));
+    say(&report::table::terminal(&grids));
     let mut written = vec![];
     let csv_path = path.with_extension("csv");
     std::fs::write(&csv_path, report::csv::render(&file.cells)?)
@@ -97,7 +104,11 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
             .with_context(|| format!("{}: cannot write", svg_path.display()))?;
         written.push("svg");
     }
-    println!("results: {} (+ {})", path.display(), written.join(", "));
+    say(&format!(
+        "results: {} (+ {})",
+        path.display(),
+        written.join(", ")
+    ));
     for f in &file.failures {
         eprintln!(
             "failed: {} {} {}: {}",
@@ -118,11 +129,11 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
         }
         file.save(dest)
             .with_context(|| format!("--save-baseline {}", dest.display()))?;
-        println!("baseline saved: {}", dest.display());
+        say(&format!("baseline saved: {}", dest.display()));
     }
     let mut code = if file.failures.is_empty() { 0 } else { 1 };
     if let Some(b) = &compare_with {
-        println!();
+        say("");
         let c = compare(
             b,
             &path,
@@ -192,7 +203,7 @@ pub fn report(
                 .with_context(|| format!("--out {}: cannot write", p.display()))?;
             eprintln!("report: {} cells -> {}", cells.len(), p.display());
         }
-        None => println!("{}", text.trim_end()),
+        None => say(text.trim_end()),
     }
     Ok(0)
 }
@@ -237,7 +248,7 @@ pub fn models(models_dir: &Path, size: usize, format: Format) -> Result<i32> {
         Format::Json => serde_json::to_string_pretty(&all)?,
         f => render_rows(&rows, f)?,
     };
-    println!("{}", out.trim_end());
+    say(out.trim_end());
     Ok(0)
 }
 
@@ -365,7 +376,7 @@ pub fn verify(
     };
     let rows = crate::verify::verify(&opts)?;
     let out = render_rows(&rows, format)?;
-    println!("{}", out.trim_end());
+    say(out.trim_end());
     let bad = rows.iter().filter(|r| !r.ok).count();
     if bad > 0 {
         eprintln!("verify: {bad} comparison(s) beyond tolerance {tolerance:e}");
@@ -417,7 +428,7 @@ pub fn compare(
         F::Md => report::table::markdown(&grids),
         F::Json => serde_json::to_string_pretty(&cmp)?,
     };
-    println!("{}", text.trim_end());
+    say(text.trim_end());
     let failed = match gate {
         Gate::Times => cmp.regressions(),
         Gate::Ratios => cmp
@@ -457,7 +468,7 @@ pub fn history(
     match out {
         Some(p) => std::fs::write(p, svg)
             .with_context(|| format!("--out {}: cannot write", p.display()))?,
-        None => println!("{svg}"),
+        None => say(&svg),
     }
     Ok(0)
 }

@@ -453,3 +453,21 @@ fn report_refuses_truncated_and_future_results() {
         &["--history", "--format svg"],
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_panic() {
+    // `speedbench models | head -1`: the reader closes before the table is
+    // written; the write fails with EPIPE, which must not panic.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_speedbench"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("models")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
