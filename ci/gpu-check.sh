@@ -15,9 +15,10 @@
 # 50-layer models at 224 px, and at --optimize max (folded batch norms,
 # channels-last) for resnet50 and scalenet50; then times the four at the
 # paper profile (batch 16, 224 px, 50 warm-up + 1000 timed iterations, both
-# modes) and writes the results JSON (+ csv, md, svg) into OUT; then the same
-# at --optimize max into OUT/max (MAX_ITERS timed iterations, default 1000;
-# 0 skips it). Each step writes its output as it finishes.
+# modes) and writes the results JSON (+ csv, md, svg) into OUT; then times
+# --optimize default and max side by side (each worker interleaves the four
+# sessions) into OUT/levels (LEVEL_ITERS timed iterations, default 100; 0
+# skips it). Each step writes its output as it finishes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin="${1:-.gpu/speedbench}"
@@ -51,10 +52,10 @@ echo "== run: torch CUDA, paper profile, both modes"
 "$bin" run --framework torch --device cuda --mode both --profile paper "${models[@]}" --out "$out" \
   | tee "$out/run.txt"
 
-max_iters="${MAX_ITERS:-1000}"
-if [ "$max_iters" -gt 0 ]; then
-  echo "== run: torch CUDA, paper profile at --optimize max, $max_iters iterations"
-  mkdir -p "$out/max"
-  "$bin" run --framework torch --device cuda --mode both --profile paper --optimize max \
-    --iters "$max_iters" "${models[@]}" --out "$out/max" | tee "$out/max/run.txt"
+level_iters="${LEVEL_ITERS:-100}"
+if [ "$level_iters" -gt 0 ]; then
+  echo "== run: torch CUDA, --optimize default,max side by side, $level_iters iterations"
+  mkdir -p "$out/levels"
+  "$bin" run --framework torch --device cuda --mode both --profile paper --optimize default,max \
+    --warmup 20 --iters "$level_iters" "${models[@]}" --out "$out/levels" | tee "$out/levels/run.txt"
 fi
