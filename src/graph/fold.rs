@@ -163,25 +163,32 @@ mod tests {
         assert_eq!(w.tensors.len(), g.params.len());
     }
 
-    #[test]
-    fn a_conv_read_twice_keeps_its_batch_norm() {
-        let mut g = Graph::new("t", crate::graph::Shape::new(3, 8, 8));
+    /// A graph of one convolution (`out` channels, k x k) and its batch norm.
+    fn conv_bn(c: usize, size: usize, out: usize, kernel: usize, bias: bool) -> (Graph, NodeId) {
+        let mut g = Graph::new("t", crate::graph::Shape::new(c, size, size));
         let conv = Op::Conv {
-            out: 4,
-            kernel: 3,
+            out,
+            kernel,
             stride: 1,
-            pad: 1,
+            pad: kernel / 2,
             groups: 1,
-            bias: false,
+            bias,
             params: ParamRef::whole("c"),
         };
-        let c = g.add("c", conv, &[0]).unwrap();
+        let conv = g.add("c", conv, &[0]).unwrap();
         let bn = Op::BatchNorm {
-            eps: 1e-5,
+            eps: 0.0,
             params: ParamRef::whole("bn"),
         };
-        let b = g.add("bn", bn, &[c]).unwrap();
-        g.add("sum", Op::Add, &[c, b]).unwrap();
+        g.add("bn", bn, &[conv]).unwrap();
+        (g, conv)
+    }
+
+    #[test]
+    fn a_conv_read_twice_keeps_its_batch_norm() {
+        let (mut g, conv) = conv_bn(3, 8, 4, 3, false);
+        let bn = g.output();
+        g.add("sum", Op::Add, &[conv, bn]).unwrap();
         let w = Weights::seeded(&g, 1);
         let (f, _) = fold_batchnorm(&g, &w).unwrap();
         assert_eq!(f.nodes.len(), g.nodes.len());
@@ -189,22 +196,7 @@ mod tests {
 
     #[test]
     fn folding_is_exact_on_one_channel() {
-        let mut g = Graph::new("t", crate::graph::Shape::new(1, 1, 1));
-        let conv = Op::Conv {
-            out: 1,
-            kernel: 1,
-            stride: 1,
-            pad: 0,
-            groups: 1,
-            bias: true,
-            params: ParamRef::whole("c"),
-        };
-        let c = g.add("c", conv, &[0]).unwrap();
-        let bn = Op::BatchNorm {
-            eps: 0.0,
-            params: ParamRef::whole("bn"),
-        };
-        g.add("bn", bn, &[c]).unwrap();
+        let (g, _) = conv_bn(1, 1, 1, 1, true);
         let mut w = Weights::seeded(&g, 1);
         for (k, v) in [
             ("c.weight", 2.0),
