@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU check for a machine with an NVIDIA GPU and the PyTorch 2.11 CUDA image
-# (no network needed; about 8 minutes). It runs a torch-only speedbench built
+# (no network needed; about 6 minutes on an H200). It runs a torch-only speedbench built
 # elsewhere against that image's libtorch:
 #
 #   # on the build machine (libtorch 2.11.0 from ci/setup.sh, as in the image);
