@@ -403,9 +403,10 @@ pub fn compare(
     let cmp = crate::compare::compare(&b.cells, &c.cells, threshold_pct / 100.0);
     if cmp.cells.is_empty() {
         let levels = |r: &crate::bench::record::RunFile| {
-            let mut v: Vec<String> = r.cells.iter().map(|c| c.optimize.to_string()).collect();
-            v.sort();
-            v.dedup();
+            let v: Vec<String> = crate::bench::record::levels(&r.cells)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             v.join(", ")
         };
         let (lb, lc) = (levels(&b), levels(&c));

@@ -95,6 +95,11 @@ impl CellRecord {
     }
 }
 
+/// The `--optimize` levels the cells ran at.
+pub fn levels(cells: &[CellRecord]) -> std::collections::BTreeSet<Optimize> {
+    cells.iter().map(|c| c.optimize).collect()
+}
+
 /// A cell whose worker failed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Failure {

@@ -139,10 +139,11 @@ fn allocation(device: Device) -> AllocationDevice<'static> {
 }
 
 impl OrtSession {
-    /// One pass through an I/O binding on `device`: the input copied there
-    /// once, the output left there; returns the time from the call to the
-    /// device being synchronised, in ms, and the output value.
-    fn run_bound(&mut self, input: &Array4<f32>, device: Device) -> Result<(f64, DynValue)> {
+    /// One pass through an I/O binding on the session's device: the input
+    /// copied there once, the output left there; returns the time from the
+    /// call to the device being synchronised, in ms, and the output value.
+    fn run_bound(&mut self, input: &Array4<f32>) -> Result<(f64, DynValue)> {
+        let device = self.device;
         if self.bound.is_none() {
             let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
             let data = input.as_slice().context("input is not contiguous")?;
@@ -192,7 +193,7 @@ impl Prepared for OrtSession {
         if self.device != Device::Cuda {
             return Ok(None);
         }
-        Ok(Some(self.run_bound(input, Device::Cuda)?.0))
+        Ok(Some(self.run_bound(input)?.0))
     }
 }
 
@@ -222,7 +223,7 @@ mod tests {
         let x = crate::bench::worker::seeded_input(2, 64, 0);
         let want = s.run(&x).unwrap();
         for _ in 0..2 {
-            let (ms, y) = s.run_bound(&x, Device::Cpu).unwrap();
+            let (ms, y) = s.run_bound(&x).unwrap();
             assert!(ms > 0.0);
             let (shape, got) = y.try_extract_tensor::<f32>().unwrap();
             assert_eq!(**shape, [2, 1000]);

@@ -67,58 +67,41 @@ fn folded(weights: &Weights, conv: &Op, bn: &Op) -> Result<(Tensor, Tensor)> {
 /// the weights of the new graph (only the tensors it declares).
 pub fn fold_batchnorm(graph: &Graph, weights: &Weights) -> Result<(Graph, Weights)> {
     let consumers = graph.consumers();
-    // conv id -> its batch norm id
+    // conv id -> its batch norm id, and the batch norms that go
     let mut fold_into = vec![None; graph.nodes.len()];
+    let mut folded_away = vec![false; graph.nodes.len()];
     for bn in 0..graph.nodes.len() {
         if let Some(conv) = foldable(graph, &consumers, bn) {
             fold_into[conv] = Some(bn);
         }
     }
+    for &bn in fold_into.iter().flatten() {
+        folded_away[bn] = true;
+    }
     let mut out = Graph::new(&graph.name, graph.input());
     let mut new_id: Vec<NodeId> = vec![0; graph.nodes.len()];
     let mut tensors = std::collections::BTreeMap::new();
-    let mut skip = vec![false; graph.nodes.len()];
     for (id, node) in graph.nodes.iter().enumerate().skip(1) {
-        if skip[id] {
+        if folded_away[id] {
+            // a folded batch norm: its value is its convolution's, which
+            // comes before it
+            new_id[id] = new_id[node.inputs[0]];
             continue;
         }
         let inputs: Vec<NodeId> = node.inputs.iter().map(|&i| new_id[i]).collect();
-        let (op, out_node) = match (fold_into[id], &node.op) {
-            (
-                Some(bn),
-                Op::Conv {
-                    out,
-                    kernel,
-                    stride,
-                    pad,
-                    groups,
-                    ..
-                },
-            ) => {
-                let bn_node = &graph.nodes[bn];
-                let prefix = format!("folded.{}", bn_node.name);
-                let (w, b) = folded(weights, &node.op, &bn_node.op)?;
-                tensors.insert(format!("{prefix}.weight"), w);
-                tensors.insert(format!("{prefix}.bias"), b);
-                skip[bn] = true;
-                let op = Op::Conv {
-                    out: *out,
-                    kernel: *kernel,
-                    stride: *stride,
-                    pad: *pad,
-                    groups: *groups,
-                    bias: true,
-                    params: ParamRef::whole(prefix),
-                };
-                (op, Some(bn))
+        let mut op = node.op.clone();
+        if let Some(bn) = fold_into[id] {
+            let bn_node = &graph.nodes[bn];
+            let prefix = format!("folded.{}", bn_node.name);
+            let (w, b) = folded(weights, &node.op, &bn_node.op)?;
+            tensors.insert(format!("{prefix}.weight"), w);
+            tensors.insert(format!("{prefix}.bias"), b);
+            if let Op::Conv { bias, params, .. } = &mut op {
+                *bias = true;
+                *params = ParamRef::whole(prefix);
             }
-            _ => (node.op.clone(), None),
-        };
-        let nid = out.add(&node.name, op, &inputs)?;
-        new_id[id] = nid;
-        if let Some(bn) = out_node {
-            new_id[bn] = nid;
         }
+        new_id[id] = out.add(&node.name, op, &inputs)?;
     }
     for name in out.params.keys() {
         if !tensors.contains_key(name) {

@@ -64,7 +64,7 @@ fn groups(cells: &[CellRecord]) -> Vec<Group> {
 /// The note that says at which `--optimize` level(s) the cells ran: a
 /// report never sets a tuned cell beside an untuned one unlabelled.
 fn levels_note(cells: &[CellRecord]) -> (bool, String) {
-    let levels: BTreeSet<Optimize> = cells.iter().map(|c| c.optimize).collect();
+    let levels = crate::bench::record::levels(cells);
     let names: Vec<String> = levels.iter().map(Optimize::to_string).collect();
     if levels.len() > 1 {
         (true, format!("Cells ran at different --optimize levels ({}): each column is labelled with its level, so a tuned cell never stands beside an untuned one unmarked.", names.join(", ")))

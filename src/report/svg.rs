@@ -7,24 +7,54 @@ use plotters::prelude::*;
 
 use super::grid::{percentile, speedup};
 use crate::bench::record::CellRecord;
-use crate::frameworks::Mode;
+use crate::frameworks::{Mode, Optimize};
 
 const WIDTH: u32 = 1100;
 const HEIGHT: u32 = 900;
 
-fn colour(framework: &str, mode: Mode) -> RGBColor {
-    // a series label may carry its --optimize level: "ort max"
-    let mut words = framework.split(' ');
-    let base = match words.next().unwrap_or_default() {
+/// A framework's bars; `level` is set when the cells hold several
+/// `--optimize` levels, so that each level is its own series and no bar
+/// mixes tuned and untuned cells.
+#[derive(Debug, Clone, PartialEq)]
+struct Series {
+    framework: String,
+    level: Option<Optimize>,
+}
+
+impl Series {
+    fn of(c: &CellRecord, mixed: bool) -> Series {
+        Series {
+            framework: c.framework.clone(),
+            level: mixed.then_some(c.optimize),
+        }
+    }
+
+    fn holds(&self, c: &CellRecord) -> bool {
+        c.framework == self.framework && self.level.is_none_or(|l| l == c.optimize)
+    }
+}
+
+impl std::fmt::Display for Series {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.framework)?;
+        match self.level {
+            Some(l) => write!(f, " {l}"),
+            None => Ok(()),
+        }
+    }
+}
+
+fn colour(series: &Series, mode: Mode) -> RGBColor {
+    let base = match series.framework.as_str() {
         "ort" => RGBColor(31, 119, 180),
         "torch" => RGBColor(230, 110, 20),
         "tf" => RGBColor(44, 160, 44),
         _ => RGBColor(120, 120, 120),
     };
     // levels: max darker, none greyed, default as is
-    let base = match words.next() {
-        Some("max") => RGBColor(base.0 / 2, base.1 / 2, base.2 / 2),
-        Some("none") => RGBColor(base.0 / 3 + 110, base.1 / 3 + 110, base.2 / 3 + 110),
+    let base = match series.level {
+        Some(Optimize::Max) => RGBColor(base.0 / 2, base.1 / 2, base.2 / 2),
+        Some(Optimize::None) => RGBColor(base.0 / 3 + 110, base.1 / 3 + 110, base.2 / 3 + 110),
         _ => base,
     };
     match mode {
@@ -34,26 +64,27 @@ fn colour(framework: &str, mode: Mode) -> RGBColor {
     }
 }
 
-/// (framework, device, host) series and model names, in first-seen order.
-fn axes(cells: &[CellRecord]) -> (Vec<String>, Vec<(String, Mode)>) {
+/// Model names in first-seen order, and the (series, mode) bars.
+fn axes(cells: &[CellRecord], mixed: bool) -> (Vec<String>, Vec<(Series, Mode)>) {
     let mut models: Vec<String> = Vec::new();
-    let mut series: Vec<(String, Mode)> = Vec::new();
+    let mut series: Vec<(Series, Mode)> = Vec::new();
     for c in cells {
         if !models.contains(&c.model) {
             models.push(c.model.clone());
         }
-        let s = (c.framework.clone(), c.mode);
+        let s = (Series::of(c, mixed), c.mode);
         if !series.contains(&s) {
             series.push(s);
         }
     }
-    series.sort_by_key(|(f, m)| {
+    series.sort_by_key(|(s, m)| {
         (
             crate::frameworks::KNOWN
                 .iter()
-                .position(|k| Some(*k) == f.split(' ').next())
+                .position(|k| *k == s.framework)
                 .unwrap_or(99),
-            f.clone(),
+            s.framework.clone(),
+            s.level,
             *m,
         )
     });
@@ -124,28 +155,13 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
     if cells.is_empty() {
         return Err(anyhow!("no cells to plot"));
     }
-    // Cells of several --optimize levels: each level is its own series,
-    // named "framework level", so no bar mixes tuned and untuned cells.
-    let levels: std::collections::BTreeSet<_> = cells.iter().map(|c| c.optimize).collect();
-    let relabelled: Vec<CellRecord>;
-    let cells = if levels.len() > 1 {
-        relabelled = cells
-            .iter()
-            .map(|c| CellRecord {
-                framework: format!("{} {}", c.framework, c.optimize),
-                ..c.clone()
-            })
-            .collect();
-        relabelled.as_slice()
-    } else {
-        cells
-    };
-    let (models, series) = axes(cells);
-    let find = |m: &str, f: &str, mode: Mode| {
+    let mixed = crate::bench::record::levels(cells).len() > 1;
+    let (models, series) = axes(cells, mixed);
+    let find = |m: &str, s: &Series, mode: Mode| {
         cells
             .iter()
             .rev()
-            .find(|c| c.model == m && c.framework == f && c.mode == mode)
+            .find(|c| c.model == m && s.holds(c) && c.mode == mode)
     };
     let mut svg = String::new();
     {
@@ -201,11 +217,11 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
         legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
 
         // Speedup chart: one bar per model and framework.
-        let frameworks: Vec<String> = {
-            let mut f: Vec<String> = Vec::new();
-            for (fw, _) in &series {
-                if !f.contains(fw) {
-                    f.push(fw.clone());
+        let frameworks: Vec<Series> = {
+            let mut f: Vec<Series> = Vec::new();
+            for (s, _) in &series {
+                if !f.contains(s) {
+                    f.push(s.clone());
                 }
             }
             f
@@ -253,7 +269,7 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
                     )
                 }))
                 .map_err(err)?
-                .label(fw.clone())
+                .label(fw.to_string())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], col.filled()));
             chart
                 .draw_series(mine.iter().map(|p| {
