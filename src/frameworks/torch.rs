@@ -45,7 +45,7 @@ use super::{
     require_cuda, Device, DeviceMemory, Framework, Mode, Optimize, PrepareOptions, Prepared,
 };
 use crate::graph::analysis::analyse;
-use crate::graph::{Graph, NodeId, Op, ParamRef, ResizeMode};
+use crate::graph::{Graph, NodeId, Op, ResizeMode};
 use crate::weights::Weights;
 
 pub struct Torch;
@@ -276,7 +276,7 @@ fn cuda_memory() -> Result<DeviceMemory> {
 struct Plan {
     names: Vec<String>,
     ops: Vec<Op>,
-    /// Per node, the tensors of [`param_suffixes`], in that order.
+    /// Per node, the tensors of [`Op::params`], in that order.
     params: Vec<Vec<Tensor>>,
     inputs: Vec<Vec<NodeId>>,
     consumers: Vec<Vec<NodeId>>,
@@ -326,32 +326,17 @@ fn int(v: usize) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// The stored tensors a node uses, in the order [`Plan::kernel`] reads them.
-fn param_suffixes(op: &Op) -> (Option<&ParamRef>, &'static [&'static str]) {
-    match op {
-        Op::Conv {
-            bias: true, params, ..
-        } => (Some(params), &["weight", "bias"]),
-        Op::Conv { params, .. } => (Some(params), &["weight"]),
-        Op::BatchNorm { params, .. } => (
-            Some(params),
-            &["weight", "bias", "running_mean", "running_var"],
-        ),
-        Op::Linear { params, .. } => (Some(params), &["weight", "bias"]),
-        _ => (None, &[]),
-    }
-}
-
 impl Plan {
     fn new(graph: &Graph, weights: &Weights, device: TchDevice, level: Optimize) -> Result<Plan> {
         let channels_last_weights = level == Optimize::Max;
         let mut params = Vec::with_capacity(graph.nodes.len());
         for node in &graph.nodes {
-            let (p, suffixes) = param_suffixes(&node.op);
-            let mut tensors = Vec::with_capacity(suffixes.len());
-            for (p, suffix) in p
+            let mut tensors = Vec::new();
+            for (p, suffix) in node
+                .op
+                .params()
                 .into_iter()
-                .flat_map(|p| suffixes.iter().map(move |s| (p, s)))
+                .flat_map(|(p, suffixes)| suffixes.iter().map(move |s| (p, s)))
             {
                 let t = weights.get(p, suffix)?;
                 let shape: Vec<i64> = t.shape.iter().map(|&d| int(d)).collect();

@@ -43,7 +43,7 @@ fn folded(weights: &Weights, conv: &Op, bn: &Op) -> Result<(Tensor, Tensor)> {
         vec![0.0; *out]
     };
     let [gamma, beta, mean, var] =
-        ["weight", "bias", "running_mean", "running_var"].map(|t| weights.get(bp, t));
+        super::BN_TENSORS.map(|t| weights.get(bp, t));
     let (gamma, beta, mean, var) = (gamma?.data, beta?.data, mean?.data, var?.data);
     let row = w.data.len() / out;
     let mut new_b = Vec::with_capacity(*out);

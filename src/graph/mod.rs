@@ -138,6 +138,26 @@ pub enum Op {
     },
 }
 
+/// The tensor names of a batch norm, in the order every lowering reads them.
+pub const BN_TENSORS: [&str; 4] = ["weight", "bias", "running_mean", "running_var"];
+
+impl Op {
+    /// Where a parameterised node finds its tensors and the suffixes of the
+    /// tensors it reads (`<prefix>.<suffix>`), in the order every lowering
+    /// reads them; `None` for an operation without parameters.
+    pub fn params(&self) -> Option<(&ParamRef, &'static [&'static str])> {
+        match self {
+            Op::Conv {
+                bias: true, params, ..
+            } => Some((params, &["weight", "bias"])),
+            Op::Conv { params, .. } => Some((params, &["weight"])),
+            Op::BatchNorm { params, .. } => Some((params, &BN_TENSORS)),
+            Op::Linear { params, .. } => Some((params, &["weight", "bias"])),
+            _ => None,
+        }
+    }
+}
+
 impl Op {
     /// Short operation name used in errors and tables.
     pub fn kind(&self) -> &'static str {
@@ -308,7 +328,7 @@ fn param_shapes(op: &Op, inputs: &[Shape]) -> Vec<(String, Vec<usize>)> {
             }
             v
         }
-        Op::BatchNorm { params, .. } => ["weight", "bias", "running_mean", "running_var"]
+        Op::BatchNorm { params, .. } => BN_TENSORS
             .iter()
             .map(|t| (format!("{}.{t}", params.prefix), vec![inputs[0].c]))
             .collect(),

@@ -126,7 +126,7 @@ pub fn to_onnx(g: &Graph, w: &Weights) -> Result<Vec<u8>> {
                 "Conv"
             }
             Op::BatchNorm { eps, params } => {
-                for s in ["weight", "bias", "running_mean", "running_var"] {
+                for s in super::BN_TENSORS {
                     add_init(s, w.get(params, s)?, &mut inputs);
                 }
                 attrs.push(attr_float("epsilon", *eps as f32));

@@ -295,7 +295,7 @@ fn lower_node(
         }
         Op::BatchNorm { eps, params } => {
             let mut inputs = vec![ins[0].clone()];
-            for t in ["weight", "bias", "running_mean", "running_var"] {
+            for t in crate::graph::BN_TENSORS {
                 let v = w.get(params, t)?;
                 inputs.push(b.float_vec(&format!("{name}/{t}"), &v.data)?);
             }
