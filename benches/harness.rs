@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use speedbench::bench::worker::seeded_input;
 use speedbench::frameworks::{self, Device, Mode, PrepareOptions};
+use speedbench::io::seeded_input;
 use speedbench::zoo;
 
 const MODEL: &str = "resnet50";
@@ -18,7 +18,7 @@ fn options() -> PrepareOptions {
     PrepareOptions {
         device: Device::Cpu,
         mode: Mode::Sequential,
-        intra_threads: speedbench::config::cores(),
+        intra_threads: speedbench::record::env::cores(),
         inter_threads: 1,
         optimize: speedbench::frameworks::Optimize::Default,
         verbose: false,

@@ -14,10 +14,15 @@ cargo build --release --locked
 out=results/ci
 mkdir -p "$out"
 set +e
-./target/release/speedbench run --profile smoke --out "$out"
-run_code=$?
+./target/release/speedbench run --profile smoke --out "$out" | tee "$out/run.txt"
+run_code=${PIPESTATUS[0]}
 set -e
-latest="$(ls -t "$out"/*.json | head -n1)"
+# run prints its results file on a line of its own: `results: PATH`
+latest="$(sed -n 's/^results: //p' "$out/run.txt" | tail -n1)"
+if [ -z "$latest" ]; then
+  echo "ci/regression.sh: the run wrote no results file" >&2
+  exit 2
+fi
 set +e
 ./target/release/speedbench compare results/baseline.json "$latest" \
   --threshold "${THRESHOLD:-10}" --gate "${GATE:-times}" --format md > "$out/compare.md"

@@ -1,11 +1,12 @@
 //! Command-line arguments (clap). Nothing but argument types lives here;
-//! `config` turns them into validated options.
+//! they map onto [`crate::config::Request`] and the shared words of
+//! [`crate::record`], and `config` turns those into a validated plan.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::frameworks::{Device, Mode, Optimize};
+use crate::record::{Device, Mode, Optimize};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +63,18 @@ pub enum Format {
     Csv,
     Md,
     Json,
+}
+
+impl From<Format> for crate::report::rows::Format {
+    fn from(f: Format) -> Self {
+        use crate::report::rows::Format as R;
+        match f {
+            Format::Table => R::Table,
+            Format::Csv => R::Csv,
+            Format::Md => R::Md,
+            Format::Json => R::Json,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,6 +149,27 @@ pub struct RunArgs {
     /// Continue an interrupted run: its plan, skipping the cells it holds.
     #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "optimize", "batch", "size", "iters", "warmup", "device", "mode", "weights", "out"])]
     pub resume: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The run these arguments ask for, in the words of [`crate::config`].
+    pub fn request(&self) -> crate::config::Request {
+        crate::config::Request {
+            config: self.config.clone(),
+            profile: self.profile.clone(),
+            frameworks: self.frameworks.clone(),
+            models: self.models.clone(),
+            device: self.device.map(Device::from),
+            modes: self.mode.map(ModeArg::modes),
+            optimize: self.optimize.clone(),
+            batch: self.batch,
+            size: self.size,
+            warmup: self.warmup,
+            iters: self.iters,
+            out: self.out.clone(),
+            weights: self.weights.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,9 +10,9 @@
 
 use serde::Serialize;
 
-use crate::bench::record::CellRecord;
-use crate::bench::stats::{self, median, Ratio};
-use crate::frameworks::{Device, Mode, Optimize};
+use crate::record::stats::{self, median, Ratio};
+use crate::record::CellRecord;
+use crate::record::{Device, Mode, Optimize};
 
 const RESAMPLES: usize = 2000;
 
@@ -222,7 +222,7 @@ fn ratio_pairs(
             }
         }
     }
-    let first = crate::frameworks::KNOWN
+    let first = crate::record::FRAMEWORKS
         .iter()
         .find(|f| cells.keys().any(|k| k.framework == **f));
     if let Some(first) = first {

@@ -6,9 +6,30 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{ModeArg, RunArgs};
-use crate::frameworks::{self, Device, Mode, Optimize};
+use crate::frameworks;
+use crate::record::env::cores;
+use crate::record::{default_levels, one_or_many, Device, Mode, Optimize, RunPlan};
 use crate::zoo::spec;
+
+/// What the command line asks of a run: an empty list or `None` takes
+/// harness.toml's value. `cli` fills it; nothing here knows about clap.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The harness file.
+    pub config: PathBuf,
+    pub profile: Option<String>,
+    pub frameworks: Vec<String>,
+    pub models: Vec<String>,
+    pub device: Option<Device>,
+    pub modes: Option<Vec<Mode>>,
+    pub optimize: Vec<Optimize>,
+    pub batch: Option<usize>,
+    pub size: Option<usize>,
+    pub warmup: Option<usize>,
+    pub iters: Option<usize>,
+    pub out: Option<PathBuf>,
+    pub weights: Option<PathBuf>,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,27 +55,6 @@ pub struct Matrix {
     /// see [`Optimize`].
     #[serde(default = "default_levels", deserialize_with = "one_or_many")]
     pub optimize: Vec<Optimize>,
-}
-
-fn default_levels() -> Vec<Optimize> {
-    vec![Optimize::Default]
-}
-
-/// A level or a list of levels (`"max"` or `["default", "max"]`).
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Optimize>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(Optimize),
-        Many(Vec<Optimize>),
-    }
-    match OneOrMany::deserialize(d) {
-        Ok(OneOrMany::One(o)) => Ok(vec![o]),
-        Ok(OneOrMany::Many(v)) => Ok(v),
-        Err(_) => Err(serde::de::Error::custom(
-            "expected one of \"none\", \"default\", \"max\", or a list of them",
-        )),
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,69 +112,13 @@ impl Harness {
 
     /// Parses harness TOML; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Harness> {
-        toml::from_str(text).map_err(|e| anyhow::anyhow!(toml_error(path, text, &e)))
+        toml::from_str(text).map_err(|e| anyhow::anyhow!(crate::io::toml_error(path, text, &e)))
     }
 }
 
-/// One line for a TOML error: `file:line: <the line>: message`.
-pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
-    match e.span() {
-        Some(span) => {
-            let before = &text.as_bytes()[..span.start.min(text.len())];
-            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            let src = text.lines().nth(line - 1).unwrap_or("").trim();
-            format!("{}:{line}: `{src}`: {msg}", path.display())
-        }
-        None => format!("{}: {msg}", path.display()),
-    }
-}
-
-/// Everything `run` needs, validated.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RunPlan {
-    pub profile: String,
-    pub frameworks: Vec<String>,
-    pub models: Vec<String>,
-    pub device: Device,
-    pub modes: Vec<Mode>,
-    /// `--optimize` levels, each timed beside the others in every worker.
-    /// Plans saved before `--optimize` existed ran at `default`.
-    #[serde(default = "default_levels", deserialize_with = "one_or_many")]
-    pub optimize: Vec<Optimize>,
-    pub batch: usize,
-    pub size: usize,
-    pub warmup: usize,
-    pub iters: usize,
-    pub intra_threads: usize,
-    pub inter_threads: usize,
-    pub seed: u64,
-    pub timeout_s: u64,
-    pub out: PathBuf,
-    pub weights: Option<PathBuf>,
-    /// Frameworks of the default matrix left out because not built in.
-    pub skipped: Vec<String>,
-}
-
-impl RunPlan {
-    /// Sessions each worker loads and times side by side: one per mode and
-    /// `--optimize` level.
-    pub fn sessions(&self) -> usize {
-        self.modes.len() * self.optimize.len()
-    }
-}
-
-pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn mode_arg(s: &str, field: &str) -> Result<ModeArg> {
-    match s {
-        "sequential" => Ok(ModeArg::Sequential),
-        "parallel" => Ok(ModeArg::Parallel),
-        "both" => Ok(ModeArg::Both),
-        _ => bail!("{field}: '{s}' is not one of sequential, parallel, both"),
-    }
+fn modes_named(s: &str, field: &str) -> Result<Vec<Mode>> {
+    Mode::set_named(s)
+        .with_context(|| format!("{field}: '{s}' is not one of sequential, parallel, both"))
 }
 
 /// Expands `all` and checks every name against `known`.
@@ -198,7 +142,7 @@ fn expand(names: &[String], known: &[String], what: &str) -> Result<Vec<String>>
     Ok(out)
 }
 
-pub fn plan(args: &RunArgs, models_dir: &Path) -> Result<RunPlan> {
+pub fn plan(args: &Request, models_dir: &Path) -> Result<RunPlan> {
     let h = Harness::load(&args.config)?;
     let cuda = frameworks::cuda_present();
     let profile = args
@@ -218,7 +162,10 @@ pub fn plan(args: &RunArgs, models_dir: &Path) -> Result<RunPlan> {
     } else {
         expand(&args.models, &known_models, "model (--model)")?
     };
-    let known_fw: Vec<String> = frameworks::KNOWN.iter().map(|s| s.to_string()).collect();
+    let known_fw: Vec<String> = frameworks::FRAMEWORKS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let built = frameworks::built_in();
     let mut skipped = Vec::new();
     let frameworks = if args.frameworks.is_empty() {
@@ -243,9 +190,9 @@ pub fn plan(args: &RunArgs, models_dir: &Path) -> Result<RunPlan> {
         }
         v
     };
-    let mode = match args.mode {
-        Some(m) => m,
-        None => mode_arg(
+    let modes = match &args.modes {
+        Some(m) => m.clone(),
+        None => modes_named(
             &h.matrix.mode,
             &format!("{}: matrix.mode", args.config.display()),
         )?,
@@ -254,12 +201,10 @@ pub fn plan(args: &RunArgs, models_dir: &Path) -> Result<RunPlan> {
         profile,
         frameworks,
         models,
-        device: args.device.map(Device::from).unwrap_or(if cuda {
-            Device::Cuda
-        } else {
-            Device::Cpu
-        }),
-        modes: mode.modes(),
+        device: args
+            .device
+            .unwrap_or(if cuda { Device::Cuda } else { Device::Cpu }),
+        modes,
         optimize: {
             let mut v = if args.optimize.is_empty() {
                 h.matrix.optimize

@@ -1,10 +1,14 @@
-//! `.npy` input and output files, with errors that name the file.
+//! The user's files and the benchmark's input: `.npy` inputs and outputs
+//! and TOML errors, each naming the file, and the seeded input.
 
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
 use ndarray::{Array2, Array4};
 use ndarray_npy::{write_npy, ReadNpyExt};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
 
 /// Reads a float32 `[N, 3, H, W]` array.
 pub fn read_input(path: &Path, size: Option<usize>) -> Result<Array4<f32>> {
@@ -95,4 +99,24 @@ pub fn parse_input(bytes: &[u8], path: &Path, size: Option<usize>) -> Result<Arr
 
 pub fn write_logits(path: &Path, y: &Array2<f32>) -> Result<()> {
     write_npy(path, y).map_err(|e| anyhow!("{}: cannot write: {e}", path.display()))
+}
+
+/// One line for a TOML error: `file:line: <the line>: message`.
+pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let src = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!("{}:{line}: `{src}`: {msg}", path.display())
+        }
+        None => format!("{}: {msg}", path.display()),
+    }
+}
+
+/// The benchmark input: seeded standard normal `[batch, 3, size, size]`.
+pub fn seeded_input(batch: usize, size: usize, seed: u64) -> Array4<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(0x5eed));
+    Array4::from_shape_simple_fn((batch, 3, size, size), || StandardNormal.sample(&mut rng))
 }

@@ -2,7 +2,9 @@
 //!
 //! Data flows one way: `models/*.toml` -> [`zoo`] builds a [`graph::Graph`]
 //! -> [`graph::analysis`] counts it -> [`frameworks`] prepare and run it ->
-//! [`bench`] times it into records -> [`report`] renders them.
+//! [`bench`] times it into [`record`]s -> [`results`] stores them ->
+//! [`report`] renders them. [`record`] is the bottom layer every other
+//! module may read: the shared words, the stored plan and records.
 
 pub mod bench;
 pub mod cli;
@@ -12,7 +14,9 @@ pub mod config;
 pub mod frameworks;
 pub mod graph;
 pub mod io;
+pub mod record;
 pub mod report;
+pub mod results;
 pub mod verify;
 pub mod weights;
 pub mod zoo;

@@ -1,3 +1,11 @@
+//! The `speedbench` binary: parses the command line and runs one command.
+
+// TensorFlow's start-up log is silenced by a hook of the executable that runs
+// before the libraries load; it belongs to this binary, not to the library
+// (tests and other binaries that link the library are left alone).
+#[cfg(feature = "tf")]
+mod quiet;
+
 use clap::Parser;
 
 use speedbench::cli::{Cli, Command};

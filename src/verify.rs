@@ -10,8 +10,8 @@ use anyhow::{bail, Context, Result};
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
-use crate::bench::worker::seeded_input;
-use crate::frameworks::{Device, Mode, Optimize};
+use crate::io::seeded_input;
+use crate::record::{Device, Mode, Optimize};
 
 /// One comparison of a framework and mode against the reference.
 #[derive(Debug, Clone, Serialize, tabled::Tabled)]

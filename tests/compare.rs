@@ -4,9 +4,9 @@
 mod common;
 
 use common::{cell, run_file, samples, speedbench};
-use speedbench::bench::record::CellRecord;
 use speedbench::frameworks::Mode::{Parallel, Sequential};
 use speedbench::frameworks::Optimize;
+use speedbench::record::CellRecord;
 
 fn compare(base: Vec<f64>, cur: Vec<f64>, extra: &[&str]) -> (i32, serde_json::Value) {
     let t = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::speedbench;
-use speedbench::bench::record::RunFile;
+use speedbench::record::RunFile;
 
 fn spawn(out: &Path, models: &[&str], iters: &str, env: Option<(&str, &str)>) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_speedbench"));

@@ -7,8 +7,8 @@ mod common;
 use std::process::Command;
 
 use common::{speedbench, venv_python};
-use speedbench::bench::record::RunFile;
 use speedbench::frameworks::Optimize;
+use speedbench::record::RunFile;
 
 #[test]
 fn smoke_run_keeps_every_sample_and_writes_all_formats() {

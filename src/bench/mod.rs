@@ -1,10 +1,7 @@
-//! Timing: the parent's runner, the per-cell worker process, statistics, the
-//! environment and the result records.
+//! Timing: the parent's runner, the per-cell worker process, the memory
+//! guard and the machine's peak.
 
-pub mod env;
 pub mod memory;
 pub mod peak;
-pub mod record;
 pub mod runner;
-pub mod stats;
 pub mod worker;

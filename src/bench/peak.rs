@@ -10,8 +10,9 @@ use std::time::Instant;
 use anyhow::Result;
 use ndarray::Array4;
 
-use crate::frameworks::{Device, Framework, Mode, PrepareOptions};
+use crate::frameworks::{self, Framework, PrepareOptions};
 use crate::graph::{Graph, Op, ParamRef, Shape};
+use crate::record::{Device, Mode, Optimize};
 use crate::weights::Weights;
 
 /// Matrix size: big enough to reach a CPU's or GPU's GEMM peak, small
@@ -48,10 +49,10 @@ pub fn measure(fw: &dyn Framework, device: Device, intra_threads: usize) -> Resu
         mode: Mode::Sequential,
         intra_threads,
         inter_threads: 1,
-        optimize: crate::frameworks::Optimize::Default,
+        optimize: Optimize::Default,
         verbose: false,
     };
-    let mut p = fw.prepare(&g, &w, &opts)?;
+    let mut p = frameworks::prepare(fw, &g, &w, &opts)?;
     let x = Array4::<f32>::from_elem((n, n, 1, 1), 0.5);
     for _ in 0..2 {
         p.run(&x)?;

@@ -10,13 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::env;
-use super::record::{Failure, RunFile, SCHEMA_VERSION};
 use super::worker::{Job, Message};
-use crate::config::RunPlan;
+use crate::record::{CellRecord, Failure, RunFile};
 
 const STDERR_TAIL: usize = 20;
 
@@ -27,11 +25,7 @@ enum Event {
 }
 
 /// Runs one job in a child process.
-fn run_worker(
-    job: &Job,
-    timeout: Duration,
-    bar: &ProgressBar,
-) -> Result<Vec<super::record::CellRecord>, Failure> {
+fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<Vec<CellRecord>, Failure> {
     let fail = |cause: String, tail: Vec<String>| Failure {
         model: job.model.clone(),
         framework: job.framework.clone(),
@@ -142,12 +136,6 @@ fn describe_exit(s: std::process::ExitStatus) -> String {
     }
 }
 
-/// Path of a new results file: `<out>/<timestamp>-<host>.json`.
-pub fn results_path(out: &Path) -> PathBuf {
-    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-    out.join(format!("{stamp}-{}.json", env::host()))
-}
-
 /// Set by Ctrl-C in the parent: stop after the worker in flight.
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -159,28 +147,9 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
-/// A new, empty results file for `plan` in `plan.out`.
-pub fn start(plan: &RunPlan) -> Result<(PathBuf, RunFile)> {
-    std::fs::create_dir_all(&plan.out)
-        .with_context(|| format!("--out {}: cannot create the folder", plan.out.display()))?;
-    let path = results_path(&plan.out);
-    let file = RunFile {
-        schema_version: SCHEMA_VERSION,
-        started: chrono::Local::now().to_rfc3339(),
-        finished: None,
-        env: env::capture(),
-        plan: plan.clone(),
-        cells: vec![],
-        failures: vec![],
-    };
-    file.save(&path)
-        .with_context(|| format!("--out {}: not writable", plan.out.display()))?;
-    Ok((path, file))
-}
-
 /// Runs every (model, framework) of the file's plan that it does not hold
 /// yet, saving the file after each worker. `--resume` passes a file loaded
-/// from disk; a fresh run one from [`start`].
+/// from disk; a fresh run one from [`crate::results::start`].
 pub fn run(path: PathBuf, mut file: RunFile, models_dir: &Path, verbose: bool) -> Result<Outcome> {
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
     let plan = file.plan.clone();

@@ -9,17 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ndarray::Array4;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::memory;
-use super::record::CellRecord;
-use super::stats::summarise;
-use crate::frameworks::{self, Device, Mode, PrepareOptions};
+use crate::frameworks::{self, PrepareOptions};
 use crate::graph::analysis::analyse;
+use crate::io::seeded_input;
+use crate::record::stats::summarise;
+use crate::record::{CellRecord, Device, Mode, RunPlan};
 
 /// What the parent asks a worker to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,7 +25,7 @@ pub struct Job {
     pub framework: String,
     /// The run's plan: device, modes, batch, size, iterations, threads, seed
     /// and weights.
-    pub plan: crate::config::RunPlan,
+    pub plan: RunPlan,
     pub models_dir: PathBuf,
     pub verbose: bool,
 }
@@ -47,12 +44,6 @@ pub enum Message {
 /// Set by Ctrl-C: the worker finishes the sample in flight and reports
 /// what it has.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// The benchmark input: seeded standard normal `[batch, 3, size, size]`.
-pub fn seeded_input(batch: usize, size: usize, seed: u64) -> Array4<f32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(0x5eed));
-    Array4::from_shape_simple_fn((batch, 3, size, size), || StandardNormal.sample(&mut rng))
-}
 
 /// Runs a job, reporting progress through `emit`.
 pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecord>> {
@@ -160,7 +151,7 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             }
         }
     }
-    let host = super::env::host();
+    let host = crate::record::env::host();
     let gpu_peak = fw.device_memory(job.plan.device).map(|m| m.peak_mib);
     Ok(prepared
         .iter()

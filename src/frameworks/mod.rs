@@ -8,76 +8,14 @@ pub mod tf;
 #[cfg(feature = "torch")]
 pub mod torch;
 
-use std::fmt;
-use std::str::FromStr;
-
 use anyhow::{bail, Result};
 use ndarray::{Array2, Array4};
 use serde::{Deserialize, Serialize};
 
+pub use crate::record::{Device, Mode, Optimize, FRAMEWORKS};
+
 use crate::graph::Graph;
 use crate::weights::Weights;
-
-/// Where a graph runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Device {
-    Cpu,
-    Cuda,
-}
-
-/// How independent branches are scheduled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// One operation after another.
-    Sequential,
-    /// Independent branches run concurrently.
-    Parallel,
-}
-
-macro_rules! text_enum {
-    ($t:ty, $($v:ident = $s:literal),+) => {
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(match self { $(Self::$v => $s),+ })
-            }
-        }
-        impl FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s { $($s => Ok(Self::$v),)+
-                    _ => Err(format!("'{s}' is not one of: {}", [$($s),+].join(", "))) }
-            }
-        }
-    };
-}
-text_enum!(Device, Cpu = "cpu", Cuda = "cuda");
-text_enum!(Mode, Sequential = "sequential", Parallel = "parallel");
-text_enum!(Optimize, None = "none", Default = "default", Max = "max");
-
-/// How much each framework may rewrite the graph before running it
-/// (`--optimize`). Recorded in every result; reports and comparisons keep
-/// cells of different levels apart.
-///
-/// | level | ort | torch | tf |
-/// |---|---|---|---|
-/// | none | graph optimisations disabled | eager, `no_grad` only | grappler and the classic graph optimiser off |
-/// | default | optimisation level all | inference mode | grappler on (TensorFlow's default) |
-/// | max | default + batch norms folded into convolutions in the IR | default + folded batch norms + channels-last layout | default + folded batch norms |
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Optimize {
-    /// Every framework runs the graph as written.
-    None,
-    /// Each framework at its own standard best for inference.
-    #[default]
-    Default,
-    /// Default plus the rewrites speedbench does itself.
-    Max,
-}
 
 /// Everything a framework needs to set a graph up for timing.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -176,9 +114,6 @@ pub fn built_in() -> Vec<&'static str> {
     v
 }
 
-/// All framework names speedbench knows, built in or not.
-pub const KNOWN: [&str; 3] = ["ort", "torch", "tf"];
-
 /// The framework called `name`.
 pub fn by_name(name: &str) -> Result<Box<dyn Framework>> {
     match name {
@@ -188,13 +123,13 @@ pub fn by_name(name: &str) -> Result<Box<dyn Framework>> {
         "torch" => Ok(Box::new(torch::Torch)),
         #[cfg(feature = "tf")]
         "tf" => Ok(Box::new(tf::Tf)),
-        n if KNOWN.contains(&n) => bail!(
+        n if FRAMEWORKS.contains(&n) => bail!(
             "framework '{n}' is not built into this binary (built: {}); rebuild with --features {n}",
             built_in().join(", ")
         ),
         n => bail!(
             "unknown framework '{n}' (expected one of: {})",
-            KNOWN.join(", ")
+            FRAMEWORKS.join(", ")
         ),
     }
 }

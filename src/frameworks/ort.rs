@@ -220,7 +220,7 @@ mod tests {
             device: Device::Cpu,
             bound: None,
         };
-        let x = crate::bench::worker::seeded_input(2, 64, 0);
+        let x = crate::io::seeded_input(2, 64, 0);
         let want = s.run(&x).unwrap();
         for _ in 0..2 {
             let (ms, y) = s.run_bound(&x).unwrap();

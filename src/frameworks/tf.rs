@@ -11,7 +11,6 @@
 
 mod config;
 mod lower;
-mod quiet;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::{Array2, Array4};
@@ -241,7 +240,7 @@ mod tests {
     }
 
     fn input(n: usize) -> Array4<f32> {
-        crate::bench::worker::seeded_input(n, 9, 3)
+        crate::io::seeded_input(n, 9, 3)
     }
 
     #[test]

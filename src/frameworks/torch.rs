@@ -1095,7 +1095,7 @@ mod tests {
     #[test]
     fn schedules_agree_bit_for_bit_on_a_diamond() {
         let g = diamond();
-        let x = crate::bench::worker::seeded_input(2, 12, 3);
+        let x = crate::io::seeded_input(2, 12, 3);
         let seq = run(&g, Mode::Sequential, 1, &x);
         let par = run(&g, Mode::Parallel, 1, &x);
         assert_eq!(seq.shape(), &[2, 10]);
@@ -1107,7 +1107,7 @@ mod tests {
     fn schedules_agree_bit_for_bit_on_scalenet50() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
         let loaded = crate::zoo::load(&dir, "scalenet50", 128, None, 0).unwrap();
-        let x = crate::bench::worker::seeded_input(1, 128, 0);
+        let x = crate::io::seeded_input(1, 128, 0);
         let seq = run(&loaded.graph, Mode::Sequential, 1, &x);
         let par = run(&loaded.graph, Mode::Parallel, 1, &x);
         assert_eq!(seq.shape(), &[1, 1000]);
@@ -1142,7 +1142,7 @@ mod tests {
         }
         let g = diamond();
         let w = Weights::seeded(&g, 1);
-        let x = crate::bench::worker::seeded_input(2, 12, 3);
+        let x = crate::io::seeded_input(2, 12, 3);
         let cpu = run(&g, Mode::Sequential, 1, &x);
         for mode in [Mode::Sequential, Mode::Parallel] {
             let mut p = Torch.prepare(&g, &w, &opts(Device::Cuda, mode, 1)).unwrap();

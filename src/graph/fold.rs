@@ -42,8 +42,7 @@ fn folded(weights: &Weights, conv: &Op, bn: &Op) -> Result<(Tensor, Tensor)> {
     } else {
         vec![0.0; *out]
     };
-    let [gamma, beta, mean, var] =
-        super::BN_TENSORS.map(|t| weights.get(bp, t));
+    let [gamma, beta, mean, var] = super::BN_TENSORS.map(|t| weights.get(bp, t));
     let (gamma, beta, mean, var) = (gamma?.data, beta?.data, mean?.data, var?.data);
     let row = w.data.len() / out;
     let mut new_b = Vec::with_capacity(*out);

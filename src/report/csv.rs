@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::bench::record::CellRecord;
+use crate::record::CellRecord;
 
 pub fn render(cells: &[CellRecord]) -> Result<String> {
     let mut w = ::csv::Writer::from_writer(Vec::new());

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::published;
-use crate::bench::record::CellRecord;
-use crate::bench::stats::{quantile, ratio_of_medians, Ratio};
-use crate::frameworks::{Device, Mode, Optimize};
+use crate::record::stats::{quantile, ratio_of_medians, Ratio};
+use crate::record::CellRecord;
+use crate::record::{Device, Mode, Optimize};
 
 /// Coefficient of variation above which a cell is marked noisy.
 pub const NOISY_CV: f64 = 0.05;
@@ -32,7 +32,7 @@ struct Group {
 }
 
 fn framework_rank(f: &str) -> usize {
-    crate::frameworks::KNOWN
+    crate::record::FRAMEWORKS
         .iter()
         .position(|k| *k == f)
         .unwrap_or(99)
@@ -64,7 +64,7 @@ fn groups(cells: &[CellRecord]) -> Vec<Group> {
 /// The note that says at which `--optimize` level(s) the cells ran: a
 /// report never sets a tuned cell beside an untuned one unlabelled.
 fn levels_note(cells: &[CellRecord]) -> (bool, String) {
-    let levels = crate::bench::record::levels(cells);
+    let levels = crate::record::levels(cells);
     let names: Vec<String> = levels.iter().map(Optimize::to_string).collect();
     if levels.len() > 1 {
         (true, format!("Cells ran at different --optimize levels ({}): each column is labelled with its level, so a tuned cell never stands beside an untuned one unmarked.", names.join(", ")))

@@ -4,8 +4,8 @@
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
-use crate::bench::record::RunFile;
-use crate::compare::CellKey;
+use crate::compare::{level_suffix, CellKey};
+use crate::record::RunFile;
 
 use super::svg::err;
 
@@ -34,7 +34,16 @@ pub fn render(runs: &[RunFile], baseline: Option<usize>) -> Result<String> {
                         .map(|c| (i as f64, c.latency.median))
                 })
                 .collect();
-            (format!("{} {} {}", k.model, k.framework, k.mode), points)
+            (
+                format!(
+                    "{} {} {}{}",
+                    k.model,
+                    k.framework,
+                    k.mode,
+                    level_suffix(k.optimize)
+                ),
+                points,
+            )
         })
         .collect();
     let ymax = series

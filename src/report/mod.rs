@@ -5,10 +5,11 @@ pub mod csv;
 pub mod grid;
 pub mod history;
 pub mod published;
+pub mod rows;
 pub mod svg;
 pub mod table;
 
-use crate::bench::record::CellRecord;
+use crate::record::CellRecord;
 
 /// The two tables every text report shows.
 pub fn grids(cells: &[CellRecord], with_published: bool) -> Vec<grid::Grid> {
@@ -23,7 +24,7 @@ pub struct JsonCell<'a> {
     pub images_per_s: f64,
     pub noisy: bool,
     /// For a parallel cell: sequential / parallel median, bootstrap 95% CI.
-    pub speedup: Option<crate::bench::stats::Ratio>,
+    pub speedup: Option<crate::record::stats::Ratio>,
 }
 
 pub fn json(cells: &[CellRecord]) -> anyhow::Result<String> {
@@ -42,7 +43,7 @@ pub fn json(cells: &[CellRecord]) -> anyhow::Result<String> {
 /// The sequential cell measured beside a parallel one (same model,
 /// framework, device, batch, size and host).
 pub fn sequential_twin<'a>(cell: &CellRecord, all: &'a [CellRecord]) -> Option<&'a CellRecord> {
-    use crate::frameworks::Mode;
+    use crate::record::Mode;
     if cell.mode != Mode::Parallel {
         return None;
     }
@@ -56,4 +57,10 @@ pub fn sequential_twin<'a>(cell: &CellRecord, all: &'a [CellRecord]) -> Option<&
             && c.size == cell.size
             && c.host == cell.host
     })
+}
+
+/// Whether cells follow the paper's protocol (batch 16, 224 px), so the
+/// published numbers belong beside them.
+pub fn paper_protocol(cells: &[CellRecord]) -> bool {
+    cells.iter().any(|c| c.batch == 16 && c.size == 224)
 }

@@ -6,8 +6,8 @@ use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
 use super::grid::{percentile, speedup};
-use crate::bench::record::CellRecord;
-use crate::frameworks::{Mode, Optimize};
+use crate::record::CellRecord;
+use crate::record::{Mode, Optimize};
 
 const WIDTH: u32 = 1100;
 const HEIGHT: u32 = 900;
@@ -79,7 +79,7 @@ fn axes(cells: &[CellRecord], mixed: bool) -> (Vec<String>, Vec<(Series, Mode)>)
     }
     series.sort_by_key(|(s, m)| {
         (
-            crate::frameworks::KNOWN
+            crate::record::FRAMEWORKS
                 .iter()
                 .position(|k| *k == s.framework)
                 .unwrap_or(99),
@@ -155,7 +155,7 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
     if cells.is_empty() {
         return Err(anyhow!("no cells to plot"));
     }
-    let mixed = crate::bench::record::levels(cells).len() > 1;
+    let mixed = crate::record::levels(cells).len() > 1;
     let (models, series) = axes(cells, mixed);
     let find = |m: &str, s: &Series, mode: Mode| {
         cells

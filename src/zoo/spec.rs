@@ -149,7 +149,7 @@ impl ModelSpec {
     /// structure file.
     pub fn parse(text: &str, path: &Path) -> Result<ModelSpec, SpecError> {
         let file: ModelFile = toml::from_str(text)
-            .map_err(|e| SpecError::Toml(crate::config::toml_error(path, text, &e)))?;
+            .map_err(|e| SpecError::Toml(crate::io::toml_error(path, text, &e)))?;
         if file.num_classes == 0 {
             return Err(field(path, "num_classes", "must be at least 1"));
         }

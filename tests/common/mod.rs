@@ -49,11 +49,11 @@ pub fn models_copy() -> tempfile::TempDir {
     dir
 }
 
-use speedbench::bench::env::Environment;
-use speedbench::bench::record::{CellRecord, RunFile, SCHEMA_VERSION};
-use speedbench::bench::stats::summarise;
-use speedbench::config::RunPlan;
-use speedbench::frameworks::{Device, Mode, Optimize};
+use speedbench::record::env::Environment;
+use speedbench::record::stats::summarise;
+use speedbench::record::RunPlan;
+use speedbench::record::{CellRecord, RunFile, SCHEMA_VERSION};
+use speedbench::record::{Device, Mode, Optimize};
 
 /// A recorded cell with the given samples (for report and compare tests).
 pub fn cell(

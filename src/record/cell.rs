@@ -1,18 +1,9 @@
-//! Result records: what a run writes and reports read. JSON is the source of
-//! truth; every sample is kept.
+//! One measured cell and one failed worker, as a results file stores them.
 
-use std::path::Path;
-
-use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::env::Environment;
 use super::stats::Summary;
-use crate::config::RunPlan;
-use crate::frameworks::{Device, Mode, Optimize};
-
-/// Version of the results file layout; readers refuse newer ones.
-pub const SCHEMA_VERSION: u32 = 1;
+use super::{Device, Mode, Optimize};
 
 /// One timed cell: (model, framework, device, mode, batch, size).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -109,49 +100,4 @@ pub struct Failure {
     pub cause: String,
     /// Last lines the worker wrote to stderr.
     pub stderr_tail: Vec<String>,
-}
-
-/// A results file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RunFile {
-    pub schema_version: u32,
-    pub started: String,
-    pub finished: Option<String>,
-    pub env: Environment,
-    pub plan: RunPlan,
-    pub cells: Vec<CellRecord>,
-    pub failures: Vec<Failure>,
-}
-
-impl RunFile {
-    /// Writes atomically: a temporary file beside the target, then rename.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        let text = serde_json::to_string_pretty(self)?;
-        std::fs::write(&tmp, text).with_context(|| format!("{}: cannot write", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
-    }
-
-    pub fn load(path: &Path) -> Result<RunFile> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read results", path.display()))?;
-        Self::parse(&text, path)
-    }
-
-    /// Parses the text of a results file; `path` names it in errors.
-    pub fn parse(text: &str, path: &Path) -> Result<RunFile> {
-        let probe: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{}: not a results JSON file: {e}", path.display()))?;
-        let version = probe.get("schema_version").and_then(|v| v.as_u64());
-        match version {
-            None => bail!("{}: field 'schema_version' is missing; not a speedbench results file", path.display()),
-            Some(v) if v > u64::from(SCHEMA_VERSION) => bail!(
-                "{}: schema_version {v} is newer than this speedbench understands ({SCHEMA_VERSION}); upgrade speedbench",
-                path.display()
-            ),
-            Some(_) => {}
-        }
-        serde_json::from_value(probe)
-            .map_err(|e| anyhow::anyhow!("{}: malformed results: {e}", path.display()))
-    }
 }

@@ -15,6 +15,11 @@ pub struct Environment {
     pub git_commit: String,
 }
 
+/// Logical cores available to this process.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 pub fn host() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
@@ -54,7 +59,7 @@ pub fn capture() -> Environment {
         host: host(),
         os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
         cpu_model: cpu_model(),
-        cores: crate::config::cores(),
+        cores: cores(),
         gpu: gpu(),
         speedbench_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: env!("SPEEDBENCH_GIT_COMMIT").into(),

@@ -1,0 +1,194 @@
+//! The commands about one model: its counts, its ONNX export, one forward
+//! pass, and the frameworks' agreement on its logits.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use super::say;
+use crate::cli::Format;
+use crate::frameworks::{self, PrepareOptions};
+use crate::graph::analysis::{analyse, Analysis};
+use crate::graph::onnx;
+use crate::record::{Device, Mode, Optimize};
+use crate::report::rows::render_rows;
+use crate::zoo::{self, spec};
+
+#[derive(Serialize, tabled::Tabled)]
+struct ModelRow {
+    name: String,
+    #[tabled(rename = "params")]
+    params: u64,
+    #[tabled(rename = "MACs")]
+    macs: u64,
+    #[tabled(rename = "span MACs")]
+    span_macs: u64,
+    #[tabled(rename = "ideal par. speedup", display_with = "two")]
+    ideal_speedup: f64,
+    #[tabled(rename = "max parallel branches")]
+    max_parallel_branches: usize,
+}
+
+fn two(v: &f64) -> String {
+    format!("{v:.2}")
+}
+
+pub fn models(models_dir: &Path, size: usize, format: Format) -> Result<i32> {
+    let mut all: Vec<Analysis> = Vec::new();
+    for name in spec::list(models_dir)? {
+        let s = spec::ModelSpec::find(models_dir, &name)?;
+        all.push(analyse(&zoo::build(&s, size)?));
+    }
+    let rows: Vec<ModelRow> = all
+        .iter()
+        .map(|a| ModelRow {
+            name: a.name.clone(),
+            params: a.params,
+            macs: a.macs,
+            span_macs: a.span_macs,
+            ideal_speedup: a.ideal_speedup,
+            max_parallel_branches: a.max_parallel_branches,
+        })
+        .collect();
+    let out = match format {
+        Format::Json => serde_json::to_string_pretty(&all)?,
+        f => render_rows(&rows, f.into())?,
+    };
+    say(out.trim_end());
+    Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn infer(
+    models_dir: &Path,
+    framework: &str,
+    model: &str,
+    weights: Option<&Path>,
+    input: &Path,
+    output: &Path,
+    device: Device,
+    mode: Mode,
+    optimize: Optimize,
+    verbose: bool,
+) -> Result<i32> {
+    let fw = frameworks::by_name(framework)?;
+    let x = crate::io::read_input(input, None)?;
+    let size = x.shape()[2];
+    if x.shape()[3] != size {
+        bail!(
+            "{}: input is {}x{}; speedbench builds square graphs",
+            input.display(),
+            size,
+            x.shape()[3]
+        );
+    }
+    let loaded = zoo::load(models_dir, model, size, weights, 0)?;
+    let cores = crate::record::env::cores();
+    let opts = PrepareOptions {
+        device,
+        mode,
+        intra_threads: cores,
+        inter_threads: if mode == Mode::Parallel { cores } else { 1 },
+        optimize,
+        verbose,
+    };
+    let mut prepared = frameworks::prepare(fw.as_ref(), &loaded.graph, &loaded.weights, &opts)?;
+    let y = prepared.run(&x)?;
+    crate::io::write_logits(output, &y)?;
+    eprintln!(
+        "{model} on {framework} {device} ({mode}, --optimize {optimize}): logits {:?} -> {}",
+        y.shape(),
+        output.display()
+    );
+    Ok(0)
+}
+
+pub fn export(
+    models_dir: &Path,
+    model: &str,
+    weights: Option<&Path>,
+    size: usize,
+    out: &Path,
+    save_weights: Option<&Path>,
+) -> Result<i32> {
+    let loaded = zoo::load(models_dir, model, size, weights, 0)?;
+    let bytes = onnx::to_onnx(&loaded.graph, &loaded.weights)?;
+    std::fs::write(out, &bytes)
+        .with_context(|| format!("--out {}: cannot write", out.display()))?;
+    if let Some(p) = save_weights {
+        loaded.weights.save(p)?;
+    }
+    eprintln!(
+        "{model} ({size}x{size}, dynamic batch) -> {} ({} bytes)",
+        out.display(),
+        bytes.len()
+    );
+    Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn verify(
+    models_dir: &Path,
+    models: &[String],
+    size: usize,
+    batch: usize,
+    weights: Option<std::path::PathBuf>,
+    tolerance: f64,
+    device: Device,
+    optimize: Optimize,
+    format: Format,
+    verbose: bool,
+) -> Result<i32> {
+    if batch == 0 || size == 0 {
+        bail!("--batch and --size must be at least 1");
+    }
+    if tolerance.is_nan() || tolerance <= 0.0 {
+        bail!("--tolerance must be a positive number, got {tolerance}");
+    }
+    let known = spec::list(models_dir)?;
+    let models: Vec<String> = if models.is_empty() || models.iter().any(|m| m == "all") {
+        known.clone()
+    } else {
+        for m in models {
+            if !known.contains(m) {
+                bail!(
+                    "--model: unknown model '{m}' (expected one of: {}, all)",
+                    known.join(", ")
+                );
+            }
+            // a model asked for by name must be defined at this size
+            zoo::build(&spec::ModelSpec::find(models_dir, m)?, size)?;
+        }
+        models.to_vec()
+    };
+    if weights.is_some() && models.len() != 1 {
+        bail!("--weights needs exactly one --model");
+    }
+    let frameworks: Vec<String> = frameworks::built_in()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let opts = crate::verify::VerifyOptions {
+        models_dir,
+        models,
+        frameworks,
+        size,
+        batch,
+        weights,
+        tolerance,
+        device,
+        optimize,
+        verbose,
+    };
+    let rows = crate::verify::verify(&opts)?;
+    let out = render_rows(&rows, format.into())?;
+    say(out.trim_end());
+    let bad = rows.iter().filter(|r| !r.ok).count();
+    if bad > 0 {
+        eprintln!("verify: {bad} comparison(s) beyond tolerance {tolerance:e}");
+        return Ok(1);
+    }
+    eprintln!("verify: {} comparison(s) within {tolerance:e}", rows.len());
+    Ok(0)
+}

@@ -1,0 +1,18 @@
+//! One function per subcommand; each returns the process exit code. They
+//! wire the layers together: config and zoo in, frameworks and bench to
+//! measure, results and report out.
+
+mod inspect;
+mod reports;
+mod run;
+
+pub use inspect::{export, infer, models, verify};
+pub use reports::{compare, history, report};
+pub use run::run;
+
+/// Text to standard output. A reader that went away (`| head`) is not an
+/// error: whatever was measured is already saved.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}

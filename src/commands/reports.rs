@@ -1,0 +1,133 @@
+//! The commands that read results files: report, compare, history.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use super::say;
+use crate::record::RunFile;
+use crate::report;
+
+pub fn report(
+    files: &[std::path::PathBuf],
+    format: crate::cli::ReportFormat,
+    out: Option<&Path>,
+    published: bool,
+) -> Result<i32> {
+    use crate::cli::ReportFormat as F;
+    if files.is_empty() {
+        bail!("report: give at least one results JSON file");
+    }
+    let mut cells = Vec::new();
+    for f in files {
+        cells.extend(RunFile::load(f)?.cells);
+    }
+    if cells.is_empty() {
+        bail!("report: the results files hold no measured cell");
+    }
+    let grids = report::grids(&cells, published || report::paper_protocol(&cells));
+    let text = match format {
+        F::Table => report::table::terminal(&grids),
+        F::Md => report::table::markdown(&grids),
+        F::Csv => report::csv::render(&cells)?,
+        F::Json => report::json(&cells)?,
+        F::Svg => report::svg::render(&cells)?,
+    };
+    match out {
+        Some(p) => {
+            std::fs::write(p, text)
+                .with_context(|| format!("--out {}: cannot write", p.display()))?;
+            eprintln!("report: {} cells -> {}", cells.len(), p.display());
+        }
+        None => say(text.trim_end()),
+    }
+    Ok(0)
+}
+
+/// Loads two results files and prints their comparison; 1 on a regression.
+pub fn compare(
+    baseline: &Path,
+    current: &Path,
+    threshold_pct: f64,
+    format: crate::cli::CompareFormat,
+    gate: crate::cli::Gate,
+) -> Result<i32> {
+    use crate::cli::{CompareFormat as F, Gate};
+    if !threshold_pct.is_finite() || !(0.0..100.0).contains(&threshold_pct) {
+        bail!("--threshold: {threshold_pct} is not a percentage in [0, 100)");
+    }
+    let b = RunFile::load(baseline)?;
+    let c = RunFile::load(current)?;
+    let cmp = crate::compare::compare(&b.cells, &c.cells, threshold_pct / 100.0);
+    if cmp.cells.is_empty() {
+        let levels = |r: &RunFile| {
+            let v: Vec<String> = crate::record::levels(&r.cells)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            v.join(", ")
+        };
+        let (lb, lc) = (levels(&b), levels(&c));
+        if !b.cells.is_empty() && !c.cells.is_empty() && lb != lc {
+            bail!(
+                "{} was measured at --optimize {lb} and {} at --optimize {lc}: tuned and untuned cells are not compared; rerun with the baseline's --optimize",
+                baseline.display(),
+                current.display()
+            );
+        }
+        bail!(
+            "{} and {} have no cell in common (model, framework, device, mode, batch, size)",
+            baseline.display(),
+            current.display()
+        );
+    }
+    let grids = report::comparison::grids(&cmp);
+    let text = match format {
+        F::Table => report::table::terminal(&grids),
+        F::Md => report::table::markdown(&grids),
+        F::Json => serde_json::to_string_pretty(&cmp)?,
+    };
+    say(text.trim_end());
+    let failed = match gate {
+        Gate::Times => cmp.regressions(),
+        Gate::Ratios => cmp
+            .within_run
+            .iter()
+            .filter(|x| x.verdict == crate::compare::Verdict::Regressed)
+            .count(),
+    };
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// `report --history`: runs in time order, the baseline marked.
+pub fn history(
+    files: &[std::path::PathBuf],
+    baseline: Option<&Path>,
+    format: crate::cli::ReportFormat,
+    out: Option<&Path>,
+) -> Result<i32> {
+    if format != crate::cli::ReportFormat::Svg {
+        bail!("--history draws a chart: use it with --format svg");
+    }
+    let mut runs = Vec::new();
+    for f in files {
+        if Some(f.as_path()) != baseline {
+            runs.push(RunFile::load(f)?);
+        }
+    }
+    if let Some(b) = baseline {
+        runs.push(RunFile::load(b).context("--baseline")?);
+    }
+    let base_started = baseline.map(|_| runs[runs.len() - 1].started.clone());
+    runs.sort_by(|a, b| a.started.cmp(&b.started));
+    // a saved baseline is a copy of a run: draw each run once
+    runs.dedup_by(|a, b| a.started == b.started);
+    let base_index = base_started.and_then(|s| runs.iter().position(|r| r.started == s));
+    let svg = report::history::render(&runs, base_index)?;
+    match out {
+        Some(p) => std::fs::write(p, svg)
+            .with_context(|| format!("--out {}: cannot write", p.display()))?,
+        None => say(&svg),
+    }
+    Ok(0)
+}

@@ -1,0 +1,114 @@
+//! `speedbench run`: plan, check, measure, write, and compare with a
+//! baseline.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::say;
+use crate::bench::{memory, runner};
+use crate::cli::{CompareFormat, Gate, RunArgs};
+use crate::record::{env::cores, Mode, RunFile, RunPlan};
+use crate::{config, report, results, zoo};
+
+pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
+    let (plan, resumed) = match &args.resume {
+        Some(p) => {
+            let file = RunFile::load(p)?;
+            eprintln!(
+                "resuming {}: {} cell(s) already measured",
+                p.display(),
+                file.cells.len()
+            );
+            (file.plan.clone(), Some((p.clone(), file)))
+        }
+        None => {
+            let plan = config::plan(&args.request(), models_dir)?;
+            preflight(&plan, models_dir, &args.config)?;
+            (plan, None)
+        }
+    };
+    // baselines live in the results folder; a missing one fails before
+    // anything is measured
+    let save_as = args
+        .save_baseline
+        .as_deref()
+        .map(|n| results::baseline_path(&plan.out, n))
+        .transpose()?;
+    let compare_with = args
+        .baseline
+        .as_deref()
+        .map(|n| results::baseline_path(&plan.out, n))
+        .transpose()?;
+    if let Some(b) = &compare_with {
+        RunFile::load(b).context("--baseline")?;
+    }
+    let (path, file) = match resumed {
+        Some(r) => r,
+        None => results::start(&plan)?,
+    };
+    announce(&plan);
+    let outcome = runner::run(path, file, models_dir, verbose)?;
+    let (path, file) = (outcome.path, outcome.file);
+    let grids = report::grids(&file.cells, report::paper_protocol(&file.cells));
+    say(&report::table::terminal(&grids));
+    let written = results::write_siblings(&path, &file)?;
+    // the results file on a line of its own, for scripts
+    say(&format!("results: {}", path.display()));
+    eprintln!("beside it: {}", written.join(", "));
+    for f in &file.failures {
+        eprintln!(
+            "failed: {} {} {}: {}",
+            f.model, f.framework, f.device, f.cause
+        );
+    }
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: the cells measured so far are in {0}; finish with --resume {0}",
+            path.display()
+        );
+        return Ok(130);
+    }
+    if let Some(dest) = &save_as {
+        results::save_baseline(&file, dest)?;
+        say(&format!("baseline saved: {}", dest.display()));
+    }
+    let mut code = if file.failures.is_empty() { 0 } else { 1 };
+    if let Some(b) = &compare_with {
+        say("");
+        let c = super::compare(b, &path, args.threshold, CompareFormat::Table, Gate::Times)?;
+        code = code.max(c);
+    }
+    Ok(code)
+}
+
+/// Refuses what cannot be built or cannot fit before measuring anything,
+/// and warns when the parallel mode oversubscribes the cores.
+fn preflight(plan: &RunPlan, models_dir: &Path, config: &Path) -> Result<()> {
+    for m in &plan.models {
+        let spec = zoo::spec::ModelSpec::find(models_dir, m)?;
+        let g = zoo::build(&spec, plan.size)?;
+        memory::check(&g, plan.batch, plan.sessions())?;
+    }
+    let cores = cores();
+    let busiest = plan.intra_threads * plan.inter_threads;
+    if plan.modes.contains(&Mode::Parallel) && busiest > cores {
+        eprintln!(
+            "note: parallel mode may run {} intra-op x {} inter-op = {busiest} threads on {cores} core(s); \
+             ort and tf oversubscribe, torch divides the intra-op threads (set [threads] in {})",
+            plan.intra_threads,
+            plan.inter_threads,
+            config.display()
+        );
+    }
+    Ok(())
+}
+
+fn announce(plan: &RunPlan) {
+    eprintln!(
+        "speedbench run: profile {} ({} x {}px, {} warm-up + {} timed), {} on {}, {} thread(s) intra, {} inter, --optimize {}",
+        plan.profile, plan.batch, plan.size, plan.warmup, plan.iters,
+        plan.frameworks.join("+"), plan.device, plan.intra_threads, plan.inter_threads,
+        plan.optimize.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    );
+}

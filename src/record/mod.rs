@@ -1,0 +1,16 @@
+//! The bottom layer: the shared vocabulary ([`Device`], [`Mode`],
+//! [`Optimize`], the framework names), the stored run plan, the records a
+//! run writes, the environment it ran in and the statistics of its samples.
+//! It imports nothing else from the crate; everything above reads it.
+
+mod cell;
+pub mod env;
+mod file;
+mod kinds;
+mod plan;
+pub mod stats;
+
+pub use cell::{levels, CellRecord, Failure};
+pub use file::{RunFile, SCHEMA_VERSION};
+pub use kinds::{Device, Mode, Optimize, FRAMEWORKS};
+pub use plan::{default_levels, one_or_many, RunPlan};
