@@ -3,7 +3,6 @@
 //! forward pass. `cargo bench` (criterion keeps baselines in target/criterion;
 //! `cargo bench -- --save-baseline NAME` / `--baseline NAME` compare them).
 
-use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -26,7 +25,7 @@ fn options() -> PrepareOptions {
 }
 
 fn harness(c: &mut Criterion) {
-    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let models = zoo::Catalog::built_in().expect("the built-in models load");
     let mut g = c.benchmark_group("smoke-cell");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("model build + seeded weights", |b| {

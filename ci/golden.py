@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-MODELS = ("resnet50", "se_resnet50", "resnext50", "scalenet50")
+MODELS = ("resnet50", "se_resnet50", "resnext50", "se_resnext50", "scalenet50")
 
 # Parameter count of ScaleNet-50 (DESIGN.md, "The models"); the module below
 # must reproduce it exactly, or its weights would not be the authors' layout.
@@ -113,9 +113,14 @@ class ScaleBlock(nn.Module):
                 b = F.max_pool2d(b, scale, scale)
             b = conv(b)
             if scale > 1:
-                # Back to the branch input size: nearest for an exact integer
-                # factor, else bilinear with half-pixel centres.
-                if height % scale == 0 and width % scale == 0:
+                # Back to the branch input size, as the authors' SABlock.forward
+                # decides it, literally:
+                #   if size[0] % out2_i.shape[2] == 0 and size[1] % out2_i.shape[3] == 0:
+                #       nearest, else bilinear (align_corners=False)
+                # where out2_i is the branch after pooling and convolution: the
+                # test is divisibility by the pooled map's size, not by the scale
+                # (32 -> pool 7 -> 4 -> back to 32 is nearest).
+                if height % b.shape[2] == 0 and width % b.shape[3] == 0:
                     b = F.interpolate(b, size=(height, width), mode="nearest")
                 else:
                     b = F.interpolate(b, size=(height, width), mode="bilinear", align_corners=False)
@@ -181,6 +186,10 @@ def build_model(name, structures):
         import torchvision
 
         return torchvision.models.resnext50_32x4d(weights=None)
+    if name == "se_resnext50":
+        import timm
+
+        return timm.create_model("seresnext50_32x4d", pretrained=False)
     if name == "scalenet50":
         structure = json.loads((structures / "scalenet50.json").read_text())
         model = ScaleNet([3, 4, 6, 3], structure)

@@ -18,9 +18,10 @@ pub struct Cli {
     /// Show the frameworks' own log output.
     #[arg(long, global = true)]
     pub verbose: bool,
-    /// Folder of model specs.
-    #[arg(long, global = true, default_value = "models", value_name = "DIR")]
-    pub models_dir: PathBuf,
+    /// A folder of model specs that add to the built-in models or replace
+    /// them by name.
+    #[arg(long, global = true, env = "SPEEDBENCH_MODELS_DIR", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -129,8 +130,10 @@ pub struct RunArgs {
     /// a CUDA device is present, else quick.
     #[arg(long)]
     pub profile: Option<String>,
-    #[arg(long, default_value = "harness.toml", value_name = "FILE")]
-    pub config: PathBuf,
+    /// A harness file whose keys override the built-in defaults; default:
+    /// ./harness.toml where there is one.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Folder for the results files.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -155,7 +158,10 @@ impl RunArgs {
     /// The run these arguments ask for, in the words of [`crate::config`].
     pub fn request(&self) -> crate::config::Request {
         crate::config::Request {
-            config: self.config.clone(),
+            config: self.config.clone().or_else(|| {
+                let here = PathBuf::from("harness.toml");
+                here.is_file().then_some(here)
+            }),
             profile: self.profile.clone(),
             frameworks: self.frameworks.clone(),
             models: self.models.clone(),

@@ -4,19 +4,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::frameworks;
 use crate::record::env::cores;
-use crate::record::{default_levels, one_or_many, Device, Mode, Optimize, RunPlan};
-use crate::zoo::spec;
+use crate::record::{one_or_many, Device, Mode, Optimize, RunPlan, SkippedModel};
+use crate::zoo::{self, Catalog};
 
 /// What the command line asks of a run: an empty list or `None` takes
 /// harness.toml's value. `cli` fills it; nothing here knows about clap.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    /// The harness file.
-    pub config: PathBuf,
+    /// A harness file laid over the built-in defaults; `None`: the built-in
+    /// defaults alone.
+    pub config: Option<PathBuf>,
     pub profile: Option<String>,
     pub frameworks: Vec<String>,
     pub models: Vec<String>,
@@ -31,89 +32,111 @@ pub struct Request {
     pub weights: Option<PathBuf>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The harness file built into the binary: the defaults every user file
+/// overrides key by key.
+pub const BUILT_IN: &str = include_str!("../harness.toml");
+const BUILT_IN_NAME: &str = "harness.toml (built in)";
+
+/// The harness configuration: the built-in defaults with a user's file laid
+/// over them key by key. Every field may be left out of a user's file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Harness {
     pub matrix: Matrix,
-    #[serde(default)]
     pub threads: Threads,
-    #[serde(default)]
     pub run: RunSection,
     pub profiles: BTreeMap<String, Profile>,
+    /// The user's file, or the built-in one; named in errors.
+    #[serde(skip)]
+    pub source: PathBuf,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Matrix {
     pub frameworks: Vec<String>,
     pub models: Vec<String>,
-    #[serde(default = "both")]
+    /// `sequential`, `parallel` or `both`.
     pub mode: String,
-    #[serde(default)]
     pub seed: u64,
     /// `none`, `default` or `max`, or a list of them timed side by side;
     /// see [`Optimize`].
-    #[serde(default = "default_levels", deserialize_with = "one_or_many")]
+    #[serde(deserialize_with = "one_or_many")]
     pub optimize: Vec<Optimize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Threads {
-    #[serde(default)]
+    /// 0: every core.
     pub intra: usize,
-    #[serde(default)]
+    /// 0: every core.
     pub inter: usize,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RunSection {
-    #[serde(default = "default_timeout")]
     pub timeout_s: u64,
-    #[serde(default = "default_out")]
     pub out: PathBuf,
 }
 
-impl Default for RunSection {
-    fn default() -> Self {
-        RunSection {
-            timeout_s: default_timeout(),
-            out: default_out(),
+/// A profile; a user's new profile must give every field (or the flags do).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Profile {
+    pub batch: Option<usize>,
+    pub size: Option<usize>,
+    pub warmup: Option<usize>,
+    pub iters: Option<usize>,
+}
+
+/// Lays `over` onto `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Profile {
-    pub batch: usize,
-    pub size: usize,
-    pub warmup: usize,
-    pub iters: usize,
-}
-
-fn both() -> String {
-    "both".into()
-}
-fn default_timeout() -> u64 {
-    1800
-}
-fn default_out() -> PathBuf {
-    "results".into()
-}
-
 impl Harness {
+    /// The built-in defaults alone.
+    pub fn built_in() -> Result<Harness> {
+        Self::parse(BUILT_IN, Path::new(BUILT_IN_NAME))
+    }
+
+    /// The built-in defaults overridden by the file at `path`.
     pub fn load(path: &Path) -> Result<Harness> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read the harness config", path.display()))?;
         Self::parse(&text, path)
     }
 
-    /// Parses harness TOML; `path` names it in errors.
+    /// Parses a user's harness TOML and lays it over the built-in defaults;
+    /// `path` names it in errors (with the line, for a bad key or value).
     pub fn parse(text: &str, path: &Path) -> Result<Harness> {
-        toml::from_str(text).map_err(|e| anyhow::anyhow!(crate::io::toml_error(path, text, &e)))
+        let err = |e: toml::de::Error| anyhow::anyhow!(crate::io::toml_error(path, text, &e));
+        // alone first: unknown keys and wrong types, with the line they are on
+        toml::from_str::<Harness>(text).map_err(err)?;
+        let over: toml::Table = toml::from_str(text).map_err(err)?;
+        let mut merged: toml::Table =
+            toml::from_str(BUILT_IN).context("the built-in harness.toml")?;
+        merge(&mut merged, over);
+        let mut h = Harness::deserialize(toml::Value::Table(merged))
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+        h.source = path.to_path_buf();
+        Ok(h)
     }
+}
+
+/// The most threads a key of `[threads]` may ask for: beyond a few per core
+/// a worker only thrashes (and enough of them exhaust the process table).
+pub fn max_threads(cores: usize) -> usize {
+    4 * cores.max(1)
 }
 
 fn modes_named(s: &str, field: &str) -> Result<Vec<Mode>> {
@@ -142,8 +165,12 @@ fn expand(names: &[String], known: &[String], what: &str) -> Result<Vec<String>>
     Ok(out)
 }
 
-pub fn plan(args: &Request, models_dir: &Path) -> Result<RunPlan> {
-    let h = Harness::load(&args.config)?;
+pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
+    let h = match &args.config {
+        Some(path) => Harness::load(path)?,
+        None => Harness::built_in()?,
+    };
+    let src = h.source.display().to_string();
     let cuda = frameworks::cuda_present();
     let profile = args
         .profile
@@ -151,17 +178,24 @@ pub fn plan(args: &Request, models_dir: &Path) -> Result<RunPlan> {
         .unwrap_or_else(|| if cuda { "paper" } else { "quick" }.into());
     let Some(p) = h.profiles.get(&profile) else {
         bail!(
-            "--profile: unknown profile '{profile}' (in {}: {})",
-            args.config.display(),
+            "--profile: unknown profile '{profile}' (in {src}: {})",
             h.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
         );
     };
-    let known_models = spec::list(models_dir)?;
-    let models = if args.models.is_empty() {
-        expand(&h.matrix.models, &known_models, "model in [matrix] models")?
-    } else {
-        expand(&args.models, &known_models, "model (--model)")?
+    let field = |flag: Option<usize>, value: Option<usize>, key: &str| {
+        flag.or(value).with_context(|| {
+            format!(
+                "{src}: profiles.{profile}.{key} is missing (expected a number, or give --{key})"
+            )
+        })
     };
+    let (batch, size) = (
+        field(args.batch, p.batch, "batch")?,
+        field(args.size, p.size, "size")?,
+    );
+    let warmup = field(args.warmup, p.warmup, "warmup")?;
+    let iters = field(args.iters, p.iters, "iters")?;
+    let (models, skipped_models) = models(args, &h, catalog, size)?;
     let known_fw: Vec<String> = frameworks::FRAMEWORKS
         .iter()
         .map(|s| s.to_string())
@@ -192,10 +226,7 @@ pub fn plan(args: &Request, models_dir: &Path) -> Result<RunPlan> {
     };
     let modes = match &args.modes {
         Some(m) => m.clone(),
-        None => modes_named(
-            &h.matrix.mode,
-            &format!("{}: matrix.mode", args.config.display()),
-        )?,
+        None => modes_named(&h.matrix.mode, &format!("{src}: matrix.mode"))?,
     };
     let plan = RunPlan {
         profile,
@@ -215,25 +246,18 @@ pub fn plan(args: &Request, models_dir: &Path) -> Result<RunPlan> {
             v.retain(|o| seen.insert(*o));
             v
         },
-        batch: args.batch.unwrap_or(p.batch),
-        size: args.size.unwrap_or(p.size),
-        warmup: args.warmup.unwrap_or(p.warmup),
-        iters: args.iters.unwrap_or(p.iters),
-        intra_threads: if h.threads.intra == 0 {
-            cores()
-        } else {
-            h.threads.intra
-        },
-        inter_threads: if h.threads.inter == 0 {
-            cores()
-        } else {
-            h.threads.inter
-        },
+        batch,
+        size,
+        warmup,
+        iters,
+        intra_threads: threads(h.threads.intra, "threads.intra", &src)?,
+        inter_threads: threads(h.threads.inter, "threads.inter", &src)?,
         seed: h.matrix.seed,
         timeout_s: h.run.timeout_s,
         out: args.out.clone().unwrap_or(h.run.out),
         weights: args.weights.clone(),
         skipped,
+        skipped_models,
     };
     for (flag, v) in [
         ("--batch", plan.batch),
@@ -254,10 +278,7 @@ pub fn plan(args: &Request, models_dir: &Path) -> Result<RunPlan> {
         );
     }
     if plan.optimize.is_empty() {
-        bail!(
-            "{}: matrix.optimize is empty (expected one or more of none, default, max)",
-            args.config.display()
-        );
+        bail!("{src}: matrix.optimize is empty (expected one or more of none, default, max)");
     }
     if plan.models.is_empty() {
         bail!("no model to run: --model or [matrix] models is empty");
@@ -269,10 +290,55 @@ pub fn plan(args: &Request, models_dir: &Path) -> Result<RunPlan> {
         );
     }
     if plan.timeout_s == 0 {
-        bail!(
-            "{}: run.timeout_s must be at least 1",
-            args.config.display()
-        );
+        bail!("{src}: run.timeout_s must be at least 1");
     }
     Ok(plan)
+}
+
+/// A `[threads]` key: 0 means every core; more than [`max_threads`] is
+/// refused.
+fn threads(asked: usize, key: &str, src: &str) -> Result<usize> {
+    let cores = cores();
+    if asked == 0 {
+        return Ok(cores);
+    }
+    let max = max_threads(cores);
+    if asked > max {
+        bail!(
+            "{src}: {key} = {asked} is more than {max} (4 threads per core on this machine's {cores} core(s)); \
+             use 0 for every core, or a number up to {max}"
+        );
+    }
+    Ok(asked)
+}
+
+/// The models to run: `all` (from the flag or the matrix) stands for every
+/// model defined at `size`, the others listed with the reason they are left
+/// out; a model named explicitly must be defined at `size`.
+fn models(
+    args: &Request,
+    h: &Harness,
+    catalog: &Catalog,
+    size: usize,
+) -> Result<(Vec<String>, Vec<SkippedModel>)> {
+    let known = catalog.names();
+    let (asked, what) = if args.models.is_empty() {
+        (&h.matrix.models, "model in [matrix] models")
+    } else {
+        (&args.models, "model (--model)")
+    };
+    let mut models = Vec::new();
+    let mut skipped = Vec::new();
+    for name in expand(asked, &known, what)? {
+        let built = zoo::build(catalog.find(&name)?, size);
+        match built {
+            Ok(_) => models.push(name),
+            Err(e) if !asked.contains(&name) => skipped.push(SkippedModel {
+                model: name,
+                reason: format!("{e:#}"),
+            }),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((models, skipped))
 }

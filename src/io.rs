@@ -51,6 +51,49 @@ fn declared_elements(bytes: &[u8]) -> Option<u128> {
         .try_fold(1u128, |acc, d| acc.checked_mul(d.parse::<u128>().ok()?))
 }
 
+/// The `descr` (dtype) an .npy header declares, e.g. `<f4`.
+fn declared_dtype(bytes: &[u8]) -> Option<String> {
+    let header = std::str::from_utf8(header(bytes)?).ok()?;
+    let rest = header.split("'descr':").nth(1)?.trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    rest[1..].split(quote).next().map(str::to_string)
+}
+
+/// numpy's name of an .npy dtype code, for messages.
+fn dtype_name(descr: &str) -> String {
+    let code = descr.trim_start_matches(['<', '>', '|', '=']);
+    let name = match code {
+        "f2" => "float16",
+        "f4" => "float32",
+        "f8" => "float64",
+        "i1" => "int8",
+        "i2" => "int16",
+        "i4" => "int32",
+        "i8" => "int64",
+        "u1" => "uint8",
+        "b1" => "bool",
+        _ => return format!("'{descr}'"),
+    };
+    format!("{name} ('{descr}')")
+}
+
+/// The values of `data` that are NaN or infinite.
+pub fn non_finite(data: &[f32]) -> usize {
+    data.iter().filter(|v| !v.is_finite()).count()
+}
+
+/// A warning on standard error when `what` holds NaN or infinite values:
+/// a benchmark on them times other code paths than on real data.
+pub fn warn_non_finite(what: &str, data: &[f32]) {
+    let n = non_finite(data);
+    if n > 0 {
+        eprintln!(
+            "warning: {what}: {n} of {} values are NaN or infinite; timings on such values follow other code paths than on real data",
+            data.len()
+        );
+    }
+}
+
 /// Reads `.npy` bytes; `path` names them in errors.
 pub fn parse_input(bytes: &[u8], path: &Path, size: Option<usize>) -> Result<Array4<f32>> {
     if !bytes.starts_with(b"\x93NUMPY") || header(bytes).is_none() {
@@ -58,6 +101,15 @@ pub fn parse_input(bytes: &[u8], path: &Path, size: Option<usize>) -> Result<Arr
             "{}: expected a float32 .npy array of shape [N, 3, H, W]: not an .npy file, or its header is cut short",
             path.display()
         );
+    }
+    if let Some(descr) = declared_dtype(bytes) {
+        if !matches!(descr.as_str(), "<f4" | "=f4") {
+            bail!(
+                "{}: dtype {}, expected float32 ('<f4', little-endian); convert it, e.g. numpy's x.astype('<f4')",
+                path.display(),
+                dtype_name(&descr)
+            );
+        }
     }
     if let Some(n) = declared_elements(bytes) {
         if n.saturating_mul(4) > bytes.len() as u128 {
@@ -91,10 +143,15 @@ pub fn parse_input(bytes: &[u8], path: &Path, size: Option<usize>) -> Result<Arr
             );
         }
     }
-    let a = a
+    let a: Array4<f32> = a
         .into_dimensionality()
         .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok(a.as_standard_layout().to_owned())
+    let a = a.as_standard_layout().to_owned();
+    warn_non_finite(
+        &path.display().to_string(),
+        a.as_slice().unwrap_or_default(),
+    );
+    Ok(a)
 }
 
 pub fn write_logits(path: &Path, y: &Array2<f32>) -> Result<()> {
@@ -119,4 +176,54 @@ pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
 pub fn seeded_input(batch: usize, size: usize, seed: u64) -> Array4<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(0x5eed));
     Array4::from_shape_simple_fn((batch, 3, size, size), || StandardNormal.sample(&mut rng))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An .npy file of `descr` values with `shape`, holding `data`.
+    fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+        let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
+        let mut header = format!(
+            "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({},), }}",
+            dims.join(", ")
+        );
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend((header.len() as u16).to_le_bytes());
+        b.extend(header.as_bytes());
+        b.extend(data);
+        b
+    }
+
+    #[test]
+    fn a_wrong_dtype_is_named() {
+        let p = Path::new("x.npy");
+        let half = npy("<f2", &[1, 3, 2, 2], &[0u8; 24]);
+        let e = parse_input(&half, p, None).unwrap_err().to_string();
+        assert!(
+            e.contains("x.npy") && e.contains("float16 ('<f2')") && e.contains("expected float32"),
+            "{e}"
+        );
+        let double = npy("<f8", &[1, 3, 2, 2], &[0u8; 96]);
+        let e = parse_input(&double, p, None).unwrap_err().to_string();
+        assert!(e.contains("float64"), "{e}");
+        let big = npy(">f4", &[1, 3, 2, 2], &[0u8; 48]);
+        assert!(parse_input(&big, p, None).is_err());
+        let good = npy("<f4", &[1, 3, 2, 2], &[0u8; 48]);
+        assert_eq!(parse_input(&good, p, None).unwrap().shape(), [1, 3, 2, 2]);
+    }
+
+    #[test]
+    fn non_finite_values_are_counted() {
+        assert_eq!(
+            non_finite(&[1.0, f32::NAN, f32::INFINITY, -f32::INFINITY, 0.0]),
+            3
+        );
+        assert_eq!(non_finite(&[1.0, -2.0]), 0);
+    }
 }

@@ -13,10 +13,22 @@ use speedbench::commands;
 
 fn main() {
     let cli = Cli::parse();
-    let dir = cli.models_dir.as_path();
-    let result = match &cli.command {
-        Command::Run(args) => commands::run(args, dir, cli.verbose),
-        Command::Models { size, format } => commands::models(dir, *size, *format),
+    let result = run(&cli);
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<i32> {
+    // the models: built in, plus --models-dir where given
+    let catalog = || speedbench::zoo::Catalog::open(cli.models_dir.as_deref());
+    match &cli.command {
+        Command::Run(args) => commands::run(args, &catalog()?, cli.verbose),
+        Command::Models { size, format } => commands::models(&catalog()?, *size, *format),
         Command::Infer {
             framework,
             model,
@@ -29,11 +41,10 @@ fn main() {
         } => {
             let modes = mode.modes();
             if modes.len() != 1 {
-                eprintln!("Error: --mode: infer runs one mode, sequential or parallel");
-                std::process::exit(2);
+                anyhow::bail!("--mode: infer runs one mode, sequential or parallel");
             }
             commands::infer(
-                dir,
+                &catalog()?,
                 framework,
                 model,
                 weights.as_deref(),
@@ -53,7 +64,7 @@ fn main() {
             save_weights,
             ..
         } => commands::export(
-            dir,
+            &catalog()?,
             model,
             weights.as_deref(),
             *size,
@@ -70,7 +81,7 @@ fn main() {
             optimize,
             format,
         } => commands::verify(
-            dir,
+            &catalog()?,
             models,
             *size,
             *batch,
@@ -103,12 +114,5 @@ fn main() {
             gate,
         } => commands::compare(baseline, current, *threshold, *format, *gate),
         Command::Worker => speedbench::bench::worker::main().map(|_| 0),
-    };
-    match result {
-        Ok(code) => std::process::exit(code),
-        Err(e) => {
-            eprintln!("Error: {e:#}");
-            std::process::exit(2);
-        }
     }
 }

@@ -73,7 +73,7 @@ pub fn compare(a: &Array2<f32>, b: &Array2<f32>) -> Result<(f64, f64, usize)> {
 }
 
 pub struct VerifyOptions<'a> {
-    pub models_dir: &'a Path,
+    pub catalog: &'a crate::zoo::Catalog,
     pub models: Vec<String>,
     pub frameworks: Vec<String>,
     pub size: usize,
@@ -124,7 +124,9 @@ fn infer_child(
     ));
     let exe = std::env::current_exe().context("cannot find own executable")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--models-dir").arg(o.models_dir);
+    if let Some(d) = &o.catalog.dir {
+        cmd.arg("--models-dir").arg(d);
+    }
     if o.verbose {
         cmd.arg("--verbose");
     }
@@ -179,8 +181,7 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
         optimize: Optimize::Default,
     };
     for model in &o.models {
-        let spec = crate::zoo::ModelSpec::find(o.models_dir, model)?;
-        if let Err(e) = crate::zoo::build(&spec, o.size) {
+        if let Err(e) = crate::zoo::build(o.catalog.find(model)?, o.size) {
             // A model that is not defined at this size (a ScaleNet branch
             // that pools more than the feature map) is reported, not failed.
             rows.push(Agreement {

@@ -10,18 +10,15 @@ fn all_frameworks_agree_on_every_model() {
     let out = speedbench(&["verify", "--size", "128", "--format", "json"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
-    let models = speedbench::zoo::spec::list(&common::repo().join("models")).unwrap();
+    let catalog = speedbench::zoo::Catalog::built_in().unwrap();
+    let models = catalog.names();
     let frameworks = speedbench::frameworks::built_in().len();
     // Some ScaleNets (scalenet101, scalenet50_light) have a scale-7 branch in
     // stage 4, which is 4x4 at 128 px: exactly the models that cannot be
     // built at 128 are reported as skipped, the others compared.
-    let dir = common::repo().join("models");
     let unbuildable: Vec<String> = models
         .iter()
-        .filter(|m| {
-            let spec = speedbench::zoo::ModelSpec::find(&dir, m).unwrap();
-            speedbench::zoo::build(&spec, 128).is_err()
-        })
+        .filter(|m| speedbench::zoo::build(catalog.find(m).unwrap(), 128).is_err())
         .cloned()
         .collect();
     let (skipped, compared): (Vec<_>, Vec<_>) = rows

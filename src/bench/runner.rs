@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::worker::{Job, Message};
 use crate::record::{CellRecord, Failure, RunFile};
+use crate::zoo::Catalog;
 
 const STDERR_TAIL: usize = 20;
 
@@ -150,7 +151,7 @@ pub struct Outcome {
 /// Runs every (model, framework) of the file's plan that it does not hold
 /// yet, saving the file after each worker. `--resume` passes a file loaded
 /// from disk; a fresh run one from [`crate::results::start`].
-pub fn run(path: PathBuf, mut file: RunFile, models_dir: &Path, verbose: bool) -> Result<Outcome> {
+pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -> Result<Outcome> {
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
     let plan = file.plan.clone();
     for f in &plan.skipped {
@@ -189,7 +190,7 @@ pub fn run(path: PathBuf, mut file: RunFile, models_dir: &Path, verbose: bool) -
                 model: model.clone(),
                 framework: framework.clone(),
                 plan: plan.clone(),
-                models_dir: models_dir.to_path_buf(),
+                models_dir: catalog.dir.clone(),
                 verbose,
             };
             let bar = ProgressBar::new(((plan.warmup + plan.iters) * plan.sessions()) as u64);

@@ -26,7 +26,8 @@ pub struct Job {
     /// The run's plan: device, modes, batch, size, iterations, threads, seed
     /// and weights.
     pub plan: RunPlan,
-    pub models_dir: PathBuf,
+    /// The user's models folder, if any (the built-in models otherwise).
+    pub models_dir: Option<PathBuf>,
     pub verbose: bool,
 }
 
@@ -47,8 +48,9 @@ pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Runs a job, reporting progress through `emit`.
 pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecord>> {
+    let catalog = crate::zoo::Catalog::open(job.models_dir.as_deref())?;
     let loaded = crate::zoo::load(
-        &job.models_dir,
+        &catalog,
         &job.model,
         job.plan.size,
         job.plan.weights.as_deref(),

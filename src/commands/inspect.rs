@@ -13,7 +13,7 @@ use crate::graph::analysis::{analyse, Analysis};
 use crate::graph::onnx;
 use crate::record::{Device, Mode, Optimize};
 use crate::report::rows::render_rows;
-use crate::zoo::{self, spec};
+use crate::zoo::{self, Catalog};
 
 #[derive(Serialize, tabled::Tabled)]
 struct ModelRow {
@@ -34,11 +34,10 @@ fn two(v: &f64) -> String {
     format!("{v:.2}")
 }
 
-pub fn models(models_dir: &Path, size: usize, format: Format) -> Result<i32> {
+pub fn models(catalog: &Catalog, size: usize, format: Format) -> Result<i32> {
     let mut all: Vec<Analysis> = Vec::new();
-    for name in spec::list(models_dir)? {
-        let s = spec::ModelSpec::find(models_dir, &name)?;
-        all.push(analyse(&zoo::build(&s, size)?));
+    for name in catalog.names() {
+        all.push(analyse(&zoo::build(catalog.find(&name)?, size)?));
     }
     let rows: Vec<ModelRow> = all
         .iter()
@@ -61,7 +60,7 @@ pub fn models(models_dir: &Path, size: usize, format: Format) -> Result<i32> {
 
 #[allow(clippy::too_many_arguments)]
 pub fn infer(
-    models_dir: &Path,
+    catalog: &Catalog,
     framework: &str,
     model: &str,
     weights: Option<&Path>,
@@ -83,7 +82,7 @@ pub fn infer(
             x.shape()[3]
         );
     }
-    let loaded = zoo::load(models_dir, model, size, weights, 0)?;
+    let loaded = zoo::load(catalog, model, size, weights, 0)?;
     let cores = crate::record::env::cores();
     let opts = PrepareOptions {
         device,
@@ -105,14 +104,14 @@ pub fn infer(
 }
 
 pub fn export(
-    models_dir: &Path,
+    catalog: &Catalog,
     model: &str,
     weights: Option<&Path>,
     size: usize,
     out: &Path,
     save_weights: Option<&Path>,
 ) -> Result<i32> {
-    let loaded = zoo::load(models_dir, model, size, weights, 0)?;
+    let loaded = zoo::load(catalog, model, size, weights, 0)?;
     let bytes = onnx::to_onnx(&loaded.graph, &loaded.weights)?;
     std::fs::write(out, &bytes)
         .with_context(|| format!("--out {}: cannot write", out.display()))?;
@@ -129,7 +128,7 @@ pub fn export(
 
 #[allow(clippy::too_many_arguments)]
 pub fn verify(
-    models_dir: &Path,
+    catalog: &Catalog,
     models: &[String],
     size: usize,
     batch: usize,
@@ -146,7 +145,7 @@ pub fn verify(
     if tolerance.is_nan() || tolerance <= 0.0 {
         bail!("--tolerance must be a positive number, got {tolerance}");
     }
-    let known = spec::list(models_dir)?;
+    let known = catalog.names();
     let models: Vec<String> = if models.is_empty() || models.iter().any(|m| m == "all") {
         known.clone()
     } else {
@@ -158,7 +157,7 @@ pub fn verify(
                 );
             }
             // a model asked for by name must be defined at this size
-            zoo::build(&spec::ModelSpec::find(models_dir, m)?, size)?;
+            zoo::build(catalog.find(m)?, size)?;
         }
         models.to_vec()
     };
@@ -170,7 +169,7 @@ pub fn verify(
         .map(|s| s.to_string())
         .collect();
     let opts = crate::verify::VerifyOptions {
-        models_dir,
+        catalog,
         models,
         frameworks,
         size,

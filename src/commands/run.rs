@@ -1,17 +1,16 @@
 //! `speedbench run`: plan, check, measure, write, and compare with a
 //! baseline.
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 
 use super::say;
 use crate::bench::{memory, runner};
 use crate::cli::{CompareFormat, Gate, RunArgs};
 use crate::record::{env::cores, Mode, RunFile, RunPlan};
-use crate::{config, report, results, zoo};
+use crate::zoo::{self, Catalog};
+use crate::{config, report, results};
 
-pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
+pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
     let (plan, resumed) = match &args.resume {
         Some(p) => {
             let file = RunFile::load(p)?;
@@ -23,8 +22,8 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
             (file.plan.clone(), Some((p.clone(), file)))
         }
         None => {
-            let plan = config::plan(&args.request(), models_dir)?;
-            preflight(&plan, models_dir, &args.config)?;
+            let plan = config::plan(&args.request(), catalog)?;
+            preflight(&plan, catalog)?;
             (plan, None)
         }
     };
@@ -48,7 +47,7 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
         None => results::start(&plan)?,
     };
     announce(&plan);
-    let outcome = runner::run(path, file, models_dir, verbose)?;
+    let outcome = runner::run(path, file, catalog, verbose)?;
     let (path, file) = (outcome.path, outcome.file);
     let grids = report::grids(&file.cells, report::paper_protocol(&file.cells));
     say(&report::table::terminal(&grids));
@@ -84,10 +83,9 @@ pub fn run(args: &RunArgs, models_dir: &Path, verbose: bool) -> Result<i32> {
 
 /// Refuses what cannot be built or cannot fit before measuring anything,
 /// and warns when the parallel mode oversubscribes the cores.
-fn preflight(plan: &RunPlan, models_dir: &Path, config: &Path) -> Result<()> {
+fn preflight(plan: &RunPlan, catalog: &Catalog) -> Result<()> {
     for m in &plan.models {
-        let spec = zoo::spec::ModelSpec::find(models_dir, m)?;
-        let g = zoo::build(&spec, plan.size)?;
+        let g = zoo::build(catalog.find(m)?, plan.size)?;
         memory::check(&g, plan.batch, plan.sessions())?;
     }
     let cores = cores();
@@ -95,16 +93,18 @@ fn preflight(plan: &RunPlan, models_dir: &Path, config: &Path) -> Result<()> {
     if plan.modes.contains(&Mode::Parallel) && busiest > cores {
         eprintln!(
             "note: parallel mode may run {} intra-op x {} inter-op = {busiest} threads on {cores} core(s); \
-             ort and tf oversubscribe, torch divides the intra-op threads (set [threads] in {})",
+             ort and tf oversubscribe, torch divides the intra-op threads (set [threads] in harness.toml)",
             plan.intra_threads,
             plan.inter_threads,
-            config.display()
         );
     }
     Ok(())
 }
 
 fn announce(plan: &RunPlan) {
+    for s in &plan.skipped_models {
+        eprintln!("note: model '{}' skipped: {}", s.model, s.reason);
+    }
     eprintln!(
         "speedbench run: profile {} ({} x {}px, {} warm-up + {} timed), {} on {}, {} thread(s) intra, {} inter, --optimize {}",
         plan.profile, plan.batch, plan.size, plan.warmup, plan.iters,

@@ -205,8 +205,14 @@ mod tests {
     /// the same logits as a plain run, the binding reused.
     #[test]
     fn bound_pass_gives_the_logits_of_a_plain_run() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-        let l = crate::zoo::load(&dir, "resnet50", 64, None, 0).unwrap();
+        let l = crate::zoo::load(
+            &crate::zoo::Catalog::built_in().unwrap(),
+            "resnet50",
+            64,
+            None,
+            0,
+        )
+        .unwrap();
         let env = env().unwrap();
         let bytes = onnx::to_onnx(&l.graph, &l.weights).unwrap();
         let session = Session::builder(env)

@@ -1105,8 +1105,14 @@ mod tests {
 
     #[test]
     fn schedules_agree_bit_for_bit_on_scalenet50() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-        let loaded = crate::zoo::load(&dir, "scalenet50", 128, None, 0).unwrap();
+        let loaded = crate::zoo::load(
+            &crate::zoo::Catalog::built_in().unwrap(),
+            "scalenet50",
+            128,
+            None,
+            0,
+        )
+        .unwrap();
         let x = crate::io::seeded_input(1, 128, 0);
         let seq = run(&loaded.graph, Mode::Sequential, 1, &x);
         let par = run(&loaded.graph, Mode::Parallel, 1, &x);

@@ -119,13 +119,9 @@ mod tests {
     use super::*;
     use crate::zoo;
 
-    fn models_dir() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
-    }
-
     #[test]
     fn every_conv_batchnorm_pair_of_resnet50_folds() {
-        let l = zoo::load(&models_dir(), "resnet50", 64, None, 0).unwrap();
+        let l = zoo::load(&zoo::Catalog::built_in().unwrap(), "resnet50", 64, None, 0).unwrap();
         let (g, w) = fold_batchnorm(&l.graph, &l.weights).unwrap();
         let bns = |g: &Graph| {
             g.nodes

@@ -52,6 +52,16 @@ pub struct RunPlan {
     pub weights: Option<PathBuf>,
     /// Frameworks of the default matrix left out because not built in.
     pub skipped: Vec<String>,
+    /// Models that `all` stood for but that are not defined at this size.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_models: Vec<SkippedModel>,
+}
+
+/// A model left out of a run, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SkippedModel {
+    pub model: String,
+    pub reason: String,
 }
 
 impl RunPlan {

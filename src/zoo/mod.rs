@@ -1,6 +1,7 @@
-//! The model zoo: specs from `models/` built into the graph IR.
+//! The model zoo: specs (built in, or from a folder) built into the graph IR.
 
 mod builder;
+pub mod catalog;
 mod resnet;
 mod scalenet;
 pub mod spec;
@@ -8,6 +9,7 @@ pub mod spec;
 use anyhow::{Context, Result};
 
 use crate::graph::{Graph, Shape};
+pub use catalog::Catalog;
 pub use spec::{ModelSpec, SpecError};
 
 /// Builds the graph of `spec` for square inputs of `size` pixels.
@@ -32,16 +34,16 @@ pub struct Loaded {
     pub weights: crate::weights::Weights,
 }
 
-/// Finds `models_dir/<name>.toml`, builds it for `size`, and loads `weights`
-/// (safetensors) or makes seeded ones.
+/// Finds the model `name` in `catalog`, builds it for `size`, and loads
+/// `weights` (safetensors) or makes seeded ones.
 pub fn load(
-    models_dir: &std::path::Path,
+    catalog: &Catalog,
     name: &str,
     size: usize,
     weights: Option<&std::path::Path>,
     seed: u64,
 ) -> Result<Loaded> {
-    let spec = ModelSpec::find(models_dir, name)?;
+    let spec = catalog.find(name)?.clone();
     let graph = build(&spec, size)?;
     let weights = match weights {
         Some(p) => crate::weights::Weights::load(p, &graph)?,

@@ -102,7 +102,13 @@ fn block(
         };
         y = g.add(&format!("{p}.conv2.{i}"), op, &[y])?;
         if scale > 1 {
-            let mode = if here.h.is_multiple_of(scale) && here.w.is_multiple_of(scale) {
+            // The authors' SABlock.forward: nearest when the branch input
+            // size is divisible by the pooled (and convolved) map's size,
+            // `size[0] % out.shape[2] == 0 and size[1] % out.shape[3] == 0`,
+            // else bilinear. So 32 -> pool 7 -> 4 -> 32 is nearest although
+            // 32 is not a multiple of 7.
+            let pooled = g.nodes[y].shape;
+            let mode = if here.h.is_multiple_of(pooled.h) && here.w.is_multiple_of(pooled.w) {
                 ResizeMode::Nearest
             } else {
                 ResizeMode::Bilinear

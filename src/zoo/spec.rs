@@ -24,6 +24,12 @@ pub enum SpecError {
     },
     #[error("unknown model '{name}' (known: {known})")]
     Unknown { name: String, known: String },
+    #[error("{second}: declares model '{name}', which {first} declares too; rename one")]
+    Duplicate {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
 }
 
 /// How a ResNeXt bottleneck's grouped 3x3 convolution is expressed.
@@ -138,16 +144,22 @@ fn positive(path: &Path, name: &str, values: &[usize]) -> Result<(), SpecError> 
 impl ModelSpec {
     /// Reads and validates one model file.
     pub fn load(path: &Path) -> Result<ModelSpec, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&read_file(path)?, path)
     }
 
     /// Parses a spec's text; `path` names it in errors and locates the
-    /// structure file.
+    /// structure file, read from the file system.
     pub fn parse(text: &str, path: &Path) -> Result<ModelSpec, SpecError> {
+        Self::parse_with(text, path, &read_file)
+    }
+
+    /// Parses a spec's text, reading its structure file (a path beside
+    /// `path`) through `read`.
+    pub fn parse_with(
+        text: &str,
+        path: &Path,
+        read: &dyn Fn(&Path) -> Result<String, SpecError>,
+    ) -> Result<ModelSpec, SpecError> {
         let file: ModelFile = toml::from_str(text)
             .map_err(|e| SpecError::Toml(crate::io::toml_error(path, text, &e)))?;
         if file.num_classes == 0 {
@@ -174,7 +186,7 @@ impl ModelSpec {
                 positive(path, "model.layers", &s.layers)?;
                 positive(path, "model.scales", &s.scales)?;
                 let spath = path.parent().unwrap_or(Path::new(".")).join(&s.structure);
-                structure = load_structure(&spath, &s.layers, s.scales.len())?;
+                structure = parse_structure(&read(&spath)?, &spath, &s.layers, s.scales.len())?;
             }
         }
         Ok(ModelSpec {
@@ -186,47 +198,14 @@ impl ModelSpec {
             structure,
         })
     }
-
-    /// Finds `<dir>/<name>.toml`, with the list of known models on a miss.
-    pub fn find(dir: &Path, name: &str) -> Result<ModelSpec, SpecError> {
-        let path = dir.join(format!("{name}.toml"));
-        if !path.is_file() {
-            return Err(SpecError::Unknown {
-                name: name.into(),
-                known: list(dir)?.join(", "),
-            });
-        }
-        Self::load(&path)
-    }
 }
 
-/// Names of the model files in `dir`, sorted.
-pub fn list(dir: &Path) -> Result<Vec<String>, SpecError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| SpecError::Read {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
-/// A structure JSON: one row per block, `scales` channel counts then `side`.
-pub fn load_structure(
-    path: &Path,
-    layers: &[usize],
-    scales: usize,
-) -> Result<Vec<Vec<usize>>, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+/// Reads a file of a models folder.
+pub fn read_file(path: &Path) -> Result<String, SpecError> {
+    std::fs::read_to_string(path).map_err(|source| SpecError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse_structure(&text, path, layers, scales)
+    })
 }
 
 /// Parses a structure JSON; `path` names it in errors.

@@ -126,6 +126,7 @@ pub fn run_file(cells: Vec<CellRecord>) -> RunFile {
             out: "results".into(),
             weights: None,
             skipped: vec![],
+            skipped_models: vec![],
         },
         cells,
         failures: vec![],
