@@ -342,3 +342,104 @@ fn models(
     }
     Ok((models, skipped))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(config: Option<PathBuf>) -> Request {
+        Request {
+            config,
+            profile: Some("smoke".into()),
+            frameworks: vec!["ort".into()],
+            ..Request::default()
+        }
+    }
+
+    fn plan_with(text: &str, models: &[&str]) -> Result<RunPlan> {
+        let d = tempfile::tempdir()?;
+        let path = d.path().join("h.toml");
+        std::fs::write(&path, text)?;
+        let mut r = request(Some(path));
+        r.models = models.iter().map(|m| m.to_string()).collect();
+        plan(&r, &Catalog::built_in()?)
+    }
+
+    #[test]
+    fn a_partial_file_overrides_key_by_key() {
+        let p = plan_with("[threads]\nintra = 1\n", &[]).unwrap();
+        assert_eq!(p.intra_threads, 1);
+        // everything else from the built-in defaults
+        assert_eq!(
+            p.models,
+            ["resnet50", "se_resnet50", "resnext50", "scalenet50"]
+        );
+        assert_eq!((p.batch, p.size, p.iters), (1, 128, 10));
+        assert_eq!(p.modes, [Mode::Sequential, Mode::Parallel]);
+        // one key of a built-in profile, and a new profile of the user's
+        let p = plan_with("[profiles.smoke]\niters = 3\n", &[]).unwrap();
+        assert_eq!((p.batch, p.size, p.iters), (1, 128, 3));
+        let h = Harness::parse(
+            "[profiles.mine]\nbatch = 2\nsize = 64\nwarmup = 0\niters = 1\n",
+            Path::new("h.toml"),
+        )
+        .unwrap();
+        assert!(h.profiles.contains_key("mine") && h.profiles.contains_key("paper"));
+        // unknown keys are still refused, with the line
+        let e = plan_with("[threads]\nintra = 1\nbogus = 2\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("h.toml:3"), "{e}");
+    }
+
+    #[test]
+    fn a_new_profile_must_be_complete() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("h.toml");
+        std::fs::write(&path, "[profiles.mine]\nbatch = 2\n").unwrap();
+        let mut r = request(Some(path));
+        r.profile = Some("mine".into());
+        let e = plan(&r, &Catalog::built_in().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("profiles.mine.size is missing"), "{e}");
+        r.size = Some(64);
+        r.warmup = Some(0);
+        r.iters = Some(1);
+        assert_eq!(plan(&r, &Catalog::built_in().unwrap()).unwrap().batch, 2);
+    }
+
+    #[test]
+    fn thread_counts_are_bounded_by_the_cores() {
+        let max = max_threads(cores());
+        let e = plan_with("[threads]\nintra = 100000\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("threads.intra = 100000") && e.contains(&max.to_string()),
+            "{e}"
+        );
+        let e = plan_with("[threads]\ninter = 100000\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("threads.inter"), "{e}");
+        let p = plan_with(&format!("[threads]\nintra = {max}\ninter = 1\n"), &[]).unwrap();
+        assert_eq!((p.intra_threads, p.inter_threads), (max, 1));
+        assert_eq!(max_threads(2), 8);
+    }
+
+    #[test]
+    fn all_skips_models_undefined_at_the_size_but_a_named_one_fails() {
+        // smoke is 128 px: two ScaleNets have a branch that cannot pool there
+        let p = plan_with("", &["all"]).unwrap();
+        let skipped: Vec<&str> = p.skipped_models.iter().map(|s| s.model.as_str()).collect();
+        assert_eq!(skipped, ["scalenet101", "scalenet50_light"]);
+        assert!(
+            p.skipped_models[0].reason.contains("block"),
+            "{:?}",
+            p.skipped_models
+        );
+        assert!(p.models.contains(&"scalenet50".to_string()));
+        assert!(!p.models.contains(&"scalenet101".to_string()));
+        let e = plan_with("", &["scalenet101"]).unwrap_err();
+        assert!(format!("{e:#}").contains("scalenet101"), "{e:#}");
+    }
+}

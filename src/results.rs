@@ -47,6 +47,7 @@ pub fn start(plan: &RunPlan) -> Result<(PathBuf, RunFile)> {
         started: chrono::Local::now().to_rfc3339(),
         finished: None,
         env: env::capture(),
+        machine_peak: None,
         plan: plan.clone(),
         cells: vec![],
         failures: vec![],

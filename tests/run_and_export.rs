@@ -38,6 +38,13 @@ fn smoke_run_keeps_every_sample_and_writes_all_formats() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     assert_eq!(json.len(), 1);
+    // the results file on a line of its own, for scripts
+    let printed: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("results: "))
+        .collect();
+    assert_eq!(printed, [json[0].to_str().unwrap()], "{}", out.stdout);
     let file = RunFile::load(&json[0]).unwrap();
     assert_eq!(file.cells.len(), 2);
     assert!(file.failures.is_empty());
@@ -182,4 +189,41 @@ fn optimize_levels_are_timed_side_by_side_and_kept_apart() {
         "{}",
         csv.stdout
     );
+}
+
+/// The binary carries its models and harness: from a folder with neither,
+/// `models` and `export` work, and a --models-dir adds a model.
+#[test]
+fn the_binary_works_from_any_folder() {
+    let t = tempfile::tempdir().unwrap();
+    let out = common::speedbench_in(t.path(), &["models", "--size", "128", "--format", "csv"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for m in ["scalenet50", "se_resnext50_branched", "resnet50"] {
+        assert!(out.stdout.contains(m), "{m} not in {}", out.stdout);
+    }
+    let onnx = t.path().join("x.onnx");
+    let out = common::speedbench_in(
+        t.path(),
+        &[
+            "export",
+            "--model",
+            "scalenet50",
+            "--size",
+            "64",
+            "--out",
+            "x.onnx",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(std::fs::metadata(&onnx).unwrap().len() > 1_000_000);
+    let mine = t.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(
+        mine.join("tiny.toml"),
+        "name = \"tiny\"\n[model]\nfamily = \"resnet\"\nlayers = [1, 1, 1, 1]\n",
+    )
+    .unwrap();
+    let out = common::speedbench_in(t.path(), &["--models-dir", "mine", "models"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("tiny") && out.stdout.contains("scalenet50"));
 }

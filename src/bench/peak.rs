@@ -1,9 +1,13 @@
-//! The machine's peak multiply-accumulate rate, measured through the same
-//! framework and device as the cells: a large single-precision matrix
-//! product, written as an IR graph (a fully connected layer over a batch of
-//! `n` vectors of `n`: exactly n^3 MACs), so every framework lowers it to its
-//! own GEMM. Best of a few runs: host to host on a CPU, device compute time
-//! where the framework separates it (a GPU).
+//! Two reference rates a cell's achieved GMAC/s is read against:
+//!
+//! - [`machine`]: the machine's physical FMA peak ([`super::fma`]), once per
+//!   run: the "% of peak" of every cell;
+//! - [`gemm`]: the best GEMM through a framework on a device, once per run
+//!   per framework: a large single-precision matrix product written as an IR
+//!   graph (a fully connected layer over a batch of `n` vectors of `n`:
+//!   exactly n^3 MACs), so every framework lowers it to its own GEMM. The
+//!   median of several runs: host to host on a CPU, device compute time
+//!   where the framework separates it (a GPU).
 
 use std::time::Instant;
 
@@ -39,8 +43,39 @@ pub fn gemm_graph(n: usize) -> Result<Graph> {
     Ok(g)
 }
 
-/// Peak GMAC/s of `fw` on `device` with `intra_threads`.
-pub fn measure(fw: &dyn Framework, device: Device, intra_threads: usize) -> Result<f64> {
+/// The machine's FMA peak for `plan`: on the CPU one core and the cores
+/// the run uses (its intra-op threads, at most every core); on a GPU from
+/// the device's figures. `None`, with a note, where it cannot be had.
+pub fn machine(plan: &crate::record::RunPlan) -> Option<crate::record::env::MachinePeak> {
+    let peak = match plan.device {
+        Device::Cpu => Ok(super::fma::cpu(
+            plan.intra_threads.min(crate::record::env::cores()),
+        )),
+        Device::Cuda => super::fma::gpu(),
+    };
+    match peak {
+        Ok(p) => {
+            eprintln!(
+                "machine peak: {:.0} GMAC/s ({}{})",
+                p.all_gmacs,
+                p.unit,
+                match p.one_core_gmacs {
+                    Some(one) => format!(", {} core(s); {one:.0} on one", p.cores),
+                    None => String::new(),
+                }
+            );
+            Some(p)
+        }
+        Err(e) => {
+            eprintln!("note: no machine peak: {e:#}");
+            None
+        }
+    }
+}
+
+/// GEMM GMAC/s of `fw` on `device` with `intra_threads`: the median of
+/// several timed products.
+pub fn gemm(fw: &dyn Framework, device: Device, intra_threads: usize) -> Result<f64> {
     let n = size(device);
     let g = gemm_graph(n)?;
     let w = Weights::seeded(&g, 0);
@@ -57,7 +92,7 @@ pub fn measure(fw: &dyn Framework, device: Device, intra_threads: usize) -> Resu
     for _ in 0..2 {
         p.run(&x)?;
     }
-    let mut best = f64::INFINITY;
+    let mut times = Vec::new();
     for _ in 0..5 {
         // on a GPU the device compute time: host copies of 2 x 256 MiB would
         // otherwise dominate
@@ -69,9 +104,9 @@ pub fn measure(fw: &dyn Framework, device: Device, intra_threads: usize) -> Resu
                 t.elapsed().as_secs_f64()
             }
         };
-        best = best.min(seconds);
+        times.push(seconds);
     }
-    Ok((n as f64).powi(3) / best / 1e9)
+    Ok((n as f64).powi(3) / crate::record::stats::median(&times) / 1e9)
 }
 
 #[cfg(test)]

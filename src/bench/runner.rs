@@ -160,6 +160,16 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
     let style = ProgressStyle::with_template("{prefix:<32} [{bar:30}] {pos}/{len} {elapsed}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
+    if file.machine_peak.is_none() {
+        file.machine_peak = super::peak::machine(&plan);
+    }
+    let machine_peak = file.machine_peak.as_ref().map(|p| p.all_gmacs);
+    // the best GEMM through each framework, measured by its first worker
+    let mut gemm: std::collections::BTreeMap<String, f64> = file
+        .cells
+        .iter()
+        .filter_map(|c| Some((c.framework.clone(), c.gemm_gmacs?)))
+        .collect();
     let mut interrupted = false;
     'matrix: for model in &plan.models {
         for framework in &plan.frameworks {
@@ -192,13 +202,20 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
                 plan: plan.clone(),
                 models_dir: catalog.dir.clone(),
                 verbose,
+                gemm_gmacs: gemm.get(framework).copied(),
             };
             let bar = ProgressBar::new(((plan.warmup + plan.iters) * plan.sessions()) as u64);
             bar.set_style(style.clone());
             bar.set_prefix(format!("{model} {framework} {}", plan.device));
             match run_worker(&job, Duration::from_secs(plan.timeout_s), &bar) {
-                Ok(cells) => {
+                Ok(mut cells) => {
                     bar.finish();
+                    for c in &mut cells {
+                        c.machine_peak_gmacs = machine_peak;
+                        if let Some(g) = c.gemm_gmacs {
+                            gemm.entry(framework.clone()).or_insert(g);
+                        }
+                    }
                     file.cells.extend(cells);
                 }
                 Err(f) if STOP.load(Ordering::SeqCst) => {

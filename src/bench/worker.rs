@@ -29,6 +29,10 @@ pub struct Job {
     /// The user's models folder, if any (the built-in models otherwise).
     pub models_dir: Option<PathBuf>,
     pub verbose: bool,
+    /// The best GEMM through this framework, where an earlier worker of the
+    /// run measured it; this worker measures it otherwise.
+    #[serde(default)]
+    pub gemm_gmacs: Option<f64>,
 }
 
 /// One line of the worker's stdout.
@@ -97,8 +101,10 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             .map(|(b, a)| a.peak_mib - b.current_mib);
         prepared.push((opts, p, (grew, gpu_grew)));
     }
-    // The machine's peak through this framework and device, once per worker.
-    let peak = super::peak::measure(fw.as_ref(), job.plan.device, job.plan.intra_threads).ok();
+    // The best GEMM through this framework and device, once per run.
+    let gemm = job
+        .gemm_gmacs
+        .or_else(|| super::peak::gemm(fw.as_ref(), job.plan.device, job.plan.intra_threads).ok());
     // the device-memory peak of the timed passes, not of the GEMM's matrices
     fw.reset_device_peak(job.plan.device);
     let k = prepared.len();
@@ -179,7 +185,8 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             samples_ms: s,
             iters: job.plan.iters,
             interrupted,
-            peak_gmacs: peak,
+            gemm_gmacs: gemm,
+            machine_peak_gmacs: None,
             session_mib: grew.0,
             gpu_session_mib: grew.1,
             gpu_peak_mib: gpu_peak,

@@ -41,10 +41,17 @@ pub struct CellRecord {
     /// The run was stopped (Ctrl-C) before all iterations were timed.
     #[serde(default)]
     pub interrupted: bool,
-    /// Peak GMAC/s of this framework and device (a large float32 GEMM),
-    /// measured in the same worker; absent where it could not be measured.
-    #[serde(default)]
-    pub peak_gmacs: Option<f64>,
+    /// The best GEMM through this framework on this device: GMAC/s of a
+    /// large float32 matrix product, the median of several, measured once
+    /// per run per framework; absent where it could not be measured.
+    /// (Files before it was separated from the machine peak called it
+    /// `peak_gmacs`, measured per worker.)
+    #[serde(default, alias = "peak_gmacs")]
+    pub gemm_gmacs: Option<f64>,
+    /// The machine's FMA peak for the cores (or the GPU) the run used,
+    /// GMAC/s: the limit "% of peak" is measured against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_peak_gmacs: Option<f64>,
     /// Resident memory this mode's session added when prepared and run once
     /// (weights, plan, activations), MiB; the parallel mode's extra cost is
     /// its figure minus the sequential one's.
@@ -80,9 +87,11 @@ impl CellRecord {
         self.macs as f64 * self.images_per_s() / 1e9
     }
 
-    /// Achieved over peak GMAC/s, as a fraction.
+    /// Achieved GMAC/s over the machine's FMA peak, as a fraction.
     pub fn of_peak(&self) -> Option<f64> {
-        self.peak_gmacs.map(|p| self.achieved_gmacs() / p)
+        self.machine_peak_gmacs
+            .filter(|p| *p > 0.0)
+            .map(|p| self.achieved_gmacs() / p)
     }
 }
 

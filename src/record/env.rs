@@ -65,3 +65,16 @@ pub fn capture() -> Environment {
         git_commit: env!("SPEEDBENCH_GIT_COMMIT").into(),
     }
 }
+
+/// The machine's FMA peak (`bench::fma`), measured once per run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MachinePeak {
+    /// What was measured: the vector unit, or the GPU formula.
+    pub unit: String,
+    /// One core (CPU); absent on a GPU.
+    pub one_core_gmacs: Option<f64>,
+    /// Every core the run uses, or the whole GPU.
+    pub all_gmacs: f64,
+    /// Cores (threads) of `all_gmacs`; 0 on a GPU.
+    pub cores: usize,
+}

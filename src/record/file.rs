@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::env::Environment;
+use super::env::{Environment, MachinePeak};
 use super::{CellRecord, Failure, RunPlan};
 
 /// Version of the results file layout; readers refuse newer ones.
@@ -19,6 +19,9 @@ pub struct RunFile {
     pub started: String,
     pub finished: Option<String>,
     pub env: Environment,
+    /// The machine's FMA peak, measured once at the start of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_peak: Option<MachinePeak>,
     pub plan: RunPlan,
     pub cells: Vec<CellRecord>,
     pub failures: Vec<Failure>,

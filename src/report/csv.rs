@@ -4,6 +4,11 @@ use anyhow::Result;
 
 use crate::record::CellRecord;
 
+/// A figure, or an empty field where it is absent.
+fn opt(v: Option<f64>) -> String {
+    v.map_or(String::new(), |v| v.to_string())
+}
+
 pub fn render(cells: &[CellRecord]) -> Result<String> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -30,6 +35,10 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
         "median_ci_low_ms",
         "median_ci_high_ms",
         "images_per_s",
+        "achieved_gmacs",
+        "machine_peak_gmacs",
+        "of_machine_peak",
+        "gemm_gmacs",
         "speedup",
         "host",
     ])?;
@@ -59,6 +68,10 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
             l.median_ci.0.to_string(),
             l.median_ci.1.to_string(),
             c.images_per_s().to_string(),
+            c.achieved_gmacs().to_string(),
+            opt(c.machine_peak_gmacs),
+            opt(c.of_peak()),
+            opt(c.gemm_gmacs),
             super::sequential_twin(c, cells).map_or(String::new(), |s| {
                 (s.latency.median / c.latency.median).to_string()
             }),

@@ -248,7 +248,8 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "p90 ms",
         "p99 ms",
         "images/s",
-        "GMAC/s (of peak)",
+        "GMAC/s (% of FMA peak)",
+        "best GEMM GMAC/s",
         "session MiB (GPU)",
         "CV",
         "host",
@@ -288,12 +289,13 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
                 format!("{:.2}", l.p90),
                 format!("{:.2}", l.p99),
                 format!("{:.1}", c.images_per_s()),
-                match (c.peak_gmacs, c.of_peak()) {
+                match (c.machine_peak_gmacs, c.of_peak()) {
                     (Some(p), Some(f)) => {
                         format!("{:.1} ({:.0}% of {p:.0})", c.achieved_gmacs(), f * 100.0)
                     }
                     _ => format!("{:.1}", c.achieved_gmacs()),
                 },
+                c.gemm_gmacs.map_or(String::new(), |g| format!("{g:.0}")),
                 match (c.session_mib, c.gpu_session_mib) {
                     (Some(m), Some(g)) => format!("{m:.0} ({g:.0})"),
                     (None, Some(g)) => format!("- ({g:.0})"),
@@ -309,6 +311,9 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         title: "Per cell".into(),
         header,
         rows,
-        notes: vec!["Session MiB: resident memory a mode's session added when prepared and run once; in brackets, on a GPU, the device memory it needed (framework allocator).".into()],
+        notes: vec![
+            "Session MiB: resident memory a mode's session added when prepared and run once; in brackets, on a GPU, the device memory it needed (framework allocator).".into(),
+            "% of FMA peak: achieved conv+fc GMAC/s against the machine's fused multiply-add peak (independent FMA chains on the widest vector unit, on the cores the run used; on a GPU, SMs x FP32 units x clock), measured once per run. Best GEMM: a large float32 matrix product through the same framework, once per run.".into(),
+        ],
     }
 }

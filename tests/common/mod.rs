@@ -83,7 +83,8 @@ pub fn cell(
         iters: samples.len(),
         samples_ms: samples,
         interrupted: false,
-        peak_gmacs: Some(50.0),
+        gemm_gmacs: Some(50.0),
+        machine_peak_gmacs: Some(100.0),
         session_mib: Some(100.0),
         worker_peak_rss_mib: Some(500.0),
         gpu_session_mib: None,
@@ -128,6 +129,7 @@ pub fn run_file(cells: Vec<CellRecord>) -> RunFile {
             skipped: vec![],
             skipped_models: vec![],
         },
+        machine_peak: None,
         cells,
         failures: vec![],
     }

@@ -1,0 +1,309 @@
+//! The machine's physical multiply-accumulate peak, measured the way it is
+//! defined: independent chains of fused multiply-adds on the widest vector
+//! unit the CPU has (AVX-512 where present, else AVX2 with FMA, else NEON,
+//! else scalar), enough chains to hide the FMA latency, on one core and on
+//! every core a run uses. On a GPU the single-precision FMA peak follows
+//! from the device's SM count, FP32 units per SM and clock.
+
+use std::time::Instant;
+
+use crate::record::env::MachinePeak;
+
+/// Independent accumulators per thread: more than latency x throughput of
+/// any current core (4 cycles x 2 pipes), so the FMA units never wait.
+const CHAINS: usize = 12;
+
+/// The vector unit a kernel runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Avx512,
+    Avx2Fma,
+    Neon,
+    Scalar,
+}
+
+impl Unit {
+    /// The widest unit this CPU has.
+    pub fn widest() -> Unit {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Unit::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Unit::Avx2Fma;
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            if std::arch::is_aarch64_feature_detected!("neon") {
+                return Unit::Neon;
+            }
+        }
+        Unit::Scalar
+    }
+
+    /// float32 lanes of one vector.
+    pub fn lanes(self) -> usize {
+        match self {
+            Unit::Avx512 => 16,
+            Unit::Avx2Fma => 8,
+            Unit::Neon => 4,
+            Unit::Scalar => 1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Avx512 => "AVX-512 FMA",
+            Unit::Avx2Fma => "AVX2 FMA",
+            Unit::Neon => "NEON FMA",
+            Unit::Scalar => "scalar mul_add",
+        }
+    }
+
+    /// `iters` rounds of [`CHAINS`] independent FMAs; returns a value that
+    /// depends on all of them, so none is optimised away.
+    fn run(self, iters: u64, seed: f32) -> f32 {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `widest` found the feature on this CPU.
+            Unit::Avx512 => unsafe { x86::avx512(iters, seed) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Unit::Avx2Fma => unsafe { x86::avx2(iters, seed) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Unit::Neon => unsafe { arm::neon(iters, seed) },
+            _ => scalar(iters, seed),
+        }
+    }
+}
+
+fn scalar(iters: u64, seed: f32) -> f32 {
+    let mut acc = [seed; CHAINS];
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = std::hint::black_box(*x).mul_add(0.999_999, 1e-7);
+        }
+    }
+    acc.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::CHAINS;
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn avx512(iters: u64, seed: f32) -> f32 {
+        let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+        let mut acc = [_mm512_set1_ps(seed); CHAINS];
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm512_fmadd_ps(*x, a, b);
+            }
+        }
+        let s = acc
+            .iter()
+            .fold(_mm512_setzero_ps(), |s, x| _mm512_add_ps(s, *x));
+        _mm512_reduce_add_ps(s)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn avx2(iters: u64, seed: f32) -> f32 {
+        let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+        let mut acc = [_mm256_set1_ps(seed); CHAINS];
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm256_fmadd_ps(*x, a, b);
+            }
+        }
+        let s = acc
+            .iter()
+            .fold(_mm256_setzero_ps(), |s, x| _mm256_add_ps(s, *x));
+        let mut out = [0f32; 8];
+        _mm256_storeu_ps(out.as_mut_ptr(), s);
+        out.iter().sum()
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    use std::arch::aarch64::*;
+
+    use super::CHAINS;
+
+    #[target_feature(enable = "neon")]
+    pub unsafe fn neon(iters: u64, seed: f32) -> f32 {
+        let (a, b) = (vdupq_n_f32(0.999_999), vdupq_n_f32(1e-7));
+        let mut acc = [vdupq_n_f32(seed); CHAINS];
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = vfmaq_f32(b, *x, a);
+            }
+        }
+        vaddvq_f32(acc.iter().fold(vdupq_n_f32(0.0), |s, x| vaddq_f32(s, *x)))
+    }
+}
+
+/// Multiply-accumulates per second of `threads` threads each running
+/// `iters` rounds, in GMAC/s.
+pub fn rate(unit: Unit, threads: usize, iters: u64) -> f64 {
+    let threads = threads.max(1);
+    let start = Instant::now();
+    let sum: f32 = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|i| s.spawn(move || unit.run(iters, i as f32)))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    std::hint::black_box(sum);
+    macs(unit, threads, iters) / seconds / 1e9
+}
+
+/// The MACs `threads` threads do in `iters` rounds.
+pub fn macs(unit: Unit, threads: usize, iters: u64) -> f64 {
+    (iters as f64) * (CHAINS * unit.lanes() * threads) as f64
+}
+
+/// The best of `repeats` measurements, each about `seconds` long: the peak
+/// is a limit, so noise only ever lowers a measurement.
+pub fn best_rate(unit: Unit, threads: usize, seconds: f64, repeats: usize) -> f64 {
+    // calibrate the rounds to the wanted duration on one short try
+    let probe = 200_000;
+    let quick = rate(unit, 1, probe).max(1e-3);
+    let per_thread = quick * 1e9 * seconds / (CHAINS * unit.lanes()) as f64;
+    let iters = (per_thread as u64).max(probe);
+    (0..repeats.max(1))
+        .map(|_| rate(unit, threads, iters))
+        .fold(0f64, f64::max)
+}
+
+/// The CPU's FMA peak on one core and on `cores` cores.
+pub fn cpu(cores: usize) -> MachinePeak {
+    let unit = Unit::widest();
+    let one = best_rate(unit, 1, 0.2, 3);
+    let all = if cores > 1 {
+        best_rate(unit, cores, 0.2, 3)
+    } else {
+        one
+    };
+    MachinePeak {
+        unit: format!("{} x {CHAINS} chains", unit.name()),
+        one_core_gmacs: Some(one),
+        all_gmacs: all,
+        cores: cores.max(1),
+    }
+}
+
+/// FP32 units per SM of a compute capability (CUDA C Programming Guide,
+/// arithmetic instructions throughput table).
+pub fn fp32_per_sm(major: u32, minor: u32) -> Option<u32> {
+    match (major, minor) {
+        (6, 0) => Some(64),
+        (6, _) => Some(128),
+        (7, _) => Some(64),
+        (8, 0) => Some(64),
+        (8, _) => Some(128),
+        (9, _) => Some(128),
+        (10, _) | (12, _) => Some(128),
+        _ => None,
+    }
+}
+
+/// The GPU's FP32 FMA peak in GMAC/s: SMs x FP32 units per SM x clock.
+pub fn gpu_gmacs(sms: u32, major: u32, minor: u32, clock_khz: u32) -> Option<f64> {
+    let units = fp32_per_sm(major, minor)?;
+    Some(f64::from(sms) * f64::from(units) * f64::from(clock_khz) * 1e3 / 1e9)
+}
+
+/// The GPU's figures from the CUDA driver (`libcuda.so.1`, the driver API:
+/// no toolkit needed): SM count, compute capability and SM clock of device 0.
+pub fn gpu() -> anyhow::Result<MachinePeak> {
+    use anyhow::{anyhow, bail};
+    type Init = unsafe extern "C" fn(u32) -> i32;
+    type Get = unsafe extern "C" fn(*mut i32, i32) -> i32;
+    type Attr = unsafe extern "C" fn(*mut i32, i32, i32) -> i32;
+    // SAFETY: the CUDA driver library, its documented C entry points with
+    // their documented signatures; plain values and out-pointers to locals.
+    unsafe {
+        let lib = libloading::Library::new("libcuda.so.1")
+            .map_err(|e| anyhow!("the CUDA driver library libcuda.so.1 did not load: {e}"))?;
+        let init: libloading::Symbol<Init> = lib.get(b"cuInit\0")?;
+        let get: libloading::Symbol<Get> = lib.get(b"cuDeviceGet\0")?;
+        let attr: libloading::Symbol<Attr> = lib.get(b"cuDeviceGetAttribute\0")?;
+        if init(0) != 0 {
+            bail!("cuInit failed: no usable NVIDIA GPU");
+        }
+        let mut dev = 0;
+        if get(&mut dev, 0) != 0 {
+            bail!("cuDeviceGet(0) failed");
+        }
+        let read = |a: i32| -> anyhow::Result<u32> {
+            let mut v = 0;
+            if attr(&mut v, a, dev) != 0 {
+                bail!("cuDeviceGetAttribute({a}) failed");
+            }
+            Ok(u32::try_from(v).unwrap_or(0))
+        };
+        // CU_DEVICE_ATTRIBUTE_ MULTIPROCESSOR_COUNT, CLOCK_RATE (kHz),
+        // COMPUTE_CAPABILITY_MAJOR and _MINOR
+        let (sms, khz, major, minor) = (read(16)?, read(13)?, read(75)?, read(76)?);
+        let all = gpu_gmacs(sms, major, minor, khz).ok_or_else(|| {
+            anyhow!("compute capability {major}.{minor}: FP32 units per SM not known")
+        })?;
+        Ok(MachinePeak {
+            unit: format!(
+                "{sms} SMs x {} FP32 units x {:.2} GHz (sm_{major}{minor})",
+                fp32_per_sm(major, minor).unwrap_or(0),
+                f64::from(khz) / 1e6
+            ),
+            one_core_gmacs: None,
+            all_gmacs: all,
+            cores: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_count_every_lane_chain_and_thread() {
+        assert_eq!(macs(Unit::Avx512, 2, 10), 10.0 * 12.0 * 16.0 * 2.0);
+        assert_eq!(macs(Unit::Avx2Fma, 1, 3), 3.0 * 12.0 * 8.0);
+        assert_eq!(macs(Unit::Scalar, 4, 1), 48.0);
+    }
+
+    #[test]
+    fn every_unit_computes_the_same_recurrence() {
+        // c <- c * 0.999999 + 1e-7 from the seed, summed over the chains
+        let want = scalar(1000, 0.5);
+        let u = Unit::widest();
+        let got = u.run(1000, 0.5) / u.lanes() as f32;
+        assert!((got - want).abs() < 1e-3 * want.abs(), "{got} vs {want}");
+    }
+
+    #[test]
+    fn the_cpu_peak_is_measured_on_the_widest_unit() {
+        let p = cpu(1);
+        assert!(p.all_gmacs > 0.0 && p.one_core_gmacs == Some(p.all_gmacs));
+        assert!(p.unit.contains("chains"));
+    }
+
+    #[test]
+    fn gpu_peak_from_the_device_figures() {
+        // H100 SXM: 132 SMs x 128 FP32 units x 1.98 GHz = 33.5 TMAC/s
+        let g = gpu_gmacs(132, 9, 0, 1_980_000).unwrap();
+        assert!((g - 33_454.08).abs() < 0.01, "{g}");
+        // A100: 108 SMs x 64 x 1.41 GHz
+        assert!((gpu_gmacs(108, 8, 0, 1_410_000).unwrap() - 9_745.92).abs() < 0.01);
+        assert_eq!(gpu_gmacs(10, 5, 0, 1), None);
+    }
+}
