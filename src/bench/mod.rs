@@ -5,4 +5,5 @@ pub mod fma;
 pub mod memory;
 pub mod peak;
 pub mod runner;
+pub mod timing;
 pub mod worker;

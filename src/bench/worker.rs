@@ -12,7 +12,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::memory;
-use crate::frameworks::{self, PrepareOptions};
+use super::timing::{time_sessions, Protocol};
+use crate::frameworks::{self, PrepareOptions, Prepared};
 use crate::graph::analysis::analyse;
 use crate::io::seeded_input;
 use crate::record::stats::summarise;
@@ -107,58 +108,33 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
         .or_else(|| super::peak::gemm(fw.as_ref(), job.plan.device, job.plan.intra_threads).ok());
     // the device-memory peak of the timed passes, not of the GEMM's matrices
     fw.reset_device_peak(job.plan.device);
-    let k = prepared.len();
-    let total = (job.plan.warmup + job.plan.iters) * k;
-    let mut done = 0;
     if std::env::var_os("SPEEDBENCH_TEST_CRASH").is_some_and(|m| m == job.model.as_str()) {
         // Test hook: a worker that dies the hard way, as a segfaulting
         // framework would (tests/durability.rs).
         std::process::abort();
     }
-    for _ in 0..job.plan.warmup {
-        if INTERRUPTED.load(Ordering::SeqCst) {
-            anyhow::bail!("interrupted during warm-up");
-        }
-        for (_, p, _) in prepared.iter_mut() {
-            p.run(&input)?;
-            done += 1;
-        }
-        emit(Message::Progress { done, total });
-    }
-    let mut samples = vec![Vec::with_capacity(job.plan.iters); k];
-    let mut interrupted = false;
-    for i in 0..job.plan.iters {
-        if INTERRUPTED.load(Ordering::SeqCst) {
-            interrupted = true;
-            break;
-        }
-        for step in 0..k {
-            // A B, then B A: each mode runs first as often as last.
-            let j = if i % 2 == 0 { step } else { k - 1 - step };
-            let start = Instant::now();
-            let y = prepared[j].1.run(&input)?;
-            samples[j].push(start.elapsed().as_secs_f64() * 1e3);
-            drop(y);
-            done += 1;
-        }
-        emit(Message::Progress { done, total });
-    }
-    // Device compute time, where the framework separates it (GPU): the same
-    // interleaving, after the host-to-host samples.
-    let mut compute = vec![Vec::new(); k];
-    if job.plan.device == Device::Cuda {
-        for i in 0..job.plan.iters {
-            if INTERRUPTED.load(Ordering::SeqCst) {
-                break;
-            }
-            for step in 0..k {
-                let j = if i % 2 == 0 { step } else { k - 1 - step };
-                if let Some(ms) = prepared[j].1.compute_ms(&input)? {
-                    compute[j].push(ms);
-                }
-            }
-        }
-    }
+    let protocol = Protocol {
+        warmup: job.plan.warmup,
+        iters: job.plan.iters,
+        compute: job.plan.device == Device::Cuda,
+    };
+    let origin = Instant::now();
+    let clock = || origin.elapsed().as_secs_f64() * 1e3;
+    let timed = {
+        let mut sessions: Vec<&mut dyn Prepared> = prepared
+            .iter_mut()
+            .map(|(_, p, _)| p.as_mut() as &mut dyn Prepared)
+            .collect();
+        time_sessions(
+            &mut sessions,
+            &input,
+            protocol,
+            &INTERRUPTED,
+            &clock,
+            &mut |done, total| emit(Message::Progress { done, total }),
+        )?
+    };
+    let (samples, compute, interrupted) = (timed.samples, timed.compute, timed.interrupted);
     let host = crate::record::env::host();
     let gpu_peak = fw.device_memory(job.plan.device).map(|m| m.peak_mib);
     Ok(prepared

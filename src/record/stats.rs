@@ -80,6 +80,28 @@ mod tests {
         assert_eq!(quantile(&s, 0.0), 1.0);
     }
 
+    /// Order statistics of 0..999: ranks 500 -+ 1.96 sqrt(1000) / 2 = 30.99,
+    /// so 469 and 531; quantiles of type 7.
+    #[test]
+    fn summary_of_0_to_999() {
+        let v: Vec<f64> = (0..1000).rev().map(f64::from).collect();
+        let s = summarise(&v);
+        assert_eq!(s.median_ci, (469.0, 531.0));
+        assert_eq!((s.n, s.min, s.median, s.mean), (1000, 0.0, 499.5, 499.5));
+        assert!((s.p90 - 899.1).abs() < 1e-9, "{}", s.p90);
+        assert!((s.p99 - 989.01).abs() < 1e-9, "{}", s.p99);
+        // sample standard deviation: sqrt(sum (x - 499.5)^2 / 999)
+        assert!(
+            (s.stddev - 288.819_436_095_749_9).abs() < 1e-9,
+            "{}",
+            s.stddev
+        );
+        assert!((s.cv - s.stddev / 499.5).abs() < 1e-15);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert!(quantile(&[], 0.5).is_nan());
+        assert_eq!(summarise(&[4.0]).stddev, 0.0);
+    }
+
     #[test]
     fn summary_of_known_samples() {
         let v: Vec<f64> = (1..=101).map(f64::from).collect();
@@ -167,6 +189,43 @@ mod ratio_tests {
         assert!(r.ci.1 - r.ci.0 < 0.02, "{r:?}");
         // deterministic
         assert_eq!(r, ratio_of_medians(&num, &den, 500));
+    }
+
+    /// The bootstrap interval of a mean of 1000 values spread evenly over
+    /// 0..999 has half-width 1.96 x 288.7 / sqrt(1000) = 17.9 at 95% (an
+    /// 80% one would be 11.7, a 90% one 15.0).
+    #[test]
+    fn bootstrap_interval_is_95_percent_wide() {
+        let v: Vec<f64> = (0..1000).map(f64::from).collect();
+        let r = bootstrap(&[&v], 4000, 7, |s| {
+            s[0].iter().sum::<f64>() / s[0].len() as f64
+        });
+        let half = (r.ci.1 - r.ci.0) / 2.0;
+        assert!((16.5..19.5).contains(&half), "{r:?}");
+        assert!(r.ci.0 < 499.5 && 499.5 < r.ci.1, "{r:?}");
+        assert_eq!(r.value, 499.5);
+        // a ratio's interval: the same width, relative
+        let w: Vec<f64> = v.iter().map(|x| x + 1000.0).collect();
+        let q = ratio_of_medians(&w, &w, 2000);
+        assert_eq!(q.value, 1.0);
+        assert!(
+            q.ci.0 < 1.0 && q.ci.1 > 1.0 && q.ci.1 - q.ci.0 < 0.1,
+            "{q:?}"
+        );
+    }
+
+    #[test]
+    fn one_sample_or_no_resample_gives_a_point_interval() {
+        let r = bootstrap(&[&[3.0]], 100, 1, |s| s[0][0]);
+        assert_eq!(
+            r,
+            Ratio {
+                value: 3.0,
+                ci: (3.0, 3.0)
+            }
+        );
+        let r = bootstrap(&[&[1.0, 2.0]], 0, 1, |s| s[0][0]);
+        assert_eq!(r.ci, (1.0, 1.0));
     }
 
     #[test]

@@ -1,0 +1,143 @@
+//! The measurement core's arithmetic and files, on fixtures with known
+//! answers: every export's columns by header name, the achieved rate and
+//! percent of peak, and the atomic save of a results file.
+
+mod common;
+
+use common::{cell, run_file};
+use speedbench::record::Mode::{Parallel, Sequential};
+use speedbench::report;
+
+/// 1..=1000 ms: median 500.5, p90 900.1, p99 990.01, mean 500.5.
+fn known() -> Vec<f64> {
+    (1..=1000).map(f64::from).collect()
+}
+
+fn close(got: &str, want: f64) {
+    let v: f64 = got
+        .parse()
+        .unwrap_or_else(|_| panic!("'{got}' is not a number"));
+    assert!(
+        (v - want).abs() <= 1e-9 * want.abs().max(1.0),
+        "{got} != {want}"
+    );
+}
+
+#[test]
+fn csv_columns_by_header_name() {
+    let mut seq = cell("resnet50", "ort", Sequential, 2, known());
+    seq.macs = 1_000_000_000;
+    seq.machine_peak_gmacs = Some(8.0);
+    seq.gemm_gmacs = Some(6.0);
+    // the parallel twin is twice as fast
+    let par = cell(
+        "resnet50",
+        "ort",
+        Parallel,
+        2,
+        known().iter().map(|x| x / 2.0).collect(),
+    );
+    let text = report::csv::render(&[seq, par]).unwrap();
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    let col = |row: usize, name: &str| -> String {
+        let i = header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        rows[row][i].to_string()
+    };
+    assert_eq!(col(0, "mode"), "sequential");
+    assert_eq!(col(0, "iters"), "1000");
+    close(&col(0, "min_ms"), 1.0);
+    close(&col(0, "median_ms"), 500.5);
+    close(&col(0, "mean_ms"), 500.5);
+    close(&col(0, "p90_ms"), 900.1);
+    close(&col(0, "p99_ms"), 990.01);
+    close(&col(0, "median_ci_low_ms"), 470.0);
+    close(&col(0, "median_ci_high_ms"), 532.0);
+    // batch 2 in 500.5 ms; 1e9 MACs per image
+    close(&col(0, "images_per_s"), 2000.0 / 500.5);
+    close(&col(0, "achieved_gmacs"), 2000.0 / 500.5);
+    close(&col(0, "machine_peak_gmacs"), 8.0);
+    close(&col(0, "of_machine_peak"), 2000.0 / 500.5 / 8.0);
+    close(&col(0, "gemm_gmacs"), 6.0);
+    assert_eq!(col(0, "speedup"), "");
+    close(&col(1, "speedup"), 2.0);
+    close(&col(1, "p90_ms"), 450.05);
+}
+
+#[test]
+fn table_and_json_columns_by_header_name() {
+    let mut c = cell("resnet50", "ort", Sequential, 2, known());
+    c.macs = 1_000_000_000;
+    c.machine_peak_gmacs = Some(8.0);
+    c.gemm_gmacs = Some(6.0);
+    let cells = [c];
+    let g = report::grid::detail(&cells);
+    let at = |name: &str| {
+        let i = g
+            .header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        g.rows[0][i].clone()
+    };
+    assert_eq!(at("median ms"), "500.50");
+    assert_eq!(at("p90 ms"), "900.10");
+    assert_eq!(at("p99 ms"), "990.01");
+    assert_eq!(at("median 95% CI"), "[470.00, 532.00]");
+    assert_eq!(at("images/s"), "4.0");
+    assert_eq!(at("GMAC/s (% of FMA peak)"), "4.0 (50% of 8)");
+    assert_eq!(at("best GEMM GMAC/s"), "6");
+    let json: serde_json::Value = serde_json::from_str(&report::json(&cells).unwrap()).unwrap();
+    let j = &json[0];
+    close(&j["latency"]["p90"].to_string(), 900.1);
+    close(&j["latency"]["p99"].to_string(), 990.01);
+    close(&j["images_per_s"].to_string(), 2000.0 / 500.5);
+}
+
+#[test]
+fn achieved_rate_and_percent_of_peak() {
+    let mut c = cell("resnet50", "ort", Sequential, 4, vec![10.0, 10.0, 10.0]);
+    c.macs = 2_000_000_000;
+    // 4 images in 10 ms = 400 images/s; x 2 GMAC = 800 GMAC/s
+    assert_eq!(c.images_per_s(), 400.0);
+    assert_eq!(c.achieved_gmacs(), 800.0);
+    c.machine_peak_gmacs = Some(1600.0);
+    assert_eq!(c.of_peak(), Some(0.5));
+    c.machine_peak_gmacs = None;
+    assert_eq!(c.of_peak(), None);
+    c.machine_peak_gmacs = Some(0.0);
+    assert_eq!(c.of_peak(), None);
+}
+
+#[test]
+fn a_results_file_is_replaced_atomically() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("run.json");
+    let first = run_file(vec![cell("resnet50", "ort", Sequential, 1, vec![1.0, 2.0])]);
+    first.save(&path).unwrap();
+    let old = std::fs::read(&path).unwrap();
+    // a reader holding the old file (a hard link to it) keeps its bytes:
+    // the save writes a new file and renames it over the old name
+    let held = t.path().join("held.json");
+    std::fs::hard_link(&path, &held).unwrap();
+    let second = run_file(vec![
+        cell("resnet50", "ort", Sequential, 1, vec![1.0, 2.0]),
+        cell("resnet50", "ort", Parallel, 1, vec![3.0, 4.0]),
+    ]);
+    second.save(&path).unwrap();
+    assert_eq!(std::fs::read(&held).unwrap(), old);
+    assert_ne!(std::fs::read(&path).unwrap(), old);
+    assert_eq!(speedbench::record::RunFile::load(&path).unwrap(), second);
+    // no temporary file left beside it
+    let mut names: Vec<String> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["held.json", "run.json"]);
+}
