@@ -401,7 +401,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("profiles.mine.size is missing"), "{e}");
-        r.size = Some(64);
+        r.size = Some(128);
         r.warmup = Some(0);
         r.iters = Some(1);
         assert_eq!(plan(&r, &Catalog::built_in().unwrap()).unwrap().batch, 2);
