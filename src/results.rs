@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::record::{env, RunFile, RunPlan, SCHEMA_VERSION};
+use crate::record::env::{self, MachinePeak};
+use crate::record::{RunFile, RunPlan, SCHEMA_VERSION};
 use crate::report;
 
 /// Creates `<out>/<timestamp>-<host>.json`, or with `-2`, `-3`... before
@@ -36,8 +37,9 @@ pub fn create_unique(out: &Path, stem: &str) -> Result<PathBuf> {
     bail!("--out {}: no free results file name", out.display())
 }
 
-/// A new, empty results file for `plan` in `plan.out`.
-pub fn start(plan: &RunPlan) -> Result<(PathBuf, RunFile)> {
+/// A new, empty results file for `plan` in `plan.out`, with the machine's
+/// peak measured for it.
+pub fn start(plan: &RunPlan, machine_peak: Option<MachinePeak>) -> Result<(PathBuf, RunFile)> {
     std::fs::create_dir_all(&plan.out)
         .with_context(|| format!("--out {}: cannot create the folder", plan.out.display()))?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
@@ -47,7 +49,7 @@ pub fn start(plan: &RunPlan) -> Result<(PathBuf, RunFile)> {
         started: chrono::Local::now().to_rfc3339(),
         finished: None,
         env: env::capture(),
-        machine_peak: None,
+        machine_peak,
         plan: plan.clone(),
         cells: vec![],
         failures: vec![],

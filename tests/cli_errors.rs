@@ -229,6 +229,12 @@ fn model_spec_errors() {
         &spec("family = \"scalenet\"\nlayers = [1]\nstructure = \"junk.json\""),
         &["junk.json", "expected a JSON list"],
     );
+    // a broken file fails every command that reads the folder, naming it
+    fails_with(
+        &speedbench(&["--models-dir", dir, "models"]),
+        &["junk.json", "expected a JSON list"],
+    );
+    std::fs::remove_file(m.path().join("x.toml")).unwrap();
     fails_with(
         &speedbench(&[
             "--models-dir",

@@ -160,6 +160,7 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
     let style = ProgressStyle::with_template("{prefix:<32} [{bar:30}] {pos}/{len} {elapsed}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
+    // a resumed file from before the machine peak was recorded
     if file.machine_peak.is_none() {
         file.machine_peak = super::peak::machine(&plan);
     }

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 
 use super::say;
-use crate::bench::{memory, runner};
+use crate::bench::{memory, peak, runner};
 use crate::cli::{CompareFormat, Gate, RunArgs};
 use crate::record::{env::cores, Mode, RunFile, RunPlan};
 use crate::zoo::{self, Catalog};
@@ -44,7 +44,8 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
     }
     let (path, file) = match resumed {
         Some(r) => r,
-        None => results::start(&plan)?,
+        // the machine's peak first: the file then holds everything but cells
+        None => results::start(&plan, peak::machine(&plan))?,
     };
     announce(&plan);
     let outcome = runner::run(path, file, catalog, verbose)?;
