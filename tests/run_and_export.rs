@@ -201,6 +201,13 @@ fn the_binary_works_from_any_folder() {
     for m in ["scalenet50", "se_resnext50_branched", "resnet50"] {
         assert!(out.stdout.contains(m), "{m} not in {}", out.stdout);
     }
+    // not defined at 128 px: left out, with the reason
+    assert!(!out.stdout.contains("scalenet101"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("scalenet101 skipped") && out.stderr.contains("layer4.2"),
+        "{}",
+        out.stderr
+    );
     let onnx = t.path().join("x.onnx");
     let out = common::speedbench_in(
         t.path(),

@@ -37,7 +37,11 @@ fn two(v: &f64) -> String {
 pub fn models(catalog: &Catalog, size: usize, format: Format) -> Result<i32> {
     let mut all: Vec<Analysis> = Vec::new();
     for name in catalog.names() {
-        all.push(analyse(&zoo::build(catalog.find(&name)?, size)?));
+        // a model not defined at this size is left out, with the reason
+        match zoo::build(catalog.find(&name)?, size) {
+            Ok(g) => all.push(analyse(&g)),
+            Err(e) => eprintln!("note: {name} skipped: {e:#}"),
+        }
     }
     let rows: Vec<ModelRow> = all
         .iter()
