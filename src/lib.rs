@@ -14,5 +14,4 @@ pub mod graph;
 pub mod io;
 pub mod report;
 pub mod verify;
-pub mod weights;
 pub mod zoo;

@@ -11,8 +11,8 @@ use anyhow::Result;
 use ndarray::Array4;
 
 use crate::frameworks::{Device, Framework, Mode, PrepareOptions};
+use crate::graph::weights::Weights;
 use crate::graph::{Graph, Op, ParamRef, Shape};
-use crate::weights::Weights;
 
 /// Matrix size: big enough to reach a CPU's or GPU's GEMM peak, small
 /// enough that the host-device copies matter little on a GPU.
