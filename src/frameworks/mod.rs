@@ -86,7 +86,8 @@ pub struct PrepareOptions {
     pub mode: Mode,
     /// Threads inside one operation.
     pub intra_threads: usize,
-    /// Threads (or streams) running independent operations; 1 in sequential mode.
+    /// Threads (or streams) running independent operations; 1 in sequential
+    /// mode (see [`PrepareOptions::new`]).
     pub inter_threads: usize,
     pub optimize: Optimize,
     /// Show the framework's own log output.
@@ -124,8 +125,9 @@ pub trait Prepared {
     /// host (the data is on the host again when this returns).
     fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>>;
 
-    /// The (intra-op threads, inter-op threads or streams) actually used,
-    /// where the framework chose other than it was asked.
+    /// The (intra-op threads, inter-op threads or streams) the framework was
+    /// given, from its backend's options mapping (`config.rs`), which may
+    /// differ from what was asked; `None` where unknown.
     fn threads_used(&self) -> Option<(usize, usize)> {
         None
     }

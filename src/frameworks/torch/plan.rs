@@ -18,7 +18,7 @@ pub(super) struct Plan {
     pub(super) names: Vec<String>,
     ops: Vec<Op>,
     /// Per node, the tensors of [`Op::params`], in that order.
-    pub(super) params: Vec<Vec<Tensor>>,
+    params: Vec<Vec<Tensor>>,
     pub(super) inputs: Vec<Vec<NodeId>>,
     pub(super) consumers: Vec<Vec<NodeId>>,
     /// Per-sample input shape and the number of classes.
