@@ -1,6 +1,6 @@
 //! Bakes in where ci/setup.sh put the runtime libraries (an rpath, so the
 //! binary finds them with no LD_LIBRARY_PATH) and the git commit; with the
-//! `torch` feature, compiles the libtorch shim src/frameworks/torch_cuda.cpp.
+//! `torch` feature, compiles the libtorch shim src/frameworks/torch/shim.cpp.
 
 fn main() {
     println!("cargo:rerun-if-env-changed=SPEEDBENCH_RPATH");
@@ -28,7 +28,7 @@ fn main() {
 /// links (it passes its lib folder on as DEP_TCH_LIBTORCH_LIB).
 #[cfg(feature = "torch")]
 fn torch_shim() {
-    const SHIM: &str = "src/frameworks/torch_cuda.cpp";
+    const SHIM: &str = "src/frameworks/torch/shim.cpp";
     println!("cargo:rerun-if-changed={SHIM}");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {

@@ -14,14 +14,14 @@ const MODEL: &str = "resnet50";
 const SIZE: usize = 128;
 
 fn options() -> PrepareOptions {
-    PrepareOptions {
-        device: Device::Cpu,
-        mode: Mode::Sequential,
-        intra_threads: speedbench::record::env::cores(),
-        inter_threads: 1,
-        optimize: speedbench::frameworks::Optimize::Default,
-        verbose: false,
-    }
+    PrepareOptions::new(
+        Device::Cpu,
+        Mode::Sequential,
+        speedbench::frameworks::Optimize::Default,
+        speedbench::record::env::cores(),
+        1,
+        false,
+    )
 }
 
 fn harness(c: &mut Criterion) {

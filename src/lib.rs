@@ -18,5 +18,4 @@ pub mod record;
 pub mod report;
 pub mod results;
 pub mod verify;
-pub mod weights;
 pub mod zoo;

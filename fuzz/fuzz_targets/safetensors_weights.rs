@@ -21,5 +21,5 @@ fn graph() -> &'static Graph {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = speedbench::weights::Weights::from_bytes(data, graph(), std::path::Path::new("w.safetensors"));
+    let _ = speedbench::graph::weights::Weights::from_bytes(data, graph(), std::path::Path::new("w.safetensors"));
 });

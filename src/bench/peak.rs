@@ -15,9 +15,9 @@ use anyhow::Result;
 use ndarray::Array4;
 
 use crate::frameworks::{self, Framework, PrepareOptions};
+use crate::graph::weights::Weights;
 use crate::graph::{Graph, Op, ParamRef, Shape};
 use crate::record::{Device, Mode, Optimize};
-use crate::weights::Weights;
 
 /// Matrix size: big enough to reach a CPU's or GPU's GEMM peak, small
 /// enough that the host-device copies matter little on a GPU.
@@ -79,14 +79,14 @@ pub fn gemm(fw: &dyn Framework, device: Device, intra_threads: usize) -> Result<
     let n = size(device);
     let g = gemm_graph(n)?;
     let w = Weights::seeded(&g, 0);
-    let opts = PrepareOptions {
+    let opts = PrepareOptions::new(
         device,
-        mode: Mode::Sequential,
+        Mode::Sequential,
+        Optimize::Default,
         intra_threads,
-        inter_threads: 1,
-        optimize: Optimize::Default,
-        verbose: false,
-    };
+        1,
+        false,
+    );
     let mut p = frameworks::prepare(fw, &g, &w, &opts)?;
     let x = Array4::<f32>::from_elem((n, n, 1, 1), 0.5);
     for _ in 0..2 {

@@ -17,7 +17,7 @@ use crate::frameworks::{self, PrepareOptions, Prepared};
 use crate::graph::analysis::analyse;
 use crate::io::seeded_input;
 use crate::record::stats::summarise;
-use crate::record::{CellRecord, Device, Mode, RunPlan};
+use crate::record::{CellRecord, Device, RunPlan};
 
 /// What the parent asks a worker to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,18 +72,14 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
         .iter()
         .flat_map(|&level| job.plan.modes.iter().map(move |&mode| (level, mode)));
     for (level, mode) in sessions {
-        let opts = PrepareOptions {
-            device: job.plan.device,
+        let opts = PrepareOptions::new(
+            job.plan.device,
             mode,
-            intra_threads: job.plan.intra_threads,
-            inter_threads: if mode == Mode::Sequential {
-                1
-            } else {
-                job.plan.inter_threads
-            },
-            optimize: level,
-            verbose: job.verbose,
-        };
+            level,
+            job.plan.intra_threads,
+            job.plan.inter_threads,
+            job.verbose,
+        );
         let before = memory::rss_mib();
         let gpu_before = fw.device_memory(job.plan.device);
         fw.reset_device_peak(job.plan.device);

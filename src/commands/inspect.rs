@@ -88,14 +88,7 @@ pub fn infer(
     }
     let loaded = zoo::load(catalog, model, size, weights, 0)?;
     let cores = crate::record::env::cores();
-    let opts = PrepareOptions {
-        device,
-        mode,
-        intra_threads: cores,
-        inter_threads: if mode == Mode::Parallel { cores } else { 1 },
-        optimize,
-        verbose,
-    };
+    let opts = PrepareOptions::new(device, mode, optimize, cores, cores, verbose);
     let mut prepared = frameworks::prepare(fw.as_ref(), &loaded.graph, &loaded.weights, &opts)?;
     let y = prepared.run(&x)?;
     crate::io::write_logits(output, &y)?;

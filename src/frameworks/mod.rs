@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::record::{Device, Mode, Optimize, FRAMEWORKS};
 
-use crate::graph::Graph;
-use crate::weights::Weights;
+use crate::graph::weights::Weights;
+use crate::graph::{Graph, Shape};
 
 /// Everything a framework needs to set a graph up for timing.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -24,11 +24,37 @@ pub struct PrepareOptions {
     pub mode: Mode,
     /// Threads inside one operation.
     pub intra_threads: usize,
-    /// Threads (or streams) running independent operations; 1 in sequential mode.
+    /// Threads (or streams) running independent operations; 1 in sequential
+    /// mode (see [`PrepareOptions::new`]).
     pub inter_threads: usize,
     pub optimize: Optimize,
     /// Show the framework's own log output.
     pub verbose: bool,
+}
+
+impl PrepareOptions {
+    /// The options of one cell. The thread rule lives here and only here:
+    /// sequential mode runs 1 inter-op thread, parallel mode `inter_threads`.
+    pub fn new(
+        device: Device,
+        mode: Mode,
+        optimize: Optimize,
+        intra_threads: usize,
+        inter_threads: usize,
+        verbose: bool,
+    ) -> PrepareOptions {
+        PrepareOptions {
+            device,
+            mode,
+            intra_threads,
+            inter_threads: match mode {
+                Mode::Sequential => 1,
+                Mode::Parallel => inter_threads,
+            },
+            optimize,
+            verbose,
+        }
+    }
 }
 
 /// A graph loaded into a framework, ready to run.
@@ -37,8 +63,9 @@ pub trait Prepared {
     /// host (the data is on the host again when this returns).
     fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>>;
 
-    /// The (intra-op threads, inter-op threads or streams) actually used,
-    /// where the framework chose other than it was asked.
+    /// The (intra-op threads, inter-op threads or streams) the framework was
+    /// given, from its backend's options mapping (`config.rs`), which may
+    /// differ from what was asked; `None` where unknown.
     fn threads_used(&self) -> Option<(usize, usize)> {
         None
     }
@@ -48,6 +75,31 @@ pub trait Prepared {
     /// the framework or device does not separate it from `run`.
     fn compute_ms(&mut self, _input: &Array4<f32>) -> Result<Option<f64>> {
         Ok(None)
+    }
+}
+
+/// Checks a batch against the per-sample input shape a graph was built for;
+/// every framework's [`Prepared::run`] starts with it.
+pub fn check_input(graph_input: Shape, input: &Array4<f32>) -> Result<()> {
+    let s = graph_input;
+    if input.shape()[1..] != [s.c, s.h, s.w] {
+        bail!(
+            "input is {:?}; this graph was built for [N, {}, {}, {}]",
+            input.shape(),
+            s.c,
+            s.h,
+            s.w
+        );
+    }
+    Ok(())
+}
+
+/// Checks the logits a runtime returned are `[N, classes]`, and gives
+/// `(N, classes)`; `runtime` names it in the error.
+pub fn check_output(runtime: &str, dims: &[usize]) -> Result<(usize, usize)> {
+    match *dims {
+        [n, classes] => Ok((n, classes)),
+        _ => bail!("{runtime} returned logits of shape {dims:?}, expected [N, classes]"),
     }
 }
 
@@ -146,4 +198,69 @@ pub fn require_cuda(framework: &str) -> Result<()> {
         bail!("--device cuda: no NVIDIA GPU or driver found on this machine ({framework}); use --device cpu");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequential_mode_runs_one_inter_op_thread() {
+        let o = PrepareOptions::new(Device::Cuda, Mode::Sequential, Optimize::Max, 3, 4, true);
+        assert_eq!(
+            o,
+            PrepareOptions {
+                device: Device::Cuda,
+                mode: Mode::Sequential,
+                intra_threads: 3,
+                inter_threads: 1,
+                optimize: Optimize::Max,
+                verbose: true,
+            }
+        );
+    }
+
+    #[test]
+    fn parallel_mode_runs_the_given_inter_op_threads() {
+        let o = PrepareOptions::new(Device::Cpu, Mode::Parallel, Optimize::None, 3, 4, false);
+        assert_eq!(
+            o,
+            PrepareOptions {
+                device: Device::Cpu,
+                mode: Mode::Parallel,
+                intra_threads: 3,
+                inter_threads: 4,
+                optimize: Optimize::None,
+                verbose: false,
+            }
+        );
+    }
+
+    #[test]
+    fn input_must_fit_the_graph() {
+        let s = Shape::new(3, 9, 8);
+        check_input(s, &Array4::zeros((2, 3, 9, 8))).unwrap();
+        for bad in [(1, 3, 8, 8), (1, 1, 9, 8), (1, 3, 9, 9)] {
+            let err = check_input(s, &Array4::zeros(bad)).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "input is {:?}; this graph was built for [N, 3, 9, 8]",
+                    [bad.0, bad.1, bad.2, bad.3]
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn output_must_be_logits() {
+        assert_eq!(check_output("X", &[2, 1000]).unwrap(), (2, 1000));
+        for bad in [&[2, 1000, 1, 1][..], &[2000], &[]] {
+            let err = check_output("X", bad).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("X returned logits of shape {bad:?}, expected [N, classes]")
+            );
+        }
+    }
 }

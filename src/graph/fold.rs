@@ -6,8 +6,8 @@
 
 use anyhow::Result;
 
+use super::weights::{Tensor, Weights};
 use super::{Graph, NodeId, Op, ParamRef};
-use crate::weights::{Tensor, Weights};
 
 /// The convolution a batch norm can be folded into: its only input, read by
 /// nothing else.
@@ -24,37 +24,32 @@ fn foldable(graph: &Graph, consumers: &[Vec<NodeId>], bn: NodeId) -> Option<Node
 
 /// The folded weight and bias of `conv` followed by `bn`.
 fn folded(weights: &Weights, conv: &Op, bn: &Op) -> Result<(Tensor, Tensor)> {
-    let (
-        Op::Conv {
-            out,
-            bias,
-            params: cp,
-            ..
-        },
-        Op::BatchNorm { eps, params: bp },
-    ) = (conv, bn)
-    else {
+    let (Op::Conv { out, .. }, Op::BatchNorm { eps, .. }) = (conv, bn) else {
         anyhow::bail!("fold: expected a convolution and a batch norm");
     };
-    let mut w = weights.get(cp, "weight")?;
-    let b = if *bias {
-        weights.get(cp, "bias")?.data
-    } else {
-        vec![0.0; *out]
-    };
-    let [gamma, beta, mean, var] = super::BN_TENSORS.map(|t| weights.get(bp, t));
-    let (gamma, beta, mean, var) = (gamma?.data, beta?.data, mean?.data, var?.data);
+    // [weight] or [weight, bias], then [gamma, beta, mean, var]
+    let conv_params = weights.params_of(conv)?;
+    let bn_params = weights.params_of(bn)?;
+    let (w, b) = (&conv_params[0].1, conv_params.get(1).map(|(_, b)| b.data));
+    let [gamma, beta, mean, var] = [0, 1, 2, 3].map(|i| bn_params[i].1.data);
     let row = w.data.len() / out;
+    let mut new_w = Vec::with_capacity(w.data.len());
     let mut new_b = Vec::with_capacity(*out);
     for c in 0..*out {
         let s = f64::from(gamma[c]) / (f64::from(var[c]) + eps).sqrt();
-        for v in &mut w.data[c * row..(c + 1) * row] {
-            *v = (f64::from(*v) * s) as f32;
-        }
-        new_b.push(((f64::from(b[c]) - f64::from(mean[c])) * s + f64::from(beta[c])) as f32);
+        new_w.extend(
+            w.data[c * row..(c + 1) * row]
+                .iter()
+                .map(|&v| (f64::from(v) * s) as f32),
+        );
+        let bias = b.map_or(0.0, |b| b[c]);
+        new_b.push(((f64::from(bias) - f64::from(mean[c])) * s + f64::from(beta[c])) as f32);
     }
     Ok((
-        w,
+        Tensor {
+            shape: w.shape.clone(),
+            data: new_w,
+        },
         Tensor {
             shape: vec![*out],
             data: new_b,

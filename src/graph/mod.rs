@@ -14,8 +14,9 @@ pub mod analysis;
 pub mod fold;
 pub mod onnx;
 mod onnx_proto;
+pub mod weights;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use thiserror::Error;
 
@@ -218,6 +219,9 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     /// State-dict name to shape, every tensor the network needs.
     pub params: BTreeMap<String, Vec<usize>>,
+    /// The names in `nodes`, so that adding a node checks for a duplicate in
+    /// constant time (building a graph stays linear in its nodes).
+    names: HashSet<String>,
 }
 
 impl Graph {
@@ -232,6 +236,7 @@ impl Graph {
                 shape: input,
             }],
             params: BTreeMap::new(),
+            names: HashSet::from(["input".to_string()]),
         }
     }
 
@@ -258,7 +263,7 @@ impl Graph {
                 });
             }
         }
-        if self.nodes.iter().any(|n| n.name == name) {
+        if self.names.contains(name) {
             return Err(GraphError::DuplicateName(name.into()));
         }
         let shapes: Vec<Shape> = inputs.iter().map(|&i| self.nodes[i].shape).collect();
@@ -270,6 +275,7 @@ impl Graph {
         for (pname, pshape) in param_shapes(&op, &shapes) {
             self.declare(pname, pshape)?;
         }
+        self.names.insert(name.to_string());
         self.nodes.push(Node {
             name: name.into(),
             op,
@@ -306,38 +312,38 @@ impl Graph {
 }
 
 /// The full shape of the stored tensors behind a node's parameters, and the
-/// names they are stored under. A sliced node declares the whole tensor.
+/// names they are stored under ([`Op::params`]). A sliced node declares the
+/// whole tensor.
 fn param_shapes(op: &Op, inputs: &[Shape]) -> Vec<(String, Vec<usize>)> {
-    match op {
+    let Some((params, suffixes)) = op.params() else {
+        return vec![];
+    };
+    // A convolution's or linear layer's first tensor is its weight, the
+    // others (bias) have one value per output; a batch norm's all have one
+    // per channel.
+    let shape = |i: usize| match op {
         Op::Conv {
             out,
             kernel,
             groups,
-            bias,
-            params,
             ..
         } => {
             let total_out = params.out_slice.map_or(*out, |s| s.total);
-            let in_per_group = inputs[0].c / groups;
-            let mut v = vec![(
-                format!("{}.weight", params.prefix),
-                vec![total_out, in_per_group, *kernel, *kernel],
-            )];
-            if *bias {
-                v.push((format!("{}.bias", params.prefix), vec![total_out]));
+            if i == 0 {
+                vec![total_out, inputs[0].c / groups, *kernel, *kernel]
+            } else {
+                vec![total_out]
             }
-            v
         }
-        Op::BatchNorm { params, .. } => BN_TENSORS
-            .iter()
-            .map(|t| (format!("{}.{t}", params.prefix), vec![inputs[0].c]))
-            .collect(),
-        Op::Linear { out, params } => vec![
-            (format!("{}.weight", params.prefix), vec![*out, inputs[0].c]),
-            (format!("{}.bias", params.prefix), vec![*out]),
-        ],
-        _ => vec![],
-    }
+        Op::Linear { out, .. } if i == 0 => vec![*out, inputs[0].c],
+        Op::Linear { out, .. } => vec![*out],
+        _ => vec![inputs[0].c],
+    };
+    suffixes
+        .iter()
+        .enumerate()
+        .map(|(i, suffix)| (format!("{}.{suffix}", params.prefix), shape(i)))
+        .collect()
 }
 
 fn need(n: usize, inputs: &[Shape]) -> Result<(), String> {
@@ -555,5 +561,29 @@ mod tests {
         assert_eq!(g.params["c.weight"], vec![4, 3, 3, 3]);
         let err = g.add("b", conv(5, 3, 1, 1, 1), &[a]).unwrap_err();
         assert!(matches!(err, GraphError::ParamConflict { .. }));
+    }
+
+    #[test]
+    fn names_stay_unique_in_a_long_graph() {
+        let mut g = Graph::new("t", Shape::new(3, 8, 8));
+        let mut last = 0;
+        for i in 0..20_000 {
+            last = g.add(&format!("relu{i}"), Op::Relu, &[last]).unwrap();
+        }
+        assert_eq!(g.nodes.len(), 20_001);
+        for taken in ["input", "relu0", "relu19999"] {
+            assert_eq!(
+                g.add(taken, Op::Relu, &[last]),
+                Err(GraphError::DuplicateName(taken.into()))
+            );
+        }
+        // a refused node leaves no trace: its name is still free
+        assert!(g.add("x", Op::Add, &[last]).is_err());
+        g.add("x", Op::Relu, &[last]).unwrap();
+        let copy = g.clone();
+        assert_eq!(
+            copy.clone().add("x", Op::Relu, &[last]),
+            Err(GraphError::DuplicateName("x".into()))
+        );
     }
 }

@@ -6,8 +6,8 @@ use anyhow::Result;
 use prost::Message;
 
 use super::onnx_proto::*;
+use super::weights::{TensorView, Weights};
 use super::{Graph, Op, ResizeMode};
-use crate::weights::{Tensor, Weights};
 
 pub const OPSET: i64 = 18;
 pub const INPUT: &str = "input";
@@ -49,7 +49,7 @@ fn attr_float(name: &str, v: f32) -> AttributeProto {
     }
 }
 
-fn float_tensor(name: &str, t: &Tensor) -> TensorProto {
+fn float_tensor(name: &str, t: &TensorView) -> TensorProto {
     TensorProto {
         dims: t.shape.iter().map(|&d| d as i64).collect(),
         data_type: FLOAT,
@@ -99,11 +99,13 @@ pub fn to_onnx(g: &Graph, w: &Weights) -> Result<Vec<u8>> {
     for (id, n) in g.nodes.iter().enumerate().skip(1) {
         let mut inputs: Vec<String> = n.inputs.iter().map(|&i| out_name(i)).collect();
         let mut attrs = Vec::new();
-        let mut add_init = |suffix: &str, t: Tensor, inputs: &mut Vec<String>| {
+        // The weights follow the activations, in the order of `Op::params`
+        // (ONNX's Conv, BatchNormalization and Gemm take them so).
+        for (suffix, t) in w.params_of(&n.op)? {
             let name = format!("{}.{suffix}", n.name);
             inits.push(float_tensor(&name, &t));
             inputs.push(name);
-        };
+        }
         let op_type = match &n.op {
             Op::Input => unreachable!("only node 0 is an input"),
             Op::Conv {
@@ -111,24 +113,15 @@ pub fn to_onnx(g: &Graph, w: &Weights) -> Result<Vec<u8>> {
                 stride,
                 pad,
                 groups,
-                bias,
-                params,
                 ..
             } => {
-                add_init("weight", w.get(params, "weight")?, &mut inputs);
-                if *bias {
-                    add_init("bias", w.get(params, "bias")?, &mut inputs);
-                }
                 attrs.push(attr_ints("kernel_shape", &[*kernel, *kernel]));
                 attrs.push(attr_ints("strides", &[*stride, *stride]));
                 attrs.push(attr_ints("pads", &[*pad, *pad, *pad, *pad]));
                 attrs.push(attr_int("group", *groups as i64));
                 "Conv"
             }
-            Op::BatchNorm { eps, params } => {
-                for s in super::BN_TENSORS {
-                    add_init(s, w.get(params, s)?, &mut inputs);
-                }
+            Op::BatchNorm { eps, .. } => {
                 attrs.push(attr_float("epsilon", *eps as f32));
                 "BatchNormalization"
             }
@@ -181,9 +174,7 @@ pub fn to_onnx(g: &Graph, w: &Weights) -> Result<Vec<u8>> {
                 attrs.push(attr_int("axis", 1));
                 "Flatten"
             }
-            Op::Linear { params, .. } => {
-                add_init("weight", w.get(params, "weight")?, &mut inputs);
-                add_init("bias", w.get(params, "bias")?, &mut inputs);
+            Op::Linear { .. } => {
                 attrs.push(attr_int("transB", 1));
                 "Gemm"
             }

@@ -31,7 +31,7 @@ pub fn build(spec: &ModelSpec, size: usize) -> Result<Graph> {
 pub struct Loaded {
     pub spec: ModelSpec,
     pub graph: Graph,
-    pub weights: crate::weights::Weights,
+    pub weights: crate::graph::weights::Weights,
 }
 
 /// Finds the model `name` in `catalog`, builds it for `size`, and loads
@@ -46,8 +46,8 @@ pub fn load(
     let spec = catalog.find(name)?.clone();
     let graph = build(&spec, size)?;
     let weights = match weights {
-        Some(p) => crate::weights::Weights::load(p, &graph)?,
-        None => crate::weights::Weights::seeded(&graph, seed),
+        Some(p) => crate::graph::weights::Weights::load(p, &graph)?,
+        None => crate::graph::weights::Weights::seeded(&graph, seed),
     };
     Ok(Loaded {
         spec,

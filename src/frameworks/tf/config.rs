@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::frameworks::{Device, Mode, Optimize, PrepareOptions};
+use crate::frameworks::{Device, Optimize, PrepareOptions};
 
 /// `tensorflow.GPUOptions`, the one field used.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -69,18 +69,24 @@ pub struct ConfigProto {
     pub graph_options: Option<GraphOptions>,
 }
 
-/// The configuration for one prepared graph: inter-op threads 1 in
-/// sequential mode and `opts.inter_threads` in parallel mode (the caller
-/// already sets 1 for sequential; it is forced here too), intra-op threads
-/// from the options, GPUs hidden on `--device cpu`; at `--optimize none`
-/// grappler and the classic optimiser are off, otherwise TensorFlow's
+impl ConfigProto {
+    /// (intra-op, inter-op) threads as a cell records them.
+    pub fn threads(&self) -> (usize, usize) {
+        let n = |t: i32| usize::try_from(t).unwrap_or(1);
+        (
+            n(self.intra_op_parallelism_threads),
+            n(self.inter_op_parallelism_threads),
+        )
+    }
+}
+
+/// The configuration for one prepared graph: intra-op and inter-op threads
+/// from the options (1 inter-op thread in sequential mode, set by
+/// [`PrepareOptions::new`]), GPUs hidden on `--device cpu`; at `--optimize
+/// none` grappler and the classic optimiser are off, otherwise TensorFlow's
 /// defaults (grappler on) apply.
 pub fn session_config(opts: &PrepareOptions) -> ConfigProto {
     let threads = |n: usize| i32::try_from(n.max(1)).unwrap_or(i32::MAX);
-    let inter = match opts.mode {
-        Mode::Sequential => 1,
-        Mode::Parallel => threads(opts.inter_threads),
-    };
     let (device_count, gpu_options) = match opts.device {
         Device::Cpu => (BTreeMap::from([("GPU".to_string(), 0)]), None),
         Device::Cuda => (BTreeMap::new(), Some(GpuOptions { allow_growth: true })),
@@ -88,7 +94,7 @@ pub fn session_config(opts: &PrepareOptions) -> ConfigProto {
     ConfigProto {
         device_count,
         intra_op_parallelism_threads: threads(opts.intra_threads),
-        inter_op_parallelism_threads: inter,
+        inter_op_parallelism_threads: threads(opts.inter_threads),
         gpu_options,
         allow_soft_placement: false,
         use_per_session_threads: true,
@@ -98,5 +104,71 @@ pub fn session_config(opts: &PrepareOptions) -> ConfigProto {
                 disable_meta_optimizer: true,
             }),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frameworks::Mode;
+    use prost::Message;
+    use tensorflow::SessionOptions;
+
+    fn opts(device: Device, mode: Mode) -> PrepareOptions {
+        PrepareOptions::new(device, mode, Optimize::Default, 2, 4, false)
+    }
+
+    #[test]
+    fn optimize_none_turns_grappler_off() {
+        let default = session_config(&opts(Device::Cpu, Mode::Sequential));
+        assert_eq!(default.graph_options, None);
+        let mut o = opts(Device::Cpu, Mode::Sequential);
+        o.optimize = Optimize::None;
+        let none = session_config(&o);
+        let graph = none.graph_options.clone().unwrap().encode_to_vec();
+        // What TensorFlow's own config_pb2 writes for opt_level L0 and
+        // disable_meta_optimizer (GraphOptions, field 10 of ConfigProto).
+        assert_eq!(
+            [vec![0x52, graph.len() as u8], graph].concat(),
+            [
+                0x52, 0x12, 0x1a, 0x0b, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                0x01, 0x52, 0x03, 0x98, 0x01, 0x01
+            ]
+        );
+        SessionOptions::new()
+            .set_config(&none.encode_to_vec())
+            .unwrap();
+    }
+
+    #[test]
+    fn config_proto_round_trips() {
+        for (mode, inter) in [(Mode::Sequential, 1), (Mode::Parallel, 4)] {
+            let bytes = session_config(&opts(Device::Cpu, mode)).encode_to_vec();
+            let back = ConfigProto::decode(bytes.as_slice()).unwrap();
+            assert_eq!(back.inter_op_parallelism_threads, inter);
+            assert_eq!(back.intra_op_parallelism_threads, 2);
+            assert_eq!(back.device_count.get("GPU"), Some(&0));
+            assert!(back.use_per_session_threads);
+            assert!(!back.allow_soft_placement);
+            assert_eq!(back.gpu_options, None);
+            // Field 5 (inter-op threads) as a varint: key byte 5 << 3 = 0x28.
+            assert!(bytes.windows(2).any(|w| w == [0x28, inter as u8]));
+            // TensorFlow parses it.
+            SessionOptions::new().set_config(&bytes).unwrap();
+        }
+        let gpu = session_config(&opts(Device::Cuda, Mode::Parallel));
+        let back = ConfigProto::decode(gpu.encode_to_vec().as_slice()).unwrap();
+        assert!(back.device_count.is_empty());
+        assert_eq!(back.gpu_options.map(|g| g.allow_growth), Some(true));
+    }
+
+    #[test]
+    fn threads_come_from_the_options() {
+        let o = |mode| PrepareOptions::new(Device::Cpu, mode, Optimize::Default, 3, 5, false);
+        let c = session_config(&o(Mode::Parallel));
+        assert_eq!(c.intra_op_parallelism_threads, 3);
+        assert_eq!(c.inter_op_parallelism_threads, 5);
+        assert_eq!(c.threads(), (3, 5));
+        assert_eq!(session_config(&o(Mode::Sequential)).threads(), (3, 1));
     }
 }

@@ -16,8 +16,8 @@ use tensorflow::{
     DataType, Graph as TfGraph, Operation, OperationDescription, Output, Shape as TfShape, Tensor,
 };
 
+use crate::graph::weights::Weights;
 use crate::graph::{Graph, Op, ResizeMode};
-use crate::weights::Weights;
 
 /// Memory order of the 4-D activations inside the TensorFlow graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +245,9 @@ fn lower_node(
     let name = n.name.as_str();
     let ins: Vec<Output> = n.inputs.iter().map(|&i| outs[i].clone()).collect();
     let in_shape = n.inputs.first().map(|&i| g.nodes[i].shape);
+    // The node's tensors in the order of `Op::params`: [weight, bias] or a
+    // batch norm's four.
+    let params = w.params_of(&n.op)?;
     Ok(match &n.op {
         Op::Input => bail!("only the graph's first node may be an input"),
         Op::Conv {
@@ -254,10 +257,10 @@ fn lower_node(
             pad,
             groups,
             bias,
-            params,
+            ..
         } => {
             let c_in = in_shape.map_or(0, |s| s.c) / groups;
-            let wt = w.get(params, "weight")?;
+            let wt = &params[0].1;
             if wt.shape != [*out, c_in, *kernel, *kernel] {
                 bail!(
                     "weight is {:?}, expected {:?}",
@@ -265,7 +268,7 @@ fn lower_node(
                     [*out, c_in, *kernel, *kernel]
                 );
             }
-            let hwio = oihw_to_hwio(&wt.data, *out, c_in, *kernel);
+            let hwio = oihw_to_hwio(wt.data, *out, c_in, *kernel);
             let filter = b.constant(
                 &format!("{name}/weight"),
                 &dims_u64(&[*kernel, *kernel, c_in, *out]),
@@ -287,17 +290,15 @@ fn lower_node(
                 Ok(())
             })?;
             if *bias {
-                let bt = w.get(params, "bias")?;
-                b.bias_add(name, &conv, &bt.data)?
+                b.bias_add(name, &conv, params[1].1.data)?
             } else {
                 conv
             }
         }
-        Op::BatchNorm { eps, params } => {
+        Op::BatchNorm { eps, .. } => {
             let mut inputs = vec![ins[0].clone()];
-            for t in crate::graph::BN_TENSORS {
-                let v = w.get(params, t)?;
-                inputs.push(b.float_vec(&format!("{name}/{t}"), &v.data)?);
+            for (t, v) in &params {
+                inputs.push(b.float_vec(&format!("{name}/{t}"), v.data)?);
             }
             let eps = *eps as f32;
             b.op("FusedBatchNormV3", name, &inputs, |d| {
@@ -421,18 +422,17 @@ fn lower_node(
             };
             b.reshape(name, &x, &layout.order(-1, int(s.numel())?, 1, 1))?
         }
-        Op::Linear { out, params } => {
+        Op::Linear { out, .. } => {
             let c_in = in_shape.map_or(0, |s| s.c);
-            let wt = w.get(params, "weight")?;
-            let bias = w.get(params, "bias")?;
+            let (wt, bias) = (&params[0].1, &params[1].1);
             let x = b.reshape(&format!("{name}/rows"), &ins[0], &[-1, int(c_in)?])?;
-            let weight = b.constant(&format!("{name}/weight"), &dims_u64(&wt.shape), &wt.data)?;
+            let weight = b.constant(&format!("{name}/weight"), &dims_u64(&wt.shape), wt.data)?;
             let y = b.op("MatMul", &format!("{name}/matmul"), &[x, weight], |d| {
                 d.set_attr_type("T", DataType::Float)?;
                 d.set_attr_bool("transpose_b", true)?;
                 Ok(())
             })?;
-            let bias = b.float_vec(&format!("{name}/bias"), &bias.data)?;
+            let bias = b.float_vec(&format!("{name}/bias"), bias.data)?;
             let y = b.op("BiasAdd", &format!("{name}/bias_add"), &[y, bias], |d| {
                 d.set_attr_type("T", DataType::Float)?;
                 Ok(())

@@ -8,10 +8,10 @@ use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::{self as st, Dtype};
 use safetensors::SafeTensors;
 
-use crate::graph::{Graph, ParamRef};
+use super::{Graph, Op, ParamRef};
 
 /// One float32 tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,14 +21,41 @@ pub struct Tensor {
 }
 
 impl Tensor {
-    /// Rows `[start, start+len)` of the first dimension.
-    pub fn rows(&self, start: usize, len: usize) -> Tensor {
+    /// The whole tensor, borrowed.
+    pub fn view(&self) -> TensorView<'_> {
+        TensorView {
+            shape: self.shape.clone(),
+            data: &self.data,
+        }
+    }
+
+    /// Rows `[start, start+len)` of the first dimension, borrowed: rows of a
+    /// row-major tensor are contiguous, so they are one sub-slice.
+    pub fn rows(&self, start: usize, len: usize) -> TensorView<'_> {
         let row: usize = self.shape[1..].iter().product();
         let mut shape = self.shape.clone();
         shape[0] = len;
-        Tensor {
+        TensorView {
             shape,
-            data: self.data[start * row..(start + len) * row].to_vec(),
+            data: &self.data[start * row..(start + len) * row],
+        }
+    }
+}
+
+/// A stored tensor or some of its output channels, read in place: what
+/// lowering reads, with no copy of the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorView<'a> {
+    pub shape: Vec<usize>,
+    pub data: &'a [f32],
+}
+
+impl TensorView<'_> {
+    /// An owned copy.
+    pub fn to_tensor(&self) -> Tensor {
+        Tensor {
+            shape: self.shape.clone(),
+            data: self.data.to_vec(),
         }
     }
 }
@@ -165,30 +192,54 @@ impl Weights {
                 problems.join("; ")
             );
         }
-        Ok(Weights { tensors })
+        let weights = Weights { tensors };
+        let bad = weights.non_finite();
+        if let Some((first, _)) = bad.first() {
+            let n: usize = bad.iter().map(|(_, n)| n).sum();
+            eprintln!(
+                "warning: {}: {n} weight value(s) in {} tensor(s) (first: {first}) are NaN or infinite; \
+                 timings on such values follow other code paths than on real weights",
+                path.display(),
+                bad.len()
+            );
+        }
+        Ok(weights)
+    }
+
+    /// The tensors holding NaN or infinite values, with how many each holds.
+    pub fn non_finite(&self) -> Vec<(String, usize)> {
+        self.tensors
+            .iter()
+            .map(|(k, t)| (k.clone(), crate::io::non_finite(&t.data)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// Writes the tensors as a float32 safetensors file.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
+        let bytes: Vec<Vec<u8>> = self
+            .tensors
+            .values()
+            .map(|t| t.data.iter().flat_map(|v| v.to_le_bytes()).collect())
+            .collect();
+        let views: Vec<(&str, st::TensorView)> = self
             .tensors
             .iter()
-            .map(|(k, t)| {
-                let b = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
-                (k.clone(), b, t.shape.clone())
+            .zip(&bytes)
+            .map(|((k, t), b)| {
+                Ok((
+                    k.as_str(),
+                    st::TensorView::new(Dtype::F32, t.shape.clone(), b)?,
+                ))
             })
-            .collect();
-        let views: Vec<(String, TensorView)> = bytes
-            .iter()
-            .map(|(k, b, s)| Ok((k.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
             .collect::<Result<_, safetensors::SafeTensorError>>()?;
         safetensors::serialize_to_file(views, &None, path)
             .with_context(|| format!("{}: cannot write weights", path.display()))
     }
 
-    /// The tensor `<prefix>.<suffix>` of a node, sliced when the node uses
-    /// only some output channels.
-    pub fn get(&self, p: &ParamRef, suffix: &str) -> Result<Tensor> {
+    /// The tensor `<prefix>.<suffix>` of a node, borrowed, sliced when the
+    /// node uses only some output channels.
+    pub fn get(&self, p: &ParamRef, suffix: &str) -> Result<TensorView<'_>> {
         let key = format!("{}.{suffix}", p.prefix);
         let t = self
             .tensors
@@ -196,8 +247,20 @@ impl Weights {
             .with_context(|| format!("weights have no tensor '{key}'"))?;
         Ok(match p.out_slice {
             Some(s) => t.rows(s.start, s.len),
-            None => t.clone(),
+            None => t.view(),
         })
+    }
+
+    /// The tensors `op` reads, with their suffixes, in the order of
+    /// [`Op::params`]; none for an operation without parameters.
+    pub fn params_of(&self, op: &Op) -> Result<Vec<(&'static str, TensorView<'_>)>> {
+        let Some((p, suffixes)) = op.params() else {
+            return Ok(Vec::new());
+        };
+        suffixes
+            .iter()
+            .map(|&suffix| Ok((suffix, self.get(p, suffix)?)))
+            .collect()
     }
 }
 
@@ -215,7 +278,7 @@ fn summarise(v: &[String]) -> String {
     }
 }
 
-fn to_f32(view: &TensorView) -> Option<Vec<f32>> {
+fn to_f32(view: &st::TensorView) -> Option<Vec<f32>> {
     let b = view.data();
     Some(match view.dtype() {
         Dtype::F32 => b
@@ -240,4 +303,115 @@ fn to_f32(view: &TensorView) -> Option<Vec<f32>> {
             .collect(),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::ChannelSlice;
+
+    fn one(shape: Vec<usize>) -> Weights {
+        let n = shape.iter().product::<usize>();
+        let data = (0..n).map(|v| v as f32).collect();
+        Weights {
+            tensors: BTreeMap::from([("c.weight".to_string(), Tensor { shape, data })]),
+        }
+    }
+
+    #[test]
+    fn non_finite_tensors_are_found() {
+        let mut w = one(vec![4, 1, 1, 1]);
+        assert!(w.non_finite().is_empty());
+        let t = w.tensors.get_mut("c.weight").unwrap();
+        t.data[1] = f32::NAN;
+        t.data[3] = f32::NEG_INFINITY;
+        assert_eq!(w.non_finite(), [("c.weight".to_string(), 2)]);
+    }
+
+    #[test]
+    fn get_borrows_the_stored_tensor() {
+        let w = one(vec![4, 2, 1, 1]);
+        let stored = &w.tensors["c.weight"];
+        let v = w.get(&ParamRef::whole("c"), "weight").unwrap();
+        assert_eq!(v.shape, [4, 2, 1, 1]);
+        assert!(std::ptr::eq(v.data, stored.data.as_slice()));
+        assert_eq!(v.to_tensor(), *stored);
+    }
+
+    #[test]
+    fn an_output_channel_slice_is_a_sub_slice() {
+        let w = one(vec![4, 2, 1, 1]);
+        let p = ParamRef {
+            prefix: "c".into(),
+            out_slice: Some(ChannelSlice {
+                start: 1,
+                len: 2,
+                total: 4,
+            }),
+        };
+        let v = w.get(&p, "weight").unwrap();
+        assert_eq!(v.shape, [2, 2, 1, 1]);
+        assert_eq!(v.data, [2.0, 3.0, 4.0, 5.0]);
+        assert!(std::ptr::eq(
+            v.data.as_ptr(),
+            w.tensors["c.weight"].data[2..].as_ptr()
+        ));
+    }
+
+    #[test]
+    fn a_missing_tensor_is_named() {
+        let w = one(vec![1]);
+        let err = w.get(&ParamRef::whole("c"), "bias").unwrap_err();
+        assert_eq!(err.to_string(), "weights have no tensor 'c.bias'");
+        let conv = Op::Conv {
+            out: 1,
+            kernel: 1,
+            stride: 1,
+            pad: 0,
+            groups: 1,
+            bias: true,
+            params: ParamRef::whole("c"),
+        };
+        let err = w.params_of(&conv).unwrap_err();
+        assert_eq!(err.to_string(), "weights have no tensor 'c.bias'");
+        assert!(w.params_of(&Op::Relu).unwrap().is_empty());
+    }
+
+    #[test]
+    fn params_of_follows_op_params() {
+        let w = one(vec![1, 1, 1, 1]);
+        let conv = Op::Conv {
+            out: 1,
+            kernel: 1,
+            stride: 1,
+            pad: 0,
+            groups: 1,
+            bias: false,
+            params: ParamRef::whole("c"),
+        };
+        let got = w.params_of(&conv).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "weight");
+        assert_eq!(got[0].1.data, [0.0]);
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        let mut g = Graph::new("t", crate::graph::Shape::new(2, 3, 3));
+        let conv = Op::Conv {
+            out: 4,
+            kernel: 3,
+            stride: 1,
+            pad: 1,
+            groups: 1,
+            bias: true,
+            params: ParamRef::whole("c"),
+        };
+        g.add("c", conv, &[0]).unwrap();
+        let w = Weights::seeded(&g, 3);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        w.save(&path).unwrap();
+        assert_eq!(Weights::load(&path, &g).unwrap(), w);
+    }
 }

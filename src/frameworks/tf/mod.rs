@@ -6,21 +6,24 @@
 //! the crate's operation builder ([`lower`]: weights as constants, NHWC on the
 //! CPU, NCHW on the GPU) and run in a session whose `ConfigProto`
 //! ([`config`], our own prost message) sets the scheduling: inter-op threads
-//! 1 (sequential) or N (parallel), intra-op threads from the options.
-//! TensorFlow's start-up log is kept quiet unless `--verbose` by [`quiet`].
+//! 1 (sequential) or N (parallel), intra-op threads from the options
+//! ([`session`] runs it).
+//! TensorFlow's start-up log is kept quiet unless `--verbose` by a hook of
+//! the `speedbench` binary (`src/quiet.rs`).
 
-mod config;
+pub mod config;
 mod lower;
+mod session;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ndarray::{Array2, Array4};
 use prost::Message;
-use tensorflow::{Operation, Session, SessionOptions, SessionRunArgs, Tensor};
+use tensorflow::{Session, SessionOptions};
 
 use super::{require_cuda, Device, Framework, PrepareOptions, Prepared};
-use crate::graph::{Graph, Shape};
-use crate::weights::Weights;
+use crate::graph::weights::Weights;
+use crate::graph::Graph;
 use lower::Layout;
+use session::TfSession;
 
 pub struct Tf;
 
@@ -40,7 +43,7 @@ impl Framework for Tf {
         opts: &PrepareOptions,
     ) -> Result<Box<dyn Prepared>> {
         // `opts.verbose` needs nothing here: TensorFlow fixes its log level
-        // as it loads, before `main`; see [`quiet`].
+        // as it loads, before `main`; see the binary's `quiet` module.
         let (layout, device) = match opts.device {
             Device::Cpu => (Layout::Nhwc, "/device:CPU:0"),
             Device::Cuda => {
@@ -48,10 +51,10 @@ impl Framework for Tf {
                 (Layout::Nchw, "/device:GPU:0")
             }
         };
-        let config = config::session_config(opts).encode_to_vec();
+        let config = config::session_config(opts);
         let mut options = SessionOptions::new();
         options
-            .set_config(&config)
+            .set_config(&config.encode_to_vec())
             .map_err(|e| anyhow!("TensorFlow rejected the session configuration: {e}"))?;
         let lowered = lower::lower(graph, weights, layout, device)?;
         let session = Session::new(&options, &lowered.graph)
@@ -69,60 +72,12 @@ impl Framework for Tf {
                 );
             }
         }
-        Ok(Box::new(TfSession {
+        Ok(Box::new(TfSession::new(
             session,
-            input: lowered.input,
-            output: lowered.output,
-            shape: graph.input(),
-            _graph: lowered.graph,
-        }))
-    }
-}
-
-struct TfSession {
-    session: Session,
-    input: Operation,
-    output: Operation,
-    /// Per-sample input shape the graph was built for.
-    shape: Shape,
-    /// The session keeps the graph alive too; held for clarity.
-    _graph: tensorflow::Graph,
-}
-
-impl Prepared for TfSession {
-    fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
-        let s = self.shape;
-        if input.shape()[1..] != [s.c, s.h, s.w] {
-            bail!(
-                "input is {:?}; this graph was built for [N, {}, {}, {}]",
-                input.shape(),
-                s.c,
-                s.h,
-                s.w
-            );
-        }
-        let dims: Vec<u64> = input.shape().iter().map(|&d| d as u64).collect();
-        let data = input.as_slice().context("input is not contiguous")?;
-        let x = Tensor::<f32>::new(&dims)
-            .with_values(data)
-            .map_err(|e| anyhow!("TensorFlow input tensor: {e}"))?;
-        let mut args = SessionRunArgs::new();
-        args.add_feed(&self.input, 0, &x);
-        let token = args.request_fetch(&self.output, 0);
-        self.session
-            .run(&mut args)
-            .map_err(|e| anyhow!("TensorFlow run failed: {e}"))?;
-        let y: Tensor<f32> = args
-            .fetch(token)
-            .map_err(|e| anyhow!("TensorFlow logits: {e}"))?;
-        let d = y.dims();
-        if d.len() != 2 {
-            bail!("TensorFlow returned logits of shape {d:?}, expected [N, classes]");
-        }
-        Ok(Array2::from_shape_vec(
-            (d[0] as usize, d[1] as usize),
-            y.to_vec(),
-        )?)
+            lowered,
+            graph.input(),
+            config.threads(),
+        )))
     }
 }
 
@@ -130,61 +85,11 @@ impl Prepared for TfSession {
 mod tests {
     use super::*;
     use crate::frameworks::{cuda_present, Mode, Optimize};
-    use crate::graph::{Op, ParamRef, ResizeMode};
+    use crate::graph::{Op, ParamRef, ResizeMode, Shape};
+    use ndarray::Array4;
 
     fn opts(device: Device, mode: Mode) -> PrepareOptions {
-        PrepareOptions {
-            device,
-            mode,
-            intra_threads: 2,
-            inter_threads: if mode == Mode::Parallel { 4 } else { 1 },
-            optimize: Optimize::Default,
-            verbose: false,
-        }
-    }
-
-    #[test]
-    fn optimize_none_turns_grappler_off() {
-        let default = config::session_config(&opts(Device::Cpu, Mode::Sequential));
-        assert_eq!(default.graph_options, None);
-        let mut o = opts(Device::Cpu, Mode::Sequential);
-        o.optimize = Optimize::None;
-        let none = config::session_config(&o);
-        let graph = none.graph_options.clone().unwrap().encode_to_vec();
-        // What TensorFlow's own config_pb2 writes for opt_level L0 and
-        // disable_meta_optimizer (GraphOptions, field 10 of ConfigProto).
-        assert_eq!(
-            [vec![0x52, graph.len() as u8], graph].concat(),
-            [
-                0x52, 0x12, 0x1a, 0x0b, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                0x01, 0x52, 0x03, 0x98, 0x01, 0x01
-            ]
-        );
-        SessionOptions::new()
-            .set_config(&none.encode_to_vec())
-            .unwrap();
-    }
-
-    #[test]
-    fn config_proto_round_trips() {
-        for (mode, inter) in [(Mode::Sequential, 1), (Mode::Parallel, 4)] {
-            let bytes = config::session_config(&opts(Device::Cpu, mode)).encode_to_vec();
-            let back = config::ConfigProto::decode(bytes.as_slice()).unwrap();
-            assert_eq!(back.inter_op_parallelism_threads, inter);
-            assert_eq!(back.intra_op_parallelism_threads, 2);
-            assert_eq!(back.device_count.get("GPU"), Some(&0));
-            assert!(back.use_per_session_threads);
-            assert!(!back.allow_soft_placement);
-            assert_eq!(back.gpu_options, None);
-            // Field 5 (inter-op threads) as a varint: key byte 5 << 3 = 0x28.
-            assert!(bytes.windows(2).any(|w| w == [0x28, inter as u8]));
-            // TensorFlow parses it.
-            SessionOptions::new().set_config(&bytes).unwrap();
-        }
-        let gpu = config::session_config(&opts(Device::Cuda, Mode::Parallel));
-        let back = config::ConfigProto::decode(gpu.encode_to_vec().as_slice()).unwrap();
-        assert!(back.device_count.is_empty());
-        assert_eq!(back.gpu_options.map(|g| g.allow_growth), Some(true));
+        PrepareOptions::new(device, mode, Optimize::Default, 2, 4, false)
     }
 
     /// Every IR operation once: grouped convolution, max pooling with and
@@ -275,6 +180,17 @@ mod tests {
             let (_, rel, agree) = crate::verify::compare(&got, &want).unwrap();
             assert!(rel < 1e-5, "{mode}: max|diff|/max|ref| = {rel}");
             assert_eq!(agree, 3);
+        }
+    }
+
+    #[test]
+    fn records_the_threads_of_its_configuration() {
+        let (g, w) = every_op();
+        for (mode, want) in [(Mode::Sequential, (2, 1)), (Mode::Parallel, (2, 4))] {
+            let o = opts(Device::Cpu, mode);
+            let p = Tf.prepare(&g, &w, &o).unwrap();
+            assert_eq!(p.threads_used(), Some(want));
+            assert_eq!(want, config::session_config(&o).threads());
         }
     }
 

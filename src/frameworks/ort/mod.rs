@@ -1,0 +1,180 @@
+//! ONNX Runtime through the `ort` crate, loaded at run time from the
+//! onnxruntime wheel (`load-dynamic`). The graph is lowered to ONNX by
+//! [`crate::graph::onnx`] and the session is built from those bytes with the
+//! settings of [`config`] ([`session`] runs it).
+
+pub mod config;
+mod session;
+
+use std::sync::OnceLock;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ort::environment::Environment;
+use ort::ep::{ExecutionProvider, CUDA};
+use ort::session::Session;
+
+use super::{require_cuda, Device, Framework, PrepareOptions, Prepared};
+use crate::graph::weights::Weights;
+use crate::graph::{onnx, Graph};
+use session::OrtSession;
+
+pub struct Ort;
+
+/// Path of `libonnxruntime.so`: `ORT_DYLIB_PATH` at run time, else the one
+/// `ci/setup.sh` found at build time.
+fn library() -> Result<String> {
+    if let Ok(p) = std::env::var("ORT_DYLIB_PATH") {
+        return Ok(p);
+    }
+    option_env!("SPEEDBENCH_ORT_LIB")
+        .map(str::to_string)
+        .ok_or_else(|| {
+            anyhow!("no ONNX Runtime library: run ci/setup.sh and rebuild, or set ORT_DYLIB_PATH")
+        })
+}
+
+/// The process's one ONNX Runtime environment.
+fn env() -> Result<&'static Environment> {
+    static ENV: OnceLock<Result<Environment, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let lib = library().map_err(|e| e.to_string())?;
+        if !std::path::Path::new(&lib).exists() {
+            return Err(format!(
+                "ONNX Runtime library {lib} does not exist; run ci/setup.sh"
+            ));
+        }
+        let builder = ort::init_from(&lib).map_err(|e| format!("loading {lib}: {e}"))?;
+        builder
+            .with_name("speedbench")
+            .build()
+            .map_err(|e| format!("ONNX Runtime environment: {e}"))
+    })
+    .as_ref()
+    .map_err(|e| anyhow!("{e}"))
+}
+
+impl Framework for Ort {
+    fn name(&self) -> &'static str {
+        "ort"
+    }
+
+    fn version(&self) -> Result<String> {
+        env()?;
+        // "ORT Build Info: git-branch=rel-1.31.1, ..." or the library's
+        // file name, libonnxruntime.so.1.31.1.
+        let from_info = ort::info()
+            .split([',', ' '])
+            .find_map(|w| w.strip_prefix("git-branch=rel-"))
+            .map(str::to_string);
+        let from_file = library()?.rsplit_once(".so.").map(|(_, v)| v.to_string());
+        Ok(from_info.or(from_file).unwrap_or_else(|| "unknown".into()))
+    }
+
+    fn prepare(
+        &self,
+        graph: &Graph,
+        weights: &Weights,
+        opts: &PrepareOptions,
+    ) -> Result<Box<dyn Prepared>> {
+        let env = env()?;
+        let bytes = onnx::to_onnx(graph, weights)?;
+        let config = config::session_config(opts);
+        let mut b = Session::builder(env)?
+            .with_optimization_level(config.optimization)
+            .map_err(|e| anyhow!("{e}"))?
+            .with_intra_threads(config.intra_threads)
+            .map_err(|e| anyhow!("{e}"))?
+            // Both modes live in one worker and run interleaved: a session
+            // whose idle threads spin would steal the cores of the other.
+            .with_intra_op_spinning(false)
+            .map_err(|e| anyhow!("{e}"))?
+            .with_inter_op_spinning(false)
+            .map_err(|e| anyhow!("{e}"))?;
+        b = b
+            .with_parallel_execution(config.parallel_execution)
+            .map_err(|e| anyhow!("{e}"))?;
+        if let Some(inter) = config.inter_threads {
+            b = b.with_inter_threads(inter).map_err(|e| anyhow!("{e}"))?;
+        }
+        if opts.device == Device::Cuda {
+            require_cuda("ort")?;
+            if !CUDA::is_available().unwrap_or(false) {
+                bail!("--device cuda: this ONNX Runtime has no CUDA execution provider; run ci/setup.sh --gpu (onnxruntime-gpu)");
+            }
+            b = b
+                .with_execution_providers([CUDA::default().build().error_on_failure()])
+                .map_err(|e| {
+                    anyhow!("--device cuda: the CUDA execution provider failed to start: {e}")
+                })?;
+        }
+        let session = b
+            .commit_from_memory(&bytes)
+            .context("ONNX Runtime could not load the graph")?;
+        Ok(Box::new(OrtSession::new(
+            session,
+            opts.device,
+            graph.input(),
+            config.threads(),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frameworks::{Mode, Optimize};
+    use crate::graph::{Op, ParamRef, Shape};
+    use ndarray::Array4;
+
+    /// conv -> global average pool -> flatten -> linear, on 3x8x8.
+    fn tiny() -> (Graph, Weights) {
+        let mut g = Graph::new("tiny", Shape::new(3, 8, 8));
+        let conv = Op::Conv {
+            out: 4,
+            kernel: 3,
+            stride: 1,
+            pad: 1,
+            groups: 1,
+            bias: true,
+            params: ParamRef::whole("c"),
+        };
+        let c = g.add("c", conv, &[0]).unwrap();
+        let gap = g.add("gap", Op::GlobalAvgPool, &[c]).unwrap();
+        let flat = g.add("flat", Op::Flatten, &[gap]).unwrap();
+        let fc = Op::Linear {
+            out: 5,
+            params: ParamRef::whole("fc"),
+        };
+        g.add("fc", fc, &[flat]).unwrap();
+        let w = Weights::seeded(&g, 1);
+        (g, w)
+    }
+
+    #[test]
+    fn records_the_threads_the_session_was_built_with() {
+        let (g, w) = tiny();
+        for (mode, want) in [(Mode::Sequential, (2, 1)), (Mode::Parallel, (2, 3))] {
+            let opts = PrepareOptions::new(Device::Cpu, mode, Optimize::Default, 2, 3, false);
+            let p = Ort.prepare(&g, &w, &opts).unwrap();
+            assert_eq!(p.threads_used(), Some(want));
+            assert_eq!(want, config::session_config(&opts).threads());
+        }
+    }
+
+    #[test]
+    fn an_input_of_another_shape_is_refused() {
+        let (g, w) = tiny();
+        let opts = PrepareOptions::new(
+            Device::Cpu,
+            Mode::Sequential,
+            Optimize::Default,
+            1,
+            1,
+            false,
+        );
+        let mut p = Ort.prepare(&g, &w, &opts).unwrap();
+        assert_eq!(p.run(&Array4::zeros((2, 3, 8, 8))).unwrap().shape(), [2, 5]);
+        let err = p.run(&Array4::zeros((1, 3, 9, 9))).unwrap_err();
+        assert!(err.to_string().contains("built for [N, 3, 8, 8]"), "{err}");
+    }
+}

@@ -1,0 +1,290 @@
+//! The lowered graph: every node's libtorch call with its weights already on
+//! the device ([`Plan`]), the sequential schedule, and the bookkeeping of
+//! values every schedule shares ([`gather`], [`release`]).
+
+use std::ffi::c_void;
+
+use anyhow::{bail, Context, Result};
+use tch::{Device as TchDevice, Tensor};
+
+use super::ffi::{self, check};
+use crate::frameworks::Optimize;
+use crate::graph::weights::Weights;
+use crate::graph::{Graph, NodeId, Op, ResizeMode, Shape};
+
+/// A graph ready to execute: every node's operation and weights (on the
+/// device), wiring and use counts.
+pub(super) struct Plan {
+    pub(super) names: Vec<String>,
+    ops: Vec<Op>,
+    /// Per node, the tensors of [`Op::params`], in that order.
+    params: Vec<Vec<Tensor>>,
+    pub(super) inputs: Vec<Vec<NodeId>>,
+    pub(super) consumers: Vec<Vec<NodeId>>,
+    /// Per-sample input shape and the number of classes.
+    pub(super) input: Shape,
+    pub(super) classes: i64,
+    /// Run under inference mode (`--optimize default` and `max`), else
+    /// only `no_grad`.
+    inference: bool,
+    /// Input and convolution weights in channels-last layout (`max`).
+    channels_last: bool,
+}
+
+/// Autograd off for the calling thread, as far as the level asks.
+pub(super) enum GradGuard {
+    NoGrad(#[allow(dead_code)] tch::NoGradGuard),
+    Inference(*mut c_void),
+}
+
+impl Drop for GradGuard {
+    fn drop(&mut self) {
+        if let GradGuard::Inference(g) = *self {
+            // SAFETY: made by sb_inference_mode_enter on this thread (the
+            // guard is not Send), freed once.
+            unsafe { ffi::sb_inference_mode_exit(g) }
+        }
+    }
+}
+
+/// `t` in channels-last memory format.
+fn channels_last(t: &Tensor) -> Result<Tensor> {
+    let mut out: *mut c_void = std::ptr::null_mut();
+    // SAFETY: a live tensor in; on success `out` is a new heap at::Tensor,
+    // which `Tensor::from_ptr` takes ownership of.
+    check("converting to channels-last", unsafe {
+        ffi::sb_channels_last(t.as_ptr() as *mut c_void, &mut out)
+    })?;
+    Ok(unsafe { Tensor::from_ptr(out as *mut torch_sys::C_tensor) })
+}
+
+// SAFETY: after construction a plan is only read. Its tensors are handed to
+// libtorch operations as `const at::Tensor&`, which may be read from several
+// threads at once (reference counts are atomic).
+unsafe impl Sync for Plan {}
+
+pub(super) fn int(v: usize) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Plan {
+    pub(super) fn new(
+        graph: &Graph,
+        weights: &Weights,
+        device: TchDevice,
+        level: Optimize,
+    ) -> Result<Plan> {
+        let channels_last_weights = level == Optimize::Max;
+        let mut params = Vec::with_capacity(graph.nodes.len());
+        for node in &graph.nodes {
+            let mut tensors = Vec::new();
+            let prefix = node.op.params().map_or("", |(p, _)| p.prefix.as_str());
+            for (suffix, t) in weights.params_of(&node.op)? {
+                let shape: Vec<i64> = t.shape.iter().map(|&d| int(d)).collect();
+                let t = Tensor::f_from_slice(t.data)
+                    .and_then(|t| t.f_reshape(shape))
+                    .and_then(|t| t.f_to_device(device))
+                    .with_context(|| format!("uploading {prefix}.{suffix}"))?;
+                let t = if channels_last_weights && t.dim() == 4 {
+                    channels_last(&t)?
+                } else {
+                    t
+                };
+                tensors.push(t);
+            }
+            params.push(tensors);
+        }
+        Ok(Plan {
+            names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
+            ops: graph.nodes.iter().map(|n| n.op.clone()).collect(),
+            params,
+            inputs: graph.nodes.iter().map(|n| n.inputs.clone()).collect(),
+            consumers: graph.consumers(),
+            input: graph.input(),
+            classes: int(graph.num_classes()),
+            inference: level != Optimize::None,
+            channels_last: channels_last_weights,
+        })
+    }
+
+    /// Autograd off for the calling thread at this plan's level.
+    pub(super) fn grad_guard(&self) -> GradGuard {
+        if self.inference {
+            // SAFETY: no arguments; the guard is freed by `GradGuard::drop`.
+            GradGuard::Inference(unsafe { ffi::sb_inference_mode_enter() })
+        } else {
+            GradGuard::NoGrad(tch::no_grad_guard())
+        }
+    }
+
+    /// The input as the graph's first value: channels-last at `max`.
+    pub(super) fn admit(&self, x: Tensor) -> Result<Tensor> {
+        if self.channels_last {
+            channels_last(&x)
+        } else {
+            Ok(x)
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub(super) fn output(&self) -> NodeId {
+        self.len() - 1
+    }
+
+    /// How many times each node's value is read.
+    pub(super) fn uses(&self) -> Vec<usize> {
+        self.consumers.iter().map(Vec::len).collect()
+    }
+
+    /// Runs node `id` on its input values.
+    pub(super) fn exec(&self, id: NodeId, x: &[&Tensor]) -> Result<Tensor> {
+        self.kernel(id, x)
+            .with_context(|| format!("node '{}' ({})", self.names[id], self.ops[id].kind()))
+    }
+
+    /// The libtorch call of node `id`, with PyTorch's semantics for each op.
+    /// `x` holds as many inputs as the operation takes: the graph checked
+    /// that when the node was added ([`crate::graph::infer`]).
+    fn kernel(&self, id: NodeId, x: &[&Tensor]) -> Result<Tensor> {
+        let op = &self.ops[id];
+        let p = &self.params[id];
+        Ok(match op {
+            Op::Input => bail!("the input node is not executed"),
+            Op::Conv {
+                stride,
+                pad,
+                groups,
+                ..
+            } => x[0].f_conv2d(
+                &p[0],
+                p.get(1),
+                [int(*stride); 2],
+                [int(*pad); 2],
+                [1, 1],
+                int(*groups),
+            )?,
+            // Eval mode: running statistics, momentum unused.
+            Op::BatchNorm { eps, .. } => x[0].f_batch_norm(
+                Some(&p[0]),
+                Some(&p[1]),
+                Some(&p[2]),
+                Some(&p[3]),
+                false,
+                0.0,
+                *eps,
+                true,
+            )?,
+            Op::Relu => x[0].f_relu()?,
+            Op::Sigmoid => x[0].f_sigmoid()?,
+            Op::MaxPool {
+                kernel,
+                stride,
+                pad,
+            } => x[0].f_max_pool2d(
+                [int(*kernel); 2],
+                [int(*stride); 2],
+                [int(*pad); 2],
+                [1, 1],
+                false,
+            )?,
+            Op::GlobalAvgPool => x[0].f_adaptive_avg_pool2d([1, 1])?,
+            Op::Resize { h, w, mode } => {
+                let size = [int(*h), int(*w)];
+                match mode {
+                    ResizeMode::Nearest => x[0].f_upsample_nearest2d(size, None, None)?,
+                    ResizeMode::Bilinear => x[0].f_upsample_bilinear2d(size, false, None, None)?,
+                }
+            }
+            Op::Add => x[0].f_add(x[1])?,
+            Op::Mul => x[0].f_mul(x[1])?,
+            Op::Concat => Tensor::f_cat(x, 1)?,
+            Op::Slice { start, end } => x[0].f_narrow(1, int(*start), int(end - start))?,
+            // The IR keeps vectors as [N, C, 1, 1].
+            Op::Flatten => x[0].f_flatten(1, -1)?.f_unsqueeze(-1)?.f_unsqueeze(-1)?,
+            Op::Linear { out, .. } => x[0]
+                .f_flatten(1, -1)?
+                .f_linear(&p[0], Some(&p[1]))?
+                .f_reshape([-1, int(*out), 1, 1])?,
+        })
+    }
+
+    /// Runs every node in topological order on the calling thread (and, on
+    /// CUDA, its current stream), freeing each value after its last use.
+    pub(super) fn run_sequential(&self, input: Tensor) -> Result<Tensor> {
+        let mut values: Vec<Option<Tensor>> = (0..self.len()).map(|_| None).collect();
+        let mut uses = self.uses();
+        values[0] = Some(self.admit(input)?);
+        for id in 1..self.len() {
+            let y = {
+                let x = gather(&values, &self.inputs[id])?;
+                self.exec(id, &x)?
+            };
+            release(&mut values, &mut uses, &self.inputs[id]);
+            values[id] = Some(y);
+        }
+        values[self.output()]
+            .take()
+            .context("the graph produced no output")
+    }
+}
+
+/// The input values of a node, by reference.
+pub(super) fn gather<'a>(
+    values: &'a [Option<Tensor>],
+    inputs: &[NodeId],
+) -> Result<Vec<&'a Tensor>> {
+    inputs
+        .iter()
+        .map(|&i| {
+            values[i]
+                .as_ref()
+                .with_context(|| format!("executor bug: value of node #{i} is missing"))
+        })
+        .collect()
+}
+
+/// Counts one use of each input and frees the values no one reads any more.
+pub(super) fn release(values: &mut [Option<Tensor>], uses: &mut [usize], inputs: &[NodeId]) {
+    for &i in inputs {
+        uses[i] -= 1;
+        if uses[i] == 0 {
+            values[i] = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frameworks::torch::tests::diamond;
+
+    #[test]
+    fn levels_set_layout_and_autograd_mode() {
+        let g = diamond();
+        let w = Weights::seeded(&g, 1);
+        let conv_weight = |p: &Plan| p.params[1][0].shallow_clone();
+        let none = Plan::new(&g, &w, TchDevice::Cpu, Optimize::None).unwrap();
+        let max = Plan::new(&g, &w, TchDevice::Cpu, Optimize::Max).unwrap();
+        // [4, 3, 3, 3] weights: channels-last strides only at max
+        assert!(conv_weight(&none).is_contiguous());
+        assert!(!conv_weight(&max).is_contiguous());
+        assert_eq!(conv_weight(&max).stride()[1], 1);
+        let x = Tensor::zeros([1, 3, 12, 12], (tch::Kind::Float, TchDevice::Cpu));
+        assert_eq!(max.admit(x.shallow_clone()).unwrap().stride()[1], 1);
+        assert!(none.admit(x).unwrap().is_contiguous());
+        // inference mode at default and max, no_grad only at none
+        let made_under = |p: &Plan| {
+            let _g = p.grad_guard();
+            Tensor::ones([2], (tch::Kind::Float, TchDevice::Cpu)).is_inference()
+        };
+        assert!(!made_under(&none));
+        assert!(made_under(&max));
+        let default = Plan::new(&g, &w, TchDevice::Cpu, Optimize::Default).unwrap();
+        assert!(made_under(&default));
+        // the guard is gone with its scope
+        assert!(!Tensor::ones([2], (tch::Kind::Float, TchDevice::Cpu)).is_inference());
+    }
+}

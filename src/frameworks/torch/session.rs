@@ -1,0 +1,190 @@
+//! A graph prepared for libtorch: its [`Plan`] and the schedule that runs it
+//! ([`config`](super::config) chose which), host to host, or device-resident
+//! for `compute_ms`.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use ndarray::{Array2, Array4};
+use tch::{Device as TchDevice, Tensor};
+
+use super::config::{schedule_config, ScheduleConfig, ScheduleKind};
+use super::library::{check_cuda, load_cuda, use_intra_threads};
+use super::plan::{int, Plan};
+use super::pool::Pool;
+use super::streams::{lanes, Streams};
+use crate::frameworks::{check_input, check_output, Device, PrepareOptions, Prepared};
+use crate::graph::analysis::analyse;
+use crate::graph::weights::Weights;
+use crate::graph::Graph;
+
+/// The running form of a [`ScheduleKind`].
+enum Schedule {
+    Sequential { intra: usize },
+    Pool(Pool),
+    Streams(Streams),
+}
+
+pub(super) struct TorchModel {
+    plan: Arc<Plan>,
+    device: TchDevice,
+    schedule: Schedule,
+    /// The input already on the GPU, for `compute_ms`.
+    resident: Option<Tensor>,
+    /// The schedule's settings; its threads are the ones a cell records.
+    config: ScheduleConfig,
+}
+
+impl TorchModel {
+    /// Uploads the weights and starts the schedule `opts` asks for.
+    pub(super) fn new(graph: &Graph, weights: &Weights, opts: &PrepareOptions) -> Result<Self> {
+        let _ = load_cuda();
+        let device = match opts.device {
+            Device::Cpu => TchDevice::Cpu,
+            Device::Cuda => {
+                check_cuda()?;
+                TchDevice::Cuda(0)
+            }
+        };
+        let _no_grad = tch::no_grad_guard();
+        let plan = Arc::new(Plan::new(graph, weights, device, opts.optimize)?);
+        let config = schedule_config(opts, analyse(graph).max_parallel_branches);
+        let (workers, intra) = (config.workers, config.intra_threads);
+        let schedule = match config.kind {
+            ScheduleKind::Sequential => Schedule::Sequential { intra },
+            ScheduleKind::Pool => {
+                let pool = Pool::new(plan.clone(), workers, intra)?;
+                if opts.verbose {
+                    let (intra, workers) = pool.threads();
+                    eprintln!(
+                        "torch parallel: {workers} worker thread(s) x {intra} intra-op thread(s)"
+                    );
+                }
+                Schedule::Pool(pool)
+            }
+            ScheduleKind::Streams => {
+                let streams = Streams::new(graph, lanes(graph, workers))?;
+                // `lanes` opens every stream it may: a graph `workers` wide
+                // has at least that many branches.
+                debug_assert_eq!(streams.count(), workers);
+                if opts.verbose {
+                    eprintln!("torch parallel: {} CUDA stream(s)", streams.count());
+                }
+                Schedule::Streams(streams)
+            }
+        };
+        Ok(TorchModel {
+            plan,
+            device,
+            schedule,
+            resident: None,
+            config,
+        })
+    }
+}
+
+impl Prepared for TorchModel {
+    fn threads_used(&self) -> Option<(usize, usize)> {
+        Some(self.config.threads())
+    }
+
+    fn compute_ms(&mut self, input: &Array4<f32>) -> Result<Option<f64>> {
+        let TchDevice::Cuda(i) = self.device else {
+            return Ok(None);
+        };
+        let _grad = self.plan.grad_guard();
+        if self.resident.is_none() {
+            let dims: Vec<i64> = input.shape().iter().map(|&d| int(d)).collect();
+            let contiguous = input.as_standard_layout();
+            let data = contiguous.as_slice().context("input is not contiguous")?;
+            let x = Tensor::f_from_slice(data)?.f_reshape(dims.as_slice())?;
+            self.resident = Some(x.f_to_device(self.device)?);
+        }
+        let x = self
+            .resident
+            .as_ref()
+            .context("no device-resident input")?
+            .shallow_clone();
+        tch::Cuda::synchronize(int(i));
+        let start = std::time::Instant::now();
+        let y = match &mut self.schedule {
+            Schedule::Sequential { .. } => self.plan.run_sequential(x)?,
+            Schedule::Pool(pool) => pool.run(x)?,
+            Schedule::Streams(streams) => streams.run(&self.plan, x, self.device)?,
+        };
+        tch::Cuda::synchronize(int(i));
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        drop(y);
+        Ok(Some(ms))
+    }
+
+    fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
+        check_input(self.plan.input, input)?;
+        let _grad = self.plan.grad_guard();
+        let dims: Vec<i64> = input.shape().iter().map(|&d| int(d)).collect();
+        let contiguous = input.as_standard_layout();
+        let data = contiguous.as_slice().context("input is not contiguous")?;
+        let x = Tensor::f_from_slice(data)?.f_reshape(dims.as_slice())?;
+        let y = match &mut self.schedule {
+            Schedule::Sequential { intra } => {
+                if self.device == TchDevice::Cpu {
+                    use_intra_threads(*intra);
+                }
+                self.plan.run_sequential(x.f_to_device(self.device)?)?
+            }
+            Schedule::Pool(pool) => pool.run(x)?,
+            Schedule::Streams(streams) => streams.run(&self.plan, x, self.device)?,
+        };
+        let y = y
+            .f_reshape([dims[0], self.plan.classes])?
+            .f_to_device(TchDevice::Cpu)?
+            .f_contiguous()?;
+        if let TchDevice::Cuda(i) = self.device {
+            tch::Cuda::synchronize(int(i));
+        }
+        let dims: Vec<usize> = y.size().iter().map(|&d| d as usize).collect();
+        let (n, classes) = check_output("libtorch", &dims)?;
+        let mut out = vec![0f32; n * classes];
+        y.f_copy_data(&mut out, n * classes)?;
+        Ok(Array2::from_shape_vec((n, classes), out)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frameworks::torch::tests::diamond;
+    use crate::frameworks::{Mode, Optimize};
+
+    #[test]
+    fn the_pool_runs_the_threads_a_cell_records() {
+        let g = diamond();
+        let w = Weights::seeded(&g, 1);
+        let opts = PrepareOptions::new(Device::Cpu, Mode::Parallel, Optimize::Default, 4, 2, false);
+        let m = TorchModel::new(&g, &w, &opts).unwrap();
+        // 2 workers of 2 intra-op threads each
+        assert_eq!(m.threads_used(), Some((2, 2)));
+        let Schedule::Pool(pool) = &m.schedule else {
+            panic!("parallel on the CPU runs a pool");
+        };
+        assert_eq!(pool.threads(), (2, 2));
+        assert_eq!(m.threads_used(), Some(m.config.threads()));
+    }
+
+    #[test]
+    fn sequential_runs_on_the_calling_thread_with_every_intra_op_thread() {
+        let g = diamond();
+        let w = Weights::seeded(&g, 1);
+        let opts = PrepareOptions::new(
+            Device::Cpu,
+            Mode::Sequential,
+            Optimize::Default,
+            4,
+            2,
+            false,
+        );
+        let m = TorchModel::new(&g, &w, &opts).unwrap();
+        assert_eq!(m.threads_used(), Some((4, 1)));
+        assert!(matches!(m.schedule, Schedule::Sequential { intra: 4 }));
+    }
+}
