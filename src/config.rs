@@ -343,7 +343,8 @@ fn models(
     Ok((models, skipped))
 }
 
-#[cfg(test)]
+// (ONNX Runtime is the framework these plans ask for.)
+#[cfg(all(test, feature = "ort"))]
 mod tests {
     use super::*;
 
