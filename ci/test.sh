@@ -9,4 +9,8 @@ cargo test --release --locked
 cargo clippy --release --locked --all-targets -- -D warnings
 cargo fmt --check
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash ci/fuzz.sh
+# mutation testing of the measurement core, on what the last commit changed
+if git rev-parse -q --verify HEAD~1 >/dev/null; then
+  bash ci/mutants.sh --diff HEAD~1
+fi
 echo "ci/test.sh: all green"
