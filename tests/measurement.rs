@@ -13,6 +13,16 @@ fn known() -> Vec<f64> {
     (1..=1000).map(f64::from).collect()
 }
 
+/// A sequential cell of [`known`] samples at batch 2, 1e9 MACs per image,
+/// an 8 GMAC/s machine peak and a 6 GMAC/s GEMM.
+fn known_cell() -> speedbench::record::CellRecord {
+    let mut c = cell("resnet50", "ort", Sequential, 2, known());
+    c.macs = 1_000_000_000;
+    c.machine_peak_gmacs = Some(8.0);
+    c.gemm_gmacs = Some(6.0);
+    c
+}
+
 fn close(got: &str, want: f64) {
     let v: f64 = got
         .parse()
@@ -25,10 +35,7 @@ fn close(got: &str, want: f64) {
 
 #[test]
 fn csv_columns_by_header_name() {
-    let mut seq = cell("resnet50", "ort", Sequential, 2, known());
-    seq.macs = 1_000_000_000;
-    seq.machine_peak_gmacs = Some(8.0);
-    seq.gemm_gmacs = Some(6.0);
+    let seq = known_cell();
     // the parallel twin is twice as fast
     let par = cell(
         "resnet50",
@@ -71,11 +78,7 @@ fn csv_columns_by_header_name() {
 
 #[test]
 fn table_and_json_columns_by_header_name() {
-    let mut c = cell("resnet50", "ort", Sequential, 2, known());
-    c.macs = 1_000_000_000;
-    c.machine_peak_gmacs = Some(8.0);
-    c.gemm_gmacs = Some(6.0);
-    let cells = [c];
+    let cells = [known_cell()];
     let g = report::grid::detail(&cells);
     let at = |name: &str| {
         let i = g

@@ -82,8 +82,9 @@ struct PoolShared {
 pub(super) struct Pool {
     shared: Arc<PoolShared>,
     threads: Vec<JoinHandle<()>>,
-    /// Intra-op threads of each worker.
-    intra: usize,
+    /// The intra-op threads each worker's libtorch reported after setting
+    /// them: what the cell records is what ran.
+    intra_seen: Vec<usize>,
 }
 
 impl Pool {
@@ -97,22 +98,32 @@ impl Pool {
         let mut pool = Pool {
             shared,
             threads: Vec::with_capacity(workers),
-            intra,
+            intra_seen: Vec::with_capacity(workers),
         };
+        let (tx, rx) = std::sync::mpsc::channel();
         for i in 0..workers {
             let shared = pool.shared.clone();
+            let tx = tx.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("torch-worker-{i}"))
-                .spawn(move || worker(&shared, intra))
+                .spawn(move || worker(&shared, intra, &tx))
                 .context("cannot start a torch worker thread")?;
             pool.threads.push(handle);
+        }
+        drop(tx);
+        // every worker reports its intra-op threads once it has set them
+        pool.intra_seen = rx.iter().take(workers).collect();
+        if pool.intra_seen.len() != workers {
+            return Err(anyhow!("a torch worker thread ended before it started"));
         }
         Ok(pool)
     }
 
-    /// (intra-op threads per worker, workers) running.
+    /// (intra-op threads per worker, workers) running, as the workers
+    /// reported them (the fewest, were they to differ).
     pub(super) fn threads(&self) -> (usize, usize) {
-        (self.intra, self.threads.len())
+        let intra = self.intra_seen.iter().copied().min().unwrap_or(0);
+        (intra, self.threads.len())
     }
 
     pub(super) fn run(&mut self, input: Tensor) -> Result<Tensor> {
@@ -160,9 +171,10 @@ impl Drop for Pool {
     }
 }
 
-fn worker(shared: &PoolShared, intra: usize) {
+fn worker(shared: &PoolShared, intra: usize, started: &std::sync::mpsc::Sender<usize>) {
     let _grad = shared.plan.grad_guard();
     use_intra_threads(intra);
+    let _ = started.send(usize::try_from(tch::get_num_threads()).unwrap_or(0));
     let plan = &shared.plan;
     let mut next: Option<NodeId> = None;
     let mut st = lock(&shared.state);

@@ -84,8 +84,13 @@ impl TorchModel {
 }
 
 impl Prepared for TorchModel {
+    /// The mapping's threads; for the CPU pool, what its workers reported
+    /// after setting them.
     fn threads_used(&self) -> Option<(usize, usize)> {
-        Some(self.config.threads())
+        match &self.schedule {
+            Schedule::Pool(pool) => Some(pool.threads()),
+            _ => Some(self.config.threads()),
+        }
     }
 
     fn compute_ms(&mut self, input: &Array4<f32>) -> Result<Option<f64>> {
