@@ -216,7 +216,7 @@ fn the_binary_works_from_any_folder() {
             "--model",
             "scalenet50",
             "--size",
-            "64",
+            "128",
             "--out",
             "x.onnx",
         ],
