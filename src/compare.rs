@@ -251,3 +251,50 @@ fn ratio_pairs(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(lo: f64, hi: f64) -> Ratio {
+        Ratio {
+            value: (lo + hi) / 2.0,
+            ci: (lo, hi),
+        }
+    }
+
+    /// A change counts only when the whole interval lies beyond the
+    /// threshold: an interval that touches it is unchanged.
+    #[test]
+    fn verdicts_need_the_whole_interval_strictly_beyond_the_threshold() {
+        assert_eq!(verdict(&r(1.5, 2.0), 0.5), Verdict::Unchanged);
+        assert_eq!(verdict(&r(1.500_001, 2.0), 0.5), Verdict::Regressed);
+        assert_eq!(verdict(&r(0.2, 0.5), 0.5), Verdict::Unchanged);
+        assert_eq!(verdict(&r(0.2, 0.499_999), 0.5), Verdict::Improved);
+        assert_eq!(verdict(&r(0.9, 1.2), 0.05), Verdict::Unchanged);
+    }
+
+    #[test]
+    fn verdicts_and_keys_read_as_reports_print_them() {
+        let words: Vec<String> = [Verdict::Regressed, Verdict::Improved, Verdict::Unchanged]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(words, ["REGRESSED", "improved", "unchanged"]);
+        assert_eq!(level_suffix(Optimize::Default), "");
+        assert_eq!(level_suffix(Optimize::Max), " --optimize max");
+        let key = CellKey {
+            model: "resnet50".into(),
+            framework: "ort".into(),
+            device: Device::Cpu,
+            mode: Mode::Parallel,
+            optimize: Optimize::None,
+            batch: 16,
+            size: 224,
+        };
+        assert_eq!(
+            key.to_string(),
+            "resnet50 ort cpu parallel b16 224px --optimize none"
+        );
+    }
+}
