@@ -4,9 +4,9 @@
 mod common;
 
 use common::{cell, run_file, samples, speedbench};
-use speedbench::frameworks::Mode::{Parallel, Sequential};
-use speedbench::frameworks::Optimize;
 use speedbench::record::CellRecord;
+use speedbench::record::Mode::{Parallel, Sequential};
+use speedbench::record::Optimize;
 
 fn compare(base: Vec<f64>, cur: Vec<f64>, extra: &[&str]) -> (i32, serde_json::Value) {
     let t = tempfile::tempdir().unwrap();
@@ -311,4 +311,40 @@ fn unusable_input_exits_2() {
     let out = speedbench(&["compare", g, empty.to_str().unwrap()]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("no cell in common"), "{}", out.stderr);
+}
+
+/// A within-run ratio: (current parallel / sequential) over the
+/// baseline's, each a ratio of medians; and a framework over the first.
+#[test]
+fn within_run_ratios_are_ratios_of_ratios_of_medians() {
+    let flat = |ms: f64| vec![ms; 20];
+    let base = [
+        cell("resnet50", "ort", Sequential, 1, flat(40.0)),
+        cell("resnet50", "ort", Parallel, 1, flat(20.0)),
+        cell("resnet50", "torch", Sequential, 1, flat(80.0)),
+    ];
+    let cur = [
+        cell("resnet50", "ort", Sequential, 1, flat(40.0)),
+        cell("resnet50", "ort", Parallel, 1, flat(10.0)),
+        cell("resnet50", "torch", Sequential, 1, flat(60.0)),
+    ];
+    let c = speedbench::compare::compare(&base, &cur, 0.05);
+    let find = |what: &str| {
+        c.within_run
+            .iter()
+            .find(|x| x.what.ends_with(what))
+            .unwrap_or_else(|| panic!("no {what} in {:?}", c.within_run))
+    };
+    let par = find("parallel/sequential");
+    assert_eq!(
+        (par.baseline, par.current, par.ratio.value),
+        (0.5, 0.25, 0.5)
+    );
+    assert_eq!(par.verdict, speedbench::compare::Verdict::Improved);
+    let fw = find("torch/ort");
+    assert_eq!((fw.baseline, fw.current, fw.ratio.value), (2.0, 1.5, 0.75));
+    assert_eq!(c.within_run.len(), 2);
+    // the cells themselves: ort parallel twice as fast, the others
+    assert_eq!(c.regressions(), 0);
+    assert!(c.only_in_baseline.is_empty() && c.only_in_current.is_empty());
 }
