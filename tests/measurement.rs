@@ -145,3 +145,52 @@ fn a_results_file_is_replaced_atomically() {
     names.sort();
     assert_eq!(names, ["held.json", "run.json"]);
 }
+
+#[test]
+fn paper_table_columns_by_header_name() {
+    let flat = |ms: f64| vec![ms; 30];
+    let mut seq = cell("se_resnext50_branched", "ort", Sequential, 16, flat(40.0));
+    seq.macs = 4_000_000_000;
+    let mut par = cell("se_resnext50_branched", "ort", Parallel, 16, flat(20.0));
+    par.macs = 4_000_000_000;
+    let torch = cell("se_resnext50_branched", "torch", Sequential, 16, known());
+    let cells = [seq, par, torch];
+    let g = report::grid::paper(&cells, true);
+    let at = |name: &str| {
+        let i = g
+            .header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name} in {:?}", g.header));
+        g.rows[0][i].clone()
+    };
+    assert_eq!(g.rows.len(), 1);
+    assert_eq!(at("model"), "se_resnext50_branched");
+    assert_eq!(at("batch"), "16");
+    assert_eq!(at("params (M)"), "25.56");
+    assert_eq!(at("GMACs"), "4.00");
+    assert_eq!(at("published GFLOPs"), "4.2");
+    assert_eq!(at("published TF GTX 1060 ms"), "147");
+    assert_eq!(at("ort cpu seq ms"), "40.00");
+    assert_eq!(at("ort cpu par ms"), "20.00");
+    assert_eq!(at("ort cpu par/seq speedup [95% CI]"), "2.00x [2.00, 2.00]");
+    // 2.00 of the graph's ideal 1.1
+    assert_eq!(at("ort cpu of ideal"), "182%");
+    assert_eq!(at("ideal speedup (work/span)"), "1.10x");
+    // torch has no parallel cell: no speedup; its samples are noisy
+    assert_eq!(at("torch cpu seq ms"), "500.50~");
+    assert_eq!(at("torch cpu par ms"), "");
+    assert_eq!(at("torch cpu par/seq speedup [95% CI]"), "");
+    assert!(
+        g.notes.iter().any(|n| n.contains("~ marks a cell")),
+        "{:?}",
+        g.notes
+    );
+    assert!(g
+        .notes
+        .iter()
+        .any(|n| n.contains("Every cell ran at --optimize default")));
+    // without the published columns, none of them
+    let g = report::grid::paper(&cells, false);
+    assert!(!g.header.iter().any(|h| h.starts_with("published")));
+}
