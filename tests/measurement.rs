@@ -194,3 +194,55 @@ fn paper_table_columns_by_header_name() {
     let g = report::grid::paper(&cells, false);
     assert!(!g.header.iter().any(|h| h.starts_with("published")));
 }
+
+/// The sequential twin of a parallel cell agrees on everything but the
+/// mode; a cell differing in any one field is not its twin.
+#[test]
+fn a_sequential_twin_matches_on_every_field() {
+    let par = cell("resnet50", "ort", Parallel, 1, vec![1.0, 1.0]);
+    let twin = cell("resnet50", "ort", Sequential, 1, vec![2.0, 2.0]);
+    let differing: Vec<speedbench::record::CellRecord> = vec![
+        speedbench::record::CellRecord {
+            model: "x".into(),
+            ..twin.clone()
+        },
+        speedbench::record::CellRecord {
+            framework: "tf".into(),
+            ..twin.clone()
+        },
+        speedbench::record::CellRecord {
+            optimize: speedbench::record::Optimize::Max,
+            ..twin.clone()
+        },
+        speedbench::record::CellRecord {
+            device: speedbench::record::Device::Cuda,
+            ..twin.clone()
+        },
+        speedbench::record::CellRecord {
+            batch: 2,
+            ..twin.clone()
+        },
+        speedbench::record::CellRecord {
+            size: 64,
+            ..twin.clone()
+        },
+        speedbench::record::CellRecord {
+            host: "other".into(),
+            ..twin.clone()
+        },
+    ];
+    for d in &differing {
+        let all = [par.clone(), d.clone()];
+        assert!(report::sequential_twin(&par, &all).is_none(), "{d:?}");
+    }
+    let mut all = differing.clone();
+    all.extend([par.clone(), twin.clone()]);
+    assert_eq!(report::sequential_twin(&par, &all), Some(&twin));
+    // a sequential cell has no twin
+    assert!(report::sequential_twin(&twin, &all).is_none());
+    // every text report shows the paper table and the per-cell table
+    let grids = report::grids(&all, false);
+    assert_eq!(grids.len(), 2);
+    assert_eq!(grids[0].title, report::grid::paper(&all, false).title);
+    assert_eq!(grids[1].title, "Per cell");
+}
