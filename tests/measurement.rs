@@ -246,3 +246,17 @@ fn a_sequential_twin_matches_on_every_field() {
     assert_eq!(grids[0].title, report::grid::paper(&all, false).title);
     assert_eq!(grids[1].title, "Per cell");
 }
+
+/// The published numbers belong beside batch 16 at 224 px only.
+#[test]
+fn the_paper_protocol_is_batch_16_at_224() {
+    let at = |batch: usize, size: usize| {
+        let mut c = cell("resnet50", "ort", Sequential, batch, vec![1.0]);
+        c.size = size;
+        report::paper_protocol(&[c])
+    };
+    assert!(at(16, 224));
+    assert!(!at(16, 128));
+    assert!(!at(1, 224));
+    assert!(!report::paper_protocol(&[]));
+}
