@@ -260,3 +260,39 @@ fn the_paper_protocol_is_batch_16_at_224() {
     assert!(!at(1, 224));
     assert!(!report::paper_protocol(&[]));
 }
+
+/// A run's files: the CSV, markdown and SVG beside the results file (no
+/// SVG without a cell), and a baseline in its folder.
+#[test]
+fn results_siblings_and_baselines() {
+    use speedbench::results;
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("run.json");
+    let file = run_file(vec![
+        cell("resnet50", "ort", Sequential, 1, vec![2.0, 2.1]),
+        cell("resnet50", "ort", Parallel, 1, vec![1.0, 1.1]),
+    ]);
+    assert_eq!(
+        results::write_siblings(&path, &file).unwrap(),
+        ["csv", "md", "svg"]
+    );
+    let csv = std::fs::read_to_string(path.with_extension("csv")).unwrap();
+    assert_eq!(csv, report::csv::render(&file.cells).unwrap());
+    let md = std::fs::read_to_string(path.with_extension("md")).unwrap();
+    assert!(md.contains("resnet50") && md.contains("Per cell"), "{md}");
+    assert!(std::fs::read_to_string(path.with_extension("svg"))
+        .unwrap()
+        .starts_with("<svg"));
+    let empty = t.path().join("empty.json");
+    assert_eq!(
+        results::write_siblings(&empty, &run_file(vec![])).unwrap(),
+        ["csv", "md"]
+    );
+    assert!(!empty.with_extension("svg").exists());
+    let dest = results::baseline_path(&t.path().join("out"), "main").unwrap();
+    results::save_baseline(&file, &dest).unwrap();
+    assert_eq!(speedbench::record::RunFile::load(&dest).unwrap(), file);
+    // a folder that cannot hold a results file is an error, not a loop
+    let e = results::create_unique(&t.path().join("missing/folder"), "x").unwrap_err();
+    assert!(format!("{e:#}").contains("not writable"), "{e:#}");
+}
