@@ -291,10 +291,41 @@ mod tests {
     }
 
     #[test]
+    fn units_have_their_widths_and_names() {
+        let u = [Unit::Avx512, Unit::Avx2Fma, Unit::Neon, Unit::Scalar];
+        assert_eq!(u.map(Unit::lanes), [16, 8, 4, 1]);
+        assert_eq!(
+            u.map(Unit::name),
+            ["AVX-512 FMA", "AVX2 FMA", "NEON FMA", "scalar mul_add"]
+        );
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            assert_eq!(Unit::widest(), Unit::Avx512);
+        }
+    }
+
+    /// A rate in a plausible range for any CPU of the last decades: the
+    /// arithmetic (MACs / seconds / 1e9) is not off by orders of magnitude.
+    #[test]
+    fn rates_are_plausible() {
+        let u = Unit::widest();
+        let r = rate(u, 1, 2_000_000);
+        assert!((0.5..20_000.0).contains(&r), "{r} GMAC/s");
+        let b = best_rate(u, 1, 0.02, 2);
+        assert!((0.5..20_000.0).contains(&b), "{b} GMAC/s");
+        let scalar = rate(Unit::Scalar, 1, 200_000);
+        assert!((0.01..1_000.0).contains(&scalar), "{scalar} GMAC/s");
+    }
+
+    #[test]
     fn the_cpu_peak_is_measured_on_the_widest_unit() {
         let p = cpu(1);
         assert!(p.all_gmacs > 0.0 && p.one_core_gmacs == Some(p.all_gmacs));
-        assert!(p.unit.contains("chains"));
+        assert_eq!(p.cores, 1);
+        assert_eq!(p.unit, format!("{} x 12 chains", Unit::widest().name()));
+        let two = cpu(2);
+        assert_eq!(two.cores, 2);
+        assert!(two.all_gmacs > 0.0 && two.one_core_gmacs.is_some_and(|o| o > 0.0));
     }
 
     #[test]
@@ -305,5 +336,31 @@ mod tests {
         // A100: 108 SMs x 64 x 1.41 GHz
         assert!((gpu_gmacs(108, 8, 0, 1_410_000).unwrap() - 9_745.92).abs() < 0.01);
         assert_eq!(gpu_gmacs(10, 5, 0, 1), None);
+        let units: Vec<Option<u32>> = [
+            (6, 0),
+            (6, 1),
+            (7, 0),
+            (8, 0),
+            (8, 6),
+            (9, 0),
+            (10, 0),
+            (12, 0),
+            (5, 2),
+        ]
+        .iter()
+        .map(|&(a, b)| fp32_per_sm(a, b))
+        .collect();
+        let want = [
+            Some(64),
+            Some(128),
+            Some(64),
+            Some(64),
+            Some(128),
+            Some(128),
+            Some(128),
+            Some(128),
+            None,
+        ];
+        assert_eq!(units, want);
     }
 }
