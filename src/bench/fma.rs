@@ -285,9 +285,19 @@ mod tests {
     fn every_unit_computes_the_same_recurrence() {
         // c <- c * 0.999999 + 1e-7 from the seed, summed over the chains
         let want = scalar(1000, 0.5);
-        let u = Unit::widest();
-        let got = u.run(1000, 0.5) / u.lanes() as f32;
-        assert!((got - want).abs() < 1e-3 * want.abs(), "{got} vs {want}");
+        let mut units = vec![Unit::widest(), Unit::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            units.push(Unit::Avx2Fma);
+        }
+        for u in units {
+            let got = u.run(1000, 0.5) / u.lanes() as f32;
+            assert!(
+                (got - want).abs() < 1e-3 * want.abs(),
+                "{u:?}: {got} vs {want}"
+            );
+        }
     }
 
     #[test]
@@ -315,6 +325,10 @@ mod tests {
         assert!((0.5..20_000.0).contains(&b), "{b} GMAC/s");
         let scalar = rate(Unit::Scalar, 1, 200_000);
         assert!((0.01..1_000.0).contains(&scalar), "{scalar} GMAC/s");
+        // a vector unit does several lanes per instruction
+        if u != Unit::Scalar {
+            assert!(b > 2.0 * scalar, "{u:?} {b} vs scalar {scalar} GMAC/s");
+        }
     }
 
     #[test]
