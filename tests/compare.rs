@@ -348,3 +348,18 @@ fn within_run_ratios_are_ratios_of_ratios_of_medians() {
     assert_eq!(c.regressions(), 0);
     assert!(c.only_in_baseline.is_empty() && c.only_in_current.is_empty());
 }
+
+/// Framework ratios are over the first framework the run has (in report
+/// order), not over one it lacks.
+#[test]
+fn framework_ratios_are_over_the_first_framework_present() {
+    let flat = |ms: f64| vec![ms; 20];
+    let run = [
+        cell("resnet50", "torch", Sequential, 1, flat(40.0)),
+        cell("resnet50", "tf", Sequential, 1, flat(80.0)),
+    ];
+    let c = speedbench::compare::compare(&run, &run, 0.05);
+    let whats: Vec<&str> = c.within_run.iter().map(|x| x.what.as_str()).collect();
+    assert_eq!(whats, ["resnet50 sequential cpu b1 128px: tf/torch"]);
+    assert_eq!(c.within_run[0].current, 2.0);
+}
