@@ -10,16 +10,25 @@ fn main() {
             println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
         }
     }
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=SPEEDBENCH_GIT_COMMIT={commit}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    // where git keeps HEAD (a worktree or a submodule keeps it elsewhere
+    // than .git/): a path that does not exist would rebuild every time
+    for what in ["HEAD", "refs/heads"] {
+        if let Some(p) = git(&["rev-parse", "--git-path", what]) {
+            if std::path::Path::new(&p).exists() {
+                println!("cargo:rerun-if-changed={p}");
+            }
+        }
+    }
     #[cfg(feature = "torch")]
     torch_shim();
 }

@@ -23,9 +23,8 @@ case "${1:-}" in
   *) echo "ci/mutants.sh: unknown argument '$1' (expected --diff REV)" >&2; exit 2 ;;
 esac
 cache="${SPEEDBENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/speedbench}"
-# the core builds without the frameworks in its own target folder, kept
-# between runs; the backends reuse the release build of ./target
-core_target="${MUTANTS_TARGET_DIR:-$cache/target-mutants}"
+# its own build folder (the quick `mutants` profile), kept between runs
+export CARGO_TARGET_DIR="${MUTANTS_TARGET_DIR:-$cache/target-mutants}"
 out="${MUTANTS_OUT:-$(mktemp -d)}"
 mkdir -p "$out"
 
@@ -51,15 +50,10 @@ fi
 status=0
 for pass in core backends; do
   config=ci/mutants.toml
-  target="$core_target"
-  if [ "$pass" = backends ]; then
-    config=ci/mutants-backends.toml
-    target="${CARGO_TARGET_DIR:-$PWD/target}"
-  fi
+  [ "$pass" = backends ] && config=ci/mutants-backends.toml
   start=$SECONDS
   set +e
-  CARGO_TARGET_DIR="$target" cargo mutants --config "$config" "${common[@]}" \
-    --output "$out/$pass" > "$out/$pass.log" 2>&1
+  cargo mutants --config "$config" "${common[@]}" --output "$out/$pass" > "$out/$pass.log" 2>&1
   code=$?
   set -e
   tail -n 4 "$out/$pass.log"
