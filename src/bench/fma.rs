@@ -342,6 +342,9 @@ mod tests {
         let two = cpu(2);
         assert_eq!(two.cores, 2);
         assert!(two.all_gmacs > 0.0 && two.one_core_gmacs.is_some_and(|o| o > 0.0));
+        // two cores are measured apart from one (two measurements never
+        // give the same float)
+        assert_ne!(Some(two.all_gmacs), two.one_core_gmacs);
     }
 
     #[test]
