@@ -100,6 +100,8 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert!(quantile(&[], 0.5).is_nan());
         assert_eq!(summarise(&[4.0]).stddev, 0.0);
+        // all-zero samples: no spread, a CV of 0 (not 0/0)
+        assert_eq!(summarise(&[0.0, 0.0]).cv, 0.0);
     }
 
     #[test]
