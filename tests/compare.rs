@@ -363,3 +363,44 @@ fn framework_ratios_are_over_the_first_framework_present() {
     assert_eq!(whats, ["resnet50 sequential cpu b1 128px: tf/torch"]);
     assert_eq!(c.within_run[0].current, 2.0);
 }
+
+/// The comparison as grids: the times and the within-run ratios, each with
+/// its header and one row per change.
+#[test]
+fn comparison_grids_have_their_columns() {
+    let flat = |ms: f64| vec![ms; 20];
+    let base = [
+        cell("resnet50", "ort", Sequential, 1, flat(40.0)),
+        cell("resnet50", "ort", Parallel, 1, flat(20.0)),
+    ];
+    let cur = [
+        cell("resnet50", "ort", Sequential, 1, flat(40.0)),
+        cell("resnet50", "ort", Parallel, 1, flat(30.0)),
+    ];
+    let c = speedbench::compare::compare(&base, &cur, 0.05);
+    let g = speedbench::report::comparison::grids(&c);
+    assert_eq!(g.len(), 2);
+    let cols = ["baseline", "current", "change", "95% CI", "verdict"];
+    assert_eq!(g[0].header[0], "cell");
+    assert_eq!(g[0].header[1..], cols);
+    assert_eq!(g[1].header[0], "ratio");
+    assert_eq!(g[1].header[1..], cols);
+    // the parallel cell: 20 -> 30 ms, +50%, regressed
+    let row = g[0]
+        .rows
+        .iter()
+        .find(|r| r[0].contains("parallel"))
+        .unwrap();
+    assert_eq!(
+        row[1..],
+        [
+            "20.000 ms",
+            "30.000 ms",
+            "+50.0%",
+            "[+50.0%, +50.0%]",
+            "REGRESSED"
+        ]
+    );
+    assert!(g[0].notes[0].starts_with("1 regressed, 0 improved, 1 unchanged at a 5% threshold"));
+    assert_eq!(g[1].notes, ["1 of 1 ratios moved beyond the threshold."]);
+}

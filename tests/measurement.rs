@@ -296,3 +296,28 @@ fn results_siblings_and_baselines() {
     let e = results::create_unique(&t.path().join("missing/folder"), "x").unwrap_err();
     assert!(format!("{e:#}").contains("not writable"), "{e:#}");
 }
+
+/// Column groups follow the report order of the frameworks (ort, torch,
+/// tf), not the alphabet; mixed levels are said so and labelled.
+#[test]
+fn column_groups_in_framework_order_and_levels_labelled() {
+    let tf = cell("resnet50", "tf", Sequential, 1, vec![1.0; 3]);
+    let torch = cell("resnet50", "torch", Sequential, 1, vec![1.0; 3]);
+    let g = report::grid::paper(&[tf.clone(), torch.clone()], false);
+    let seq: Vec<&String> = g.header.iter().filter(|h| h.ends_with("seq ms")).collect();
+    assert_eq!(seq, ["torch cpu seq ms", "tf cpu seq ms"]);
+    let max = speedbench::record::CellRecord {
+        optimize: speedbench::record::Optimize::Max,
+        ..torch.clone()
+    };
+    let g = report::grid::paper(&[torch, max], false);
+    let seq: Vec<&String> = g.header.iter().filter(|h| h.ends_with("seq ms")).collect();
+    assert_eq!(seq, ["torch cpu default seq ms", "torch cpu max seq ms"]);
+    assert!(
+        g.notes
+            .iter()
+            .any(|n| n.starts_with("Cells ran at different --optimize levels (default, max)")),
+        "{:?}",
+        g.notes
+    );
+}

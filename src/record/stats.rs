@@ -228,6 +228,10 @@ mod ratio_tests {
         );
         let r = bootstrap(&[&[1.0, 2.0]], 0, 1, |s| s[0][0]);
         assert_eq!(r.ci, (1.0, 1.0));
+        // two samples are enough to resample
+        let r = bootstrap(&[&[1.0, 3.0]], 200, 1, |s| s[0].iter().sum::<f64>() / 2.0);
+        assert_eq!(r.value, 2.0);
+        assert_eq!(r.ci, (1.0, 3.0));
     }
 
     #[test]
