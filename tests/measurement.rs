@@ -321,3 +321,50 @@ fn column_groups_in_framework_order_and_levels_labelled() {
         g.notes
     );
 }
+
+/// The terminal and markdown renderings of a grid: title, header, rows and
+/// notes, in their styles.
+#[test]
+fn grids_render_as_terminal_and_markdown_tables() {
+    let g = report::grid::Grid {
+        title: "T".into(),
+        header: vec!["a".into(), "b".into()],
+        rows: vec![vec!["1".into(), "2".into()]],
+        notes: vec!["n.".into()],
+    };
+    let t = report::table::terminal(std::slice::from_ref(&g));
+    assert!(t.starts_with("T\n╭"), "{t}");
+    assert!(
+        t.contains("│ a │ b │") && t.contains("│ 1 │ 2 │") && t.ends_with("n.\n\n"),
+        "{t}"
+    );
+    let m = report::table::markdown(&[g]);
+    assert!(
+        m.starts_with("### T\n\n| a | b |\n|---|---|\n| 1 | 2 |"),
+        "{m}"
+    );
+    assert!(m.ends_with("n.\n\n"), "{m}");
+}
+
+/// A cell is noisy above a 5% CV, not at it; percentiles are of its own
+/// samples; two hosts name the host in every column group.
+#[test]
+fn noise_percentiles_and_hosts() {
+    let mut c = known_cell();
+    assert_eq!(report::grid::percentile(&c, 0.9), 900.1);
+    assert_eq!(report::grid::percentile(&c, 0.0), 1.0);
+    c.latency.cv = report::grid::NOISY_CV;
+    assert!(!report::grid::noisy(&c));
+    c.latency.cv = report::grid::NOISY_CV * 1.001;
+    assert!(report::grid::noisy(&c));
+    let a = cell("resnet50", "ort", Sequential, 1, vec![1.0; 3]);
+    let b = speedbench::record::CellRecord {
+        host: "other".into(),
+        ..a.clone()
+    };
+    let g = report::grid::paper(&[a.clone(), b], false);
+    let seq: Vec<&String> = g.header.iter().filter(|h| h.ends_with("seq ms")).collect();
+    assert_eq!(seq, ["fixture cpu ort seq ms", "other cpu ort seq ms"]);
+    let g = report::grid::paper(&[a], false);
+    assert!(g.header.contains(&"ort cpu seq ms".to_string()));
+}
