@@ -47,6 +47,12 @@ if [ -n "$base" ]; then
   common+=(--in-diff "$out/changes.diff" --baseline skip)
 fi
 
+# outcomes of one kind in a pass's report (0 when it tested nothing)
+count() {
+  local f="$1/mutants.out/$2.txt"
+  if [ -f "$f" ]; then wc -l < "$f"; else echo 0; fi
+}
+
 status=0
 for pass in core backends; do
   config=ci/mutants.toml
@@ -59,7 +65,7 @@ for pass in core backends; do
   tail -n 4 "$out/$pass.log"
   missed="$out/$pass/mutants.out/missed.txt"
   timeout="$out/$pass/mutants.out/timeout.txt"
-  echo "mutants ($pass): exit $code in $((SECONDS - start)) s; caught $(wc -l < "$out/$pass/mutants.out/caught.txt" 2>/dev/null || echo 0), missed $(wc -l < "$missed" 2>/dev/null || echo 0), timed out $(wc -l < "$timeout" 2>/dev/null || echo 0), unviable $(wc -l < "$out/$pass/mutants.out/unviable.txt" 2>/dev/null || echo 0)"
+  echo "mutants ($pass): exit $code in $((SECONDS - start)) s; caught $(count "$out/$pass" caught), missed $(count "$out/$pass" missed), timed out $(count "$out/$pass" timeout), unviable $(count "$out/$pass" unviable)"
   case "$code" in
     0) ;;
     2) echo "mutants ($pass): surviving mutants (add a test, or list them in ci/mutants-equivalent.txt with the reason):"
