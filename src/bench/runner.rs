@@ -160,10 +160,6 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
     let style = ProgressStyle::with_template("{prefix:<32} [{bar:30}] {pos}/{len} {elapsed}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
-    // a resumed file from before the machine peak was recorded
-    if file.machine_peak.is_none() {
-        file.machine_peak = super::peak::machine(&plan);
-    }
     let machine_peak = file.machine_peak.as_ref().map(|p| p.all_gmacs);
     // the best GEMM through each framework, measured by its first worker
     let mut gemm: std::collections::BTreeMap<String, f64> = file

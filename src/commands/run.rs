@@ -42,9 +42,16 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
     if let Some(b) = &compare_with {
         RunFile::load(b).context("--baseline")?;
     }
+    // the machine's peak, measured once: before a fresh results file is
+    // created (it then holds everything but cells), or for a resumed file
+    // from before the peak was recorded
     let (path, file) = match resumed {
-        Some(r) => r,
-        // the machine's peak first: the file then holds everything but cells
+        Some((p, mut f)) => {
+            if f.machine_peak.is_none() {
+                f.machine_peak = peak::machine(&plan);
+            }
+            (p, f)
+        }
         None => results::start(&plan, peak::machine(&plan))?,
     };
     announce(&plan);

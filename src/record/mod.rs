@@ -13,4 +13,4 @@ pub mod stats;
 pub use cell::{levels, CellRecord, Failure};
 pub use file::{RunFile, SCHEMA_VERSION};
 pub use kinds::{Device, Mode, Optimize, FRAMEWORKS};
-pub use plan::{default_levels, one_or_many, RunPlan, SkippedModel};
+pub use plan::{one_or_many, RunPlan, SkippedModel};

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Device, Mode, Optimize};
 
-pub fn default_levels() -> Vec<Optimize> {
+/// Plans saved before `--optimize` existed ran at `default`.
+fn default_levels() -> Vec<Optimize> {
     vec![Optimize::Default]
 }
 
