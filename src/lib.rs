@@ -17,5 +17,6 @@ pub mod io;
 pub mod record;
 pub mod report;
 pub mod results;
+pub mod trace;
 pub mod verify;
 pub mod zoo;

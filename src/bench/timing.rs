@@ -128,6 +128,9 @@ mod tests {
             self.log.borrow_mut().push(100 + self.id);
             Ok(Some(10.0 * self.id as f64))
         }
+        fn trace(&mut self, _: &Array4<f32>) -> Result<crate::record::Timeline> {
+            anyhow::bail!("not traced")
+        }
     }
 
     type Log = Rc<RefCell<Vec<usize>>>;

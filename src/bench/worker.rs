@@ -17,7 +17,7 @@ use crate::frameworks::{self, PrepareOptions, Prepared};
 use crate::graph::analysis::analyse;
 use crate::io::seeded_input;
 use crate::record::stats::summarise;
-use crate::record::{CellRecord, Device, RunPlan};
+use crate::record::{CellRecord, Device, Mode, RunPlan};
 
 /// What the parent asks a worker to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,13 +131,25 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
         )?
     };
     let (samples, compute, interrupted) = (timed.samples, timed.compute, timed.interrupted);
+    // One traced pass per cell, after the timed iterations: a failed trace
+    // costs the cell its timeline, never its samples.
+    let traces: Vec<_> = prepared
+        .iter_mut()
+        .map(|(opts, p, _)| match p.trace(&input) {
+            Ok(t) => Some(crate::trace::finish(t, &loaded.graph, opts.mode == Mode::Sequential)),
+            Err(e) => {
+                eprintln!("warning: {} {} trace failed: {e:#}", job.framework, opts.mode);
+                None
+            }
+        })
+        .collect();
     let host = crate::record::env::host();
     let gpu_peak = fw.device_memory(job.plan.device).map(|m| m.peak_mib);
     Ok(prepared
         .iter()
-        .zip(samples.into_iter().zip(compute))
-        .map(|((opts, p, grew), (s, c))| (opts.clone(), p.threads_used(), *grew, s, c))
-        .map(|(opts, used, grew, s, c)| CellRecord {
+        .zip(samples.into_iter().zip(compute).zip(traces))
+        .map(|((opts, p, grew), ((s, c), t))| (opts.clone(), p.threads_used(), *grew, s, c, t))
+        .map(|(opts, used, grew, s, c, trace)| CellRecord {
             model: job.model.clone(),
             framework: job.framework.clone(),
             framework_version: version.clone(),
@@ -165,6 +177,7 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             compute: (!c.is_empty()).then(|| summarise(&c)),
             compute_samples_ms: c,
             worker_peak_rss_mib: memory::peak_rss_mib(),
+            trace,
         })
         .filter(|c| !c.samples_ms.is_empty())
         .collect())

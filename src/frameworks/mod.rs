@@ -13,6 +13,7 @@ use ndarray::{Array2, Array4};
 use serde::{Deserialize, Serialize};
 
 pub use crate::record::{Device, Mode, Optimize, FRAMEWORKS};
+use crate::record::Timeline;
 
 use crate::graph::weights::Weights;
 use crate::graph::{Graph, Shape};
@@ -76,6 +77,13 @@ pub trait Prepared {
     fn compute_ms(&mut self, _input: &Array4<f32>) -> Result<Option<f64>> {
         Ok(None)
     }
+
+    /// One traced pass: every operation the framework ran, with its thread
+    /// or stream, start and duration, as the framework's profiler (or
+    /// speedbench's executor) recorded it. Events carry the framework's
+    /// names; [`crate::trace::finish`] maps them to IR nodes. Called after
+    /// the timed iterations, never between them.
+    fn trace(&mut self, input: &Array4<f32>) -> Result<Timeline>;
 }
 
 /// Checks a batch against the per-sample input shape a graph was built for;

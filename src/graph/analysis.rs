@@ -106,17 +106,28 @@ fn bit(row: &[u64], b: usize) -> bool {
 /// every other node is ordered with (block inputs and outputs); an antichain
 /// lies between two cuts, and within each segment Dilworth's theorem gives
 /// its size as `nodes - maximum matching` of the reachability relation.
-fn max_antichain(g: &Graph) -> usize {
+/// Per node, whether some other node neither depends on it nor feeds it:
+/// work that could run beside other work (on a branch). The others are
+/// cuts every path from input to output goes through.
+pub fn branch_nodes(g: &Graph) -> Vec<bool> {
+    branches(g, &reachability(g))
+}
+
+fn branches(g: &Graph, reach: &[Vec<u64>]) -> Vec<bool> {
     let n = g.nodes.len();
-    let reach = reachability(g);
     let comparable = |a: usize, b: usize| bit(&reach[a], b) || bit(&reach[b], a);
-    let is_cut: Vec<bool> = (0..n)
-        .map(|a| (0..n).all(|b| a == b || comparable(a, b)))
-        .collect();
+    (0..n)
+        .map(|a| (0..n).any(|b| a != b && !comparable(a, b)))
+        .collect()
+}
+
+fn max_antichain(g: &Graph) -> usize {
+    let reach = reachability(g);
+    let on_branch = branches(g, &reach);
     let mut best = 1;
     let mut segment = Vec::new();
-    for (a, &cut) in is_cut.iter().enumerate() {
-        if cut {
+    for (a, &branch) in on_branch.iter().enumerate() {
+        if !branch {
             if !segment.is_empty() {
                 best = best.max(segment_width(&segment, &reach));
                 segment.clear();

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::stats::Summary;
+use super::timeline::Trace;
 use super::{Device, Mode, Optimize};
 
 /// One timed cell: (model, framework, device, mode, batch, size).
@@ -75,6 +76,11 @@ pub struct CellRecord {
     pub compute_samples_ms: Vec<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compute: Option<Summary>,
+    /// One traced pass after the timed iterations: the operations as they
+    /// ran, the ideal schedule, the measured concurrency; absent where the
+    /// trace failed or in files from before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
 }
 
 impl CellRecord {
@@ -88,6 +94,11 @@ impl CellRecord {
     }
 
     /// Achieved GMAC/s over the machine's FMA peak, as a fraction.
+    /// What the traced pass measured about concurrency.
+    pub fn concurrency(&self) -> Option<&super::Concurrency> {
+        self.trace.as_ref().map(|t| &t.concurrency)
+    }
+
     pub fn of_peak(&self) -> Option<f64> {
         self.machine_peak_gmacs
             .filter(|p| *p > 0.0)

@@ -9,8 +9,10 @@ mod file;
 mod kinds;
 mod plan;
 pub mod stats;
+mod timeline;
 
 pub use cell::{levels, CellRecord, Failure};
 pub use file::{RunFile, SCHEMA_VERSION};
 pub use kinds::{Device, Mode, Optimize, FRAMEWORKS};
 pub use plan::{one_or_many, RunPlan, SkippedModel};
+pub use timeline::{Concurrency, OpEvent, Timeline, Trace, NO_OVERLAP};

@@ -91,6 +91,7 @@ pub fn cell(
         gpu_peak_mib: None,
         compute_samples_ms: vec![],
         compute: None,
+        trace: None,
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod config;
 mod session;
+mod trace;
 
 use std::sync::OnceLock;
 

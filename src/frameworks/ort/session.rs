@@ -9,6 +9,7 @@ use ort::value::{DynValue, Tensor, TensorRef};
 
 use crate::frameworks::{check_input, check_output, Device, Prepared};
 use crate::graph::{onnx, Shape};
+use crate::record::Timeline;
 
 pub(super) struct OrtSession {
     session: Session,
@@ -95,6 +96,13 @@ impl Prepared for OrtSession {
 
     fn threads_used(&self) -> Option<(usize, usize)> {
         Some(self.threads)
+    }
+
+    fn trace(&mut self, input: &Array4<f32>) -> Result<Timeline> {
+        check_input(self.shape, input)?;
+        let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
+        let data = input.as_slice().context("input is not contiguous")?;
+        super::trace::traced_run(&mut self.session, shape, data)
     }
 
     /// On CUDA: the pass through an I/O binding, input and output resident

@@ -14,6 +14,7 @@
 pub mod config;
 mod lower;
 mod session;
+mod trace;
 
 use anyhow::{anyhow, bail, Context, Result};
 use prost::Message;

@@ -5,8 +5,10 @@ use ndarray::{Array2, Array4};
 use tensorflow::{Operation, Session, SessionRunArgs, Tensor};
 
 use super::lower::Lowered;
+use super::trace::{full_trace_options, parse_metadata};
 use crate::frameworks::{check_input, check_output, Prepared};
 use crate::graph::Shape;
+use crate::record::Timeline;
 
 pub(super) struct TfSession {
     session: Session,
@@ -38,14 +40,35 @@ impl TfSession {
     }
 }
 
+/// The batch as a TensorFlow tensor.
+fn host_tensor(input: &Array4<f32>) -> Result<Tensor<f32>> {
+    let dims: Vec<u64> = input.shape().iter().map(|&d| d as u64).collect();
+    let data = input.as_slice().context("input is not contiguous")?;
+    Tensor::<f32>::new(&dims)
+        .with_values(data)
+        .map_err(|e| anyhow!("TensorFlow input tensor: {e}"))
+}
+
 impl Prepared for TfSession {
+    /// One run with FULL_TRACE run options; its step_stats.
+    fn trace(&mut self, input: &Array4<f32>) -> Result<Timeline> {
+        check_input(self.shape, input)?;
+        let x = host_tensor(input)?;
+        let mut args = SessionRunArgs::new();
+        args.add_feed(&self.input, 0, &x);
+        args.request_fetch(&self.output, 0);
+        args.set_run_options(&full_trace_options());
+        args.set_request_metadata(true);
+        self.session
+            .run(&mut args)
+            .map_err(|e| anyhow!("TensorFlow traced run failed: {e}"))?;
+        let meta = args.get_metadata().context("TensorFlow returned no run metadata")?;
+        parse_metadata(meta)
+    }
+
     fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
         check_input(self.shape, input)?;
-        let dims: Vec<u64> = input.shape().iter().map(|&d| d as u64).collect();
-        let data = input.as_slice().context("input is not contiguous")?;
-        let x = Tensor::<f32>::new(&dims)
-            .with_values(data)
-            .map_err(|e| anyhow!("TensorFlow input tensor: {e}"))?;
+        let x = host_tensor(input)?;
         let mut args = SessionRunArgs::new();
         args.add_feed(&self.input, 0, &x);
         let token = args.request_fetch(&self.output, 0);

@@ -23,6 +23,8 @@ extern "C" {
     pub(super) fn sb_stream_exchange(s: Stream, prev: *mut Stream) -> *const c_char;
     pub(super) fn sb_stream_synchronize(s: Stream) -> *const c_char;
     pub(super) fn sb_event_new(out: *mut *mut c_void) -> *const c_char;
+    pub(super) fn sb_event_new_timed(out: *mut *mut c_void) -> *const c_char;
+    pub(super) fn sb_event_elapsed(a: *mut c_void, b: *mut c_void, ms: *mut f64) -> *const c_char;
     pub(super) fn sb_event_free(ev: *mut c_void);
     pub(super) fn sb_event_record(ev: *mut c_void, s: Stream) -> *const c_char;
     pub(super) fn sb_event_block(ev: *mut c_void, s: Stream) -> *const c_char;

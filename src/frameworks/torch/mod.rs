@@ -42,6 +42,7 @@ mod plan;
 mod pool;
 mod session;
 mod streams;
+mod trace;
 #[cfg(test)]
 mod tests;
 

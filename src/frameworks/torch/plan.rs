@@ -3,11 +3,13 @@
 //! values every schedule shares ([`gather`], [`release`]).
 
 use std::ffi::c_void;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use tch::{Device as TchDevice, Tensor};
 
 use super::ffi::{self, check};
+use super::trace::Span;
 use crate::frameworks::Optimize;
 use crate::graph::weights::Weights;
 use crate::graph::{Graph, NodeId, Op, ResizeMode, Shape};
@@ -211,16 +213,29 @@ impl Plan {
         })
     }
 
+    /// The IR operation type of node `id`.
+    pub(super) fn kind(&self, id: NodeId) -> &'static str {
+        self.ops[id].kind()
+    }
+
     /// Runs every node in topological order on the calling thread (and, on
-    /// CUDA, its current stream), freeing each value after its last use.
-    pub(super) fn run_sequential(&self, input: Tensor) -> Result<Tensor> {
+    /// CUDA, its current stream), freeing each value after its last use;
+    /// with `spans`, records each node's start and end on the host clock
+    /// (on the CPU, where the host waits for each operation).
+    pub(super) fn run_sequential(&self, input: Tensor, mut spans: Option<&mut Vec<Span>>) -> Result<Tensor> {
         let mut values: Vec<Option<Tensor>> = (0..self.len()).map(|_| None).collect();
         let mut uses = self.uses();
+        let origin = Instant::now();
         values[0] = Some(self.admit(input)?);
         for id in 1..self.len() {
             let y = {
                 let x = gather(&values, &self.inputs[id])?;
-                self.exec(id, &x)?
+                let start = Instant::now();
+                let y = self.exec(id, &x)?;
+                if let Some(spans) = spans.as_deref_mut() {
+                    spans.push(Span::host(id, 0, origin, start, Instant::now()));
+                }
+                y
             };
             release(&mut values, &mut uses, &self.inputs[id]);
             values[id] = Some(y);

@@ -5,12 +5,14 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use tch::Tensor;
 
 use super::library::use_intra_threads;
 use super::plan::{gather, release, Plan};
+use super::trace::Span;
 use crate::graph::NodeId;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -33,6 +35,8 @@ struct RunState {
     running: usize,
     error: Option<anyhow::Error>,
     shutdown: bool,
+    /// In a traced pass: its start, and each node's span as it finishes.
+    trace: Option<(Instant, Vec<Span>)>,
 }
 
 impl RunState {
@@ -106,7 +110,7 @@ impl Pool {
             let tx = tx.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("torch-worker-{i}"))
-                .spawn(move || worker(&shared, intra, &tx))
+                .spawn(move || worker(&shared, i, intra, &tx))
                 .context("cannot start a torch worker thread")?;
             pool.threads.push(handle);
         }
@@ -127,8 +131,15 @@ impl Pool {
     }
 
     pub(super) fn run(&mut self, input: Tensor) -> Result<Tensor> {
+        Ok(self.run_traced(input, false)?.0)
+    }
+
+    /// A pass; with `trace`, also every node's span on the worker that ran
+    /// it.
+    pub(super) fn run_traced(&mut self, input: Tensor, trace: bool) -> Result<(Tensor, Vec<Span>)> {
         let plan = &self.shared.plan;
         let mut st = lock(&self.shared.state);
+        st.trace = trace.then(|| (Instant::now(), Vec::with_capacity(plan.len())));
         st.values = (0..plan.len()).map(|_| None).collect();
         st.uses = plan.uses();
         st.pending = plan.inputs.iter().map(Vec::len).collect();
@@ -153,10 +164,11 @@ impl Pool {
         }
         let out = st.values[plan.output()].take();
         st.values.clear();
+        let spans = st.trace.take().map(|(_, s)| s).unwrap_or_default();
         if let Some(e) = st.error.take() {
             return Err(e);
         }
-        out.context("the graph produced no output")
+        Ok((out.context("the graph produced no output")?, spans))
     }
 }
 
@@ -171,7 +183,7 @@ impl Drop for Pool {
     }
 }
 
-fn worker(shared: &PoolShared, intra: usize, started: &std::sync::mpsc::Sender<usize>) {
+fn worker(shared: &PoolShared, index: usize, intra: usize, started: &std::sync::mpsc::Sender<usize>) {
     let _grad = shared.plan.grad_guard();
     use_intra_threads(intra);
     let _ = started.send(usize::try_from(tch::get_num_threads()).unwrap_or(0));
@@ -194,14 +206,20 @@ fn worker(shared: &PoolShared, intra: usize, started: &std::sync::mpsc::Sender<u
         let inputs: Result<Vec<Tensor>> = gather(&st.values, &plan.inputs[id])
             .map(|v| v.into_iter().map(Tensor::shallow_clone).collect());
         st.running += 1;
+        let origin = st.trace.as_ref().map(|(o, _)| *o);
         drop(st);
+        let start = Instant::now();
         let result = inputs.and_then(|x| {
             let refs: Vec<&Tensor> = x.iter().collect();
             catch_unwind(AssertUnwindSafe(|| plan.exec(id, &refs)))
                 .unwrap_or_else(|_| Err(anyhow!("node '{}' panicked", plan.names[id])))
         });
+        let end = Instant::now();
         st = lock(&shared.state);
         st.running -= 1;
+        if let (Some(origin), Some((_, spans))) = (origin, st.trace.as_mut()) {
+            spans.push(Span::host(id, index, origin, start, end));
+        }
         match result {
             Ok(y) if st.error.is_none() => st.complete(plan, id, y, &mut next, &shared.work),
             Ok(_) => {}

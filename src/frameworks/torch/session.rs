@@ -13,6 +13,8 @@ use super::library::{check_cuda, load_cuda, use_intra_threads};
 use super::plan::{int, Plan};
 use super::pool::Pool;
 use super::streams::{lanes, Streams};
+use super::trace::timeline;
+use crate::record::Timeline;
 use crate::frameworks::{check_input, check_output, Device, PrepareOptions, Prepared};
 use crate::graph::analysis::analyse;
 use crate::graph::weights::Weights;
@@ -83,6 +85,14 @@ impl TorchModel {
     }
 }
 
+/// The batch as a host tensor of its shape.
+fn host_tensor(input: &Array4<f32>) -> Result<Tensor> {
+    let dims: Vec<i64> = input.shape().iter().map(|&d| int(d)).collect();
+    let contiguous = input.as_standard_layout();
+    let data = contiguous.as_slice().context("input is not contiguous")?;
+    Ok(Tensor::f_from_slice(data)?.f_reshape(dims.as_slice())?)
+}
+
 impl Prepared for TorchModel {
     /// The mapping's threads; for the CPU pool, what its workers reported
     /// after setting them.
@@ -99,11 +109,7 @@ impl Prepared for TorchModel {
         };
         let _grad = self.plan.grad_guard();
         if self.resident.is_none() {
-            let dims: Vec<i64> = input.shape().iter().map(|&d| int(d)).collect();
-            let contiguous = input.as_standard_layout();
-            let data = contiguous.as_slice().context("input is not contiguous")?;
-            let x = Tensor::f_from_slice(data)?.f_reshape(dims.as_slice())?;
-            self.resident = Some(x.f_to_device(self.device)?);
+            self.resident = Some(host_tensor(input)?.f_to_device(self.device)?);
         }
         let x = self
             .resident
@@ -113,7 +119,7 @@ impl Prepared for TorchModel {
         tch::Cuda::synchronize(int(i));
         let start = std::time::Instant::now();
         let y = match &mut self.schedule {
-            Schedule::Sequential { .. } => self.plan.run_sequential(x)?,
+            Schedule::Sequential { .. } => self.plan.run_sequential(x, None)?,
             Schedule::Pool(pool) => pool.run(x)?,
             Schedule::Streams(streams) => streams.run(&self.plan, x, self.device)?,
         };
@@ -123,25 +129,63 @@ impl Prepared for TorchModel {
         Ok(Some(ms))
     }
 
+    /// speedbench's executor records each node: per worker thread on the
+    /// CPU (host clock), per stream on CUDA (timed CUDA events). A
+    /// sequential pass on CUDA runs on the current stream, traced as one
+    /// stream through the same events.
+    fn trace(&mut self, input: &Array4<f32>) -> Result<Timeline> {
+        check_input(self.plan.input, input)?;
+        let _grad = self.plan.grad_guard();
+        let x = host_tensor(input)?.f_to_device(self.device)?;
+        let (tracks, spans) = match &mut self.schedule {
+            Schedule::Sequential { intra } => {
+                if self.device == TchDevice::Cpu {
+                    use_intra_threads(*intra);
+                    let mut spans = Vec::with_capacity(self.plan.len());
+                    drop(self.plan.run_sequential(x, Some(&mut spans))?);
+                    (vec!["main thread".to_string()], spans)
+                } else {
+                    // one stream: the lanes of a one-stream schedule
+                    let mut one = Streams::new_single(self.plan.len())?;
+                    let (_, spans) = one.run_traced(&self.plan, x, self.device, true)?;
+                    (vec!["stream 0".to_string()], spans)
+                }
+            }
+            Schedule::Pool(pool) => {
+                let workers = pool.threads().1;
+                let (_, spans) = pool.run_traced(x, true)?;
+                ((0..workers).map(|i| format!("torch-worker-{i}")).collect(), spans)
+            }
+            Schedule::Streams(streams) => {
+                let n = streams.count();
+                let (_, spans) = streams.run_traced(&self.plan, x, self.device, true)?;
+                ((0..n).map(|i| format!("stream {i}")).collect(), spans)
+            }
+        };
+        let source = match self.device {
+            TchDevice::Cpu => "speedbench executor (host clock per worker thread)",
+            _ => "speedbench executor (timed CUDA events per stream)",
+        };
+        Ok(timeline(&self.plan, source, tracks, &spans))
+    }
+
     fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
         check_input(self.plan.input, input)?;
         let _grad = self.plan.grad_guard();
-        let dims: Vec<i64> = input.shape().iter().map(|&d| int(d)).collect();
-        let contiguous = input.as_standard_layout();
-        let data = contiguous.as_slice().context("input is not contiguous")?;
-        let x = Tensor::f_from_slice(data)?.f_reshape(dims.as_slice())?;
+        let x = host_tensor(input)?;
+        let batch = int(input.shape()[0]);
         let y = match &mut self.schedule {
             Schedule::Sequential { intra } => {
                 if self.device == TchDevice::Cpu {
                     use_intra_threads(*intra);
                 }
-                self.plan.run_sequential(x.f_to_device(self.device)?)?
+                self.plan.run_sequential(x.f_to_device(self.device)?, None)?
             }
             Schedule::Pool(pool) => pool.run(x)?,
             Schedule::Streams(streams) => streams.run(&self.plan, x, self.device)?,
         };
         let y = y
-            .f_reshape([dims[0], self.plan.classes])?
+            .f_reshape([batch, self.plan.classes])?
             .f_to_device(TchDevice::Cpu)?
             .f_contiguous()?;
         if let TchDevice::Cuda(i) = self.device {

@@ -104,6 +104,21 @@ const char* sb_event_new(void** out) {
   return guarded([&] { *out = new c10::Event(c10::DeviceType::CUDA); });
 }
 
+// An event that records a timestamp (for the traced pass's per-operation
+// times on a stream); the schedule's own events skip timing.
+const char* sb_event_new_timed(void** out) {
+  return guarded([&] {
+    *out = new c10::Event(c10::DeviceType::CUDA, c10::EventFlag::BACKEND_DEFAULT);
+  });
+}
+
+// Milliseconds from timed event `a` to timed event `b`, both completed.
+const char* sb_event_elapsed(void* a, void* b, double* ms) {
+  return guarded([&] {
+    *ms = static_cast<c10::Event*>(a)->elapsedTime(*static_cast<c10::Event*>(b));
+  });
+}
+
 void sb_event_free(void* ev) { delete static_cast<c10::Event*>(ev); }
 
 // Records the event on `s` (after the work queued on it so far).

@@ -9,6 +9,7 @@ use tch::{Device as TchDevice, Tensor};
 
 use super::ffi::{self, check};
 use super::plan::{gather, release, Plan};
+use super::trace::Span;
 use crate::graph::{Graph, NodeId};
 
 /// Assigns every node a stream index in `0..streams`: a node continues on
@@ -40,6 +41,31 @@ pub(super) fn lanes(graph: &Graph, streams: usize) -> Vec<usize> {
 struct Event(*mut c_void);
 
 impl Event {
+    /// An event that records a timestamp too (the traced pass).
+    fn timed() -> Result<Event> {
+        let mut ev = std::ptr::null_mut();
+        // SAFETY: the shim writes a new c10::Event on success.
+        check("creating a timed CUDA event", unsafe {
+            ffi::sb_event_new_timed(&mut ev)
+        })?;
+        Ok(Event(ev))
+    }
+
+    fn record(&self, s: ffi::Stream) -> Result<()> {
+        // SAFETY: a live event and a pool stream.
+        check("recording a CUDA event", unsafe { ffi::sb_event_record(self.0, s) })
+    }
+
+    /// Milliseconds from `self` to `later`, both completed.
+    fn until(&self, later: &Event) -> Result<f64> {
+        let mut ms = 0.0;
+        // SAFETY: two live timed events, recorded and completed.
+        check("reading a CUDA event's time", unsafe {
+            ffi::sb_event_elapsed(self.0, later.0, &mut ms)
+        })?;
+        Ok(ms)
+    }
+
     fn new() -> Result<Event> {
         let mut ev = std::ptr::null_mut();
         // SAFETY: the shim writes a new c10::Event on success.
@@ -119,15 +145,47 @@ impl Streams {
         })
     }
 
+    /// One pool stream for all `nodes`: the sequential pass, traced.
+    pub(super) fn new_single(nodes: usize) -> Result<Streams> {
+        let mut s = ffi::Stream::default();
+        // SAFETY: plain values out.
+        check("taking a stream from the CUDA pool", unsafe {
+            ffi::sb_stream_from_pool(0, &mut s)
+        })?;
+        Ok(Streams {
+            streams: vec![s],
+            lane: vec![0; nodes],
+            events: (0..nodes).map(|_| None).collect(),
+        })
+    }
+
     /// CUDA streams in use.
     pub(super) fn count(&self) -> usize {
         self.streams.len()
     }
 
     pub(super) fn run(&mut self, plan: &Plan, input: Tensor, device: TchDevice) -> Result<Tensor> {
+        Ok(self.run_traced(plan, input, device, false)?.0)
+    }
+
+    /// A pass; with `trace`, also every node's span on its stream, from
+    /// timed CUDA events recorded before and after it (all streams are
+    /// synchronised before the times are read).
+    pub(super) fn run_traced(
+        &mut self,
+        plan: &Plan,
+        input: Tensor,
+        device: TchDevice,
+        trace: bool,
+    ) -> Result<(Tensor, Vec<Span>)> {
         let mut values: Vec<Option<Tensor>> = (0..plan.len()).map(|_| None).collect();
         let mut uses = plan.uses();
         let first = self.streams[self.lane[0]];
+        let base = if trace { Some(Event::timed()?) } else { None };
+        if let Some(b) = &base {
+            b.record(first)?;
+        }
+        let mut marks: Vec<(NodeId, Event, Event)> = Vec::new();
         {
             let _on = CurrentStream::set(first)?;
             values[0] = Some(plan.admit(input.f_to_device(device)?)?);
@@ -141,10 +199,18 @@ impl Streams {
                     self.wait(i, s, values[i].as_ref())?;
                 }
             }
+            let mark = if trace { Some((Event::timed()?, Event::timed()?)) } else { None };
+            if let Some((start, _)) = &mark {
+                start.record(s)?;
+            }
             let y = {
                 let x = gather(&values, &plan.inputs[id])?;
                 plan.exec(id, &x)?
             };
+            if let Some((start, end)) = mark {
+                end.record(s)?;
+                marks.push((id, start, end));
+            }
             release(&mut values, &mut uses, &plan.inputs[id]);
             values[id] = Some(y);
             self.record(id, s)?;
@@ -154,9 +220,25 @@ impl Streams {
         check("synchronising the output stream", unsafe {
             ffi::sb_stream_synchronize(out)
         })?;
-        values[plan.output()]
+        let mut spans = Vec::with_capacity(marks.len());
+        if let Some(base) = &base {
+            for &s in &self.streams {
+                // SAFETY: plain value in.
+                check("synchronising a stream", unsafe { ffi::sb_stream_synchronize(s) })?;
+            }
+            for (id, start, end) in &marks {
+                spans.push(Span {
+                    node: *id,
+                    track: self.lane[*id],
+                    start_us: base.until(start)? * 1e3,
+                    end_us: base.until(end)? * 1e3,
+                });
+            }
+        }
+        let y = values[plan.output()]
             .take()
-            .context("the graph produced no output")
+            .context("the graph produced no output")?;
+        Ok((y, spans))
     }
 
     /// Records node `id`'s event, if another stream reads it.
