@@ -85,6 +85,12 @@ pub enum ReportFormat {
     Md,
     Json,
     Svg,
+    /// The traced passes as an SVG of timelines (ideal, sequential,
+    /// parallel per model).
+    Timeline,
+    /// The traced passes as Chrome trace-event JSON (Perfetto,
+    /// chrome://tracing).
+    Trace,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -149,19 +155,28 @@ pub struct RunArgs {
     /// Noise threshold of --baseline, in percent.
     #[arg(long, default_value_t = 5.0, value_name = "PCT")]
     pub threshold: f64,
+    /// Also write the traced passes as Chrome trace-event JSON beside the
+    /// results (RESULTS.trace.json; open in Perfetto or chrome://tracing).
+    #[arg(long)]
+    pub trace: bool,
     /// Continue an interrupted run: its plan, skipping the cells it holds.
     #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "optimize", "batch", "size", "iters", "warmup", "device", "mode", "weights", "out"])]
     pub resume: Option<PathBuf>,
+}
+
+/// `--config`, else ./harness.toml where there is one.
+fn config_or_local(config: &Option<PathBuf>) -> Option<PathBuf> {
+    config.clone().or_else(|| {
+        let here = PathBuf::from("harness.toml");
+        here.is_file().then_some(here)
+    })
 }
 
 impl RunArgs {
     /// The run these arguments ask for, in the words of [`crate::config`].
     pub fn request(&self) -> crate::config::Request {
         crate::config::Request {
-            config: self.config.clone().or_else(|| {
-                let here = PathBuf::from("harness.toml");
-                here.is_file().then_some(here)
-            }),
+            config: config_or_local(&self.config),
             profile: self.profile.clone(),
             frameworks: self.frameworks.clone(),
             models: self.models.clone(),
@@ -178,10 +193,75 @@ impl RunArgs {
     }
 }
 
+/// `speedbench trace`: a short run whose traced passes are the product.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Model(s); repeat, or `all`.
+    #[arg(long = "model", value_name = "NAME|all", required = true)]
+    pub models: Vec<String>,
+    /// Framework(s); repeat, or `all`.
+    #[arg(long = "framework", value_name = "ort|torch|tf|all", required = true)]
+    pub frameworks: Vec<String>,
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
+    #[arg(long, value_delimiter = ',', value_name = "none|default|max[,...]")]
+    pub optimize: Vec<Optimize>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Timed iterations before the traced pass (their times are reported
+    /// beside it).
+    #[arg(long, default_value_t = 3)]
+    pub iters: usize,
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Profile from harness.toml for everything not given here.
+    #[arg(long)]
+    pub profile: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// The Chrome trace-event JSON to write.
+    #[arg(long, value_name = "FILE.json", required = true)]
+    pub out: PathBuf,
+    /// Also draw the timelines as SVG here.
+    #[arg(long, value_name = "FILE.svg")]
+    pub svg: Option<PathBuf>,
+}
+
+impl TraceArgs {
+    /// The run these arguments ask for, its results kept in `out`.
+    pub fn request(&self, out: PathBuf) -> crate::config::Request {
+        crate::config::Request {
+            config: config_or_local(&self.config),
+            profile: self.profile.clone(),
+            frameworks: self.frameworks.clone(),
+            models: self.models.clone(),
+            device: self.device.map(Device::from),
+            modes: self.mode.map(ModeArg::modes),
+            optimize: self.optimize.clone(),
+            batch: self.batch,
+            size: self.size,
+            warmup: self.warmup,
+            iters: Some(self.iters),
+            out: Some(out),
+            weights: self.weights.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Time models in frameworks and write results.
     Run(RunArgs),
+    /// Trace one pass per cell: per-operation timelines as Chrome
+    /// trace-event JSON (Perfetto, chrome://tracing) and the measured
+    /// concurrency of each mode.
+    Trace(TraceArgs),
     /// Print parameters, MACs and work/span of every model.
     Models {
         #[arg(long, default_value_t = 224)]

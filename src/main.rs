@@ -28,6 +28,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     let catalog = || speedbench::zoo::Catalog::open(cli.models_dir.as_deref());
     match &cli.command {
         Command::Run(args) => commands::run(args, &catalog()?, cli.verbose),
+        Command::Trace(args) => commands::trace(args, &catalog()?, cli.verbose),
         Command::Models { size, format } => commands::models(&catalog()?, *size, *format),
         Command::Infer {
             framework,

@@ -75,6 +75,9 @@ pub fn write_siblings(path: &Path, file: &RunFile) -> Result<Vec<&'static str>> 
     if !file.cells.is_empty() {
         write("svg", report::svg::render(&file.cells)?)?;
     }
+    if let Some(timelines) = report::gantt::render(&file.cells) {
+        write("timeline.svg", timelines)?;
+    }
     Ok(written)
 }
 

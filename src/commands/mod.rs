@@ -5,10 +5,12 @@
 mod inspect;
 mod reports;
 mod run;
+mod trace;
 
 pub use inspect::{export, infer, models, verify};
 pub use reports::{compare, history, report};
 pub use run::run;
+pub use trace::trace;
 
 /// Text to standard output. A reader that went away (`| head`) is not an
 /// error: whatever was measured is already saved.

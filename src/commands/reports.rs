@@ -32,6 +32,14 @@ pub fn report(
         F::Csv => report::csv::render(&cells)?,
         F::Json => report::json(&cells)?,
         F::Svg => report::svg::render(&cells)?,
+        F::Timeline => report::gantt::render(&cells)
+            .context("report --format timeline: no cell has a traced pass (results from before traces, or every trace failed)")?,
+        F::Trace => {
+            let refs: Vec<&crate::record::CellRecord> = cells.iter().collect();
+            let doc = crate::trace::chrome::document(&refs);
+            crate::trace::chrome::validate(&doc)?;
+            serde_json::to_string(&doc)?
+        }
     };
     match out {
         Some(p) => {

@@ -59,7 +59,12 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
     let (path, file) = (outcome.path, outcome.file);
     let grids = report::grids(&file.cells, report::paper_protocol(&file.cells));
     say(&report::table::terminal(&grids));
-    let written = results::write_siblings(&path, &file)?;
+    let mut written = results::write_siblings(&path, &file)?;
+    if args.trace {
+        let cells: Vec<&crate::record::CellRecord> = file.cells.iter().collect();
+        crate::trace::chrome::write(&path.with_extension("trace.json"), &cells)?;
+        written.push("trace.json");
+    }
     // the results file on a line of its own, for scripts
     say(&format!("results: {}", path.display()));
     eprintln!("beside it: {}", written.join(", "));

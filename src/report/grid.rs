@@ -31,7 +31,7 @@ struct Group {
     optimize: Optimize,
 }
 
-fn framework_rank(f: &str) -> usize {
+pub(super) fn framework_rank(f: &str) -> usize {
     crate::record::FRAMEWORKS
         .iter()
         .position(|k| *k == f)
@@ -77,7 +77,7 @@ fn levels_note(cells: &[CellRecord]) -> (bool, String) {
 }
 
 /// (model, batch, size) rows, in first-seen order.
-fn row_keys(cells: &[CellRecord]) -> Vec<(String, usize, usize)> {
+pub(super) fn row_keys(cells: &[CellRecord]) -> Vec<(String, usize, usize)> {
     let mut keys: Vec<(String, usize, usize)> = Vec::new();
     for c in cells {
         let k = (c.model.clone(), c.batch, c.size);
@@ -104,6 +104,23 @@ fn find<'a>(
             && c.optimize == g.optimize
             && c.mode == mode
     })
+}
+
+/// Marks a parallel cell whose traced pass ran one operation at a time.
+pub const SEQUENTIAL_MARK: &str = "(ran sequentially)";
+
+/// What a cell's traced pass ran: `2 · 1.26 · 64%`, marked when a parallel
+/// cell overlapped nothing.
+pub fn concurrency(c: &CellRecord) -> String {
+    let Some(k) = c.concurrency() else {
+        return String::new();
+    };
+    let mark = if c.mode == Mode::Parallel && k.sequential() {
+        format!(" {SEQUENTIAL_MARK}")
+    } else {
+        String::new()
+    };
+    format!("{} · {:.2} · {:.0}%{mark}", k.tracks, k.in_flight, k.branch_overlap * 100.0)
 }
 
 pub fn noisy(c: &CellRecord) -> bool {
@@ -164,10 +181,12 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
         header.push(format!("{l} par ms"));
         header.push(format!("{l} par/seq speedup [95% CI]"));
         header.push(format!("{l} of ideal"));
+        header.push(format!("{l} par ran: threads · in flight · branch overlap"));
     }
     header.push("ideal speedup (work/span)".into());
     let mut rows = Vec::new();
     let mut any_noisy = false;
+    let mut ran_sequentially: Vec<String> = Vec::new();
     for key in row_keys(cells) {
         let Some(first) = cells
             .iter()
@@ -205,6 +224,10 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
                 }
                 _ => row.extend([String::new(), String::new()]),
             }
+            row.push(par.map(concurrency).unwrap_or_default());
+            if let Some(p) = par.filter(|p| p.concurrency().is_some_and(|k| k.sequential())) {
+                ran_sequentially.push(format!("{} ({})", key.0, p.framework));
+            }
         }
         row.push(format!("{:.2}x", first.ideal_speedup));
         rows.push(row);
@@ -213,6 +236,13 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
         "Times are medians of host-to-host latency in ms. Speedup = sequential median / parallel median (above 1: parallel is faster), 95% bootstrap CI; 'of ideal' = speedup / (work/span).".to_string(),
     ];
     notes.push(level_note);
+    notes.push(format!("'par ran' is from one traced pass after the timed ones: threads or streams that ran operations · operations in flight on average (summed operation time / wall time) · share of the branch work that overlapped other work; {SEQUENTIAL_MARK} marks a parallel mode that ran one operation at a time."));
+    if !ran_sequentially.is_empty() {
+        notes.push(format!(
+            "{SEQUENTIAL_MARK} The parallel mode ran sequentially for {}: no two operations overlapped in its timeline, so its 'speedup' measures the executor, not branch parallelism.",
+            ran_sequentially.join(", ")
+        ));
+    }
     if any_noisy {
         notes.push(format!(
             "{NOISE_MARK} marks a cell whose coefficient of variation exceeds {:.0}%: noisy.",
@@ -251,6 +281,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "GMAC/s (% of FMA peak)",
         "best GEMM GMAC/s",
         "session MiB (GPU)",
+        "ran: threads · in flight · branch overlap",
         "CV",
         "host",
     ]
@@ -302,6 +333,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
                     (Some(m), None) => format!("{m:.0}"),
                     (None, None) => String::new(),
                 },
+                concurrency(c),
                 format!("{:.1}%", l.cv * 100.0),
                 c.host.clone(),
             ]

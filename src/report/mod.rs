@@ -2,6 +2,7 @@
 
 pub mod comparison;
 pub mod csv;
+pub mod gantt;
 pub mod grid;
 pub mod history;
 pub mod published;

@@ -61,6 +61,8 @@ pub fn document(cells: &[&CellRecord]) -> Value {
             "batch": c.batch,
             "size": c.size,
             "host": c.host,
+            "median_ms": c.latency.median,
+            "traced_ms": t.timeline.wall_us() / 1e3,
             "source": t.timeline.source,
             "threads_or_streams_used": conc.tracks,
             "ops_in_flight": conc.in_flight,
