@@ -477,3 +477,115 @@ fn a_reader_that_goes_away_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn trace_refuses_bad_arguments_before_measuring() {
+    let t = tempfile::tempdir().unwrap();
+    let missing = t.path().join("no/such/folder/t.json");
+    fails_with(
+        &speedbench(&[
+            "trace",
+            "--model",
+            "resnet50",
+            "--framework",
+            "torch",
+            "--out",
+            missing.to_str().unwrap(),
+        ]),
+        &["--out", "does not exist"],
+    );
+    let out = t.path().join("t.json");
+    let out = out.to_str().unwrap();
+    fails_with(
+        &speedbench(&[
+            "trace",
+            "--model",
+            "nosuchnet",
+            "--framework",
+            "torch",
+            "--out",
+            out,
+        ]),
+        &["nosuchnet"],
+    );
+    fails_with(
+        &speedbench(&[
+            "trace",
+            "--model",
+            "resnet50",
+            "--framework",
+            "nosuchfw",
+            "--out",
+            out,
+        ]),
+        &["nosuchfw"],
+    );
+    let svg = t.path().join("missing/t.svg");
+    fails_with(
+        &speedbench(&[
+            "trace",
+            "--model",
+            "resnet50",
+            "--framework",
+            "torch",
+            "--out",
+            out,
+            "--svg",
+            svg.to_str().unwrap(),
+        ]),
+        &["--svg", "does not exist"],
+    );
+    assert!(!Path::new(out).exists());
+}
+
+/// `speedbench trace` writes a trace-event file that validates, one process
+/// per cell, and prints what each mode ran.
+#[test]
+fn trace_writes_a_valid_trace_event_file() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("t.json");
+    let svg = t.path().join("t.svg");
+    let run = speedbench(&[
+        "trace",
+        "--model",
+        "resnet50",
+        "--framework",
+        "torch",
+        "--profile",
+        "smoke",
+        "--warmup",
+        "1",
+        "--iters",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("ran: threads · in flight · branch overlap"),
+        "{}",
+        run.stdout
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    speedbench::trace::chrome::validate(&doc).unwrap();
+    let processes: Vec<&str> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "process_name")
+        .map(|e| e["args"]["name"].as_str().unwrap())
+        .collect();
+    // sequential, its ideal schedule, parallel
+    assert_eq!(processes.len(), 3, "{processes:?}");
+    assert!(
+        processes[2].starts_with("resnet50 · torch · parallel"),
+        "{processes:?}"
+    );
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    // the results of the short run stay out of the working folder
+    assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 2);
+}

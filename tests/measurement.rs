@@ -368,3 +368,105 @@ fn noise_percentiles_and_hosts() {
     let g = report::grid::paper(&[a], false);
     assert!(g.header.contains(&"ort cpu seq ms".to_string()));
 }
+
+/// A traced pass on `tracks` threads: `stem` then `a` and `b` (overlapping
+/// when on two tracks) then `out`.
+fn traced(mut c: speedbench::record::CellRecord, tracks: usize) -> speedbench::record::CellRecord {
+    use speedbench::record::{OpEvent, Timeline, Trace};
+    let ev = |name: &str, track: usize, start: f64, dur: f64| OpEvent {
+        name: name.into(),
+        op: "Conv".into(),
+        node: Some(name.into()),
+        track,
+        start_us: start,
+        dur_us: dur,
+        critical: false,
+    };
+    let second = tracks - 1;
+    let (b_start, out_start) = if tracks > 1 {
+        (10.0, 30.0)
+    } else {
+        (30.0, 50.0)
+    };
+    let timeline = Timeline {
+        source: "fixture".into(),
+        tracks: (0..tracks).map(|t| format!("thread {t}")).collect(),
+        events: vec![
+            ev("stem", 0, 0.0, 10.0),
+            ev("a", 0, 10.0, 20.0),
+            ev("b", second, b_start, 20.0),
+            ev("out", 0, out_start, 10.0),
+        ],
+    };
+    let concurrency = timeline.concurrency(&|n| n == "a" || n == "b");
+    c.trace = Some(Trace {
+        timeline,
+        ideal: None,
+        concurrency,
+    });
+    c
+}
+
+#[test]
+fn a_parallel_mode_that_overlapped_nothing_is_marked() {
+    let s = traced(cell("scalenet50", "ort", Sequential, 1, known()), 1);
+    let p = traced(cell("scalenet50", "ort", Parallel, 1, known()), 1);
+    let ts = traced(cell("scalenet50", "torch", Sequential, 1, known()), 1);
+    let tp = traced(cell("scalenet50", "torch", Parallel, 1, known()), 2);
+    let cells = vec![s, p, ts, tp];
+    let g = report::grid::paper(&cells, false);
+    let col = |name: &str| {
+        g.header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}: {:?}", g.header))
+    };
+    let ort = &g.rows[0][col("ort cpu par ran: threads · in flight · branch overlap")];
+    let torch = &g.rows[0][col("torch cpu par ran: threads · in flight · branch overlap")];
+    assert_eq!(ort, "1 · 1.00 · 0% (ran sequentially)");
+    // torch: a and b overlap for 20 µs of their 40; 60 µs of work in 40
+    assert_eq!(torch, "2 · 1.50 · 100%");
+    let note = g
+        .notes
+        .iter()
+        .find(|n| n.contains("ran sequentially for"))
+        .expect("a note in words");
+    assert!(
+        note.contains("scalenet50 (ort)") && !note.contains("torch"),
+        "{note}"
+    );
+    // the per-cell table and the CSV carry the same figures
+    let d = report::grid::detail(&cells);
+    let dcol = d
+        .header
+        .iter()
+        .position(|h| h == "ran: threads · in flight · branch overlap")
+        .unwrap();
+    assert!(d
+        .rows
+        .iter()
+        .any(|r| r[dcol] == "1 · 1.00 · 0% (ran sequentially)"));
+    let csv = report::csv::render(&cells).unwrap();
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let h = r.headers().unwrap().clone();
+    let at = |k: &str| h.iter().position(|x| x == k).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(&rows[1][at("ran_sequentially")], "true");
+    assert_eq!(&rows[3][at("ran_sequentially")], "false");
+    assert_eq!(&rows[3][at("threads_or_streams_used")], "2");
+    close(&rows[3][at("ops_in_flight")], 1.5);
+    close(&rows[3][at("branch_overlap")], 1.0);
+    // the sequential mode is never marked: one at a time is what it asks for
+    assert!(
+        g.rows[0]
+            .iter()
+            .filter(|c| c.contains("ran sequentially"))
+            .count()
+            == 1
+    );
+    // the timelines: a band per cell, the sequential parallel one named
+    let svg = report::gantt::render(&cells).unwrap();
+    assert!(svg.contains("ort cpu default · parallel"));
+    assert_eq!(svg.matches("RAN SEQUENTIALLY").count(), 1);
+    assert!(report::gantt::render(&[cell("m", "ort", Parallel, 1, known())]).is_none());
+}

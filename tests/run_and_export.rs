@@ -29,6 +29,7 @@ fn smoke_run_keeps_every_sample_and_writes_all_formats() {
         "both",
         "--out",
         t.path().to_str().unwrap(),
+        "--trace",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("par/seq speedup"), "{}", out.stdout);
@@ -36,6 +37,7 @@ fn smoke_run_keeps_every_sample_and_writes_all_formats() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| !p.to_string_lossy().ends_with(".trace.json"))
         .collect();
     assert_eq!(json.len(), 1);
     // the results file on a line of its own, for scripts
@@ -63,6 +65,39 @@ fn smoke_run_keeps_every_sample_and_writes_all_formats() {
     }
     assert!(json[0].with_extension("csv").exists());
     assert!(json[0].with_extension("md").exists());
+    // one traced pass per cell, from ORT's own profiler, mapped to the IR
+    for c in &file.cells {
+        let t = c.trace.as_ref().expect("every cell is traced");
+        assert_eq!(t.timeline.source, "ONNX Runtime profiler");
+        assert!(t.concurrency.ops > 100, "{:?}", t.concurrency);
+        assert!(t
+            .timeline
+            .events
+            .iter()
+            .any(|e| e.node.as_deref() == Some("conv1")));
+        assert_eq!(
+            t.ideal.is_some(),
+            c.mode == speedbench::record::Mode::Sequential
+        );
+    }
+    assert!(json[0].with_extension("timeline.svg").exists());
+    let trace = std::fs::read_to_string(json[0].with_extension("trace.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&trace).unwrap();
+    speedbench::trace::chrome::validate(&doc).unwrap();
+    // the same document from `report --format trace`, and the timelines
+    let path = json[0].to_str().unwrap();
+    let again = speedbench(&["report", path, "--format", "trace"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let doc2: serde_json::Value = serde_json::from_str(again.stdout.trim()).unwrap();
+    assert_eq!(doc2, doc);
+    let svg = speedbench(&["report", path, "--format", "timeline"]);
+    assert_eq!(svg.code, 0, "{}", svg.stderr);
+    assert!(
+        svg.stdout.contains("ort cpu default · ideal"),
+        "{}",
+        &svg.stdout[..500]
+    );
+    assert!(svg.stdout.contains("ort cpu default · parallel"));
 }
 
 #[test]

@@ -136,9 +136,16 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
     let traces: Vec<_> = prepared
         .iter_mut()
         .map(|(opts, p, _)| match p.trace(&input) {
-            Ok(t) => Some(crate::trace::finish(t, &loaded.graph, opts.mode == Mode::Sequential)),
+            Ok(t) => Some(crate::trace::finish(
+                t,
+                &loaded.graph,
+                opts.mode == Mode::Sequential,
+            )),
             Err(e) => {
-                eprintln!("warning: {} {} trace failed: {e:#}", job.framework, opts.mode);
+                eprintln!(
+                    "warning: {} {} trace failed: {e:#}",
+                    job.framework, opts.mode
+                );
                 None
             }
         })

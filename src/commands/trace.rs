@@ -35,21 +35,35 @@ pub fn trace(args: &TraceArgs, catalog: &Catalog, verbose: bool) -> Result<i32> 
     let outcome = runner::run(path, file, catalog, verbose)?;
     let cells: Vec<&CellRecord> = outcome.file.cells.iter().collect();
     for f in &outcome.file.failures {
-        eprintln!("failed: {} {} {}: {}", f.model, f.framework, f.device, f.cause);
+        eprintln!(
+            "failed: {} {} {}: {}",
+            f.model, f.framework, f.device, f.cause
+        );
     }
     if cells.iter().all(|c| c.trace.is_none()) {
-        bail!("no cell was traced; nothing written to {}", args.out.display());
+        bail!(
+            "no cell was traced; nothing written to {}",
+            args.out.display()
+        );
     }
     let events = crate::trace::chrome::write(&args.out, &cells)?;
     say(&report::table::terminal(&[summary(&cells)]));
-    say(&format!("trace: {} ({events} operations; open in https://ui.perfetto.dev or chrome://tracing)", args.out.display()));
+    say(&format!(
+        "trace: {} ({events} operations; open in https://ui.perfetto.dev or chrome://tracing)",
+        args.out.display()
+    ));
     if let Some(svg) = &args.svg {
         let owned: Vec<CellRecord> = cells.iter().map(|c| (*c).clone()).collect();
         let text = report::gantt::render(&owned).context("no traced pass to draw")?;
-        std::fs::write(svg, text).with_context(|| format!("--svg {}: cannot write", svg.display()))?;
+        std::fs::write(svg, text)
+            .with_context(|| format!("--svg {}: cannot write", svg.display()))?;
         say(&format!("timelines: {}", svg.display()));
     }
-    Ok(if outcome.file.failures.is_empty() { 0 } else { 1 })
+    Ok(if outcome.file.failures.is_empty() {
+        0
+    } else {
+        1
+    })
 }
 
 /// One row per traced cell: its median, the traced pass and what ran.
@@ -64,8 +78,15 @@ fn summary(cells: &[&CellRecord]) -> Grid {
                 c.mode.to_string(),
                 c.optimize.to_string(),
                 format!("{:.2}", c.latency.median),
-                t.map_or(String::new(), |t| format!("{:.2}", t.timeline.wall_us() / 1e3)),
-                t.map_or(String::new(), |t| format!("{} + {} internal", t.concurrency.ops, t.concurrency.internal)),
+                t.map_or(String::new(), |t| {
+                    format!("{:.2}", t.timeline.wall_us() / 1e3)
+                }),
+                t.map_or(String::new(), |t| {
+                    format!(
+                        "{} + {} internal",
+                        t.concurrency.ops, t.concurrency.internal
+                    )
+                }),
                 concurrency(c),
             ]
         })

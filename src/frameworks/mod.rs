@@ -12,8 +12,8 @@ use anyhow::{bail, Result};
 use ndarray::{Array2, Array4};
 use serde::{Deserialize, Serialize};
 
-pub use crate::record::{Device, Mode, Optimize, FRAMEWORKS};
 use crate::record::Timeline;
+pub use crate::record::{Device, Mode, Optimize, FRAMEWORKS};
 
 use crate::graph::weights::Weights;
 use crate::graph::{Graph, Shape};

@@ -48,7 +48,11 @@ pub struct Timeline {
 impl Timeline {
     /// First start to last end, µs.
     pub fn wall_us(&self) -> f64 {
-        let start = self.events.iter().map(|e| e.start_us).fold(f64::INFINITY, f64::min);
+        let start = self
+            .events
+            .iter()
+            .map(|e| e.start_us)
+            .fold(f64::INFINITY, f64::min);
         let end = self.events.iter().map(OpEvent::end_us).fold(0.0, f64::max);
         if start.is_finite() {
             (end - start).max(0.0)
@@ -59,7 +63,11 @@ impl Timeline {
 
     /// Shifts the events so that the first starts at 0.
     pub fn rebase(&mut self) {
-        let start = self.events.iter().map(|e| e.start_us).fold(f64::INFINITY, f64::min);
+        let start = self
+            .events
+            .iter()
+            .map(|e| e.start_us)
+            .fold(f64::INFINITY, f64::min);
         if start.is_finite() {
             for e in &mut self.events {
                 e.start_us -= start;
@@ -271,7 +279,10 @@ mod tests {
 
     #[test]
     fn rebase_moves_the_first_start_to_zero() {
-        let mut t = timeline(vec![ev(Some("a"), 0, 100.0, 5.0), ev(Some("b"), 0, 107.0, 1.0)]);
+        let mut t = timeline(vec![
+            ev(Some("a"), 0, 100.0, 5.0),
+            ev(Some("b"), 0, 107.0, 1.0),
+        ]);
         t.rebase();
         assert_eq!(t.events[0].start_us, 0.0);
         assert_eq!(t.events[1].start_us, 7.0);

@@ -79,10 +79,12 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
             super::sequential_twin(c, cells).map_or(String::new(), |s| {
                 (s.latency.median / c.latency.median).to_string()
             }),
-            c.concurrency().map_or(String::new(), |k| k.tracks.to_string()),
+            c.concurrency()
+                .map_or(String::new(), |k| k.tracks.to_string()),
             opt(c.concurrency().map(|k| k.in_flight)),
             opt(c.concurrency().map(|k| k.branch_overlap)),
-            c.concurrency().map_or(String::new(), |k| k.sequential().to_string()),
+            c.concurrency()
+                .map_or(String::new(), |k| k.sequential().to_string()),
             c.host.clone(),
         ])?;
     }

@@ -41,7 +41,10 @@ fn colour(op: &str, internal: bool) -> &'static str {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// One labelled band of rows: a timeline on the shared axis.
@@ -119,7 +122,10 @@ pub fn render(cells: &[CellRecord]) -> Option<String> {
         if bands.is_empty() {
             continue;
         }
-        let span = bands.iter().map(|b| b.timeline.wall_us()).fold(1.0, f64::max);
+        let span = bands
+            .iter()
+            .map(|b| b.timeline.wall_us())
+            .fold(1.0, f64::max);
         let x = |us: f64| LEFT + plot * us / span;
         let _ = writeln!(
             body,
@@ -132,19 +138,39 @@ pub fn render(cells: &[CellRecord]) -> Option<String> {
         let top = y;
         for b in &bands {
             y += 16.0;
-            let _ = writeln!(body, r#"<text x="10" y="{y}" font-size="12" font-weight="bold">{}</text>"#, escape(&b.label));
-            let _ = writeln!(body, r##"<text x="{LEFT}" y="{y}" font-size="11" fill="#444">{}</text>"##, escape(&b.detail));
+            let _ = writeln!(
+                body,
+                r#"<text x="10" y="{y}" font-size="12" font-weight="bold">{}</text>"#,
+                escape(&b.label)
+            );
+            let _ = writeln!(
+                body,
+                r##"<text x="{LEFT}" y="{y}" font-size="11" fill="#444">{}</text>"##,
+                escape(&b.detail)
+            );
             y += 4.0;
             // many lanes (a wide ideal schedule) get thinner rows
             let tracks = b.timeline.tracks.len();
-            let row = if tracks <= MAX_FULL_ROWS { ROW } else { (MAX_FULL_ROWS as f64 * ROW / tracks as f64).max(3.0) };
+            let row = if tracks <= MAX_FULL_ROWS {
+                ROW
+            } else {
+                (MAX_FULL_ROWS as f64 * ROW / tracks as f64).max(3.0)
+            };
             let pitch = row + if tracks <= MAX_FULL_ROWS { GAP } else { 0.5 };
             for (i, track) in b.timeline.tracks.iter().enumerate() {
                 let ry = y + i as f64 * pitch;
                 if tracks <= MAX_FULL_ROWS || i == 0 || i + 1 == tracks {
-                    let _ = writeln!(body, r##"<text x="20" y="{:.1}" font-size="9" fill="#666">{}</text>"##, ry + row.min(ROW) - 1.0, escape(track));
+                    let _ = writeln!(
+                        body,
+                        r##"<text x="20" y="{:.1}" font-size="9" fill="#666">{}</text>"##,
+                        ry + row.min(ROW) - 1.0,
+                        escape(track)
+                    );
                 }
-                let _ = writeln!(body, r##"<rect x="{LEFT}" y="{ry:.1}" width="{plot}" height="{row:.1}" fill="#f4f4f4"/>"##);
+                let _ = writeln!(
+                    body,
+                    r##"<rect x="{LEFT}" y="{ry:.1}" width="{plot}" height="{row:.1}" fill="#f4f4f4"/>"##
+                );
             }
             for e in &b.timeline.events {
                 let ry = y + e.track as f64 * pitch;
@@ -156,25 +182,49 @@ pub fn render(cells: &[CellRecord]) -> Option<String> {
                     colour(&e.op, e.node.is_none()),
                     escape(&e.name),
                     escape(&e.op),
-                    e.node.as_deref().map_or("framework-internal".to_string(), |n| format!("IR node {}", escape(n))),
+                    e.node
+                        .as_deref()
+                        .map_or("framework-internal".to_string(), |n| format!(
+                            "IR node {}",
+                            escape(n)
+                        )),
                     e.dur_us,
                     e.start_us,
                     if e.critical { ", critical path" } else { "" }
                 );
                 if e.critical {
                     // the critical path: a red bar along the top of its operations
-                    let _ = writeln!(body, r#"<rect x="{:.2}" y="{:.1}" width="{w:.2}" height="2" fill="{CRITICAL}"/>"#, x(e.start_us), ry - 1.0);
+                    let _ = writeln!(
+                        body,
+                        r#"<rect x="{:.2}" y="{:.1}" width="{w:.2}" height="2" fill="{CRITICAL}"/>"#,
+                        x(e.start_us),
+                        ry - 1.0
+                    );
                 }
             }
             y += tracks as f64 * pitch + 4.0;
         }
         // the time axis under the model's bands
         let step = tick_step(span, 10.0);
-        let _ = writeln!(body, r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#333"/>"##, LEFT + plot);
+        let _ = writeln!(
+            body,
+            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#333"/>"##,
+            LEFT + plot
+        );
         let mut t = 0.0;
         while t <= span + 1e-9 {
-            let _ = writeln!(body, r##"<line x1="{0:.1}" y1="{top:.1}" x2="{0:.1}" y2="{y:.1}" stroke="#ddd" stroke-width="0.5"/>"##, x(t));
-            let _ = writeln!(body, r#"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"#, x(t), y + 12.0, fmt_ms(t));
+            let _ = writeln!(
+                body,
+                r##"<line x1="{0:.1}" y1="{top:.1}" x2="{0:.1}" y2="{y:.1}" stroke="#ddd" stroke-width="0.5"/>"##,
+                x(t)
+            );
+            let _ = writeln!(
+                body,
+                r#"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"#,
+                x(t),
+                y + 12.0,
+                fmt_ms(t)
+            );
             t += step;
         }
         y += 40.0;
@@ -186,7 +236,10 @@ pub fn render(cells: &[CellRecord]) -> Option<String> {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="sans-serif">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(svg, r#"<text x="10" y="22" font-size="17" font-weight="bold">Timelines of one traced pass: ideal, sequential and parallel</text>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="10" y="22" font-size="17" font-weight="bold">Timelines of one traced pass: ideal, sequential and parallel</text>"#
+    );
     let legend = [
         ("conv", colour("conv", false)),
         ("batch norm", colour("bn", false)),
@@ -198,10 +251,18 @@ pub fn render(cells: &[CellRecord]) -> Option<String> {
     ];
     let mut lx = 10.0;
     for (name, c) in legend {
-        let _ = writeln!(svg, r#"<rect x="{lx}" y="34" width="12" height="10" fill="{c}"/><text x="{}" y="43" font-size="11">{name}</text>"#, lx + 16.0);
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{lx}" y="34" width="12" height="10" fill="{c}"/><text x="{}" y="43" font-size="11">{name}</text>"#,
+            lx + 16.0
+        );
         lx += 30.0 + 6.5 * name.len() as f64;
     }
-    let _ = writeln!(svg, r#"<rect x="{lx}" y="37" width="12" height="3" fill="{CRITICAL}"/><text x="{}" y="43" font-size="11">critical path</text>"#, lx + 16.0);
+    let _ = writeln!(
+        svg,
+        r#"<rect x="{lx}" y="37" width="12" height="3" fill="{CRITICAL}"/><text x="{}" y="43" font-size="11">critical path</text>"#,
+        lx + 16.0
+    );
     svg.push_str(&body);
     svg.push_str("</svg>\n");
     Some(svg)

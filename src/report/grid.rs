@@ -120,7 +120,12 @@ pub fn concurrency(c: &CellRecord) -> String {
     } else {
         String::new()
     };
-    format!("{} · {:.2} · {:.0}%{mark}", k.tracks, k.in_flight, k.branch_overlap * 100.0)
+    format!(
+        "{} · {:.2} · {:.0}%{mark}",
+        k.tracks,
+        k.in_flight,
+        k.branch_overlap * 100.0
+    )
 }
 
 pub fn noisy(c: &CellRecord) -> bool {

@@ -19,7 +19,9 @@ fn label(c: &CellRecord) -> String {
 fn process(events: &mut Vec<Value>, pid: usize, name: &str, args: Value, timeline: &Timeline) {
     let mut meta = args;
     meta["name"] = json!(name);
-    events.push(json!({"name": "process_name", "ph": "M", "ts": 0, "pid": pid, "tid": 0, "args": meta}));
+    events.push(
+        json!({"name": "process_name", "ph": "M", "ts": 0, "pid": pid, "tid": 0, "args": meta}),
+    );
     events.push(json!({"name": "process_sort_index", "ph": "M", "ts": 0, "pid": pid, "tid": 0, "args": {"sort_index": pid}}));
     for (tid, track) in timeline.tracks.iter().enumerate() {
         events.push(json!({"name": "thread_name", "ph": "M", "ts": 0, "pid": pid, "tid": tid, "args": {"name": track}}));
@@ -90,24 +92,37 @@ pub fn validate(doc: &Value) -> Result<()> {
         .context("no traceEvents array")?;
     for (i, e) in events.iter().enumerate() {
         let field = |k: &str| e.get(k).with_context(|| format!("event {i} has no '{k}'"));
-        field("name")?.as_str().with_context(|| format!("event {i}: name is not a string"))?;
-        let ph = field("ph")?.as_str().with_context(|| format!("event {i}: ph is not a string"))?;
+        field("name")?
+            .as_str()
+            .with_context(|| format!("event {i}: name is not a string"))?;
+        let ph = field("ph")?
+            .as_str()
+            .with_context(|| format!("event {i}: ph is not a string"))?;
         for k in ["pid", "tid"] {
-            field(k)?.as_u64().with_context(|| format!("event {i}: {k} is not an integer"))?;
+            field(k)?
+                .as_u64()
+                .with_context(|| format!("event {i}: {k} is not an integer"))?;
         }
-        let ts = field("ts")?.as_f64().with_context(|| format!("event {i}: ts is not a number"))?;
+        let ts = field("ts")?
+            .as_f64()
+            .with_context(|| format!("event {i}: ts is not a number"))?;
         if !ts.is_finite() || ts < 0.0 {
             bail!("event {i}: ts {ts} is not a time");
         }
         match ph {
             "X" => {
-                let dur = field("dur")?.as_f64().with_context(|| format!("event {i}: dur is not a number"))?;
+                let dur = field("dur")?
+                    .as_f64()
+                    .with_context(|| format!("event {i}: dur is not a number"))?;
                 if !dur.is_finite() || dur < 0.0 {
                     bail!("event {i}: dur {dur} is negative or not finite");
                 }
             }
             "M" => {
-                field("args")?.get("name").or_else(|| e["args"].get("sort_index")).with_context(|| format!("event {i}: metadata without a name"))?;
+                field("args")?
+                    .get("name")
+                    .or_else(|| e["args"].get("sort_index"))
+                    .with_context(|| format!("event {i}: metadata without a name"))?;
             }
             "B" | "E" | "i" | "I" | "C" => {}
             other => bail!("event {i}: unknown phase '{other}'"),
@@ -120,9 +135,12 @@ pub fn validate(doc: &Value) -> Result<()> {
 pub fn write(path: &std::path::Path, cells: &[&CellRecord]) -> Result<usize> {
     let doc = document(cells);
     validate(&doc)?;
-    let n = doc["traceEvents"].as_array().map_or(0, |e| e.iter().filter(|e| e["ph"] == "X").count());
+    let n = doc["traceEvents"]
+        .as_array()
+        .map_or(0, |e| e.iter().filter(|e| e["ph"] == "X").count());
     let text = serde_json::to_string(&doc)?;
-    std::fs::write(path, text).with_context(|| format!("cannot write the trace {}", path.display()))?;
+    std::fs::write(path, text)
+        .with_context(|| format!("cannot write the trace {}", path.display()))?;
     Ok(n)
 }
 
@@ -145,7 +163,13 @@ mod tests {
         let raw = Timeline {
             source: "test".into(),
             tracks: vec!["worker 0".into(), "worker 1".into()],
-            events: vec![ev("stem", 0, 5.0, 10.0), ev("left", 0, 15.0, 10.0), ev("right", 1, 15.0, 12.0), ev("MemcpyToHost", 1, 27.0, 1.0), ev("add", 0, 28.0, 2.0)],
+            events: vec![
+                ev("stem", 0, 5.0, 10.0),
+                ev("left", 0, 15.0, 10.0),
+                ev("right", 1, 15.0, 12.0),
+                ev("MemcpyToHost", 1, 27.0, 1.0),
+                ev("add", 0, 28.0, 2.0),
+            ],
         };
         let json = serde_json::json!({
             "model": "diamond", "framework": "torch", "framework_version": "2", "device": "cpu",
@@ -177,27 +201,58 @@ mod tests {
         let meta = &events.iter().find(|e| e["name"] == "process_name").unwrap()["args"];
         assert_eq!(meta["framework"], "torch");
         assert_eq!(meta["optimize"], "default");
-        let ops: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X" && e["pid"] == 1).collect();
+        let ops: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["pid"] == 1)
+            .collect();
         assert_eq!(ops.len(), 5);
         let copy = ops.iter().find(|e| e["name"] == "MemcpyToHost").unwrap();
         assert_eq!(copy["args"]["framework_internal"], true);
         let right = ops.iter().find(|e| e["name"] == "right").unwrap();
-        assert_eq!((right["tid"].as_u64(), right["ts"].as_f64()), (Some(1), Some(10.0)));
+        assert_eq!(
+            (right["tid"].as_u64(), right["ts"].as_f64()),
+            (Some(1), Some(10.0))
+        );
         assert_eq!(right["args"]["ir_node"], "right");
         // every track is named
-        let threads = events.iter().filter(|e| e["name"] == "thread_name" && e["pid"] == 1).count();
+        let threads = events
+            .iter()
+            .filter(|e| e["name"] == "thread_name" && e["pid"] == 1)
+            .count();
         assert_eq!(threads, 2);
     }
 
     #[test]
     fn validation_names_what_is_missing() {
-        let bad = |events: Value| validate(&serde_json::json!({"traceEvents": events})).unwrap_err().to_string();
-        assert!(bad(serde_json::json!([{"ph": "X", "ts": 0, "dur": 1, "pid": 1, "tid": 0}])).contains("no 'name'"));
-        assert!(bad(serde_json::json!([{"name": "a", "ph": "X", "ts": 0, "pid": 1, "tid": 0}])).contains("no 'dur'"));
-        assert!(bad(serde_json::json!([{"name": "a", "ph": "X", "ts": 0, "dur": -1, "pid": 1, "tid": 0}])).contains("negative"));
-        assert!(bad(serde_json::json!([{"name": "a", "ph": "X", "ts": 0, "dur": 1, "pid": "p", "tid": 0}])).contains("pid is not"));
-        assert!(bad(serde_json::json!([{"name": "a", "ph": "Q", "ts": 0, "pid": 1, "tid": 0}])).contains("unknown phase"));
-        assert!(validate(&serde_json::json!({"events": []})).unwrap_err().to_string().contains("traceEvents"));
+        let bad = |events: Value| {
+            validate(&serde_json::json!({"traceEvents": events}))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            bad(serde_json::json!([{"ph": "X", "ts": 0, "dur": 1, "pid": 1, "tid": 0}]))
+                .contains("no 'name'")
+        );
+        assert!(
+            bad(serde_json::json!([{"name": "a", "ph": "X", "ts": 0, "pid": 1, "tid": 0}]))
+                .contains("no 'dur'")
+        );
+        assert!(bad(
+            serde_json::json!([{"name": "a", "ph": "X", "ts": 0, "dur": -1, "pid": 1, "tid": 0}])
+        )
+        .contains("negative"));
+        assert!(bad(
+            serde_json::json!([{"name": "a", "ph": "X", "ts": 0, "dur": 1, "pid": "p", "tid": 0}])
+        )
+        .contains("pid is not"));
+        assert!(
+            bad(serde_json::json!([{"name": "a", "ph": "Q", "ts": 0, "pid": 1, "tid": 0}]))
+                .contains("unknown phase")
+        );
+        assert!(validate(&serde_json::json!({"events": []}))
+            .unwrap_err()
+            .to_string()
+            .contains("traceEvents"));
         validate(&serde_json::json!({"traceEvents": [{"name": "a", "ph": "X", "ts": 0.5, "dur": 0, "pid": 1, "tid": 3}]})).unwrap();
     }
 

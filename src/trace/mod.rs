@@ -34,8 +34,19 @@ pub fn ir_node<'a>(names: &HashMap<&'a str, NodeId>, name: &str) -> Option<(&'a 
 /// work, whatever their names (TensorFlow's weight constants are named
 /// after the node that reads them).
 pub const INTERNAL_OPS: &[&str] = &[
-    "Const", "Identity", "NoOp", "_Arg", "_Retval", "_Recv", "_Send", "_HostRecv",
-    "_HostSend", "MemcpyToHost", "MemcpyFromHost", "MemcpyHtoD", "MemcpyDtoH",
+    "Const",
+    "Identity",
+    "NoOp",
+    "_Arg",
+    "_Retval",
+    "_Recv",
+    "_Send",
+    "_HostRecv",
+    "_HostSend",
+    "MemcpyToHost",
+    "MemcpyFromHost",
+    "MemcpyHtoD",
+    "MemcpyDtoH",
 ];
 
 /// Fills in the IR node of every event that has none yet, by name
@@ -80,7 +91,10 @@ pub fn mark_critical_path(timeline: &mut Timeline, graph: &Graph) {
     let by = events_by_node(timeline, graph);
     let mut end = vec![0.0f64; graph.nodes.len()];
     for (id, node) in graph.nodes.iter().enumerate() {
-        let own = by[id].iter().map(|&i| timeline.events[i].end_us()).fold(f64::NEG_INFINITY, f64::max);
+        let own = by[id]
+            .iter()
+            .map(|&i| timeline.events[i].end_us())
+            .fold(f64::NEG_INFINITY, f64::max);
         let inputs = node.inputs.iter().map(|&i| end[i]).fold(0.0, f64::max);
         end[id] = if own.is_finite() { own } else { inputs };
     }
@@ -92,7 +106,11 @@ pub fn mark_critical_path(timeline: &mut Timeline, graph: &Graph) {
             timeline.events[i].critical = true;
         }
         let inputs = &graph.nodes[id].inputs;
-        match inputs.iter().copied().max_by(|&a, &b| end[a].total_cmp(&end[b])) {
+        match inputs
+            .iter()
+            .copied()
+            .max_by(|&a, &b| end[a].total_cmp(&end[b]))
+        {
             Some(p) => id = p,
             None => break,
         }
@@ -142,7 +160,10 @@ pub fn ideal_schedule(timeline: &Timeline, graph: &Graph) -> Timeline {
         });
     }
     let mut ideal = Timeline {
-        source: format!("ideal: {}'s durations, every operation as early as its inputs allow", timeline.source),
+        source: format!(
+            "ideal: {}'s durations, every operation as early as its inputs allow",
+            timeline.source
+        ),
         tracks: (1..=lane_free.len()).map(|l| format!("lane {l}")).collect(),
         events,
     };
@@ -158,16 +179,30 @@ pub fn split_overlapping_tracks(timeline: &mut Timeline) {
     let mut lanes: Vec<(usize, f64, usize)> = Vec::new(); // (track, free at, new index)
     let mut labels: Vec<String> = Vec::new();
     let mut order: Vec<usize> = (0..timeline.events.len()).collect();
-    order.sort_by(|&a, &b| timeline.events[a].start_us.total_cmp(&timeline.events[b].start_us));
+    order.sort_by(|&a, &b| {
+        timeline.events[a]
+            .start_us
+            .total_cmp(&timeline.events[b].start_us)
+    });
     for i in order {
         let e = &timeline.events[i];
-        let free = lanes.iter().position(|&(t, at, _)| t == e.track && at <= e.start_us);
+        let free = lanes
+            .iter()
+            .position(|&(t, at, _)| t == e.track && at <= e.start_us);
         let lane = match free {
             Some(l) => l,
             None => {
                 let nth = lanes.iter().filter(|l| l.0 == e.track).count();
-                let base = timeline.tracks.get(e.track).cloned().unwrap_or_else(|| format!("track {}", e.track));
-                labels.push(if nth == 0 { base } else { format!("{base} · lane {}", nth + 1) });
+                let base = timeline
+                    .tracks
+                    .get(e.track)
+                    .cloned()
+                    .unwrap_or_else(|| format!("track {}", e.track));
+                labels.push(if nth == 0 {
+                    base
+                } else {
+                    format!("{base} · lane {}", nth + 1)
+                });
                 lanes.push((e.track, 0.0, labels.len() - 1));
                 lanes.len() - 1
             }
@@ -184,9 +219,11 @@ pub fn split_overlapping_tracks(timeline: &mut Timeline) {
 /// durations are the ones "of ideal" is measured against).
 pub fn finish(mut timeline: Timeline, graph: &Graph, ideal: bool) -> Trace {
     timeline.rebase();
-    timeline
-        .events
-        .sort_by(|a, b| a.start_us.total_cmp(&b.start_us).then(a.track.cmp(&b.track)));
+    timeline.events.sort_by(|a, b| {
+        a.start_us
+            .total_cmp(&b.start_us)
+            .then(a.track.cmp(&b.track))
+    });
     split_overlapping_tracks(&mut timeline);
     map_to_ir(&mut timeline, graph);
     mark_critical_path(&mut timeline, graph);
@@ -213,8 +250,13 @@ pub(crate) mod tests {
 
     /// input -> stem -> (left, right) -> add: two independent branches.
     pub(crate) fn diamond() -> Graph {
+        diamond_of(4, 8)
+    }
+
+    /// The diamond with `channels`-wide 3x3 convolutions on `size`² maps.
+    pub(crate) fn diamond_of(channels: usize, size: usize) -> Graph {
         let conv = |p: &str| Op::Conv {
-            out: 4,
+            out: channels,
             kernel: 3,
             stride: 1,
             pad: 1,
@@ -222,11 +264,18 @@ pub(crate) mod tests {
             bias: false,
             params: ParamRef::whole(p),
         };
-        let mut g = Graph::new("diamond", Shape::new(3, 8, 8));
+        let mut g = Graph::new("diamond", Shape::new(3, size, size));
         let stem = g.add("stem", conv("stem"), &[0]).unwrap();
         let l = g.add("left", conv("left"), &[stem]).unwrap();
         let r = g.add("right", conv("right"), &[stem]).unwrap();
-        g.add("add", Op::Add, &[l, r]).unwrap();
+        let add = g.add("add", Op::Add, &[l, r]).unwrap();
+        let gap = g.add("gap", Op::GlobalAvgPool, &[add]).unwrap();
+        let flat = g.add("flat", Op::Flatten, &[gap]).unwrap();
+        let fc = Op::Linear {
+            out: 5,
+            params: ParamRef::whole("fc"),
+        };
+        g.add("fc", fc, &[flat]).unwrap();
         g
     }
 
@@ -245,8 +294,12 @@ pub(crate) mod tests {
     #[test]
     fn names_map_to_the_longest_ir_node_before_a_separator() {
         let g = diamond();
-        let names: HashMap<&str, NodeId> =
-            g.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
+        let names: HashMap<&str, NodeId> = g
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect();
         assert_eq!(ir_node(&names, "left"), Some(("left", 2)));
         assert_eq!(ir_node(&names, "left/perm"), Some(("left", 2)));
         assert_eq!(ir_node(&names, "right_fused_relu"), Some(("right", 3)));
@@ -278,7 +331,12 @@ pub(crate) mod tests {
         assert_eq!(by_name("copy").node, None);
         assert_eq!(by_name("left").node.as_deref(), Some("left"));
         // the critical path goes through the branch that ended last
-        let critical: Vec<&str> = tl.events.iter().filter(|e| e.critical).map(|e| e.name.as_str()).collect();
+        let critical: Vec<&str> = tl
+            .events
+            .iter()
+            .filter(|e| e.critical)
+            .map(|e| e.name.as_str())
+            .collect();
         assert_eq!(critical, ["stem", "right", "add"]);
         // left and right overlapped for 20 µs each: all of left, 2/3 of right
         let c = t.concurrency;
@@ -309,7 +367,8 @@ pub(crate) mod tests {
             ],
         };
         split_overlapping_tracks(&mut t);
-        let track = |n: &str| t.tracks[t.events.iter().find(|e| e.name == n).unwrap().track].clone();
+        let track =
+            |n: &str| t.tracks[t.events.iter().find(|e| e.name == n).unwrap().track].clone();
         assert_eq!(track("a"), "CPU:0");
         assert_eq!(track("b"), "CPU:0 · lane 2");
         assert_eq!(track("c"), "CPU:0");
@@ -337,5 +396,130 @@ pub(crate) mod tests {
         assert_eq!(t.concurrency.in_flight, 1.0);
         // its ideal would still have overlapped the branches
         assert_eq!(t.ideal.unwrap().wall_us(), 45.0);
+    }
+
+    /// Every framework built in traces the diamond in both modes, and its
+    /// events map back to the IR: each convolution and the add, by name or
+    /// through the framework's fusion.
+    #[test]
+    fn every_framework_traces_the_diamond_and_maps_it() {
+        use crate::frameworks::{self, Device, Mode, Optimize, PrepareOptions};
+        use crate::graph::weights::Weights;
+        let g = diamond_of(8, 16);
+        let w = Weights::seeded(&g, 1);
+        let x = crate::io::seeded_input(1, 16, 0);
+        for name in crate::record::FRAMEWORKS {
+            let Ok(fw) = frameworks::by_name(name) else {
+                continue;
+            };
+            for mode in [Mode::Sequential, Mode::Parallel] {
+                for level in [Optimize::None, Optimize::Default] {
+                    let opts = PrepareOptions::new(Device::Cpu, mode, level, 1, 2, false);
+                    let mut p = frameworks::prepare(fw.as_ref(), &g, &w, &opts).unwrap();
+                    p.run(&x).unwrap();
+                    let t = finish(p.trace(&x).unwrap(), &g, mode == Mode::Sequential);
+                    let what = format!("{name} {mode} {level}");
+                    let mapped: std::collections::BTreeSet<&str> = t
+                        .timeline
+                        .events
+                        .iter()
+                        .filter_map(|e| e.node.as_deref())
+                        .collect();
+                    // a node the framework fused into its successor has no
+                    // event of its own; the last one of each branch always has
+                    assert!(
+                        mapped.contains("add")
+                            || mapped.contains("left") && mapped.contains("right"),
+                        "{what}: {mapped:?}"
+                    );
+                    assert!(
+                        mapped.iter().all(|n| g.nodes.iter().any(|m| m.name == *n)),
+                        "{what}"
+                    );
+                    if level == Optimize::None {
+                        for n in ["stem", "left", "right", "add"] {
+                            assert!(mapped.contains(n), "{what}: {n} unmapped in {mapped:?}");
+                        }
+                    }
+                    assert_eq!(
+                        t.concurrency.ops,
+                        t.timeline
+                            .events
+                            .iter()
+                            .filter(|e| e.node.is_some())
+                            .count()
+                    );
+                    assert!(
+                        t.timeline.events.iter().any(|e| e.critical),
+                        "{what}: no critical path"
+                    );
+                    assert_eq!(t.ideal.is_some(), mode == Mode::Sequential, "{what}");
+                    // an operation's time lies within the pass
+                    let wall = t.timeline.wall_us();
+                    assert!(
+                        t.timeline
+                            .events
+                            .iter()
+                            .all(|e| e.start_us >= 0.0 && e.end_us() <= wall + 1e-6),
+                        "{what}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// speedbench's own parallel executor on two worker threads runs the two
+    /// branches of a diamond at once: a property of the timeline (two
+    /// tracks, branch work overlapped), not of the wall time.
+    #[cfg(feature = "torch")]
+    #[test]
+    fn the_torch_pool_overlaps_the_diamonds_branches() {
+        use crate::frameworks::{self, Device, Mode, Optimize, PrepareOptions};
+        use crate::graph::weights::Weights;
+        // branches of ~1 ms each: far longer than a worker takes to wake up
+        let g = diamond_of(64, 64);
+        let w = Weights::seeded(&g, 1);
+        let x = crate::io::seeded_input(1, 64, 0);
+        let fw = frameworks::by_name("torch").unwrap();
+        let opts = PrepareOptions::new(Device::Cpu, Mode::Parallel, Optimize::Default, 2, 2, false);
+        let mut p = frameworks::prepare(fw.as_ref(), &g, &w, &opts).unwrap();
+        p.run(&x).unwrap();
+        let traces: Vec<Trace> = (0..3)
+            .map(|_| finish(p.trace(&x).unwrap(), &g, false))
+            .collect();
+        let best = traces
+            .iter()
+            .max_by(|a, b| {
+                a.concurrency
+                    .branch_overlap
+                    .total_cmp(&b.concurrency.branch_overlap)
+            })
+            .unwrap();
+        let k = best.concurrency;
+        assert_eq!(k.tracks, 2, "{:?}", best.timeline.tracks);
+        assert!(!k.sequential(), "{k:?}");
+        assert!(k.branch_overlap > 0.5, "{k:?}");
+        let track = |n: &str| {
+            best.timeline
+                .events
+                .iter()
+                .find(|e| e.name == n)
+                .unwrap()
+                .track
+        };
+        assert_ne!(track("left"), track("right"));
+        // the sequential schedule of the same graph overlaps nothing
+        let opts = PrepareOptions::new(
+            Device::Cpu,
+            Mode::Sequential,
+            Optimize::Default,
+            2,
+            2,
+            false,
+        );
+        let mut s = frameworks::prepare(fw.as_ref(), &g, &w, &opts).unwrap();
+        let t = finish(s.trace(&x).unwrap(), &g, true);
+        assert!(t.concurrency.sequential());
+        assert_eq!(t.concurrency.tracks, 1);
     }
 }

@@ -33,8 +33,8 @@ struct ProfileEvent {
 /// `<node>_kernel_time` (fences and session events left out), one track
 /// per thread id in order of first appearance.
 pub(super) fn parse_profile(text: &str) -> Result<Timeline> {
-    let events: Vec<ProfileEvent> =
-        serde_json::from_str(text).context("ONNX Runtime's profile is not a JSON array of events")?;
+    let events: Vec<ProfileEvent> = serde_json::from_str(text)
+        .context("ONNX Runtime's profile is not a JSON array of events")?;
     let mut tids: Vec<u64> = Vec::new();
     let mut out = Vec::new();
     for e in events.into_iter().filter(|e| e.cat == "Node") {
@@ -48,7 +48,11 @@ pub(super) fn parse_profile(text: &str) -> Result<Timeline> {
                 tids.len() - 1
             }
         };
-        let op = e.args.get("op_name").and_then(|v| v.as_str()).unwrap_or("?");
+        let op = e
+            .args
+            .get("op_name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
         let provider = e.args.get("provider").and_then(|v| v.as_str());
         out.push(OpEvent {
             name: node.to_string(),
@@ -82,7 +86,8 @@ pub(super) fn traced_run(session: &mut Session, shape: Vec<i64>, data: &[f32]) -
     let mut options = RunOptions::new()?;
     // SAFETY: a live run options object and a NUL-terminated path, which ORT
     // copies.
-    let status = unsafe { (ort::api().RunOptionsEnableProfiling)(options.ptr_mut(), c_prefix.as_ptr()) };
+    let status =
+        unsafe { (ort::api().RunOptionsEnableProfiling)(options.ptr_mut(), c_prefix.as_ptr()) };
     status_ok(status).context("ONNX Runtime refused run-level profiling")?;
     let tensor = TensorRef::from_array_view((shape, data))?;
     drop(session.run_with_options(ort::inputs![onnx::INPUT => tensor], &options)?);
@@ -91,7 +96,8 @@ pub(super) fn traced_run(session: &mut Session, shape: Vec<i64>, data: &[f32]) -
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "json"))
         .context("ONNX Runtime wrote no profile for the traced run")?;
-    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     parse_profile(&text)
 }
 
@@ -127,14 +133,20 @@ mod tests {
         assert_eq!(t.tracks, ["thread 7", "thread 9"]);
         let names: Vec<&str> = t.events.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["stem", "left", "right"]);
-        assert_eq!((t.events[1].track, t.events[1].start_us, t.events[1].dur_us), (1, 330.0, 200.0));
+        assert_eq!(
+            (t.events[1].track, t.events[1].start_us, t.events[1].dur_us),
+            (1, 330.0, 200.0)
+        );
         assert_eq!(t.events[1].op, "FusedConv (CUDAExecutionProvider)");
         assert_eq!(t.events[2].op, "Conv");
     }
 
     #[test]
     fn a_profile_without_operations_is_an_error() {
-        assert!(parse_profile("[]").unwrap_err().to_string().contains("no operation"));
+        assert!(parse_profile("[]")
+            .unwrap_err()
+            .to_string()
+            .contains("no operation"));
         assert!(parse_profile("{").is_err());
     }
 }

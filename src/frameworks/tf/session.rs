@@ -62,7 +62,9 @@ impl Prepared for TfSession {
         self.session
             .run(&mut args)
             .map_err(|e| anyhow!("TensorFlow traced run failed: {e}"))?;
-        let meta = args.get_metadata().context("TensorFlow returned no run metadata")?;
+        let meta = args
+            .get_metadata()
+            .context("TensorFlow returned no run metadata")?;
         parse_metadata(meta)
     }
 

@@ -76,12 +76,26 @@ impl NodeExecStats {
     /// TensorFlow filled them, else microseconds.
     fn span_us(&self) -> (f64, f64) {
         let (start, op_start, op_end, all_end) = if self.all_start_nanos != 0 {
-            (self.all_start_nanos, self.op_start_rel_nanos, self.op_end_rel_nanos, self.all_end_rel_nanos)
+            (
+                self.all_start_nanos,
+                self.op_start_rel_nanos,
+                self.op_end_rel_nanos,
+                self.all_end_rel_nanos,
+            )
         } else {
             let k = 1000;
-            (self.all_start_micros * k, self.op_start_rel_micros * k, self.op_end_rel_micros * k, self.all_end_rel_micros * k)
+            (
+                self.all_start_micros * k,
+                self.op_start_rel_micros * k,
+                self.op_end_rel_micros * k,
+                self.all_end_rel_micros * k,
+            )
         };
-        let (s, e) = if op_end > op_start { (op_start, op_end) } else { (0, all_end) };
+        let (s, e) = if op_end > op_start {
+            (op_start, op_end)
+        } else {
+            (0, all_end)
+        };
         ((start + s) as f64 / 1e3, (e - s).max(0) as f64 / 1e3)
     }
 
@@ -101,7 +115,9 @@ impl NodeExecStats {
 /// track per (device, thread) or stream.
 pub fn parse_metadata(bytes: &[u8]) -> Result<Timeline> {
     let meta = RunMetadata::decode(bytes).context("TensorFlow's RunMetadata does not decode")?;
-    let stats = meta.step_stats.context("TensorFlow returned no step_stats")?;
+    let stats = meta
+        .step_stats
+        .context("TensorFlow returned no step_stats")?;
     let is_stream = |d: &str| d.contains("/stream:") && !d.ends_with("/stream:all");
     let has_streams = stats.dev_stats.iter().any(|d| is_stream(&d.device));
     let mut tracks: Vec<String> = Vec::new();
@@ -112,12 +128,21 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<Timeline> {
         if dev.device.ends_with("/stream:all") || (has_streams && gpu_host) {
             continue;
         }
-        let short = dev.device.rsplit("/device:").next().unwrap_or(&dev.device).to_string();
+        let short = dev
+            .device
+            .rsplit("/device:")
+            .next()
+            .unwrap_or(&dev.device)
+            .to_string();
         // the weights are constants: handing out a reference is no work
         for n in dev.node_stats.iter().filter(|n| n.op_type() != "Const") {
             // TensorFlow leaves the CPU thread id 0: overlapping operations then
             // get lanes of their own (`trace::split_overlapping_tracks`)
-            let label = if stream { short.clone() } else { format!("{short} thread {}", n.thread_id) };
+            let label = if stream {
+                short.clone()
+            } else {
+                format!("{short} thread {}", n.thread_id)
+            };
             let track = match tracks.iter().position(|t| *t == label) {
                 Some(i) => i,
                 None => {
@@ -178,7 +203,13 @@ mod tests {
                     node_stats: vec![
                         node("_SOURCE", "_SOURCE = NoOp()", 5, 1_000_000, 1_000),
                         node("stem/w", "stem/w = Const()", 5, 1_001_000, 1_000),
-                        node("stem", "stem = _FusedConv2D(input, stem/w)", 5, 1_002_000, 40_000),
+                        node(
+                            "stem",
+                            "stem = _FusedConv2D(input, stem/w)",
+                            5,
+                            1_002_000,
+                            40_000,
+                        ),
                         node("left", "left = Conv2D(stem, left/w)", 6, 1_050_000, 20_000),
                     ],
                 }],
@@ -187,27 +218,45 @@ mod tests {
         let t = parse_metadata(&meta.encode_to_vec()).unwrap();
         assert_eq!(t.tracks, ["CPU:0 thread 5", "CPU:0 thread 6"]);
         let stem = &t.events[1];
-        assert_eq!((stem.name.as_str(), stem.op.as_str(), stem.track), ("stem", "_FusedConv2D", 0));
+        assert_eq!(
+            (stem.name.as_str(), stem.op.as_str(), stem.track),
+            ("stem", "_FusedConv2D", 0)
+        );
         assert_eq!((stem.start_us, stem.dur_us), (1002.1, 40.0));
         assert_eq!(t.events[2].track, 1);
     }
 
     #[test]
     fn gpu_streams_replace_the_host_side_launches() {
-        let dev = |d: &str, n: Vec<NodeExecStats>| DeviceStepStats { device: d.into(), node_stats: n };
+        let dev = |d: &str, n: Vec<NodeExecStats>| DeviceStepStats {
+            device: d.into(),
+            node_stats: n,
+        };
         let meta = RunMetadata {
             step_stats: Some(StepStats {
                 dev_stats: vec![
-                    dev("/job:localhost/replica:0/task:0/device:GPU:0", vec![node("stem", "stem = Conv2D()", 1, 0, 5_000)]),
-                    dev("/device:GPU:0/stream:all", vec![node("stem:Conv2D", "", 0, 1_000, 30_000)]),
-                    dev("/device:GPU:0/stream:7", vec![node("stem:Conv2D", "", 0, 1_000, 30_000)]),
+                    dev(
+                        "/job:localhost/replica:0/task:0/device:GPU:0",
+                        vec![node("stem", "stem = Conv2D()", 1, 0, 5_000)],
+                    ),
+                    dev(
+                        "/device:GPU:0/stream:all",
+                        vec![node("stem:Conv2D", "", 0, 1_000, 30_000)],
+                    ),
+                    dev(
+                        "/device:GPU:0/stream:7",
+                        vec![node("stem:Conv2D", "", 0, 1_000, 30_000)],
+                    ),
                 ],
             }),
         };
         let t = parse_metadata(&meta.encode_to_vec()).unwrap();
         assert_eq!(t.tracks, ["GPU:0/stream:7"]);
         assert_eq!(t.events.len(), 1);
-        assert_eq!((t.events[0].name.as_str(), t.events[0].op.as_str()), ("stem", "Conv2D"));
+        assert_eq!(
+            (t.events[0].name.as_str(), t.events[0].op.as_str()),
+            ("stem", "Conv2D")
+        );
     }
 
     #[test]

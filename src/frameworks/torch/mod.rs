@@ -42,9 +42,9 @@ mod plan;
 mod pool;
 mod session;
 mod streams;
-mod trace;
 #[cfg(test)]
 mod tests;
+mod trace;
 
 use anyhow::Result;
 

@@ -222,7 +222,11 @@ impl Plan {
     /// CUDA, its current stream), freeing each value after its last use;
     /// with `spans`, records each node's start and end on the host clock
     /// (on the CPU, where the host waits for each operation).
-    pub(super) fn run_sequential(&self, input: Tensor, mut spans: Option<&mut Vec<Span>>) -> Result<Tensor> {
+    pub(super) fn run_sequential(
+        &self,
+        input: Tensor,
+        mut spans: Option<&mut Vec<Span>>,
+    ) -> Result<Tensor> {
         let mut values: Vec<Option<Tensor>> = (0..self.len()).map(|_| None).collect();
         let mut uses = self.uses();
         let origin = Instant::now();

@@ -183,7 +183,12 @@ impl Drop for Pool {
     }
 }
 
-fn worker(shared: &PoolShared, index: usize, intra: usize, started: &std::sync::mpsc::Sender<usize>) {
+fn worker(
+    shared: &PoolShared,
+    index: usize,
+    intra: usize,
+    started: &std::sync::mpsc::Sender<usize>,
+) {
     let _grad = shared.plan.grad_guard();
     use_intra_threads(intra);
     let _ = started.send(usize::try_from(tch::get_num_threads()).unwrap_or(0));

@@ -14,11 +14,11 @@ use super::plan::{int, Plan};
 use super::pool::Pool;
 use super::streams::{lanes, Streams};
 use super::trace::timeline;
-use crate::record::Timeline;
 use crate::frameworks::{check_input, check_output, Device, PrepareOptions, Prepared};
 use crate::graph::analysis::analyse;
 use crate::graph::weights::Weights;
 use crate::graph::Graph;
+use crate::record::Timeline;
 
 /// The running form of a [`ScheduleKind`].
 enum Schedule {
@@ -154,7 +154,10 @@ impl Prepared for TorchModel {
             Schedule::Pool(pool) => {
                 let workers = pool.threads().1;
                 let (_, spans) = pool.run_traced(x, true)?;
-                ((0..workers).map(|i| format!("torch-worker-{i}")).collect(), spans)
+                (
+                    (0..workers).map(|i| format!("torch-worker-{i}")).collect(),
+                    spans,
+                )
             }
             Schedule::Streams(streams) => {
                 let n = streams.count();
@@ -179,7 +182,8 @@ impl Prepared for TorchModel {
                 if self.device == TchDevice::Cpu {
                     use_intra_threads(*intra);
                 }
-                self.plan.run_sequential(x.f_to_device(self.device)?, None)?
+                self.plan
+                    .run_sequential(x.f_to_device(self.device)?, None)?
             }
             Schedule::Pool(pool) => pool.run(x)?,
             Schedule::Streams(streams) => streams.run(&self.plan, x, self.device)?,

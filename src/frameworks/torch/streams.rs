@@ -53,7 +53,9 @@ impl Event {
 
     fn record(&self, s: ffi::Stream) -> Result<()> {
         // SAFETY: a live event and a pool stream.
-        check("recording a CUDA event", unsafe { ffi::sb_event_record(self.0, s) })
+        check("recording a CUDA event", unsafe {
+            ffi::sb_event_record(self.0, s)
+        })
     }
 
     /// Milliseconds from `self` to `later`, both completed.
@@ -199,7 +201,11 @@ impl Streams {
                     self.wait(i, s, values[i].as_ref())?;
                 }
             }
-            let mark = if trace { Some((Event::timed()?, Event::timed()?)) } else { None };
+            let mark = if trace {
+                Some((Event::timed()?, Event::timed()?))
+            } else {
+                None
+            };
             if let Some((start, _)) = &mark {
                 start.record(s)?;
             }
@@ -224,7 +230,9 @@ impl Streams {
         if let Some(base) = &base {
             for &s in &self.streams {
                 // SAFETY: plain value in.
-                check("synchronising a stream", unsafe { ffi::sb_stream_synchronize(s) })?;
+                check("synchronising a stream", unsafe {
+                    ffi::sb_stream_synchronize(s)
+                })?;
             }
             for (id, start, end) in &marks {
                 spans.push(Span {

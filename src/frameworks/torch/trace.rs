@@ -18,7 +18,13 @@ pub(super) struct Span {
 
 impl Span {
     /// A span measured on the host clock from `origin`.
-    pub(super) fn host(node: NodeId, track: usize, origin: Instant, start: Instant, end: Instant) -> Span {
+    pub(super) fn host(
+        node: NodeId,
+        track: usize,
+        origin: Instant,
+        start: Instant,
+        end: Instant,
+    ) -> Span {
         let us = |t: Instant| t.saturating_duration_since(origin).as_secs_f64() * 1e6;
         Span {
             node,
