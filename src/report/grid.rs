@@ -159,6 +159,7 @@ pub fn percentile(c: &CellRecord, p: f64) -> f64 {
 /// graph's ideal speedup it achieved; optionally the published numbers.
 pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
     let groups = groups(cells);
+    let traced = cells.iter().any(|c| c.trace.is_some());
     let hosts: BTreeSet<&str> = groups.iter().map(|g| g.host.as_str()).collect();
     let (mixed, level_note) = levels_note(cells);
     let label = |g: &Group| {
@@ -186,7 +187,9 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
         header.push(format!("{l} par ms"));
         header.push(format!("{l} par/seq speedup [95% CI]"));
         header.push(format!("{l} of ideal"));
-        header.push(format!("{l} par ran: threads · in flight · branch overlap"));
+        if traced {
+            header.push(format!("{l} par ran"));
+        }
     }
     header.push("ideal speedup (work/span)".into());
     let mut rows = Vec::new();
@@ -229,7 +232,9 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
                 }
                 _ => row.extend([String::new(), String::new()]),
             }
-            row.push(par.map(concurrency).unwrap_or_default());
+            if traced {
+                row.push(par.map(concurrency).unwrap_or_default());
+            }
             if let Some(p) = par.filter(|p| p.concurrency().is_some_and(|k| k.sequential())) {
                 ran_sequentially.push(format!("{} ({})", key.0, p.framework));
             }
@@ -241,7 +246,9 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
         "Times are medians of host-to-host latency in ms. Speedup = sequential median / parallel median (above 1: parallel is faster), 95% bootstrap CI; 'of ideal' = speedup / (work/span).".to_string(),
     ];
     notes.push(level_note);
-    notes.push(format!("'par ran' is from one traced pass after the timed ones: threads or streams that ran operations · operations in flight on average (summed operation time / wall time) · share of the branch work that overlapped other work; {SEQUENTIAL_MARK} marks a parallel mode that ran one operation at a time."));
+    if traced {
+        notes.push(format!("'par ran' is from one traced pass after the timed ones: threads or streams that ran operations · operations in flight on average (summed operation time / wall time) · share of the branch work that overlapped other work (the same for every cell in the per-cell table's 'ran'); {SEQUENTIAL_MARK} marks a parallel mode that ran one operation at a time."));
+    }
     if !ran_sequentially.is_empty() {
         notes.push(format!(
             "{SEQUENTIAL_MARK} The parallel mode ran sequentially for {}: no two operations overlapped in its timeline, so its 'speedup' measures the executor, not branch parallelism.",
@@ -265,6 +272,10 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
     }
 }
 
+/// Where the per-cell table has its 'ran' column (dropped when no cell was
+/// traced).
+const RAN_COLUMN: usize = 18;
+
 /// One row per cell: the spread of its samples.
 pub fn detail(cells: &[CellRecord]) -> Grid {
     let header = [
@@ -286,7 +297,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "GMAC/s (% of FMA peak)",
         "best GEMM GMAC/s",
         "session MiB (GPU)",
-        "ran: threads · in flight · branch overlap",
+        "ran",
         "CV",
         "host",
     ]
@@ -303,11 +314,12 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
             c.mode,
         )
     });
+    let traced = cells.iter().any(|c| c.trace.is_some());
     let rows = sorted
         .iter()
         .map(|c| {
             let l = &c.latency;
-            vec![
+            let mut row = vec![
                 c.model.clone(),
                 format!("{} {}", c.framework, c.framework_version),
                 c.device.to_string(),
@@ -341,9 +353,17 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
                 concurrency(c),
                 format!("{:.1}%", l.cv * 100.0),
                 c.host.clone(),
-            ]
+            ];
+            if !traced {
+                row.remove(RAN_COLUMN);
+            }
+            row
         })
         .collect();
+    let mut header = header;
+    if !traced {
+        header.remove(RAN_COLUMN);
+    }
     Grid {
         title: "Per cell".into(),
         header,
