@@ -17,6 +17,7 @@ pub mod io;
 pub mod record;
 pub mod report;
 pub mod results;
+pub mod schedule;
 pub mod trace;
 pub mod verify;
 pub mod zoo;

@@ -437,11 +437,7 @@ fn a_parallel_mode_that_overlapped_nothing_is_marked() {
     );
     // the per-cell table and the CSV carry the same figures
     let d = report::grid::detail(&cells);
-    let dcol = d
-        .header
-        .iter()
-        .position(|h| h == "ran")
-        .unwrap();
+    let dcol = d.header.iter().position(|h| h == "ran").unwrap();
     assert!(d
         .rows
         .iter()
@@ -479,7 +475,11 @@ fn untraced_cells_get_no_concurrency_columns() {
         cell("resnet50", "ort", Parallel, 1, known()),
     ];
     let g = report::grid::paper(&cells, false);
-    assert!(!g.header.iter().any(|h| h.contains("ran")), "{:?}", g.header);
+    assert!(
+        !g.header.iter().any(|h| h.contains("ran")),
+        "{:?}",
+        g.header
+    );
     assert!(!g.notes.iter().any(|n| n.contains("par ran")));
     let d = report::grid::detail(&cells);
     assert!(!d.header.iter().any(|h| h == "ran"));

@@ -155,8 +155,10 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
     Ok(prepared
         .iter()
         .zip(samples.into_iter().zip(compute).zip(traces))
-        .map(|((opts, p, grew), ((s, c), t))| (opts.clone(), p.threads_used(), *grew, s, c, t))
-        .map(|(opts, used, grew, s, c, trace)| CellRecord {
+        .map(|((opts, p, grew), ((s, c), t))| {
+            (opts.clone(), p.threads_used(), p.schedule(), *grew, s, c, t)
+        })
+        .map(|(opts, used, schedule, grew, s, c, trace)| CellRecord {
             model: job.model.clone(),
             framework: job.framework.clone(),
             framework_version: version.clone(),
@@ -185,6 +187,7 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             compute_samples_ms: c,
             worker_peak_rss_mib: memory::peak_rss_mib(),
             trace,
+            schedule,
         })
         .filter(|c| !c.samples_ms.is_empty())
         .collect())

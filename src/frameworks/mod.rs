@@ -84,6 +84,12 @@ pub trait Prepared {
     /// names; [`crate::trace::finish`] maps them to IR nodes. Called after
     /// the timed iterations, never between them.
     fn trace(&mut self, input: &Array4<f32>) -> Result<Timeline>;
+
+    /// The schedule speedbench chose for this graph, where it chose one
+    /// (after the first pass, which calibrates it).
+    fn schedule(&self) -> Option<crate::record::ScheduleRecord> {
+        None
+    }
 }
 
 /// Checks a batch against the per-sample input shape a graph was built for;

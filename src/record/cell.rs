@@ -81,6 +81,10 @@ pub struct CellRecord {
     /// trace failed or in files from before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<Trace>,
+    /// The schedule a parallel cell ran, where speedbench chose it (the
+    /// cost model over libtorch operations or ONNX Runtime segments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<super::ScheduleRecord>,
 }
 
 impl CellRecord {

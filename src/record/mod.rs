@@ -8,6 +8,7 @@ pub mod env;
 mod file;
 mod kinds;
 mod plan;
+mod schedule;
 pub mod stats;
 mod timeline;
 
@@ -15,4 +16,5 @@ pub use cell::{levels, CellRecord, Failure};
 pub use file::{RunFile, SCHEMA_VERSION};
 pub use kinds::{Device, Mode, Optimize, FRAMEWORKS};
 pub use plan::{one_or_many, RunPlan, SkippedModel};
+pub use schedule::{ParallelStage, ScheduleRecord};
 pub use timeline::{Concurrency, OpEvent, Timeline, Trace, NO_OVERLAP};

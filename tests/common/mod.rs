@@ -92,6 +92,7 @@ pub fn cell(
         compute_samples_ms: vec![],
         compute: None,
         trace: None,
+        schedule: None,
     }
 }
 

@@ -10,8 +10,10 @@ pub enum ScheduleKind {
     /// One node after another on the calling thread (and its current CUDA
     /// stream).
     Sequential,
-    /// CPU: a pool of worker threads taking ready nodes.
-    Pool,
+    /// CPU: speedbench's cost-model schedule (`staged.rs`): sequential
+    /// stages on the calling thread with every intra-op thread, branches on
+    /// concurrent lanes where the calibrated costs predict a gain.
+    Staged,
     /// CUDA: one host thread queueing each branch on its own stream.
     Streams,
 }
@@ -20,10 +22,10 @@ pub enum ScheduleKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScheduleConfig {
     pub kind: ScheduleKind,
-    /// Worker threads (pool) or CUDA streams; 1 for the sequential schedule.
+    /// Lanes at most (CPU) or CUDA streams; 1 for the sequential schedule.
     pub workers: usize,
-    /// Intra-op threads of each worker (of the calling thread when
-    /// sequential).
+    /// Intra-op threads of the calling thread (its sequential stages); a
+    /// CPU lane gets `max(1, intra_threads / workers)`.
     pub intra_threads: usize,
 }
 
@@ -39,8 +41,9 @@ impl ScheduleConfig {
 /// `intra_threads` on one thread. Parallel mode runs at most
 /// `min(inter_threads, max_parallel_branches)` workers or streams (more would
 /// only sit idle or, on the CPU, take intra-op threads from the others); on
-/// the CPU each worker gets `max(1, intra_threads / workers)` intra-op
-/// threads, so that workers times intra-op threads stay within the cores.
+/// the CPU the sequential stages keep every intra-op thread and each
+/// concurrent lane gets `max(1, intra_threads / workers)`, so that lanes
+/// times intra-op threads stay within the cores.
 pub fn schedule_config(opts: &PrepareOptions, max_parallel_branches: usize) -> ScheduleConfig {
     let inter = opts.inter_threads.min(max_parallel_branches).max(1);
     match (opts.mode, opts.device) {
@@ -50,9 +53,9 @@ pub fn schedule_config(opts: &PrepareOptions, max_parallel_branches: usize) -> S
             intra_threads: opts.intra_threads,
         },
         (Mode::Parallel, Device::Cpu) => ScheduleConfig {
-            kind: ScheduleKind::Pool,
+            kind: ScheduleKind::Staged,
             workers: inter,
-            intra_threads: (opts.intra_threads / inter).max(1),
+            intra_threads: opts.intra_threads,
         },
         (Mode::Parallel, Device::Cuda) => ScheduleConfig {
             kind: ScheduleKind::Streams,
@@ -89,27 +92,23 @@ mod tests {
     }
 
     #[test]
-    fn parallel_on_the_cpu_divides_the_intra_op_threads_among_the_workers() {
+    fn parallel_on_the_cpu_keeps_every_intra_op_thread_for_sequential_stages() {
         let c = schedule_config(&opts(Device::Cpu, Mode::Parallel, 4, 2), 5);
-        assert_eq!(c, config(ScheduleKind::Pool, 2, 2));
-        assert_eq!(c.threads(), (2, 2));
-        // 7 / 3 rounds down
-        let c = schedule_config(&opts(Device::Cpu, Mode::Parallel, 7, 3), 5);
-        assert_eq!(c, config(ScheduleKind::Pool, 3, 2));
-        // never fewer than one intra-op thread
+        assert_eq!(c, config(ScheduleKind::Staged, 2, 4));
+        assert_eq!(c.threads(), (4, 2));
         let c = schedule_config(&opts(Device::Cpu, Mode::Parallel, 1, 2), 5);
-        assert_eq!(c, config(ScheduleKind::Pool, 2, 1));
+        assert_eq!(c, config(ScheduleKind::Staged, 2, 1));
     }
 
     #[test]
     fn no_more_workers_than_branches_can_run_at_once() {
         let c = schedule_config(&opts(Device::Cpu, Mode::Parallel, 8, 6), 4);
-        assert_eq!(c, config(ScheduleKind::Pool, 4, 2));
+        assert_eq!(c, config(ScheduleKind::Staged, 4, 8));
         let c = schedule_config(&opts(Device::Cpu, Mode::Parallel, 8, 6), 1);
-        assert_eq!(c, config(ScheduleKind::Pool, 1, 8));
-        // at least one worker, whatever the options say
+        assert_eq!(c, config(ScheduleKind::Staged, 1, 8));
+        // at least one lane, whatever the options say
         let c = schedule_config(&opts(Device::Cpu, Mode::Parallel, 8, 0), 4);
-        assert_eq!(c, config(ScheduleKind::Pool, 1, 8));
+        assert_eq!(c, config(ScheduleKind::Staged, 1, 8));
     }
 
     #[test]

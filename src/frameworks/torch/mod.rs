@@ -8,16 +8,17 @@
 //!
 //! - sequential: one node after another in topological order, on the calling
 //!   thread (on CUDA: on the current stream), which is what eager PyTorch does;
-//! - parallel: independent branches run concurrently, on at most
-//!   `min(inter_threads, the graph's widest antichain)` workers or streams.
-//!   On CPU a [`Pool`] of worker threads takes ready nodes (dependency
-//!   counting); a worker that finishes a node continues with a successor that
-//!   became ready and hands the others to idle workers. Each worker runs its
-//!   operations with `max(1, intra_threads / workers)` intra-op threads, so
-//!   that workers times intra-op threads stay within the cores (the
-//!   sequential schedule keeps all `intra_threads`). On CUDA a single host
-//!   thread queues each node on the stream of its branch ([`lanes`]), streams
-//!   from libtorch's pool joined with CUDA events (the C++ shim `shim.cpp`).
+//! - parallel: on CUDA, a single host thread queues each node on the stream
+//!   of its branch ([`lanes`]), at most `min(inter_threads, the graph's
+//!   widest antichain)` streams from libtorch's pool joined with CUDA events
+//!   (the C++ shim `shim.cpp`). On the CPU, speedbench's cost-model schedule
+//!   ([`staged`], planned by [`crate::schedule`]): the first pass times every
+//!   operation at one intra-op thread and at all of them, the graph splits at
+//!   its cut nodes into regions, and a region's independent branches run on
+//!   concurrent lanes (each with `max(1, intra_threads / lanes)` intra-op
+//!   threads) only where the costs predict a gain; everything else runs one
+//!   operation after another with every intra-op thread. Five interleaved
+//!   passes of each then keep the plan only if it beat sequential.
 //!
 //! Both schedules make the same libtorch calls on the same values, so their
 //! outputs are bit-identical whenever each operation gets the same number of
@@ -31,16 +32,16 @@
 //! Convolutions and matrix products then run in plain float32 (TF32 off).
 //!
 //! Files: [`config`] maps the options to a schedule, [`plan`] lowers the
-//! graph and holds the kernels, [`pool`] and [`streams`] are the parallel
-//! schedules, [`session`] the prepared model, [`library`] the libtorch in
+//! graph and holds the kernels, [`staged`] and [`streams`] are the parallel
+//! schedules, [`trace`] records a traced pass, [`session`] the prepared model, [`library`] the libtorch in
 //! use, [`ffi`] the shim's declarations.
 
 pub mod config;
 mod ffi;
 mod library;
 mod plan;
-mod pool;
 mod session;
+mod staged;
 mod streams;
 #[cfg(test)]
 mod tests;

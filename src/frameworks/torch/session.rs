@@ -11,7 +11,7 @@ use tch::{Device as TchDevice, Tensor};
 use super::config::{schedule_config, ScheduleConfig, ScheduleKind};
 use super::library::{check_cuda, load_cuda, use_intra_threads};
 use super::plan::{int, Plan};
-use super::pool::Pool;
+use super::staged::Staged;
 use super::streams::{lanes, Streams};
 use super::trace::timeline;
 use crate::frameworks::{check_input, check_output, Device, PrepareOptions, Prepared};
@@ -22,8 +22,18 @@ use crate::record::Timeline;
 
 /// The running form of a [`ScheduleKind`].
 enum Schedule {
-    Sequential { intra: usize },
-    Pool(Pool),
+    Sequential {
+        intra: usize,
+    },
+    /// The CPU cost-model schedule, calibrated on the first pass (which
+    /// needs an input of the batch being timed).
+    Staged {
+        graph: Box<Graph>,
+        intra: usize,
+        lanes: usize,
+        verbose: bool,
+        staged: Option<Box<Staged>>,
+    },
     Streams(Streams),
 }
 
@@ -54,16 +64,13 @@ impl TorchModel {
         let (workers, intra) = (config.workers, config.intra_threads);
         let schedule = match config.kind {
             ScheduleKind::Sequential => Schedule::Sequential { intra },
-            ScheduleKind::Pool => {
-                let pool = Pool::new(plan.clone(), workers, intra)?;
-                if opts.verbose {
-                    let (intra, workers) = pool.threads();
-                    eprintln!(
-                        "torch parallel: {workers} worker thread(s) x {intra} intra-op thread(s)"
-                    );
-                }
-                Schedule::Pool(pool)
-            }
+            ScheduleKind::Staged => Schedule::Staged {
+                graph: Box::new(graph.clone()),
+                intra,
+                lanes: workers,
+                verbose: opts.verbose,
+                staged: None,
+            },
             ScheduleKind::Streams => {
                 let streams = Streams::new(graph, lanes(graph, workers))?;
                 // `lanes` opens every stream it may: a graph `workers` wide
@@ -93,13 +100,50 @@ fn host_tensor(input: &Array4<f32>) -> Result<Tensor> {
     Ok(Tensor::f_from_slice(data)?.f_reshape(dims.as_slice())?)
 }
 
+impl Schedule {
+    /// The calibrated cost-model schedule, calibrating it on `x` (a host
+    /// tensor) the first time.
+    fn staged(&mut self, plan: &Arc<Plan>, x: &Tensor) -> Result<Option<&mut Staged>> {
+        let Schedule::Staged {
+            graph,
+            intra,
+            lanes,
+            verbose,
+            staged,
+        } = self
+        else {
+            return Ok(None);
+        };
+        if staged.is_none() {
+            let s = Staged::calibrate(plan.clone(), graph, x, *intra, *lanes)?;
+            if *verbose {
+                eprintln!("torch parallel: {}", s.record.chosen);
+            }
+            *staged = Some(Box::new(s));
+        }
+        Ok(staged.as_deref_mut())
+    }
+}
+
 impl Prepared for TorchModel {
-    /// The mapping's threads; for the CPU pool, what its workers reported
-    /// after setting them.
+    /// The mapping's threads; for the CPU cost-model schedule once
+    /// calibrated, the calling thread's intra-op threads and the most
+    /// lanes any stage runs (1 where it chose sequential).
     fn threads_used(&self) -> Option<(usize, usize)> {
         match &self.schedule {
-            Schedule::Pool(pool) => Some(pool.threads()),
+            Schedule::Staged {
+                staged: Some(s), ..
+            } => Some(s.threads()),
             _ => Some(self.config.threads()),
+        }
+    }
+
+    fn schedule(&self) -> Option<crate::record::ScheduleRecord> {
+        match &self.schedule {
+            Schedule::Staged {
+                staged: Some(s), ..
+            } => Some(s.record.clone()),
+            _ => None,
         }
     }
 
@@ -119,8 +163,9 @@ impl Prepared for TorchModel {
         tch::Cuda::synchronize(int(i));
         let start = std::time::Instant::now();
         let y = match &mut self.schedule {
-            Schedule::Sequential { .. } => self.plan.run_sequential(x, None)?,
-            Schedule::Pool(pool) => pool.run(x)?,
+            Schedule::Sequential { .. } | Schedule::Staged { .. } => {
+                self.plan.run_sequential(x, None)?
+            }
             Schedule::Streams(streams) => streams.run(&self.plan, x, self.device)?,
         };
         tch::Cuda::synchronize(int(i));
@@ -151,13 +196,13 @@ impl Prepared for TorchModel {
                     (vec!["stream 0".to_string()], spans)
                 }
             }
-            Schedule::Pool(pool) => {
-                let workers = pool.threads().1;
-                let (_, spans) = pool.run_traced(x, true)?;
-                (
-                    (0..workers).map(|i| format!("torch-worker-{i}")).collect(),
-                    spans,
-                )
+            Schedule::Staged { .. } => {
+                let staged = self
+                    .schedule
+                    .staged(&self.plan, &x)?
+                    .context("no cost-model schedule")?;
+                let (_, spans) = staged.run(x, true)?;
+                (staged.tracks(), spans)
             }
             Schedule::Streams(streams) => {
                 let n = streams.count();
@@ -185,7 +230,13 @@ impl Prepared for TorchModel {
                 self.plan
                     .run_sequential(x.f_to_device(self.device)?, None)?
             }
-            Schedule::Pool(pool) => pool.run(x)?,
+            Schedule::Staged { .. } => {
+                let staged = self
+                    .schedule
+                    .staged(&self.plan, &x)?
+                    .context("no cost-model schedule")?;
+                staged.run(x, false)?.0
+            }
             Schedule::Streams(streams) => streams.run(&self.plan, x, self.device)?,
         };
         let y = y
@@ -210,18 +261,47 @@ mod tests {
     use crate::frameworks::{Mode, Optimize};
 
     #[test]
-    fn the_pool_runs_the_threads_a_cell_records() {
+    fn the_cost_model_schedule_is_calibrated_on_the_first_pass() {
         let g = diamond();
         let w = Weights::seeded(&g, 1);
         let opts = PrepareOptions::new(Device::Cpu, Mode::Parallel, Optimize::Default, 4, 2, false);
-        let m = TorchModel::new(&g, &w, &opts).unwrap();
-        // 2 workers of 2 intra-op threads each
-        assert_eq!(m.threads_used(), Some((2, 2)));
-        let Schedule::Pool(pool) = &m.schedule else {
-            panic!("parallel on the CPU runs a pool");
-        };
-        assert_eq!(pool.threads(), (2, 2));
-        assert_eq!(m.threads_used(), Some(m.config.threads()));
+        let mut m = TorchModel::new(&g, &w, &opts).unwrap();
+        // before any pass: the mapping's threads, no schedule yet
+        assert_eq!(m.threads_used(), Some((4, 2)));
+        assert!(m.schedule().is_none());
+        let x = crate::io::seeded_input(1, 12, 0);
+        let y = m.run(&x).unwrap();
+        let r = m.schedule().expect("calibrated");
+        assert_eq!(
+            r.scheduler,
+            "speedbench cost model over libtorch operations"
+        );
+        let (intra, lanes) = m.threads_used().unwrap();
+        assert_eq!(intra, 4);
+        // the lanes a cell records are those of the schedule that runs
+        let most = r
+            .parallel_stages
+            .iter()
+            .map(|s| s.lanes.len())
+            .max()
+            .unwrap_or(1);
+        if r.chosen.starts_with("sequential") {
+            assert_eq!(lanes, 1);
+        } else {
+            assert_eq!(lanes, most);
+        }
+        // the same logits as the sequential schedule, whatever it chose
+        let seq = PrepareOptions::new(
+            Device::Cpu,
+            Mode::Sequential,
+            Optimize::Default,
+            1,
+            1,
+            false,
+        );
+        let want = TorchModel::new(&g, &w, &seq).unwrap().run(&x).unwrap();
+        let diff = (&y - &want).mapv(f32::abs).fold(0f32, |a, &b| a.max(b));
+        assert!(diff < 1e-4, "{diff}");
     }
 
     #[test]

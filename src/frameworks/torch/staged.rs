@@ -1,0 +1,461 @@
+//! The parallel mode on the CPU: speedbench's cost-model schedule
+//! ([`crate::schedule`]). A calibration pass times every operation at one
+//! intra-op thread and at all of them; the schedule runs a region's
+//! independent branches on concurrent lanes only where that predicts a
+//! gain, and everything else one operation after another with every
+//! intra-op thread. The calling thread keeps its threads for the
+//! sequential stages; lanes run on worker threads whose intra-op threads
+//! are set once (changing them clears oneDNN's caches). Two short timed
+//! comparisons then keep the schedule only if it beat the sequential one.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use tch::Tensor;
+
+use super::library::use_intra_threads;
+use super::plan::{gather, release, Plan};
+use super::trace::Span;
+use crate::graph::{Graph, NodeId};
+use crate::schedule::{self, Schedule, ScheduleRecord, Stage};
+
+/// What starting and joining a parallel stage costs (a channel send, a
+/// wake-up, a receive), µs: the cost model charges it to every parallel
+/// stage.
+const STAGE_OVERHEAD_US: f64 = 50.0;
+/// Calibration passes per thread count (the fastest time of each
+/// operation counts).
+const CALIBRATION_PASSES: usize = 3;
+/// Timed passes of each candidate in the final comparison.
+const CHECK_PASSES: usize = 5;
+
+/// One lane of a stage, sent to a worker.
+struct Job {
+    nodes: Vec<NodeId>,
+    /// The values the lane reads from earlier stages.
+    inputs: Vec<(NodeId, Tensor)>,
+    /// The pass's start, when traced.
+    origin: Option<Instant>,
+    track: usize,
+}
+
+/// A finished lane: every value it computed, and its spans when traced.
+type Done = Result<(Vec<(NodeId, Tensor)>, Vec<Span>)>;
+
+/// A thread running lanes with a fixed number of intra-op threads.
+struct LaneWorker {
+    threads: usize,
+    jobs: Option<Sender<Job>>,
+    done: Receiver<Done>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl LaneWorker {
+    fn new(plan: Arc<Plan>, threads: usize, index: usize) -> Result<LaneWorker> {
+        let (jobs, job_rx) = channel::<Job>();
+        let (done_tx, done) = channel::<Done>();
+        let handle = std::thread::Builder::new()
+            .name(format!("torch-lane-{index}"))
+            .spawn(move || {
+                let _grad = plan.grad_guard();
+                use_intra_threads(threads);
+                for job in job_rx {
+                    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run_lane(&plan, &job)
+                    }))
+                    .unwrap_or_else(|_| Err(anyhow!("a lane panicked")));
+                    if done_tx.send(out).is_err() {
+                        return;
+                    }
+                }
+            })
+            .context("cannot start a torch lane thread")?;
+        Ok(LaneWorker {
+            threads,
+            jobs: Some(jobs),
+            done,
+            handle: Some(handle),
+        })
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        self.jobs
+            .as_ref()
+            .context("lane worker stopped")?
+            .send(job)
+            .map_err(|_| anyhow!("a torch lane thread ended"))
+    }
+
+    fn receive(&self) -> Done {
+        self.done
+            .recv()
+            .map_err(|_| anyhow!("a torch lane thread ended"))?
+    }
+}
+
+impl Drop for LaneWorker {
+    fn drop(&mut self) {
+        self.jobs = None; // ends the worker's loop
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Runs a lane's nodes in order: inputs from the lane itself or the job's.
+fn run_lane(plan: &Plan, job: &Job) -> Result<(Vec<(NodeId, Tensor)>, Vec<Span>)> {
+    let mut values: Vec<Option<Tensor>> = (0..plan.len()).map(|_| None).collect();
+    for (id, t) in &job.inputs {
+        values[*id] = Some(t.shallow_clone());
+    }
+    let mut spans = Vec::new();
+    let mut out = Vec::with_capacity(job.nodes.len());
+    for &id in &job.nodes {
+        let start = Instant::now();
+        let y = {
+            let x = gather(&values, &plan.inputs[id])?;
+            plan.exec(id, &x)?
+        };
+        if let Some(origin) = job.origin {
+            spans.push(Span::host(id, job.track, origin, start, Instant::now()));
+        }
+        out.push((id, y.shallow_clone()));
+        values[id] = Some(y);
+    }
+    Ok((out, spans))
+}
+
+/// The cost-model schedule, its lane workers and what it recorded.
+pub(super) struct Staged {
+    plan: Arc<Plan>,
+    schedule: Schedule,
+    /// Intra-op threads of the sequential stages (the calling thread's).
+    threads: usize,
+    workers: Vec<LaneWorker>,
+    pub(super) record: ScheduleRecord,
+}
+
+impl Staged {
+    /// Calibrates on `input`, plans, and checks the plan against the
+    /// sequential schedule; `workers` is the most lanes at once.
+    pub(super) fn calibrate(
+        plan: Arc<Plan>,
+        graph: &Graph,
+        input: &Tensor,
+        threads: usize,
+        workers: usize,
+    ) -> Result<Staged> {
+        use_intra_threads(threads);
+        let n = plan.len();
+        // per node, the fastest time at all threads (here) and at one (a lane)
+        let mut at_all = vec![f64::INFINITY; n];
+        for _ in 0..CALIBRATION_PASSES {
+            let mut spans = Vec::with_capacity(n);
+            drop(plan.run_sequential(input.shallow_clone(), Some(&mut spans))?);
+            for s in spans {
+                at_all[s.node] = at_all[s.node].min(s.end_us - s.start_us);
+            }
+        }
+        let lanes_threads = (threads / workers.max(1)).max(1);
+        let probe = LaneWorker::new(plan.clone(), lanes_threads, 0)?;
+        let mut at_lane = vec![f64::INFINITY; n];
+        let admitted = plan.admit(input.shallow_clone())?;
+        for _ in 0..CALIBRATION_PASSES {
+            probe.send(Job {
+                nodes: (1..n).collect(),
+                inputs: vec![(0, admitted.shallow_clone())],
+                origin: Some(Instant::now()),
+                track: 0,
+            })?;
+            let (_, spans) = probe.receive()?;
+            for s in spans {
+                at_lane[s.node] = at_lane[s.node].min(s.end_us - s.start_us);
+            }
+        }
+        drop(probe);
+        let cost = |id: NodeId, t: usize| -> f64 {
+            let c = if t >= threads {
+                at_all[id]
+            } else {
+                at_lane[id]
+            };
+            if c.is_finite() {
+                c
+            } else {
+                0.0
+            }
+        };
+        let schedule = schedule::plan(graph, &cost, threads, workers, STAGE_OVERHEAD_US);
+        let mut staged = Staged::with_schedule(plan.clone(), graph, schedule, threads)?;
+        if !staged.schedule.is_parallel() {
+            return Ok(staged);
+        }
+        let mut record = staged.record.clone();
+        // the plan against the sequential schedule, interleaved
+        let (mut seq, mut par) = (Vec::new(), Vec::new());
+        for _ in 0..CHECK_PASSES {
+            let t = Instant::now();
+            drop(plan.run_sequential(input.shallow_clone(), None)?);
+            seq.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            drop(staged.run(input.shallow_clone(), false)?);
+            par.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let (s, p) = (median(&mut seq), median(&mut par));
+        record.measured = Some((s, p));
+        if p >= s {
+            record.chosen = format!(
+                "sequential: the cost model's schedule measured {p:.2} ms against {s:.2} ms sequential"
+            );
+            staged.schedule = Schedule {
+                stages: vec![Stage::Sequential((1..n).collect())],
+                predicted_us: staged.schedule.sequential_us,
+                sequential_us: staged.schedule.sequential_us,
+            };
+            staged.workers.clear();
+        }
+        staged.record = record;
+        Ok(staged)
+    }
+
+    /// Runs `schedule` (its lane workers started); `threads` for its
+    /// sequential stages.
+    pub(super) fn with_schedule(
+        plan: Arc<Plan>,
+        graph: &Graph,
+        schedule: Schedule,
+        threads: usize,
+    ) -> Result<Staged> {
+        let record = schedule.record(graph, "speedbench cost model over libtorch operations");
+        let mut staged = Staged {
+            plan,
+            workers: Vec::new(),
+            threads,
+            schedule,
+            record,
+        };
+        staged.start_workers()?;
+        Ok(staged)
+    }
+
+    /// Enough lane workers for the widest stage, at each thread count.
+    fn start_workers(&mut self) -> Result<()> {
+        for stage in &self.schedule.stages {
+            let Stage::Parallel(lanes) = stage else {
+                continue;
+            };
+            for t in lanes.iter().map(|l| l.threads) {
+                let need = lanes.iter().filter(|l| l.threads == t).count();
+                let have = self.workers.iter().filter(|w| w.threads == t).count();
+                for _ in have..need {
+                    let index = self.workers.len();
+                    self.workers
+                        .push(LaneWorker::new(self.plan.clone(), t, index + 1)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// (intra-op threads of the sequential stages, lanes at most).
+    pub(super) fn threads(&self) -> (usize, usize) {
+        let lanes = self
+            .schedule
+            .stages
+            .iter()
+            .map(|s| match s {
+                Stage::Parallel(l) => l.len(),
+                Stage::Sequential(_) => 1,
+            })
+            .max()
+            .unwrap_or(1);
+        (self.threads, lanes)
+    }
+
+    /// One pass; with `trace`, every node's span (track 0: the calling
+    /// thread; lane workers from 1).
+    pub(super) fn run(&mut self, input: Tensor, trace: bool) -> Result<(Tensor, Vec<Span>)> {
+        use_intra_threads(self.threads);
+        let plan = self.plan.clone();
+        let origin = trace.then(Instant::now);
+        let mut values: Vec<Option<Tensor>> = (0..plan.len()).map(|_| None).collect();
+        let mut uses = plan.uses();
+        let mut spans = Vec::new();
+        values[0] = Some(plan.admit(input)?);
+        for stage in &self.schedule.stages {
+            match stage {
+                Stage::Sequential(nodes) => {
+                    for &id in nodes {
+                        let start = Instant::now();
+                        let y = {
+                            let x = gather(&values, &plan.inputs[id])?;
+                            plan.exec(id, &x)?
+                        };
+                        if let Some(o) = origin {
+                            spans.push(Span::host(id, 0, o, start, Instant::now()));
+                        }
+                        release(&mut values, &mut uses, &plan.inputs[id]);
+                        values[id] = Some(y);
+                    }
+                }
+                Stage::Parallel(lanes) => {
+                    let mut busy: Vec<usize> = Vec::with_capacity(lanes.len());
+                    for lane in lanes {
+                        let w = (0..self.workers.len())
+                            .find(|&i| {
+                                self.workers[i].threads == lane.threads && !busy.contains(&i)
+                            })
+                            .context("executor bug: no idle lane worker")?;
+                        let inputs = lane
+                            .nodes
+                            .iter()
+                            .flat_map(|&n| plan.inputs[n].iter().copied())
+                            .filter(|i| !lane.nodes.contains(i))
+                            .map(|i| {
+                                values[i]
+                                    .as_ref()
+                                    .map(|t| (i, t.shallow_clone()))
+                                    .with_context(|| {
+                                        format!("executor bug: value of node #{i} is missing")
+                                    })
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        self.workers[w].send(Job {
+                            nodes: lane.nodes.clone(),
+                            inputs,
+                            origin,
+                            track: w + 1,
+                        })?;
+                        busy.push(w);
+                    }
+                    let mut done: Vec<(NodeId, Tensor)> = Vec::new();
+                    let mut failed = None;
+                    for &w in &busy {
+                        match self.workers[w].receive() {
+                            Ok((values, s)) => {
+                                done.extend(values);
+                                spans.extend(s);
+                            }
+                            Err(e) => failed = failed.or(Some(e)),
+                        }
+                    }
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
+                    // in topological order, so that a value read inside the
+                    // stage is stored before its reader releases it
+                    done.sort_by_key(|(id, _)| *id);
+                    for (id, y) in done {
+                        release(&mut values, &mut uses, &plan.inputs[id]);
+                        values[id] = Some(y);
+                    }
+                }
+            }
+        }
+        let y = values[plan.output()]
+            .take()
+            .context("the graph produced no output")?;
+        Ok((y, spans))
+    }
+
+    /// Track names of a traced pass.
+    pub(super) fn tracks(&self) -> Vec<String> {
+        std::iter::once(format!("main thread ({} intra-op)", self.threads))
+            .chain(
+                self.workers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| format!("torch-lane-{} ({} intra-op)", i + 1, w.threads)),
+            )
+            .collect()
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frameworks::Optimize;
+    use crate::graph::weights::Weights;
+    use crate::schedule::Lane;
+
+    /// speedbench's own parallel executor on two threads runs the two
+    /// branches of a diamond at once when its schedule says so: a property
+    /// of the timeline (two tracks, the branches overlapped), not of the
+    /// wall time.
+    #[test]
+    fn a_parallel_stage_overlaps_the_diamonds_branches() {
+        // branches of a few ms each: far longer than a lane takes to wake
+        // up, and long enough to be time-sliced when other tests hold the
+        // cores
+        let g = crate::trace::tests::diamond_of(64, 128);
+        let w = Weights::seeded(&g, 1);
+        let plan = Arc::new(Plan::new(&g, &w, tch::Device::Cpu, Optimize::Default).unwrap());
+        let id = |n: &str| g.nodes.iter().position(|m| m.name == n).unwrap();
+        let lane = |n: &str| Lane {
+            nodes: vec![id(n)],
+            threads: 1,
+        };
+        let schedule = Schedule {
+            stages: vec![
+                Stage::Sequential(vec![id("stem")]),
+                Stage::Parallel(vec![lane("left"), lane("right")]),
+                Stage::Sequential((id("add")..g.nodes.len()).collect()),
+            ],
+            predicted_us: 0.0,
+            sequential_us: 0.0,
+        };
+        let mut staged = Staged::with_schedule(plan.clone(), &g, schedule, 2).unwrap();
+        let _grad = plan.grad_guard();
+        let x = tch::Tensor::f_from_slice(crate::io::seeded_input(1, 128, 0).as_slice().unwrap())
+            .unwrap()
+            .reshape([1, 3, 128, 128]);
+        let want = plan.run_sequential(x.shallow_clone(), None).unwrap();
+        // a loaded machine may still run the lanes one after the other: the
+        // property is that they can overlap, so the best of a few passes
+        let mut traces: Vec<crate::record::Trace> = Vec::new();
+        for _ in 0..10 {
+            let (y, spans) = staged.run(x.shallow_clone(), true).unwrap();
+            assert!(y.allclose(&want, 1e-4, 1e-4, false));
+            let t = super::super::trace::timeline(&plan, "test", staged.tracks(), &spans);
+            traces.push(crate::trace::finish(t, &g, false));
+            if traces
+                .last()
+                .is_some_and(|t| t.concurrency.branch_overlap > 0.5)
+            {
+                break;
+            }
+        }
+        let best = traces
+            .iter()
+            .max_by(|a, b| {
+                a.concurrency
+                    .branch_overlap
+                    .total_cmp(&b.concurrency.branch_overlap)
+            })
+            .unwrap();
+        let k = best.concurrency;
+        // the main thread and two lanes ran operations
+        assert_eq!(k.tracks, 3, "{:?}", best.timeline.tracks);
+        assert!(!k.sequential(), "{k:?}");
+        assert!(k.branch_overlap > 0.5, "{k:?}");
+        let track = |n: &str| {
+            best.timeline
+                .events
+                .iter()
+                .find(|e| e.name == n)
+                .unwrap()
+                .track
+        };
+        assert_ne!(track("left"), track("right"));
+        assert_eq!(track("stem"), track("add"));
+        assert_eq!(staged.threads(), (2, 2));
+    }
+}

@@ -1,0 +1,31 @@
+//! Which schedule a parallel cell ran: the framework's own executor or
+//! speedbench's cost-model schedule ([`crate::schedule`]), as a results file
+//! stores it.
+
+use serde::{Deserialize, Serialize};
+
+/// A stage that ran lanes concurrently, as a cell records it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ParallelStage {
+    /// The stage's first node.
+    pub first: String,
+    /// Per lane: (nodes, intra-op threads).
+    pub lanes: Vec<(usize, usize)>,
+}
+
+/// Which schedule a parallel cell ran, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScheduleRecord {
+    /// `speedbench cost model over libtorch operations`, `... over ONNX
+    /// Runtime segments`, or the framework's own executor.
+    pub scheduler: String,
+    pub stages: usize,
+    pub parallel_stages: Vec<ParallelStage>,
+    pub predicted_ms: f64,
+    pub predicted_sequential_ms: f64,
+    /// Calibration passes: (sequential median, schedule median) ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<(f64, f64)>,
+    /// What ran: the cost model's schedule, or sequential and why.
+    pub chosen: String,
+}

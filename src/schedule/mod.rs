@@ -1,0 +1,242 @@
+//! Inter-operator schedules by measured cost, for any executor speedbench
+//! drives (libtorch operations, ONNX Runtime segments).
+//!
+//! The graph splits at its cut nodes (nodes every path goes through) into
+//! regions; a region of branch nodes splits into its independent
+//! components. Stage by stage (the idea of IOS, MLSys 2021), the schedule
+//! either runs a region one operation after another with every intra-op
+//! thread, or runs its components on concurrent lanes that share the
+//! threads, whichever the measured per-operation costs predict is faster.
+//! Sequential is always a candidate, so the predicted time never exceeds
+//! the sequential one.
+
+use crate::graph::analysis::branch_nodes;
+use crate::graph::{Graph, NodeId};
+pub use crate::record::{ParallelStage, ScheduleRecord};
+
+/// One step of a schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    /// Nodes one after another, every intra-op thread each.
+    Sequential(Vec<NodeId>),
+    /// Lanes at the same time, each its nodes in order on its threads.
+    Parallel(Vec<Lane>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lane {
+    pub nodes: Vec<NodeId>,
+    pub threads: usize,
+}
+
+/// A whole schedule and what the cost model predicts for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub stages: Vec<Stage>,
+    /// Predicted wall time of one pass, µs.
+    pub predicted_us: f64,
+    /// Predicted wall time of the all-sequential schedule, µs.
+    pub sequential_us: f64,
+}
+
+/// Consecutive nodes between cut nodes, in topological order: either one
+/// cut node (`branch == false`) or a run of branch nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Region {
+    pub nodes: Vec<NodeId>,
+    pub branch: bool,
+}
+
+/// The regions of `g` (node 0, the input, is in none). A cut node is
+/// comparable with every node, so its ancestors come before it in
+/// topological order and its descendants after: the branch nodes between
+/// two cuts are contiguous.
+pub fn regions(g: &Graph) -> Vec<Region> {
+    let branch = branch_nodes(g);
+    let mut out: Vec<Region> = Vec::new();
+    for id in 1..g.nodes.len() {
+        match out.last_mut() {
+            Some(r) if r.branch && branch[id] => r.nodes.push(id),
+            _ => out.push(Region {
+                nodes: vec![id],
+                branch: branch[id],
+            }),
+        }
+    }
+    out
+}
+
+/// The weakly connected components of the subgraph on `nodes`, each in
+/// topological order, in order of their first node.
+pub fn components(g: &Graph, nodes: &[NodeId]) -> Vec<Vec<NodeId>> {
+    let index = |id: NodeId| nodes.iter().position(|&n| n == id);
+    let mut parent: Vec<usize> = (0..nodes.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    for (i, &id) in nodes.iter().enumerate() {
+        for &input in &g.nodes[id].inputs {
+            if let Some(j) = index(input) {
+                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                parent[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    let mut groups: Vec<(usize, Vec<NodeId>)> = Vec::new();
+    for (i, &id) in nodes.iter().enumerate() {
+        let r = root(&mut parent, i);
+        match groups.iter_mut().find(|(k, _)| *k == r) {
+            Some((_, g)) => g.push(id),
+            None => groups.push((r, vec![id])),
+        }
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
+}
+
+/// Longest-processing-time packing of `items` (cost each) onto `lanes`:
+/// per lane, the item indices in their original order, and the lane's sum.
+fn pack(costs: &[f64], lanes: usize) -> Vec<(Vec<usize>, f64)> {
+    let mut order: Vec<usize> = (0..costs.len()).collect();
+    order.sort_by(|&a, &b| costs[b].total_cmp(&costs[a]).then(a.cmp(&b)));
+    let mut out: Vec<(Vec<usize>, f64)> = vec![(Vec::new(), 0.0); lanes];
+    for i in order {
+        let lane = (0..lanes)
+            .min_by(|&a, &b| out[a].1.total_cmp(&out[b].1).then(a.cmp(&b)))
+            .unwrap_or(0);
+        out[lane].0.push(i);
+        out[lane].1 += costs[i];
+    }
+    for lane in &mut out {
+        lane.0.sort_unstable();
+    }
+    out.retain(|l| !l.0.is_empty());
+    out
+}
+
+/// The schedule the costs predict fastest. `cost(node, threads)` is a
+/// node's measured time in µs at that many intra-op threads; `threads` the
+/// intra-op threads of the sequential schedule, `workers` the most lanes
+/// that may run at once, `overhead_us` what starting and joining a
+/// parallel stage costs.
+pub fn plan(
+    g: &Graph,
+    cost: &dyn Fn(NodeId, usize) -> f64,
+    threads: usize,
+    workers: usize,
+    overhead_us: f64,
+) -> Schedule {
+    let threads = threads.max(1);
+    let mut stages: Vec<Stage> = Vec::new();
+    let (mut predicted, mut sequential) = (0.0, 0.0);
+    let push_sequential = |stages: &mut Vec<Stage>, nodes: &[NodeId]| match stages.last_mut() {
+        Some(Stage::Sequential(run)) => run.extend_from_slice(nodes),
+        _ => stages.push(Stage::Sequential(nodes.to_vec())),
+    };
+    for region in regions(g) {
+        let seq: f64 = region.nodes.iter().map(|&n| cost(n, threads)).sum();
+        sequential += seq;
+        let parts = if region.branch {
+            components(g, &region.nodes)
+        } else {
+            vec![]
+        };
+        let mut best: Option<(f64, Vec<Lane>)> = None;
+        for lanes in 2..=workers.min(parts.len()) {
+            let per_lane = (threads / lanes).max(1);
+            let costs: Vec<f64> = parts
+                .iter()
+                .map(|p| p.iter().map(|&n| cost(n, per_lane)).sum())
+                .collect();
+            let packed = pack(&costs, lanes);
+            let time = packed.iter().map(|l| l.1).fold(0.0, f64::max) + overhead_us;
+            if time < seq && best.as_ref().is_none_or(|b| time < b.0) {
+                let lanes = packed
+                    .into_iter()
+                    .map(|(items, _)| {
+                        let mut nodes: Vec<NodeId> =
+                            items.iter().flat_map(|&i| parts[i].clone()).collect();
+                        nodes.sort_unstable();
+                        Lane {
+                            nodes,
+                            threads: per_lane,
+                        }
+                    })
+                    .collect();
+                best = Some((time, lanes));
+            }
+        }
+        match best {
+            Some((time, lanes)) => {
+                predicted += time;
+                stages.push(Stage::Parallel(lanes));
+            }
+            None => {
+                predicted += seq;
+                push_sequential(&mut stages, &region.nodes);
+            }
+        }
+    }
+    Schedule {
+        stages,
+        predicted_us: predicted,
+        sequential_us: sequential,
+    }
+}
+
+impl Schedule {
+    /// Whether any stage runs lanes concurrently.
+    pub fn is_parallel(&self) -> bool {
+        self.stages.iter().any(|s| matches!(s, Stage::Parallel(_)))
+    }
+
+    /// Every node in order of execution (lanes of a stage one after
+    /// another): each node exactly once.
+    pub fn nodes(&self) -> Vec<NodeId> {
+        self.stages
+            .iter()
+            .flat_map(|s| match s {
+                Stage::Sequential(n) => n.clone(),
+                Stage::Parallel(lanes) => lanes.iter().flat_map(|l| l.nodes.clone()).collect(),
+            })
+            .collect()
+    }
+
+    /// The schedule in words, for the cell.
+    pub fn record(&self, g: &Graph, scheduler: &str) -> ScheduleRecord {
+        let parallel = self
+            .stages
+            .iter()
+            .filter_map(|s| match s {
+                Stage::Parallel(lanes) => Some(ParallelStage {
+                    first: lanes
+                        .iter()
+                        .filter_map(|l| l.nodes.first())
+                        .min()
+                        .map_or(String::new(), |&n| g.nodes[n].name.clone()),
+                    lanes: lanes.iter().map(|l| (l.nodes.len(), l.threads)).collect(),
+                }),
+                Stage::Sequential(_) => None,
+            })
+            .collect();
+        ScheduleRecord {
+            scheduler: scheduler.into(),
+            stages: self.stages.len(),
+            parallel_stages: parallel,
+            predicted_ms: self.predicted_us / 1e3,
+            predicted_sequential_ms: self.sequential_us / 1e3,
+            measured: None,
+            chosen: if self.is_parallel() {
+                "cost model".into()
+            } else {
+                "sequential: the cost model predicts no gain from overlapping".into()
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+use super::*;
+use crate::graph::{Op, ParamRef, Shape};
+
+/// input -> stem -> (heavy: two convs, light: one conv) -> add -> head.
+fn diamond() -> Graph {
+    let conv = |p: &str| Op::Conv {
+        out: 4,
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+        groups: 1,
+        bias: false,
+        params: ParamRef::whole(p),
+    };
+    let mut g = Graph::new("diamond", Shape::new(3, 8, 8));
+    let stem = g.add("stem", conv("stem"), &[0]).unwrap();
+    let h1 = g.add("heavy1", conv("heavy1"), &[stem]).unwrap();
+    let h2 = g.add("heavy2", conv("heavy2"), &[h1]).unwrap();
+    let l = g.add("light", conv("light"), &[stem]).unwrap();
+    let add = g.add("add", Op::Add, &[h2, l]).unwrap();
+    let gap = g.add("gap", Op::GlobalAvgPool, &[add]).unwrap();
+    g.add("flat", Op::Flatten, &[gap]).unwrap();
+    g
+}
+
+fn id(g: &Graph, name: &str) -> NodeId {
+    g.nodes.iter().position(|n| n.name == name).unwrap()
+}
+
+/// Costs in µs at one thread per node name; at two threads each takes
+/// `scaling` of that (0.5: perfect scaling, 1.0: none).
+fn costs<'a>(
+    g: &'a Graph,
+    one: &'a [(&'a str, f64)],
+    scaling: f64,
+) -> impl Fn(NodeId, usize) -> f64 + 'a {
+    move |n, t| {
+        let base = one
+            .iter()
+            .find(|(k, _)| *k == g.nodes[n].name)
+            .map_or(1.0, |(_, c)| *c);
+        if t >= 2 {
+            base * scaling
+        } else {
+            base
+        }
+    }
+}
+
+#[test]
+fn regions_split_at_the_cut_nodes_and_branches_into_components() {
+    let g = diamond();
+    let r = regions(&g);
+    let names = |nodes: &[NodeId]| {
+        nodes
+            .iter()
+            .map(|&n| g.nodes[n].name.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(r.len(), 5);
+    assert_eq!((names(&r[0].nodes), r[0].branch), (vec!["stem"], false));
+    assert_eq!(
+        (names(&r[1].nodes), r[1].branch),
+        (vec!["heavy1", "heavy2", "light"], true)
+    );
+    assert_eq!(names(&r[2].nodes), ["add"]);
+    let parts = components(&g, &r[1].nodes);
+    assert_eq!(
+        parts.iter().map(|p| names(p)).collect::<Vec<_>>(),
+        [vec!["heavy1", "heavy2"], vec!["light"]]
+    );
+}
+
+#[test]
+fn operations_that_scale_with_threads_run_one_after_another() {
+    // perfect scaling: two threads on one operation beat one thread each
+    let g = diamond();
+    let one = [("heavy1", 400.0), ("heavy2", 400.0), ("light", 300.0)];
+    let s = plan(&g, &costs(&g, &one, 0.5), 2, 2, 20.0);
+    assert!(!s.is_parallel(), "{s:?}");
+    assert_eq!(s.stages.len(), 1);
+    assert_eq!(s.predicted_us, s.sequential_us);
+    assert_eq!(
+        s.record(&g, "test").chosen,
+        "sequential: the cost model predicts no gain from overlapping"
+    );
+}
+
+#[test]
+fn a_costly_branch_beside_a_cheap_one_that_scale_poorly_overlap() {
+    // no scaling: the light branch hides under the heavy one on two lanes
+    let g = diamond();
+    let one = [("heavy1", 400.0), ("heavy2", 400.0), ("light", 300.0)];
+    let s = plan(&g, &costs(&g, &one, 1.0), 2, 2, 20.0);
+    assert!(s.is_parallel(), "{s:?}");
+    let Stage::Parallel(lanes) = &s.stages[1] else {
+        panic!("{s:?}")
+    };
+    assert_eq!(lanes.len(), 2);
+    assert_eq!(lanes[0].nodes, [id(&g, "heavy1"), id(&g, "heavy2")]);
+    assert_eq!(lanes[1].nodes, [id(&g, "light")]);
+    assert!(lanes.iter().all(|l| l.threads == 1));
+    // predicted: the heavy lane (800) + overhead instead of 800 + 300
+    let rest = s.sequential_us - 1100.0;
+    assert!((s.predicted_us - (rest + 820.0)).abs() < 1e-9, "{s:?}");
+    let r = s.record(&g, "test");
+    assert_eq!(r.parallel_stages.len(), 1);
+    assert_eq!(r.parallel_stages[0].first, "heavy1");
+    assert_eq!(r.parallel_stages[0].lanes, [(2, 1), (1, 1)]);
+    assert_eq!(r.stages, 3);
+}
+
+#[test]
+fn a_cheap_branch_not_worth_a_stage_stays_sequential() {
+    // poor scaling, but the light branch is shorter than the overhead saved
+    let g = diamond();
+    let one = [("heavy1", 400.0), ("heavy2", 400.0), ("light", 10.0)];
+    let s = plan(&g, &costs(&g, &one, 0.9), 2, 2, 20.0);
+    // sequential 0.9 * 810 = 729 beats 800 + 20
+    assert!(!s.is_parallel(), "{s:?}");
+    // one worker: never parallel
+    let s = plan(
+        &g,
+        &costs(
+            &g,
+            &[("heavy1", 400.0), ("heavy2", 400.0), ("light", 300.0)],
+            1.0,
+        ),
+        2,
+        1,
+        0.0,
+    );
+    assert!(!s.is_parallel());
+}
+
+#[test]
+fn packing_balances_the_lanes() {
+    let lanes = pack(&[5.0, 4.0, 3.0, 3.0, 1.0], 2);
+    // LPT: 5 | 4, then 3 -> 4+3, 3 -> 5+3, 1 -> 7+1
+    assert_eq!(lanes, vec![(vec![0, 3], 8.0), (vec![1, 2, 4], 8.0)]);
+    assert_eq!(pack(&[1.0], 3).len(), 1);
+}
+
+/// On ScaleNet-50 every node runs exactly once, and every node runs after
+/// its inputs: in an earlier stage, or earlier in its own lane.
+#[test]
+fn scalenet_schedules_cover_every_node_once_in_dependency_order() {
+    let l = crate::zoo::load(
+        &crate::zoo::Catalog::built_in().unwrap(),
+        "scalenet50",
+        224,
+        None,
+        0,
+    )
+    .unwrap();
+    let g = &l.graph;
+    for scaling in [0.5, 0.8, 1.0] {
+        let s = plan(
+            g,
+            &|n, t| {
+                (1 + crate::graph::analysis::node_macs(g, n) / 1000) as f64
+                    * if t > 1 { scaling } else { 1.0 }
+            },
+            2,
+            2,
+            20.0,
+        );
+        let mut nodes = s.nodes();
+        assert_eq!(nodes.len(), g.nodes.len() - 1);
+        nodes.sort_unstable();
+        nodes.dedup();
+        assert_eq!(nodes.len(), g.nodes.len() - 1);
+        let mut done = vec![false; g.nodes.len()];
+        done[0] = true;
+        for stage in &s.stages {
+            let lanes: Vec<&[NodeId]> = match stage {
+                Stage::Sequential(n) => vec![n.as_slice()],
+                Stage::Parallel(l) => l.iter().map(|l| l.nodes.as_slice()).collect(),
+            };
+            let before = done.clone();
+            for lane in &lanes {
+                let mut mine = before.clone();
+                for &n in *lane {
+                    assert!(
+                        g.nodes[n].inputs.iter().all(|&i| mine[i]),
+                        "{} before its inputs",
+                        g.nodes[n].name
+                    );
+                    mine[n] = true;
+                }
+            }
+            for lane in lanes {
+                for &n in lane {
+                    done[n] = true;
+                }
+            }
+        }
+        assert!(s.predicted_us <= s.sequential_us);
+        if scaling == 1.0 {
+            assert!(s.is_parallel());
+        }
+    }
+}
