@@ -169,7 +169,7 @@ pub fn prepare(
 pub fn built_in() -> Vec<&'static str> {
     let mut v = Vec::new();
     if cfg!(feature = "ort") {
-        v.push("ort");
+        v.extend(["ort", "ort-own"]);
     }
     if cfg!(feature = "torch") {
         v.push("torch");
@@ -184,14 +184,17 @@ pub fn built_in() -> Vec<&'static str> {
 pub fn by_name(name: &str) -> Result<Box<dyn Framework>> {
     match name {
         #[cfg(feature = "ort")]
-        "ort" => Ok(Box::new(ort::Ort)),
+        "ort" => Ok(Box::new(ort::Ort { own: false })),
+        #[cfg(feature = "ort")]
+        "ort-own" => Ok(Box::new(ort::Ort { own: true })),
         #[cfg(feature = "torch")]
         "torch" => Ok(Box::new(torch::Torch)),
         #[cfg(feature = "tf")]
         "tf" => Ok(Box::new(tf::Tf)),
         n if FRAMEWORKS.contains(&n) => bail!(
-            "framework '{n}' is not built into this binary (built: {}); rebuild with --features {n}",
-            built_in().join(", ")
+            "framework '{n}' is not built into this binary (built: {}); rebuild with --features {}",
+            built_in().join(", "),
+            n.split('-').next().unwrap_or(n)
         ),
         n => bail!(
             "unknown framework '{n}' (expected one of: {})",

@@ -7,7 +7,7 @@ use prost::Message;
 
 use super::onnx_proto::*;
 use super::weights::{TensorView, Weights};
-use super::{Graph, Op, ResizeMode};
+use super::{Graph, NodeId, Op, ResizeMode};
 
 pub const OPSET: i64 = 18;
 pub const INPUT: &str = "input";
@@ -86,28 +86,83 @@ fn value_info(name: &str, dims: Vec<DimValue>) -> ValueInfoProto {
 
 /// The ONNX model of `g` with weights `w`, serialised.
 pub fn to_onnx(g: &Graph, w: &Weights) -> Result<Vec<u8>> {
-    let mut nodes = Vec::new();
-    let mut inits = Vec::new();
-    let out_name = |id: usize| -> String {
-        if id == 0 {
-            INPUT.into()
-        } else {
-            g.nodes[id].name.clone()
+    let all: Vec<NodeId> = (1..g.nodes.len()).collect();
+    Ok(segment(g, w, &all)?.bytes)
+}
+
+/// A part of a graph as an ONNX model of its own.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub bytes: Vec<u8>,
+    /// The values it reads from outside (node 0 is the graph's input), in
+    /// the order of the model's inputs.
+    pub inputs: Vec<NodeId>,
+    /// The values it hands on: read by a node outside it, or the graph's
+    /// output; in the order of the model's outputs.
+    pub outputs: Vec<NodeId>,
+}
+
+/// The ONNX name of node `id`'s value: `input` for node 0, `logits` for
+/// the graph's output, else the node's name.
+pub fn value_name(g: &Graph, id: NodeId) -> String {
+    if id == 0 {
+        INPUT.into()
+    } else if id == g.output() {
+        OUTPUT.into()
+    } else {
+        g.nodes[id].name.clone()
+    }
+}
+
+/// The ONNX shape of node `id`'s value for a symbolic batch: vectors
+/// (flatten, fc) are [batch, C] in ONNX, maps [batch, C, H, W].
+fn value_dims(g: &Graph, id: NodeId) -> Vec<DimValue> {
+    let batch = DimValue::DimParam("batch".into());
+    let s = g.nodes[id].shape;
+    match g.nodes[id].op {
+        Op::Flatten | Op::Linear { .. } => vec![batch, DimValue::DimValue(s.c as i64)],
+        _ => vec![
+            batch,
+            DimValue::DimValue(s.c as i64),
+            DimValue::DimValue(s.h as i64),
+            DimValue::DimValue(s.w as i64),
+        ],
+    }
+}
+
+/// The ONNX model of `nodes` (in topological order) of `g`: its inputs the
+/// values it reads from outside, its outputs the values read outside it.
+pub fn segment(g: &Graph, w: &Weights, nodes: &[NodeId]) -> Result<Segment> {
+    let inside: std::collections::HashSet<NodeId> = nodes.iter().copied().collect();
+    let consumers = g.consumers();
+    let mut inputs: Vec<NodeId> = Vec::new();
+    for &id in nodes {
+        for &i in &g.nodes[id].inputs {
+            if !inside.contains(&i) && !inputs.contains(&i) {
+                inputs.push(i);
+            }
         }
-    };
-    let last = g.output();
-    for (id, n) in g.nodes.iter().enumerate().skip(1) {
-        let mut inputs: Vec<String> = n.inputs.iter().map(|&i| out_name(i)).collect();
+    }
+    let outputs: Vec<NodeId> = nodes
+        .iter()
+        .copied()
+        .filter(|&id| id == g.output() || consumers[id].iter().any(|c| !inside.contains(c)))
+        .collect();
+    let mut onnx_nodes = Vec::new();
+    let mut inits = Vec::new();
+    for &id in nodes {
+        let n = &g.nodes[id];
+        let mut node_inputs: Vec<String> = n.inputs.iter().map(|&i| value_name(g, i)).collect();
         let mut attrs = Vec::new();
         // The weights follow the activations, in the order of `Op::params`
         // (ONNX's Conv, BatchNormalization and Gemm take them so).
         for (suffix, t) in w.params_of(&n.op)? {
             let name = format!("{}.{suffix}", n.name);
             inits.push(float_tensor(&name, &t));
-            inputs.push(name);
+            node_inputs.push(name);
         }
         let op_type = match &n.op {
-            Op::Input => unreachable!("only node 0 is an input"),
+            Op::Input => anyhow::bail!("node {id} is the graph input, not an operation"),
             Op::Conv {
                 kernel,
                 stride,
@@ -141,7 +196,7 @@ pub fn to_onnx(g: &Graph, w: &Weights) -> Result<Vec<u8>> {
             Op::Resize { h, w: width, mode } => {
                 let sizes = format!("{}.sizes", n.name);
                 inits.push(int_tensor(&sizes, &[*h as i64, *width as i64]));
-                inputs.extend([String::new(), String::new(), sizes]);
+                node_inputs.extend([String::new(), String::new(), sizes]);
                 attrs.push(attr_ints("axes", &[2, 3]));
                 match mode {
                     ResizeMode::Nearest => {
@@ -166,7 +221,7 @@ pub fn to_onnx(g: &Graph, w: &Weights) -> Result<Vec<u8>> {
                 for (s, v) in [("starts", *start), ("ends", *end), ("axes", 1)] {
                     let name = format!("{}.{s}", n.name);
                     inits.push(int_tensor(&name, &[v as i64]));
-                    inputs.push(name);
+                    node_inputs.push(name);
                 }
                 "Slice"
             }
@@ -179,47 +234,38 @@ pub fn to_onnx(g: &Graph, w: &Weights) -> Result<Vec<u8>> {
                 "Gemm"
             }
         };
-        nodes.push(NodeProto {
-            input: inputs,
-            output: vec![if id == last {
-                OUTPUT.into()
-            } else {
-                n.name.clone()
-            }],
+        onnx_nodes.push(NodeProto {
+            input: node_inputs,
+            output: vec![value_name(g, id)],
             name: n.name.clone(),
             op_type: op_type.into(),
             attribute: attrs,
         });
     }
     let x = g.input();
-    let batch = || DimValue::DimParam("batch".into());
     let model = ModelProto {
         ir_version: 8,
         producer_name: "speedbench".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: format!("{} for {}x{} inputs", g.name, x.h, x.w),
         graph: Some(GraphProto {
-            node: nodes,
+            node: onnx_nodes,
             name: g.name.clone(),
             initializer: inits,
-            input: vec![value_info(
-                INPUT,
-                vec![
-                    batch(),
-                    DimValue::DimValue(x.c as i64),
-                    DimValue::DimValue(x.h as i64),
-                    DimValue::DimValue(x.w as i64),
-                ],
-            )],
-            output: vec![value_info(
-                OUTPUT,
-                vec![batch(), DimValue::DimValue(g.num_classes() as i64)],
-            )],
+            input: inputs.iter().map(|&i| value_info(&value_name(g, i), value_dims(g, i))).collect(),
+            output: outputs
+                .iter()
+                .map(|&o| value_info(&value_name(g, o), value_dims(g, o)))
+                .collect(),
         }),
         opset_import: vec![OperatorSetIdProto {
             domain: String::new(),
             version: OPSET,
         }],
     };
-    Ok(model.encode_to_vec())
+    Ok(Segment {
+        bytes: model.encode_to_vec(),
+        inputs,
+        outputs,
+    })
 }

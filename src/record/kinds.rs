@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// All framework names speedbench knows, built in or not, in report order.
-pub const FRAMEWORKS: [&str; 3] = ["ort", "torch", "tf"];
+pub const FRAMEWORKS: [&str; 4] = ["ort", "ort-own", "torch", "tf"];
 
 /// Where a graph runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]

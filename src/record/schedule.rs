@@ -26,6 +26,10 @@ pub struct ScheduleRecord {
     /// Calibration passes: (sequential median, schedule median) ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured: Option<(f64, f64)>,
+    /// ORT segments: (the whole graph in one session, the segments one
+    /// after another) ms, sequential: what the boundaries cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boundary: Option<(f64, f64)>,
     /// What ran: the cost model's schedule, or sequential and why.
     pub chosen: String,
 }

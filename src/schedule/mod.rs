@@ -229,6 +229,7 @@ impl Schedule {
             predicted_ms: self.predicted_us / 1e3,
             predicted_sequential_ms: self.sequential_us / 1e3,
             measured: None,
+            boundary: None,
             chosen: if self.is_parallel() {
                 "cost model".into()
             } else {

@@ -4,6 +4,7 @@
 //! settings of [`config`] ([`session`] runs it).
 
 pub mod config;
+mod segments;
 mod session;
 mod trace;
 
@@ -14,12 +15,18 @@ use ort::environment::Environment;
 use ort::ep::{ExecutionProvider, CUDA};
 use ort::session::Session;
 
-use super::{require_cuda, Device, Framework, PrepareOptions, Prepared};
+use super::{require_cuda, Device, Framework, Mode, PrepareOptions, Prepared};
 use crate::graph::weights::Weights;
 use crate::graph::{onnx, Graph};
+use segments::Segmented;
 use session::OrtSession;
 
-pub struct Ort;
+/// ONNX Runtime; `own` (framework `ort-own`) keeps ORT's own parallel
+/// executor (`ORT_PARALLEL`) for the parallel mode, which `ort` replaces by
+/// speedbench's schedule over ORT segments ([`segments`]).
+pub struct Ort {
+    pub own: bool,
+}
 
 /// Path of `libonnxruntime.so`: `ORT_DYLIB_PATH` at run time, else the one
 /// `ci/setup.sh` found at build time.
@@ -56,7 +63,11 @@ fn env() -> Result<&'static Environment> {
 
 impl Framework for Ort {
     fn name(&self) -> &'static str {
-        "ort"
+        if self.own {
+            "ort-own"
+        } else {
+            "ort"
+        }
     }
 
     fn version(&self) -> Result<String> {
@@ -77,40 +88,20 @@ impl Framework for Ort {
         weights: &Weights,
         opts: &PrepareOptions,
     ) -> Result<Box<dyn Prepared>> {
-        let env = env()?;
-        let bytes = onnx::to_onnx(graph, weights)?;
         let config = config::session_config(opts);
-        let mut b = Session::builder(env)?
-            .with_optimization_level(config.optimization)
-            .map_err(|e| anyhow!("{e}"))?
-            .with_intra_threads(config.intra_threads)
-            .map_err(|e| anyhow!("{e}"))?
-            // Both modes live in one worker and run interleaved: a session
-            // whose idle threads spin would steal the cores of the other.
-            .with_intra_op_spinning(false)
-            .map_err(|e| anyhow!("{e}"))?
-            .with_inter_op_spinning(false)
-            .map_err(|e| anyhow!("{e}"))?;
-        b = b
-            .with_parallel_execution(config.parallel_execution)
-            .map_err(|e| anyhow!("{e}"))?;
-        if let Some(inter) = config.inter_threads {
-            b = b.with_inter_threads(inter).map_err(|e| anyhow!("{e}"))?;
-        }
         if opts.device == Device::Cuda {
             require_cuda("ort")?;
             if !CUDA::is_available().unwrap_or(false) {
                 bail!("--device cuda: this ONNX Runtime has no CUDA execution provider; run ci/setup.sh --gpu (onnxruntime-gpu)");
             }
-            b = b
-                .with_execution_providers([CUDA::default().build().error_on_failure()])
-                .map_err(|e| {
-                    anyhow!("--device cuda: the CUDA execution provider failed to start: {e}")
-                })?;
         }
-        let session = b
-            .commit_from_memory(&bytes)
-            .context("ONNX Runtime could not load the graph")?;
+        // speedbench's schedule over ORT segments: the parallel mode of
+        // `ort` on the CPU (`ort-own` keeps ORT's own parallel executor)
+        if opts.mode == Mode::Parallel && !self.own && opts.device == Device::Cpu {
+            return Ok(Box::new(Segmented::new(graph, weights, opts)));
+        }
+        let bytes = onnx::to_onnx(graph, weights)?;
+        let session = session(&bytes, &config, opts.device)?;
         Ok(Box::new(OrtSession::new(
             session,
             opts.device,
@@ -118,6 +109,34 @@ impl Framework for Ort {
             config.threads(),
         )))
     }
+}
+
+/// A session of `bytes` with `config`'s settings on `device`.
+pub(super) fn session(bytes: &[u8], config: &config::SessionConfig, device: Device) -> Result<Session> {
+    let mut b = Session::builder(env()?)?
+        .with_optimization_level(config.optimization)
+        .map_err(|e| anyhow!("{e}"))?
+        .with_intra_threads(config.intra_threads)
+        .map_err(|e| anyhow!("{e}"))?
+        // Both modes live in one worker and run interleaved: a session
+        // whose idle threads spin would steal the cores of the other.
+        .with_intra_op_spinning(false)
+        .map_err(|e| anyhow!("{e}"))?
+        .with_inter_op_spinning(false)
+        .map_err(|e| anyhow!("{e}"))?;
+    b = b
+        .with_parallel_execution(config.parallel_execution)
+        .map_err(|e| anyhow!("{e}"))?;
+    if let Some(inter) = config.inter_threads {
+        b = b.with_inter_threads(inter).map_err(|e| anyhow!("{e}"))?;
+    }
+    if device == Device::Cuda {
+        b = b
+            .with_execution_providers([CUDA::default().build().error_on_failure()])
+            .map_err(|e| anyhow!("--device cuda: the CUDA execution provider failed to start: {e}"))?;
+    }
+    b.commit_from_memory(bytes)
+        .context("ONNX Runtime could not load the graph")
 }
 
 #[cfg(test)]
@@ -156,7 +175,7 @@ mod tests {
         let (g, w) = tiny();
         for (mode, want) in [(Mode::Sequential, (2, 1)), (Mode::Parallel, (2, 3))] {
             let opts = PrepareOptions::new(Device::Cpu, mode, Optimize::Default, 2, 3, false);
-            let p = Ort.prepare(&g, &w, &opts).unwrap();
+            let p = Ort { own: true }.prepare(&g, &w, &opts).unwrap();
             assert_eq!(p.threads_used(), Some(want));
             assert_eq!(want, config::session_config(&opts).threads());
         }
@@ -173,7 +192,7 @@ mod tests {
             1,
             false,
         );
-        let mut p = Ort.prepare(&g, &w, &opts).unwrap();
+        let mut p = Ort { own: true }.prepare(&g, &w, &opts).unwrap();
         assert_eq!(p.run(&Array4::zeros((2, 3, 8, 8))).unwrap().shape(), [2, 5]);
         let err = p.run(&Array4::zeros((1, 3, 9, 9))).unwrap_err();
         assert!(err.to_string().contains("built for [N, 3, 8, 8]"), "{err}");

@@ -167,7 +167,7 @@ mod tests {
     fn every_op_matches_onnx_runtime() {
         let (g, w) = every_op();
         let x = input(3);
-        let want = crate::frameworks::ort::Ort
+        let want = crate::frameworks::ort::Ort { own: false }
             .prepare(&g, &w, &opts(Device::Cpu, Mode::Sequential))
             .unwrap()
             .run(&x)

@@ -1,0 +1,386 @@
+//! ONNX Runtime's parallel mode under speedbench's schedule: ORT 1.31's own
+//! parallel executor runs every node on one thread here (its timelines), so
+//! speedbench splits the IR at its cut nodes ([`crate::schedule`]), makes
+//! one ONNX model and one ORT session per segment (a run of sequential
+//! stages, or one lane of a parallel stage), and runs the lanes of a stage
+//! on concurrent threads, each session with the lane's intra-op threads.
+//! Values pass between sessions as ORT values, never copied.
+//!
+//! The first pass calibrates: ORT's profiler times every node in a whole-
+//! graph session at all intra-op threads and at a lane's, the cost model
+//! plans, and five interleaved passes each measure the segments run one
+//! after another against the whole graph in one session (what the
+//! boundaries cost) and the schedule against that whole session (the
+//! schedule is kept only if it is faster).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ndarray::{Array2, Array4};
+use ort::session::{Session, SessionInputValue};
+use ort::value::{DynValue, TensorRef};
+
+use super::config::{session_config, SessionConfig};
+use super::session::OrtSession;
+use super::trace::traced_run;
+use crate::frameworks::{check_input, check_output, Device, Mode, PrepareOptions, Prepared};
+use crate::graph::weights::Weights;
+use crate::graph::{onnx, Graph, NodeId};
+use crate::record::{OpEvent, ScheduleRecord, Timeline};
+use crate::schedule::{self, Schedule, Stage};
+
+/// What starting and joining a parallel stage of sessions costs, µs.
+const STAGE_OVERHEAD_US: f64 = 80.0;
+/// Timed passes of each candidate in the calibration's comparisons.
+const CHECK_PASSES: usize = 5;
+
+/// One ORT session over a part of the graph.
+struct Part {
+    session: Session,
+    /// (node, ONNX value name) of its inputs and outputs.
+    inputs: Vec<(NodeId, String)>,
+    outputs: Vec<(NodeId, String)>,
+    /// Its session's intra-op threads.
+    threads: usize,
+    /// The IR node it ends with, which names it in a trace.
+    last: String,
+}
+
+enum Step {
+    One(Part),
+    Lanes(Vec<Part>),
+}
+
+/// The calibrated schedule.
+struct Ready {
+    steps: Vec<Step>,
+    record: ScheduleRecord,
+    /// Lanes of the widest stage.
+    lanes: usize,
+    /// The whole graph in one sequential session, where the schedule lost
+    /// to it.
+    fallback: Option<OrtSession>,
+}
+
+pub(super) struct Segmented {
+    graph: Graph,
+    /// Kept until calibration has built the segments.
+    weights: Option<Weights>,
+    opts: PrepareOptions,
+    ready: Option<Ready>,
+}
+
+impl Segmented {
+    pub(super) fn new(graph: &Graph, weights: &Weights, opts: &PrepareOptions) -> Segmented {
+        Segmented {
+            graph: graph.clone(),
+            weights: Some(weights.clone()),
+            opts: opts.clone(),
+            ready: None,
+        }
+    }
+
+    fn config(&self, intra: usize) -> SessionConfig {
+        let mut c = session_config(&PrepareOptions { mode: Mode::Sequential, ..self.opts.clone() });
+        c.intra_threads = intra;
+        c
+    }
+
+    fn part(&self, weights: &Weights, nodes: &[NodeId], threads: usize) -> Result<Part> {
+        let seg = onnx::segment(&self.graph, weights, nodes)?;
+        let session = super::session(&seg.bytes, &self.config(threads), Device::Cpu)?;
+        let name = |&i: &NodeId| (i, onnx::value_name(&self.graph, i));
+        Ok(Part {
+            session,
+            inputs: seg.inputs.iter().map(name).collect(),
+            outputs: seg.outputs.iter().map(name).collect(),
+            threads,
+            last: nodes.last().map_or(String::new(), |&n| self.graph.nodes[n].name.clone()),
+        })
+    }
+
+    /// Per IR node, its time in µs in `session`'s traced pass (a fused
+    /// node's time counts for the node ORT named it after).
+    fn costs(&self, session: &mut Session, input: &Array4<f32>) -> Result<Vec<f64>> {
+        let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
+        let data = input.as_slice().context("input is not contiguous")?;
+        let mut t = traced_run(session, shape, data)?;
+        crate::trace::map_to_ir(&mut t, &self.graph);
+        let index: HashMap<&str, NodeId> =
+            self.graph.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
+        let mut cost = vec![0.0; self.graph.nodes.len()];
+        for e in &t.events {
+            if let Some(&i) = e.node.as_deref().and_then(|n| index.get(n)) {
+                cost[i] += e.dur_us;
+            }
+        }
+        Ok(cost)
+    }
+
+    fn calibrate(&mut self, input: &Array4<f32>) -> Result<Ready> {
+        let weights = self.weights.take().context("ORT segments: calibrated twice")?;
+        let threads = self.opts.intra_threads.max(1);
+        let workers = self.opts.inter_threads.max(1);
+        let lane_threads = (threads / workers).max(1);
+        let whole_bytes = onnx::to_onnx(&self.graph, &weights)?;
+        let mut whole = super::session(&whole_bytes, &self.config(threads), Device::Cpu)?;
+        let mut narrow = super::session(&whole_bytes, &self.config(lane_threads), Device::Cpu)?;
+        let (at_all, at_lane) = (self.costs(&mut whole, input)?, self.costs(&mut narrow, input)?);
+        drop(narrow);
+        let cost = |id: NodeId, t: usize| if t >= threads { at_all[id] } else { at_lane[id] };
+        let schedule = schedule::plan(&self.graph, &cost, threads, workers, STAGE_OVERHEAD_US);
+        let mut record = schedule.record(&self.graph, "speedbench cost model over ONNX Runtime segments");
+        let mut whole = OrtSession::new(whole, Device::Cpu, self.graph.input(), (threads, 1));
+        let steps = self.steps(&weights, &schedule)?;
+        let lanes = steps
+            .iter()
+            .map(|s| match s {
+                Step::Lanes(l) => l.len(),
+                Step::One(_) => 1,
+            })
+            .max()
+            .unwrap_or(1);
+        let mut ready = Ready {
+            steps,
+            record: record.clone(),
+            lanes,
+            fallback: None,
+        };
+        // what the boundaries cost: every segment one after another against
+        // the whole graph in one session; then the schedule against it
+        let (mut w, mut split, mut sched) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..CHECK_PASSES {
+            w.push(timed(|| whole.run(input).map(drop))?);
+            split.push(timed(|| run_steps(&mut ready.steps, input, false, false).map(drop))?);
+            if schedule.is_parallel() {
+                sched.push(timed(|| run_steps(&mut ready.steps, input, true, false).map(drop))?);
+            }
+        }
+        let (w, split) = (median(&mut w), median(&mut split));
+        record.boundary = Some((w, split));
+        if schedule.is_parallel() {
+            let p = median(&mut sched);
+            record.measured = Some((w, p));
+            if p >= w {
+                record.chosen = format!(
+                    "sequential: the cost model's schedule measured {p:.2} ms against {w:.2} ms for the whole graph in one session"
+                );
+            }
+        }
+        if !schedule.is_parallel() || record.chosen.starts_with("sequential") {
+            ready.steps.clear();
+            ready.lanes = 1;
+            ready.fallback = Some(whole);
+        }
+        ready.record = record;
+        Ok(ready)
+    }
+
+    fn steps(&self, weights: &Weights, schedule: &Schedule) -> Result<Vec<Step>> {
+        let threads = self.opts.intra_threads.max(1);
+        schedule
+            .stages
+            .iter()
+            .map(|stage| match stage {
+                Stage::Sequential(nodes) => Ok(Step::One(self.part(weights, nodes, threads)?)),
+                Stage::Parallel(lanes) => Ok(Step::Lanes(
+                    lanes
+                        .iter()
+                        .map(|l| self.part(weights, &l.nodes, l.threads))
+                        .collect::<Result<_>>()?,
+                )),
+            })
+            .collect()
+    }
+
+    fn ready(&mut self, input: &Array4<f32>) -> Result<&mut Ready> {
+        if self.ready.is_none() {
+            let r = self.calibrate(input)?;
+            if self.opts.verbose {
+                eprintln!("ort parallel: {}", r.record.chosen);
+            }
+            self.ready = Some(r);
+        }
+        self.ready.as_mut().context("ORT segments not calibrated")
+    }
+}
+
+fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
+    let t = Instant::now();
+    f()?;
+    Ok(t.elapsed().as_secs_f64() * 1e3)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Runs one part on its inputs (the batch for node 0, else earlier values);
+/// its outputs by node.
+fn run_part(part: &mut Part, x: &TensorRef<f32>, values: &HashMap<NodeId, DynValue>) -> Result<Vec<(NodeId, DynValue)>> {
+    let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(part.inputs.len());
+    for (id, name) in &part.inputs {
+        let v: SessionInputValue = if *id == 0 {
+            SessionInputValue::from(x.view())
+        } else {
+            values
+                .get(id)
+                .with_context(|| format!("ORT segments: value '{name}' is missing"))?
+                .into()
+        };
+        inputs.push((Cow::Borrowed(name.as_str()), v));
+    }
+    let mut out = part.session.run(inputs)?;
+    part.outputs
+        .iter()
+        .map(|(id, name)| {
+            out.remove(name.as_str())
+                .map(|v| (*id, v))
+                .with_context(|| format!("ORT segments: no output '{name}'"))
+        })
+        .collect()
+}
+
+/// One pass through the parts; `concurrent`: the lanes of a stage on
+/// their own threads (else one after another on this one). With `trace`,
+/// each part's span (its track: 0 for the calling thread, lane index
+/// from 1 for the others).
+fn run_steps(
+    steps: &mut [Step],
+    input: &Array4<f32>,
+    concurrent: bool,
+    trace: bool,
+) -> Result<(DynValue, Vec<(usize, String, f64, f64)>)> {
+    let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
+    let data = input.as_slice().context("input is not contiguous")?;
+    let x = TensorRef::from_array_view((shape, data))?;
+    let origin = Instant::now();
+    let us = |t: Instant| t.duration_since(origin).as_secs_f64() * 1e6;
+    let mut values: HashMap<NodeId, DynValue> = HashMap::new();
+    let mut spans = Vec::new();
+    let mut output = None;
+    for step in steps.iter_mut() {
+        let results: Vec<(usize, Result<Vec<(NodeId, DynValue)>>, f64, f64)> = match step {
+            Step::One(part) => {
+                let start = Instant::now();
+                let r = run_part(part, &x, &values);
+                vec![(0, r, us(start), us(Instant::now()))]
+            }
+            Step::Lanes(parts) if concurrent => std::thread::scope(|scope| {
+                let values = &values;
+                let x = &x;
+                let handles: Vec<_> = parts
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, part)| {
+                        scope.spawn(move || {
+                            let start = Instant::now();
+                            let r = run_part(part, x, values);
+                            (i + 1, r, us(start), us(Instant::now()))
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| (0, Err(anyhow::anyhow!("an ORT lane panicked")), 0.0, 0.0)))
+                    .collect()
+            }),
+            Step::Lanes(parts) => parts
+                .iter_mut()
+                .enumerate()
+                .map(|(i, part)| {
+                    let start = Instant::now();
+                    let r = run_part(part, &x, &values);
+                    (i + 1, r, us(start), us(Instant::now()))
+                })
+                .collect(),
+        };
+        for (track, r, start, end) in results {
+            for (id, v) in r? {
+                values.insert(id, v);
+            }
+            if trace {
+                spans.push((track, String::new(), start, end));
+            }
+        }
+    }
+    if let Some(last) = values.keys().max().copied() {
+        output = values.remove(&last);
+    }
+    Ok((output.context("ORT segments produced no output")?, spans))
+}
+
+impl Prepared for Segmented {
+    fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
+        check_input(self.graph.input(), input)?;
+        let ready = self.ready(input)?;
+        if let Some(whole) = ready.fallback.as_mut() {
+            return whole.run(input);
+        }
+        let (y, _) = run_steps(&mut ready.steps, input, true, false)?;
+        let (shape, logits) = y.try_extract_tensor::<f32>()?;
+        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let logits_shape = check_output("ONNX Runtime", &dims)?;
+        Ok(Array2::from_shape_vec(logits_shape, logits.to_vec())?)
+    }
+
+    fn threads_used(&self) -> Option<(usize, usize)> {
+        let threads = self.opts.intra_threads;
+        Some(match &self.ready {
+            Some(r) => (threads, r.lanes),
+            None => (threads, self.opts.inter_threads),
+        })
+    }
+
+    fn schedule(&self) -> Option<ScheduleRecord> {
+        self.ready.as_ref().map(|r| r.record.clone())
+    }
+
+    /// Each segment's span on the thread that ran it (ORT's per-node
+    /// profile of a segment would need a profiled session per segment;
+    /// the segments are the scheduling unit). A fallback to the whole
+    /// graph traces like a plain session.
+    fn trace(&mut self, input: &Array4<f32>) -> Result<Timeline> {
+        check_input(self.graph.input(), input)?;
+        let ready = self.ready(input)?;
+        if let Some(whole) = ready.fallback.as_mut() {
+            return whole.trace(input);
+        }
+        let lanes = ready.lanes;
+        let names: Vec<(String, usize)> = ready
+            .steps
+            .iter()
+            .flat_map(|s| match s {
+                Step::One(p) => vec![p],
+                Step::Lanes(l) => l.iter().collect(),
+            })
+            .map(|p| (p.last.clone(), p.threads))
+            .collect();
+        let (_, spans) = run_steps(&mut ready.steps, input, true, true)?;
+        Ok(Timeline {
+            source: "speedbench ORT segments (host clock per segment)".into(),
+            tracks: std::iter::once("main thread".to_string())
+                .chain((1..=lanes).map(|i| format!("ort-lane-{i}")))
+                .collect(),
+            events: spans
+                .into_iter()
+                .zip(names)
+                .map(|((track, _, start, end), (name, threads))| OpEvent {
+                    name,
+                    op: format!("segment ({threads} intra-op)"),
+                    node: None,
+                    track,
+                    start_us: start,
+                    dur_us: (end - start).max(0.0),
+                    critical: false,
+                })
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+use super::*;
+use crate::frameworks::{Framework, Optimize};
+
+fn scalenet() -> crate::zoo::Loaded {
+    crate::zoo::load(&crate::zoo::Catalog::built_in().unwrap(), "scalenet50", 128, None, 0).unwrap()
+}
+
+/// A schedule of ScaleNet-50 with every branch region on two lanes (costs
+/// that do not scale with threads make overlapping pay everywhere).
+fn branchy(g: &Graph) -> Schedule {
+    schedule::plan(g, &|_, _| 100.0, 2, 2, 1.0)
+}
+
+/// ScaleNet-50 split into ORT segments: every IR node in exactly one
+/// segment's model, and the segments, run one after another or their
+/// lanes concurrently, give the whole graph's logits.
+#[test]
+fn scalenet_segments_cover_every_node_once_and_match_the_whole_graph() {
+    let l = scalenet();
+    let g = &l.graph;
+    let s = branchy(g);
+    assert!(s.is_parallel());
+    // each node in one segment: the segment models' node names
+    let mut seen = vec![0usize; g.nodes.len()];
+    for stage in &s.stages {
+        let parts: Vec<&[NodeId]> = match stage {
+            Stage::Sequential(n) => vec![n.as_slice()],
+            Stage::Parallel(lanes) => lanes.iter().map(|l| l.nodes.as_slice()).collect(),
+        };
+        for nodes in parts {
+            let seg = onnx::segment(g, &l.weights, nodes).unwrap();
+            for &n in nodes {
+                seen[n] += 1;
+            }
+            // a segment reads only values made before it
+            assert!(seg.inputs.iter().all(|i| !nodes.contains(i)));
+            assert!(!seg.outputs.is_empty());
+        }
+    }
+    assert_eq!(seen[0], 0);
+    assert!(seen[1..].iter().all(|&k| k == 1), "{seen:?}");
+    let opts = PrepareOptions::new(Device::Cpu, Mode::Parallel, Optimize::Default, 2, 2, false);
+    let seg = Segmented::new(g, &l.weights, &opts);
+    let mut steps = seg.steps(&l.weights, &s).unwrap();
+    let lanes = steps.iter().filter(|s| matches!(s, Step::Lanes(_))).count();
+    assert!(lanes >= 16, "{lanes} parallel stages");
+    let x = crate::io::seeded_input(2, 128, 0);
+    let whole = super::super::Ort { own: false }
+        .prepare(g, &l.weights, &PrepareOptions::new(Device::Cpu, Mode::Sequential, Optimize::Default, 2, 1, false))
+        .unwrap()
+        .run(&x)
+        .unwrap();
+    for concurrent in [false, true] {
+        let (y, spans) = run_steps(&mut steps, &x, concurrent, true).unwrap();
+        let (shape, got) = y.try_extract_tensor::<f32>().unwrap();
+        assert_eq!(**shape, [2, 1000]);
+        let want = whole.as_slice().unwrap();
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(diff <= 1e-4 * scale, "concurrent {concurrent}: {diff} of {scale}");
+        assert_eq!(spans.len(), steps.iter().map(|s| match s { Step::One(_) => 1, Step::Lanes(l) => l.len() }).sum::<usize>());
+        // lanes run on their own tracks
+        assert!(spans.iter().any(|s| s.0 == 2));
+    }
+}
+
+/// The parallel mode of `ort` calibrates on its first pass, records its
+/// schedule and the boundary cost, and gives the sequential logits.
+#[test]
+fn the_parallel_mode_of_ort_runs_speedbench_s_schedule() {
+    let l = scalenet();
+    let opts = PrepareOptions::new(Device::Cpu, Mode::Parallel, Optimize::Default, 2, 2, false);
+    let mut p = super::super::Ort { own: false }.prepare(&l.graph, &l.weights, &opts).unwrap();
+    assert!(p.schedule().is_none());
+    let x = crate::io::seeded_input(1, 128, 0);
+    let y = p.run(&x).unwrap();
+    let r = p.schedule().expect("calibrated on the first pass");
+    assert_eq!(r.scheduler, "speedbench cost model over ONNX Runtime segments");
+    let (whole, split) = r.boundary.expect("the boundary cost is measured");
+    assert!(whole > 0.0 && split > 0.0);
+    let t = p.trace(&x).unwrap();
+    assert!(!t.events.is_empty());
+    let seq = super::super::Ort { own: false }
+        .prepare(&l.graph, &l.weights, &PrepareOptions::new(Device::Cpu, Mode::Sequential, Optimize::Default, 2, 1, false))
+        .unwrap()
+        .run(&x)
+        .unwrap();
+    let scale = seq.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let diff = (&y - &seq).mapv(f32::abs).fold(0f32, |a, &b| a.max(b));
+    assert!(diff <= 1e-4 * scale, "{diff}");
+    // ORT's own parallel executor stays reachable as `ort-own`
+    let own = super::super::Ort { own: true }.prepare(&l.graph, &l.weights, &opts).unwrap();
+    assert!(own.schedule().is_none());
+    assert_eq!(own.threads_used(), Some((2, 2)));
+}
