@@ -486,3 +486,69 @@ fn untraced_cells_get_no_concurrency_columns() {
     assert_eq!(d.header.len(), d.rows[0].len());
     assert_eq!(d.header[18], "CV");
 }
+
+/// The per-cell table says which schedule each parallel cell ran.
+#[test]
+fn the_report_names_the_schedule_that_ran() {
+    use speedbench::record::{ParallelStage, ScheduleRecord};
+    let record = |scheduler: &str, chosen: &str, measured: bool| ScheduleRecord {
+        scheduler: scheduler.into(),
+        stages: 3,
+        parallel_stages: vec![ParallelStage {
+            first: "b".into(),
+            lanes: vec![(2, 1), (1, 1)],
+        }],
+        predicted_ms: 1.0,
+        predicted_sequential_ms: 1.2,
+        measured: measured.then_some((1.2, 1.0)),
+        boundary: None,
+        chosen: chosen.into(),
+    };
+    let mut torch = cell("scalenet50", "torch", Parallel, 1, known());
+    torch.schedule = Some(record(
+        "speedbench cost model over libtorch operations",
+        "cost model",
+        true,
+    ));
+    let mut ort = cell("scalenet50", "ort", Parallel, 1, known());
+    ort.schedule = Some(record(
+        "speedbench cost model over ONNX Runtime segments",
+        "sequential: measured slower",
+        true,
+    ));
+    let mut ort2 = cell("resnet50", "ort", Parallel, 1, known());
+    ort2.schedule = Some(record(
+        "speedbench cost model over ONNX Runtime segments",
+        "sequential: no gain",
+        false,
+    ));
+    let own = cell("scalenet50", "ort-own", Parallel, 1, known());
+    let tf = cell("scalenet50", "tf", Parallel, 1, known());
+    let seq = cell("scalenet50", "tf", Sequential, 1, known());
+    let label = report::grid::schedule;
+    assert_eq!(
+        label(&torch),
+        "cost model over libtorch ops: 1 parallel stage(s)"
+    );
+    assert_eq!(
+        label(&ort),
+        "sequential (cost model over ORT segments: measured slower)"
+    );
+    assert_eq!(
+        label(&ort2),
+        "sequential (cost model over ORT segments: no gain predicted)"
+    );
+    assert_eq!(label(&own), "ORT's own (ORT_PARALLEL)");
+    assert_eq!(label(&tf), "TensorFlow's inter-op pool");
+    assert_eq!(label(&seq), "sequential");
+    let traced = traced(torch.clone(), 2);
+    let d = report::grid::detail(&[traced, ort.clone()]);
+    let col = d.header.iter().position(|h| h == "schedule").unwrap();
+    assert!(d
+        .rows
+        .iter()
+        .any(|r| r[col] == "cost model over libtorch ops: 1 parallel stage(s)"));
+    // the JSON keeps the whole record
+    let json = report::json(&[torch]).unwrap();
+    assert!(json.contains("\"parallel_stages\""), "{json}");
+}

@@ -252,7 +252,10 @@ pub fn segment(g: &Graph, w: &Weights, nodes: &[NodeId]) -> Result<Segment> {
             node: onnx_nodes,
             name: g.name.clone(),
             initializer: inits,
-            input: inputs.iter().map(|&i| value_info(&value_name(g, i), value_dims(g, i))).collect(),
+            input: inputs
+                .iter()
+                .map(|&i| value_info(&value_name(g, i), value_dims(g, i)))
+                .collect(),
             output: outputs
                 .iter()
                 .map(|&o| value_info(&value_name(g, o), value_dims(g, o)))

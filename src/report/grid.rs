@@ -106,6 +106,43 @@ fn find<'a>(
     })
 }
 
+/// Which schedule a cell ran: for a parallel cell the framework's own
+/// executor, or speedbench's cost-model schedule (and whether it ran it or
+/// chose sequential).
+pub fn schedule(c: &CellRecord) -> String {
+    if c.mode == Mode::Sequential {
+        return "sequential".into();
+    }
+    if let Some(s) = &c.schedule {
+        let over = if s.scheduler.contains("ONNX Runtime") {
+            "ORT segments"
+        } else {
+            "libtorch ops"
+        };
+        return if s.chosen.starts_with("sequential") {
+            format!(
+                "sequential (cost model over {over}: {})",
+                if s.measured.is_some() {
+                    "measured slower"
+                } else {
+                    "no gain predicted"
+                }
+            )
+        } else {
+            format!(
+                "cost model over {over}: {} parallel stage(s)",
+                s.parallel_stages.len()
+            )
+        };
+    }
+    match (c.framework.as_str(), c.device) {
+        ("ort-own", _) | ("ort", Device::Cuda) => "ORT's own (ORT_PARALLEL)".into(),
+        ("tf", _) => "TensorFlow's inter-op pool".into(),
+        ("torch", Device::Cuda) => "CUDA stream per branch".into(),
+        _ => String::new(),
+    }
+}
+
 /// Marks a parallel cell whose traced pass ran one operation at a time.
 pub const SEQUENTIAL_MARK: &str = "(ran sequentially)";
 
@@ -236,7 +273,16 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
                 row.push(par.map(concurrency).unwrap_or_default());
             }
             if let Some(p) = par.filter(|p| p.concurrency().is_some_and(|k| k.sequential())) {
-                ran_sequentially.push(format!("{} ({})", key.0, p.framework));
+                let chose = p
+                    .schedule
+                    .as_ref()
+                    .is_some_and(|s| s.chosen.starts_with("sequential"));
+                let why = if chose {
+                    ", by the cost model's choice"
+                } else {
+                    ""
+                };
+                ran_sequentially.push(format!("{} ({}{why})", key.0, p.framework));
             }
         }
         row.push(format!("{:.2}x", first.ideal_speedup));
@@ -251,7 +297,7 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
     }
     if !ran_sequentially.is_empty() {
         notes.push(format!(
-            "{SEQUENTIAL_MARK} The parallel mode ran sequentially for {}: no two operations overlapped in its timeline, so its 'speedup' measures the executor, not branch parallelism.",
+            "{SEQUENTIAL_MARK} The parallel mode ran sequentially for {}: no two operations overlapped in its timeline, so its 'speedup' measures the executor (or, where speedbench's cost model chose sequential because overlapping measured slower, is 1 by design), not branch parallelism.",
             ran_sequentially.join(", ")
         ));
     }
@@ -272,8 +318,8 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
     }
 }
 
-/// Where the per-cell table has its 'ran' column (dropped when no cell was
-/// traced).
+/// Where the per-cell table has its 'ran' and 'schedule' columns (dropped
+/// for files from before traces and schedules).
 const RAN_COLUMN: usize = 18;
 
 /// One row per cell: the spread of its samples.
@@ -298,6 +344,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "best GEMM GMAC/s",
         "session MiB (GPU)",
         "ran",
+        "schedule",
         "CV",
         "host",
     ]
@@ -351,18 +398,19 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
                     (None, None) => String::new(),
                 },
                 concurrency(c),
+                schedule(c),
                 format!("{:.1}%", l.cv * 100.0),
                 c.host.clone(),
             ];
             if !traced {
-                row.remove(RAN_COLUMN);
+                row.drain(RAN_COLUMN..RAN_COLUMN + 2);
             }
             row
         })
         .collect();
     let mut header = header;
     if !traced {
-        header.remove(RAN_COLUMN);
+        header.drain(RAN_COLUMN..RAN_COLUMN + 2);
     }
     Grid {
         title: "Per cell".into(),

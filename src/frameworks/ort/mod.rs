@@ -112,7 +112,11 @@ impl Framework for Ort {
 }
 
 /// A session of `bytes` with `config`'s settings on `device`.
-pub(super) fn session(bytes: &[u8], config: &config::SessionConfig, device: Device) -> Result<Session> {
+pub(super) fn session(
+    bytes: &[u8],
+    config: &config::SessionConfig,
+    device: Device,
+) -> Result<Session> {
     let mut b = Session::builder(env()?)?
         .with_optimization_level(config.optimization)
         .map_err(|e| anyhow!("{e}"))?
@@ -133,7 +137,9 @@ pub(super) fn session(bytes: &[u8], config: &config::SessionConfig, device: Devi
     if device == Device::Cuda {
         b = b
             .with_execution_providers([CUDA::default().build().error_on_failure()])
-            .map_err(|e| anyhow!("--device cuda: the CUDA execution provider failed to start: {e}"))?;
+            .map_err(|e| {
+                anyhow!("--device cuda: the CUDA execution provider failed to start: {e}")
+            })?;
     }
     b.commit_from_memory(bytes)
         .context("ONNX Runtime could not load the graph")

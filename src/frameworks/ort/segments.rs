@@ -83,7 +83,10 @@ impl Segmented {
     }
 
     fn config(&self, intra: usize) -> SessionConfig {
-        let mut c = session_config(&PrepareOptions { mode: Mode::Sequential, ..self.opts.clone() });
+        let mut c = session_config(&PrepareOptions {
+            mode: Mode::Sequential,
+            ..self.opts.clone()
+        });
         c.intra_threads = intra;
         c
     }
@@ -97,7 +100,9 @@ impl Segmented {
             inputs: seg.inputs.iter().map(name).collect(),
             outputs: seg.outputs.iter().map(name).collect(),
             threads,
-            last: nodes.last().map_or(String::new(), |&n| self.graph.nodes[n].name.clone()),
+            last: nodes
+                .last()
+                .map_or(String::new(), |&n| self.graph.nodes[n].name.clone()),
         })
     }
 
@@ -108,8 +113,13 @@ impl Segmented {
         let data = input.as_slice().context("input is not contiguous")?;
         let mut t = traced_run(session, shape, data)?;
         crate::trace::map_to_ir(&mut t, &self.graph);
-        let index: HashMap<&str, NodeId> =
-            self.graph.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
+        let index: HashMap<&str, NodeId> = self
+            .graph
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect();
         let mut cost = vec![0.0; self.graph.nodes.len()];
         for e in &t.events {
             if let Some(&i) = e.node.as_deref().and_then(|n| index.get(n)) {
@@ -120,18 +130,33 @@ impl Segmented {
     }
 
     fn calibrate(&mut self, input: &Array4<f32>) -> Result<Ready> {
-        let weights = self.weights.take().context("ORT segments: calibrated twice")?;
+        let weights = self
+            .weights
+            .take()
+            .context("ORT segments: calibrated twice")?;
         let threads = self.opts.intra_threads.max(1);
         let workers = self.opts.inter_threads.max(1);
         let lane_threads = (threads / workers).max(1);
         let whole_bytes = onnx::to_onnx(&self.graph, &weights)?;
         let mut whole = super::session(&whole_bytes, &self.config(threads), Device::Cpu)?;
         let mut narrow = super::session(&whole_bytes, &self.config(lane_threads), Device::Cpu)?;
-        let (at_all, at_lane) = (self.costs(&mut whole, input)?, self.costs(&mut narrow, input)?);
+        let (at_all, at_lane) = (
+            self.costs(&mut whole, input)?,
+            self.costs(&mut narrow, input)?,
+        );
         drop(narrow);
-        let cost = |id: NodeId, t: usize| if t >= threads { at_all[id] } else { at_lane[id] };
+        let cost = |id: NodeId, t: usize| {
+            if t >= threads {
+                at_all[id]
+            } else {
+                at_lane[id]
+            }
+        };
         let schedule = schedule::plan(&self.graph, &cost, threads, workers, STAGE_OVERHEAD_US);
-        let mut record = schedule.record(&self.graph, "speedbench cost model over ONNX Runtime segments");
+        let mut record = schedule.record(
+            &self.graph,
+            "speedbench cost model over ONNX Runtime segments",
+        );
         let mut whole = OrtSession::new(whole, Device::Cpu, self.graph.input(), (threads, 1));
         let steps = self.steps(&weights, &schedule)?;
         let lanes = steps
@@ -153,9 +178,13 @@ impl Segmented {
         let (mut w, mut split, mut sched) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..CHECK_PASSES {
             w.push(timed(|| whole.run(input).map(drop))?);
-            split.push(timed(|| run_steps(&mut ready.steps, input, false, false).map(drop))?);
+            split.push(timed(|| {
+                run_steps(&mut ready.steps, input, false, false).map(drop)
+            })?);
             if schedule.is_parallel() {
-                sched.push(timed(|| run_steps(&mut ready.steps, input, true, false).map(drop))?);
+                sched.push(timed(|| {
+                    run_steps(&mut ready.steps, input, true, false).map(drop)
+                })?);
             }
         }
         let (w, split) = (median(&mut w), median(&mut split));
@@ -220,7 +249,11 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Runs one part on its inputs (the batch for node 0, else earlier values);
 /// its outputs by node.
-fn run_part(part: &mut Part, x: &TensorRef<f32>, values: &HashMap<NodeId, DynValue>) -> Result<Vec<(NodeId, DynValue)>> {
+fn run_part(
+    part: &mut Part,
+    x: &TensorRef<f32>,
+    values: &HashMap<NodeId, DynValue>,
+) -> Result<Vec<(NodeId, DynValue)>> {
     let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(part.inputs.len());
     for (id, name) in &part.inputs {
         let v: SessionInputValue = if *id == 0 {
@@ -285,7 +318,11 @@ fn run_steps(
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| (0, Err(anyhow::anyhow!("an ORT lane panicked")), 0.0, 0.0)))
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            (0, Err(anyhow::anyhow!("an ORT lane panicked")), 0.0, 0.0)
+                        })
+                    })
                     .collect()
             }),
             Step::Lanes(parts) => parts

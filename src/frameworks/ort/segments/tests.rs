@@ -2,7 +2,14 @@ use super::*;
 use crate::frameworks::{Framework, Optimize};
 
 fn scalenet() -> crate::zoo::Loaded {
-    crate::zoo::load(&crate::zoo::Catalog::built_in().unwrap(), "scalenet50", 128, None, 0).unwrap()
+    crate::zoo::load(
+        &crate::zoo::Catalog::built_in().unwrap(),
+        "scalenet50",
+        128,
+        None,
+        0,
+    )
+    .unwrap()
 }
 
 /// A schedule of ScaleNet-50 with every branch region on two lanes (costs
@@ -46,7 +53,18 @@ fn scalenet_segments_cover_every_node_once_and_match_the_whole_graph() {
     assert!(lanes >= 16, "{lanes} parallel stages");
     let x = crate::io::seeded_input(2, 128, 0);
     let whole = super::super::Ort { own: false }
-        .prepare(g, &l.weights, &PrepareOptions::new(Device::Cpu, Mode::Sequential, Optimize::Default, 2, 1, false))
+        .prepare(
+            g,
+            &l.weights,
+            &PrepareOptions::new(
+                Device::Cpu,
+                Mode::Sequential,
+                Optimize::Default,
+                2,
+                1,
+                false,
+            ),
+        )
         .unwrap()
         .run(&x)
         .unwrap();
@@ -56,9 +74,24 @@ fn scalenet_segments_cover_every_node_once_and_match_the_whole_graph() {
         assert_eq!(**shape, [2, 1000]);
         let want = whole.as_slice().unwrap();
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let diff = got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(diff <= 1e-4 * scale, "concurrent {concurrent}: {diff} of {scale}");
-        assert_eq!(spans.len(), steps.iter().map(|s| match s { Step::One(_) => 1, Step::Lanes(l) => l.len() }).sum::<usize>());
+        let diff = got
+            .iter()
+            .zip(want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            diff <= 1e-4 * scale,
+            "concurrent {concurrent}: {diff} of {scale}"
+        );
+        assert_eq!(
+            spans.len(),
+            steps
+                .iter()
+                .map(|s| match s {
+                    Step::One(_) => 1,
+                    Step::Lanes(l) => l.len(),
+                })
+                .sum::<usize>()
+        );
         // lanes run on their own tracks
         assert!(spans.iter().any(|s| s.0 == 2));
     }
@@ -70,18 +103,34 @@ fn scalenet_segments_cover_every_node_once_and_match_the_whole_graph() {
 fn the_parallel_mode_of_ort_runs_speedbench_s_schedule() {
     let l = scalenet();
     let opts = PrepareOptions::new(Device::Cpu, Mode::Parallel, Optimize::Default, 2, 2, false);
-    let mut p = super::super::Ort { own: false }.prepare(&l.graph, &l.weights, &opts).unwrap();
+    let mut p = super::super::Ort { own: false }
+        .prepare(&l.graph, &l.weights, &opts)
+        .unwrap();
     assert!(p.schedule().is_none());
     let x = crate::io::seeded_input(1, 128, 0);
     let y = p.run(&x).unwrap();
     let r = p.schedule().expect("calibrated on the first pass");
-    assert_eq!(r.scheduler, "speedbench cost model over ONNX Runtime segments");
+    assert_eq!(
+        r.scheduler,
+        "speedbench cost model over ONNX Runtime segments"
+    );
     let (whole, split) = r.boundary.expect("the boundary cost is measured");
     assert!(whole > 0.0 && split > 0.0);
     let t = p.trace(&x).unwrap();
     assert!(!t.events.is_empty());
     let seq = super::super::Ort { own: false }
-        .prepare(&l.graph, &l.weights, &PrepareOptions::new(Device::Cpu, Mode::Sequential, Optimize::Default, 2, 1, false))
+        .prepare(
+            &l.graph,
+            &l.weights,
+            &PrepareOptions::new(
+                Device::Cpu,
+                Mode::Sequential,
+                Optimize::Default,
+                2,
+                1,
+                false,
+            ),
+        )
         .unwrap()
         .run(&x)
         .unwrap();
@@ -89,7 +138,9 @@ fn the_parallel_mode_of_ort_runs_speedbench_s_schedule() {
     let diff = (&y - &seq).mapv(f32::abs).fold(0f32, |a, &b| a.max(b));
     assert!(diff <= 1e-4 * scale, "{diff}");
     // ORT's own parallel executor stays reachable as `ort-own`
-    let own = super::super::Ort { own: true }.prepare(&l.graph, &l.weights, &opts).unwrap();
+    let own = super::super::Ort { own: true }
+        .prepare(&l.graph, &l.weights, &opts)
+        .unwrap();
     assert!(own.schedule().is_none());
     assert_eq!(own.threads_used(), Some((2, 2)));
 }
