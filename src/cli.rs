@@ -109,7 +109,7 @@ pub enum Gate {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Framework(s) to time; repeat, or `all`.
-    #[arg(long = "framework", value_name = "ort|torch|tf|all")]
+    #[arg(long = "framework", value_name = "ort|ort-own|torch|tf|all")]
     pub frameworks: Vec<String>,
     /// Model(s) to time; repeat, or `all`.
     #[arg(long = "model", value_name = "NAME|all")]
@@ -200,7 +200,7 @@ pub struct TraceArgs {
     #[arg(long = "model", value_name = "NAME|all", required = true)]
     pub models: Vec<String>,
     /// Framework(s); repeat, or `all`.
-    #[arg(long = "framework", value_name = "ort|torch|tf|all", required = true)]
+    #[arg(long = "framework", value_name = "ort|ort-own|torch|tf|all", required = true)]
     pub frameworks: Vec<String>,
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
