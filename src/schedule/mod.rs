@@ -14,6 +14,13 @@ use crate::graph::analysis::branch_nodes;
 use crate::graph::{Graph, NodeId};
 pub use crate::record::{ParallelStage, ScheduleRecord};
 
+/// `SPEEDBENCH_SCHEDULE=plan` keeps the cost model's plan even where it
+/// measured slower than sequential (to look at it in a trace); unset or
+/// `auto`, the faster of the two runs.
+pub fn keep_plan() -> bool {
+    std::env::var("SPEEDBENCH_SCHEDULE").is_ok_and(|v| v == "plan")
+}
+
 /// One step of a schedule.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stage {
@@ -146,6 +153,10 @@ pub fn plan(
         };
         let mut best: Option<(f64, Vec<Lane>)> = None;
         for lanes in 2..=workers.min(parts.len()) {
+            // lanes share the threads: lanes that each kept all of them
+            // (oversubscribed) made the sequential cell of the same worker
+            // twice as slow on a 2-core machine (their idle OpenMP teams),
+            // so they are not a candidate
             let per_lane = (threads / lanes).max(1);
             let costs: Vec<f64> = parts
                 .iter()

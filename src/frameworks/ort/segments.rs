@@ -192,7 +192,7 @@ impl Segmented {
         if schedule.is_parallel() {
             let p = median(&mut sched);
             record.measured = Some((w, p));
-            if p >= w {
+            if p >= w && !schedule::keep_plan() {
                 record.chosen = format!(
                     "sequential: the cost model's schedule measured {p:.2} ms against {w:.2} ms for the whole graph in one session"
                 );

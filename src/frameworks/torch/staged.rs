@@ -206,7 +206,7 @@ impl Staged {
         }
         let (s, p) = (median(&mut seq), median(&mut par));
         record.measured = Some((s, p));
-        if p >= s {
+        if p >= s && !schedule::keep_plan() {
             record.chosen = format!(
                 "sequential: the cost model's schedule measured {p:.2} ms against {s:.2} ms sequential"
             );
