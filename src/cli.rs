@@ -200,7 +200,11 @@ pub struct TraceArgs {
     #[arg(long = "model", value_name = "NAME|all", required = true)]
     pub models: Vec<String>,
     /// Framework(s); repeat, or `all`.
-    #[arg(long = "framework", value_name = "ort|ort-own|torch|tf|all", required = true)]
+    #[arg(
+        long = "framework",
+        value_name = "ort|ort-own|torch|tf|all",
+        required = true
+    )]
     pub frameworks: Vec<String>,
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,

@@ -381,6 +381,7 @@ fn traced(mut c: speedbench::record::CellRecord, tracks: usize) -> speedbench::r
         start_us: start,
         dur_us: dur,
         critical: false,
+        device: String::new(),
     };
     let second = tracks - 1;
     let (b_start, out_start) = if tracks > 1 {
@@ -403,6 +404,7 @@ fn traced(mut c: speedbench::record::CellRecord, tracks: usize) -> speedbench::r
         timeline,
         ideal: None,
         concurrency,
+        placement: Default::default(),
     });
     c
 }
@@ -551,4 +553,36 @@ fn the_report_names_the_schedule_that_ran() {
     // the JSON keeps the whole record
     let json = report::json(&[torch]).unwrap();
     assert!(json.contains("\"parallel_stages\""), "{json}");
+}
+
+/// A --device cuda cell whose traced pass ran operations on the CPU is
+/// named in the report's notes; CPU cells never are.
+#[test]
+fn operations_a_cuda_cell_ran_on_the_cpu_are_reported() {
+    let mut gpu = traced(cell("scalenet50", "ort", Parallel, 1, known()), 2);
+    gpu.device = speedbench::record::Device::Cuda;
+    let t = gpu.trace.as_mut().unwrap();
+    t.placement.insert("CUDA".into(), 3);
+    t.placement.insert("CPU".into(), 1);
+    assert_eq!(t.on_cpu(), 1);
+    let cpu = traced(cell("scalenet50", "ort", Sequential, 1, known()), 1);
+    let mut cpu_placed = cpu.clone();
+    cpu_placed
+        .trace
+        .as_mut()
+        .unwrap()
+        .placement
+        .insert("CPU".into(), 4);
+    let g = report::grid::paper(&[gpu, cpu_placed], false);
+    let note = g
+        .notes
+        .iter()
+        .find(|n| n.contains("ran on the CPU"))
+        .expect("a note");
+    assert!(
+        note.contains("scalenet50 ort parallel (1 of 4 operations)"),
+        "{note}"
+    );
+    let g = report::grid::paper(&[cpu], false);
+    assert!(!g.notes.iter().any(|n| n.contains("ran on the CPU")));
 }

@@ -68,6 +68,18 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
     // the results file on a line of its own, for scripts
     say(&format!("results: {}", path.display()));
     eprintln!("beside it: {}", written.join(", "));
+    for c in file
+        .cells
+        .iter()
+        .filter(|c| c.device == crate::record::Device::Cuda)
+    {
+        if let Some(t) = c.trace.as_ref().filter(|t| t.on_cpu() > 0) {
+            eprintln!(
+                "warning: {} {} {} on cuda ran {} of its operations on the CPU ({:?}): the framework placed them there, not speedbench",
+                c.model, c.framework, c.mode, t.on_cpu(), t.placement
+            );
+        }
+    }
     for f in &file.failures {
         eprintln!(
             "failed: {} {} {}: {}",

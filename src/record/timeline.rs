@@ -27,6 +27,10 @@ pub struct OpEvent {
     /// output, each waiting for the one before it that ended last.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub critical: bool,
+    /// Where it ran, as the framework names it (`CPU`, `CUDA`, `GPU:0`);
+    /// empty where the framework does not say.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub device: String,
 }
 
 impl OpEvent {
@@ -170,6 +174,17 @@ pub struct Concurrency {
 /// between threads).
 pub const NO_OVERLAP: f64 = 0.01;
 
+impl Trace {
+    /// IR operations that ran on the host's CPU.
+    pub fn on_cpu(&self) -> usize {
+        self.placement
+            .iter()
+            .filter(|(d, _)| d.starts_with("CPU"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
 impl Concurrency {
     /// The pass ran one operation at a time.
     pub fn sequential(&self) -> bool {
@@ -189,6 +204,10 @@ pub struct Trace {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ideal: Option<Timeline>,
     pub concurrency: Concurrency,
+    /// IR operations per device that ran them (`CPU`, `CUDA`, `GPU:0`):
+    /// a `--device cuda` cell with operations on the CPU fell back there.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub placement: std::collections::BTreeMap<String, usize>,
 }
 
 #[cfg(test)]
@@ -204,6 +223,7 @@ mod tests {
             start_us: start,
             dur_us: dur,
             critical: false,
+            device: String::new(),
         }
     }
 

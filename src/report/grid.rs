@@ -301,6 +301,27 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
             ran_sequentially.join(", ")
         ));
     }
+    let fell_back: Vec<String> = cells
+        .iter()
+        .filter(|c| c.device == Device::Cuda)
+        .filter_map(|c| c.trace.as_ref().filter(|t| t.on_cpu() > 0).map(|t| (c, t)))
+        .map(|(c, t)| {
+            format!(
+                "{} {} {} ({} of {} operations)",
+                c.model,
+                c.framework,
+                c.mode,
+                t.on_cpu(),
+                t.concurrency.ops
+            )
+        })
+        .collect();
+    if !fell_back.is_empty() {
+        notes.push(format!(
+            "Operations ran on the CPU in --device cuda cells (the framework placed them there): {}.",
+            fell_back.join(", ")
+        ));
+    }
     if any_noisy {
         notes.push(format!(
             "{NOISE_MARK} marks a cell whose coefficient of variation exceeds {:.0}%: noisy.",

@@ -159,6 +159,7 @@ mod tests {
             start_us: start,
             dur_us: dur,
             critical: false,
+            device: String::new(),
         };
         let raw = Timeline {
             source: "test".into(),

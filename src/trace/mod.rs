@@ -157,6 +157,7 @@ pub fn ideal_schedule(timeline: &Timeline, graph: &Graph) -> Timeline {
             start_us: start,
             dur_us: dur[id],
             critical: false,
+            device: String::new(),
         });
     }
     let mut ideal = Timeline {
@@ -236,10 +237,19 @@ pub fn finish(mut timeline: Timeline, graph: &Graph, ideal: bool) -> Trace {
         .map(|(i, n)| (n.name.as_str(), i))
         .collect();
     let concurrency = timeline.concurrency(&|n| ids.get(n).is_some_and(|&i| branch[i]));
+    let mut placement = std::collections::BTreeMap::new();
+    for e in timeline
+        .events
+        .iter()
+        .filter(|e| e.node.is_some() && !e.device.is_empty())
+    {
+        *placement.entry(e.device.clone()).or_insert(0) += 1;
+    }
     Trace {
         timeline,
         ideal,
         concurrency,
+        placement,
     }
 }
 
@@ -288,6 +298,7 @@ pub(crate) mod tests {
             start_us: start,
             dur_us: dur,
             critical: false,
+            device: String::new(),
         }
     }
 
@@ -452,6 +463,13 @@ pub(crate) mod tests {
                     assert!(
                         t.timeline.events.iter().any(|e| e.critical),
                         "{what}: no critical path"
+                    );
+                    // every IR operation ran on the CPU, and says so
+                    assert_eq!(t.on_cpu(), t.concurrency.ops, "{what}: {:?}", t.placement);
+                    assert!(
+                        t.placement.keys().all(|d| d.starts_with("CPU")),
+                        "{what}: {:?}",
+                        t.placement
                     );
                     assert_eq!(t.ideal.is_some(), mode == Mode::Sequential, "{what}");
                     // an operation's time lies within the pass

@@ -413,6 +413,7 @@ impl Prepared for Segmented {
                     start_us: start,
                     dur_us: (end - start).max(0.0),
                     critical: false,
+                    device: "CPU".into(),
                 })
                 .collect(),
         })

@@ -65,6 +65,12 @@ pub(super) fn parse_profile(text: &str) -> Result<Timeline> {
             start_us: e.ts,
             dur_us: e.dur.max(0.0),
             critical: false,
+            device: match provider {
+                Some("CPUExecutionProvider") => "CPU".into(),
+                Some("CUDAExecutionProvider") => "CUDA".into(),
+                Some(p) => p.trim_end_matches("ExecutionProvider").into(),
+                None => String::new(),
+            },
         });
     }
     if out.is_empty() {
@@ -139,6 +145,11 @@ mod tests {
         );
         assert_eq!(t.events[1].op, "FusedConv (CUDAExecutionProvider)");
         assert_eq!(t.events[2].op, "Conv");
+        assert_eq!(
+            (t.events[0].device.as_str(), t.events[1].device.as_str()),
+            ("CPU", "CUDA")
+        );
+        assert_eq!(t.events[2].device, "");
     }
 
     #[test]

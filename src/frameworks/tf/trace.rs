@@ -164,6 +164,7 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<Timeline> {
                 start_us,
                 dur_us,
                 critical: false,
+                device: short.split('/').next().unwrap_or_default().to_string(),
             });
         }
     }
@@ -224,6 +225,7 @@ mod tests {
         );
         assert_eq!((stem.start_us, stem.dur_us), (1002.1, 40.0));
         assert_eq!(t.events[2].track, 1);
+        assert_eq!(t.events[2].device, "CPU:0");
     }
 
     #[test]

@@ -214,7 +214,11 @@ impl Prepared for TorchModel {
             TchDevice::Cpu => "speedbench executor (host clock per worker thread)",
             _ => "speedbench executor (timed CUDA events per stream)",
         };
-        Ok(timeline(&self.plan, source, tracks, &spans))
+        let device = match self.device {
+            TchDevice::Cpu => "CPU",
+            _ => "CUDA",
+        };
+        Ok(timeline(&self.plan, source, device, tracks, &spans))
     }
 
     fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {

@@ -424,7 +424,7 @@ mod tests {
         for _ in 0..10 {
             let (y, spans) = staged.run(x.shallow_clone(), true).unwrap();
             assert!(y.allclose(&want, 1e-4, 1e-4, false));
-            let t = super::super::trace::timeline(&plan, "test", staged.tracks(), &spans);
+            let t = super::super::trace::timeline(&plan, "test", "CPU", staged.tracks(), &spans);
             traces.push(crate::trace::finish(t, &g, false));
             if traces
                 .last()

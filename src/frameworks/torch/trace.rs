@@ -37,7 +37,13 @@ impl Span {
 
 /// The timeline of a pass: one event per span, named and typed by the IR
 /// node it ran (the executor runs IR nodes, so every event maps exactly).
-pub(super) fn timeline(plan: &Plan, source: &str, tracks: Vec<String>, spans: &[Span]) -> Timeline {
+pub(super) fn timeline(
+    plan: &Plan,
+    source: &str,
+    device: &str,
+    tracks: Vec<String>,
+    spans: &[Span],
+) -> Timeline {
     Timeline {
         source: source.into(),
         tracks,
@@ -51,6 +57,7 @@ pub(super) fn timeline(plan: &Plan, source: &str, tracks: Vec<String>, spans: &[
                 start_us: s.start_us,
                 dur_us: (s.end_us - s.start_us).max(0.0),
                 critical: false,
+                device: device.into(),
             })
             .collect(),
     }
