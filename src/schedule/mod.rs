@@ -61,12 +61,12 @@ pub struct Region {
 pub fn regions(g: &Graph) -> Vec<Region> {
     let branch = branch_nodes(g);
     let mut out: Vec<Region> = Vec::new();
-    for id in 1..g.nodes.len() {
+    for (id, &on_branch) in branch.iter().enumerate().skip(1) {
         match out.last_mut() {
-            Some(r) if r.branch && branch[id] => r.nodes.push(id),
+            Some(r) if r.branch && on_branch => r.nodes.push(id),
             _ => out.push(Region {
                 nodes: vec![id],
-                branch: branch[id],
+                branch: on_branch,
             }),
         }
     }

@@ -31,6 +31,11 @@ use crate::graph::{onnx, Graph, NodeId};
 use crate::record::{OpEvent, ScheduleRecord, Timeline};
 use crate::schedule::{self, Schedule, Stage};
 
+/// A part's outputs by node.
+type Values = Vec<(NodeId, DynValue)>;
+/// A part's span in a traced pass: (track, start µs, end µs).
+type PartSpan = (usize, f64, f64);
+
 /// What starting and joining a parallel stage of sessions costs, µs.
 const STAGE_OVERHEAD_US: f64 = 80.0;
 /// Timed passes of each candidate in the calibration's comparisons.
@@ -253,7 +258,7 @@ fn run_part(
     part: &mut Part,
     x: &TensorRef<f32>,
     values: &HashMap<NodeId, DynValue>,
-) -> Result<Vec<(NodeId, DynValue)>> {
+) -> Result<Values> {
     let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(part.inputs.len());
     for (id, name) in &part.inputs {
         let v: SessionInputValue = if *id == 0 {
@@ -286,7 +291,7 @@ fn run_steps(
     input: &Array4<f32>,
     concurrent: bool,
     trace: bool,
-) -> Result<(DynValue, Vec<(usize, String, f64, f64)>)> {
+) -> Result<(DynValue, Vec<PartSpan>)> {
     let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
     let data = input.as_slice().context("input is not contiguous")?;
     let x = TensorRef::from_array_view((shape, data))?;
@@ -296,7 +301,7 @@ fn run_steps(
     let mut spans = Vec::new();
     let mut output = None;
     for step in steps.iter_mut() {
-        let results: Vec<(usize, Result<Vec<(NodeId, DynValue)>>, f64, f64)> = match step {
+        let results: Vec<(usize, Result<Values>, f64, f64)> = match step {
             Step::One(part) => {
                 let start = Instant::now();
                 let r = run_part(part, &x, &values);
@@ -340,7 +345,7 @@ fn run_steps(
                 values.insert(id, v);
             }
             if trace {
-                spans.push((track, String::new(), start, end));
+                spans.push((track, start, end));
             }
         }
     }
@@ -405,7 +410,7 @@ impl Prepared for Segmented {
             events: spans
                 .into_iter()
                 .zip(names)
-                .map(|((track, _, start, end), (name, threads))| OpEvent {
+                .map(|((track, start, end), (name, threads))| OpEvent {
                     name,
                     op: format!("segment ({threads} intra-op)"),
                     node: None,

@@ -42,8 +42,10 @@ struct Job {
     track: usize,
 }
 
-/// A finished lane: every value it computed, and its spans when traced.
-type Done = Result<(Vec<(NodeId, Tensor)>, Vec<Span>)>;
+/// A lane's work: every value it computed, and its spans when traced.
+type LaneOut = (Vec<(NodeId, Tensor)>, Vec<Span>);
+/// A finished lane.
+type Done = Result<LaneOut>;
 
 /// A thread running lanes with a fixed number of intra-op threads.
 struct LaneWorker {
@@ -106,7 +108,7 @@ impl Drop for LaneWorker {
 }
 
 /// Runs a lane's nodes in order: inputs from the lane itself or the job's.
-fn run_lane(plan: &Plan, job: &Job) -> Result<(Vec<(NodeId, Tensor)>, Vec<Span>)> {
+fn run_lane(plan: &Plan, job: &Job) -> Done {
     let mut values: Vec<Option<Tensor>> = (0..plan.len()).map(|_| None).collect();
     for (id, t) in &job.inputs {
         values[*id] = Some(t.shallow_clone());
