@@ -29,48 +29,76 @@ TORCH_VERSION=2.11.0
 TORCHVISION_VERSION=0.26.0
 TF_VERSION=2.21.0
 
+# One CUDA stack per environment, never sharing files: torch 2.11 and
+# onnxruntime-gpu 1.31 are CUDA 13 builds (nvidia/cu13, cuDNN 9 for CUDA 13);
+# tensorflow[and-cuda] 2.21 brings CUDA 12 (nvidia-*-cu12). Installed into one
+# venv, the cu12 wheels overwrite files of the cu13 ones (cuDNN, NCCL), so on
+# --gpu TensorFlow gets a venv of its own. ci/check-records.py refuses an
+# environment in which two distributions own one file.
 if [ "$flavour" = gpu ]; then
-  wheels=("onnxruntime-gpu==$ORT_VERSION" "tensorflow[and-cuda]==$TF_VERSION")
+  wheels=("onnxruntime-gpu==$ORT_VERSION")
+  tf_wheels=("tensorflow[and-cuda]==$TF_VERSION")
 else
   wheels=("onnxruntime==$ORT_VERSION" "tensorflow-cpu==$TF_VERSION")
+  tf_wheels=()
 fi
 # torch 2.11.0 from the index is the CUDA 13 build on both flavours; its
 # nvidia-* dependencies provide libcudart.so.13 that libtorch_cpu.so links to.
 wheels+=("torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
          "timm" "onnx" "numpy" "safetensors")
-stamp="$venv/.speedbench-$(printf '%s\n' "${wheels[@]}" | sha1sum | cut -c1-12)"
+
+# install VENV WHEEL...: idempotent (a stamp names the wheel set), checked
+install() {
+  local env="$1"; shift
+  local stamp
+  stamp="$env/.speedbench-$(printf '%s\n' "$@" | sha1sum | cut -c1-12)"
+  if [ -f "$stamp" ]; then
+    echo "setup: $env is up to date" >&2
+    return
+  fi
+  echo "setup: installing $* into $env" >&2
+  [ -x "$env/bin/python" ] || "$python" -m venv "$env"
+  "$env/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  "$env/bin/python" -m pip install -q --disable-pip-version-check "$@"
+  local env_site
+  env_site="$("$env/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  "$env/bin/python" "$repo/ci/check-records.py" "$env_site"
+  touch "$stamp"
+}
 
 mkdir -p "$cache"
-if [ ! -f "$stamp" ]; then
-  echo "setup: installing ${wheels[*]} into $venv" >&2
-  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${wheels[@]}"
-  touch "$stamp"
-else
-  echo "setup: $venv is up to date" >&2
+install "$venv" "${wheels[@]}"
+tf_venv="$venv"
+if [ "${#tf_wheels[@]}" -gt 0 ]; then
+  tf_venv="$cache/venv-$flavour-tf"
+  install "$tf_venv" "${tf_wheels[@]}"
 fi
 
 site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+tf_site="$("$tf_venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 
 # TensorFlow's C API lives inside the wheel as libtensorflow_cc.so.2; give
 # tensorflow-sys the names and the pkg-config file it looks for.
 tfdir="$cache/tensorflow-$flavour"
 mkdir -p "$tfdir"
-ln -sf "$site/tensorflow/libtensorflow_cc.so.2" "$tfdir/libtensorflow.so"
-ln -sf "$site/tensorflow/libtensorflow_cc.so.2" "$tfdir/libtensorflow.so.2"
-ln -sf "$site/tensorflow/libtensorflow_framework.so.2" "$tfdir/libtensorflow_framework.so"
-ln -sf "$site/tensorflow/libtensorflow_framework.so.2" "$tfdir/libtensorflow_framework.so.2"
+# Only the unversioned names the linker's -l looks for: at run time the
+# loader asks for the libraries' sonames (libtensorflow_cc.so.2,
+# libtensorflow_framework.so.2), which only the wheel's folder has, so they
+# load from their real location and their own relative searches for the
+# nvidia/ folders start from there, not from this symlink folder.
+rm -f "$tfdir/libtensorflow.so.2" "$tfdir/libtensorflow_framework.so.2"
+ln -sf "$tf_site/tensorflow/libtensorflow_cc.so.2" "$tfdir/libtensorflow.so"
+ln -sf "$tf_site/tensorflow/libtensorflow_framework.so.2" "$tfdir/libtensorflow_framework.so"
 cat > "$tfdir/tensorflow.pc" <<PC
 prefix=$tfdir
 libdir=$tfdir
-includedir=$site/tensorflow/include
+includedir=$tf_site/tensorflow/include
 
 Name: tensorflow
 Description: TensorFlow C API from the tensorflow $TF_VERSION wheel
 Version: $TF_VERSION
 Libs: -L$tfdir -ltensorflow -ltensorflow_framework
-Cflags: -I$site/tensorflow/include
+Cflags: -I$tf_site/tensorflow/include
 PC
 
 ort_lib="$(ls "$site"/onnxruntime/capi/libonnxruntime.so.* | head -n1)"
@@ -86,8 +114,9 @@ PKG_CONFIG_PATH = "$tfdir"
 LIBTORCH = "$site/torch"
 LIBTORCH_BYPASS_VERSION_CHECK = "0"
 SPEEDBENCH_ORT_LIB = "$ort_lib"
-SPEEDBENCH_RPATH = "$site/torch/lib:$tfdir:$site/tensorflow:$nvidia_libs"
+SPEEDBENCH_RPATH = "$site/torch/lib:$tfdir:$tf_site/tensorflow:$nvidia_libs"
 SPEEDBENCH_VENV = "$venv"
+SPEEDBENCH_TF_VENV = "$tf_venv"
 SPEEDBENCH_FLAVOUR = "$flavour"
 TOML
 echo "setup: wrote $repo/.cargo/config.toml" >&2
