@@ -201,3 +201,16 @@ fn scalenet_schedules_cover_every_node_once_in_dependency_order() {
         }
     }
 }
+
+/// `SPEEDBENCH_SCHEDULE=plan` keeps the plan; anything else, or nothing,
+/// lets the measurement decide. (Other tests that read it only keep a plan
+/// they would otherwise have dropped, which none of them asserts on.)
+#[test]
+fn the_environment_can_keep_the_plan() {
+    std::env::set_var("SPEEDBENCH_SCHEDULE", "plan");
+    assert!(keep_plan());
+    std::env::set_var("SPEEDBENCH_SCHEDULE", "auto");
+    assert!(!keep_plan());
+    std::env::remove_var("SPEEDBENCH_SCHEDULE");
+    assert!(!keep_plan());
+}
