@@ -1,6 +1,7 @@
 //! The runtimes behind one trait: each lowers the same IR with the same
 //! weights and runs a batch of NCHW float32 inputs to logits.
 
+pub mod cuda_stack;
 #[cfg(feature = "ort")]
 pub mod ort;
 #[cfg(feature = "tf")]

@@ -91,6 +91,8 @@ impl Framework for Ort {
         let config = config::session_config(opts);
         if opts.device == Device::Cuda {
             require_cuda("ort")?;
+            super::cuda_stack::load_for(self.name())
+                .context("--device cuda: ONNX Runtime's CUDA 13 libraries")?;
             if !CUDA::is_available().unwrap_or(false) {
                 bail!("--device cuda: this ONNX Runtime has no CUDA execution provider; run ci/setup.sh --gpu (onnxruntime-gpu)");
             }

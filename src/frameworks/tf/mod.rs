@@ -49,6 +49,8 @@ impl Framework for Tf {
             Device::Cpu => (Layout::Nhwc, "/device:CPU:0"),
             Device::Cuda => {
                 require_cuda("tf")?;
+                super::cuda_stack::load_for("tf")
+                    .context("--device cuda: TensorFlow's CUDA 12 libraries")?;
                 (Layout::Nchw, "/device:GPU:0")
             }
         };

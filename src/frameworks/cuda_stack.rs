@@ -1,0 +1,207 @@
+//! Each framework's own CUDA libraries, loaded by full path in dependency
+//! order before the framework starts on a GPU. A worker runs one framework,
+//! so it loads exactly that framework's stack: ONNX Runtime's CUDA 13 build
+//! takes the CUDA 13 libraries of the environment it shares with torch
+//! (`nvidia/cu13`, cuDNN 9 for CUDA 13); TensorFlow's CUDA 12 build takes
+//! those of its own environment (`nvidia/*/lib`, `*.so.12`). ONNX Runtime's
+//! provider library has no RUNPATH and the binary's RUNPATH covers only its
+//! direct dependencies, so without this the provider would not find
+//! `libcublasLt.so.13` unless libtorch's CUDA library happened to be
+//! loaded first. Once loaded with `RTLD_GLOBAL`, a later `dlopen` by soname
+//! (the framework's own) finds the library already in the process.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+
+/// ONNX Runtime 1.31 (CUDA 13): runtime, BLAS, FFT, RNG, then cuDNN 9 with
+/// its sub-libraries (cuDNN opens them by name on demand).
+pub const ORT_CUDA13: &[&str] = &[
+    "libcudart.so.13",
+    "libnvJitLink.so.13",
+    "libcublasLt.so.13",
+    "libcublas.so.13",
+    "libcufft.so.12",
+    "libcurand.so.10",
+    "libnvrtc.so.13",
+    "libcudnn_graph.so.9",
+    "libcudnn_engines_precompiled.so.9",
+    "libcudnn_engines_runtime_compiled.so.9",
+    "libcudnn_heuristic.so.9",
+    "libcudnn_ops.so.9",
+    "libcudnn_cnn.so.9",
+    "libcudnn_adv.so.9",
+    "libcudnn.so.9",
+];
+
+/// TensorFlow 2.21 (CUDA 12): the libraries its GPU device asks for.
+pub const TF_CUDA12: &[&str] = &[
+    "libcudart.so.12",
+    "libnvJitLink.so.12",
+    "libcublasLt.so.12",
+    "libcublas.so.12",
+    "libcufft.so.11",
+    "libcusparse.so.12",
+    "libcusolver.so.11",
+    "libcudnn_graph.so.9",
+    "libcudnn_engines_precompiled.so.9",
+    "libcudnn_engines_runtime_compiled.so.9",
+    "libcudnn_heuristic.so.9",
+    "libcudnn_ops.so.9",
+    "libcudnn_cnn.so.9",
+    "libcudnn_adv.so.9",
+    "libcudnn.so.9",
+];
+
+/// The `site-packages` folder of a venv.
+pub fn site_packages(venv: &Path) -> Result<PathBuf> {
+    let lib = venv.join("lib");
+    let entries =
+        std::fs::read_dir(&lib).with_context(|| format!("no environment at {}", venv.display()))?;
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("python"))
+        })
+        .map(|p| p.join("site-packages"))
+        .find(|p| p.is_dir())
+        .with_context(|| format!("no site-packages under {}", lib.display()))
+}
+
+/// Every `nvidia/<package>/lib` folder of a site-packages, sorted.
+pub fn nvidia_dirs(site: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(site.join("nvidia"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path().join("lib")))
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+/// Where each of `names` is, in the first of `dirs` that has it; an error
+/// names the first library found nowhere.
+pub fn locate(dirs: &[PathBuf], names: &[&str]) -> Result<Vec<PathBuf>> {
+    names
+        .iter()
+        .map(|name| {
+            dirs.iter()
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+                .with_context(|| {
+                    let searched: Vec<String> =
+                        dirs.iter().map(|d| d.display().to_string()).collect();
+                    format!("CUDA library {name} not found in {}", searched.join(", "))
+                })
+        })
+        .collect()
+}
+
+/// Loads `paths` in order, globally, for the rest of the process; an error
+/// names the library that failed and why (the loader's message).
+pub fn load(paths: &[PathBuf]) -> Result<()> {
+    for p in paths {
+        // SAFETY: loading a shared library runs its initialisers; these are
+        // NVIDIA's CUDA libraries from the framework's own environment.
+        let lib = unsafe { Library::open(Some(p), RTLD_NOW | RTLD_GLOBAL) }
+            .with_context(|| format!("loading {}", p.display()))?;
+        // kept for the life of the process: the framework needs them
+        std::mem::forget(lib);
+    }
+    Ok(())
+}
+
+/// The environment a framework's CUDA stack lives in: `SPEEDBENCH_VENV` /
+/// `SPEEDBENCH_TF_VENV` at run time, else those `ci/setup.sh` recorded at
+/// build time.
+fn venv_of(framework: &str) -> Result<PathBuf> {
+    let (var, built) = match framework {
+        "tf" => (
+            "SPEEDBENCH_TF_VENV",
+            option_env!("SPEEDBENCH_TF_VENV").or(option_env!("SPEEDBENCH_VENV")),
+        ),
+        _ => ("SPEEDBENCH_VENV", option_env!("SPEEDBENCH_VENV")),
+    };
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| built.map(PathBuf::from))
+        .with_context(|| format!("no environment for {framework}'s CUDA libraries: run ci/setup.sh --gpu and rebuild, or set {var}"))
+}
+
+/// Loads `framework`'s CUDA stack from its environment (`ort`, `tf`);
+/// returns what was loaded.
+pub fn load_for(framework: &str) -> Result<Vec<PathBuf>> {
+    let names = match framework {
+        "ort" | "ort-own" => ORT_CUDA13,
+        "tf" => TF_CUDA12,
+        other => bail!("no CUDA stack is loaded for {other}: it finds its own"),
+    };
+    let site = site_packages(&venv_of(framework)?)?;
+    let paths = locate(&nvidia_dirs(&site), names)?;
+    load(&paths)?;
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_library_is_named() {
+        let t = tempfile::tempdir().unwrap();
+        let a = t.path().join("a/lib");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::write(a.join("libx.so.1"), b"").unwrap();
+        let found = locate(&[a.clone()], &["libx.so.1"]).unwrap();
+        assert_eq!(found, [a.join("libx.so.1")]);
+        let err = locate(&[a], &["libx.so.1", "libcudart.so.13"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("CUDA library libcudart.so.13 not found in"),
+            "{err}"
+        );
+        // a file that is not a library: the loader's reason, with the path
+        let err = load(&[t.path().join("a/lib/libx.so.1")]).unwrap_err();
+        assert!(format!("{err:#}").contains("libx.so.1"), "{err:#}");
+    }
+
+    #[test]
+    fn nvidia_folders_are_found_in_a_site_packages() {
+        let t = tempfile::tempdir().unwrap();
+        let site = t.path().join("lib/python3.11/site-packages");
+        for p in ["nvidia/cublas/lib", "nvidia/cu13/lib", "nvidia/notlib"] {
+            std::fs::create_dir_all(site.join(p)).unwrap();
+        }
+        assert_eq!(site_packages(t.path()).unwrap(), site);
+        assert_eq!(
+            nvidia_dirs(&site),
+            [site.join("nvidia/cu13/lib"), site.join("nvidia/cublas/lib")]
+        );
+        assert!(site_packages(&t.path().join("nowhere")).is_err());
+        assert!(load_for("torch")
+            .unwrap_err()
+            .to_string()
+            .contains("finds its own"));
+    }
+
+    /// ONNX Runtime's CUDA 13 stack from the environment ci/setup.sh made:
+    /// torch's CUDA 13 wheels are there on every machine (libtorch_cpu
+    /// links libcudart.so.13), so every library is found and loads, in
+    /// this order, without a GPU (none of them needs libcuda to load).
+    #[test]
+    fn ort_s_cuda_stack_loads_by_full_path_from_its_environment() {
+        let Some(venv) = option_env!("SPEEDBENCH_VENV") else {
+            return;
+        };
+        let site = site_packages(Path::new(venv)).unwrap();
+        let paths = locate(&nvidia_dirs(&site), ORT_CUDA13).unwrap();
+        assert_eq!(paths.len(), ORT_CUDA13.len());
+        assert!(paths.iter().all(|p| p.starts_with(&site)));
+        load(&paths).unwrap();
+    }
+}
