@@ -156,7 +156,7 @@ mod tests {
         let a = t.path().join("a/lib");
         std::fs::create_dir_all(&a).unwrap();
         std::fs::write(a.join("libx.so.1"), b"").unwrap();
-        let found = locate(&[a.clone()], &["libx.so.1"]).unwrap();
+        let found = locate(std::slice::from_ref(&a), &["libx.so.1"]).unwrap();
         assert_eq!(found, [a.join("libx.so.1")]);
         let err = locate(&[a], &["libx.so.1", "libcudart.so.13"])
             .unwrap_err()
