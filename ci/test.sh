@@ -9,6 +9,9 @@ cargo test --release --locked
 cargo clippy --release --locked --all-targets -- -D warnings
 cargo fmt --check
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash ci/fuzz.sh
+# each framework's CUDA stack loads by full path from its own environment
+# (a stub libcuda.so.1 for the driver; no GPU needed)
+bash ci/gpu-libs.sh
 # mutation testing of the measurement core, on what the last commit changed
 if git rev-parse -q --verify HEAD~1 >/dev/null; then
   bash ci/mutants.sh --diff HEAD~1

@@ -369,6 +369,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Gate::Times)]
         gate: Gate,
     },
+    /// Load a framework's CUDA libraries by full path, as its worker does
+    /// on --device cuda, and list them (no GPU needed: a check of the
+    /// environment ci/setup.sh made).
+    CudaLibs {
+        /// ort, ort-own or tf (libtorch finds its own).
+        #[arg(long, value_name = "ort|tf")]
+        framework: String,
+    },
     /// Internal: one worker process timing one cell (JSON job on stdin).
     #[command(hide = true)]
     Worker,

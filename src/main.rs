@@ -114,6 +114,17 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             format,
             gate,
         } => commands::compare(baseline, current, *threshold, *format, *gate),
+        Command::CudaLibs { framework } => {
+            let loaded = speedbench::frameworks::cuda_stack::load_for(framework)?;
+            for p in &loaded {
+                println!("{}", p.display());
+            }
+            eprintln!(
+                "{framework}: {} CUDA libraries loaded by full path",
+                loaded.len()
+            );
+            Ok(0)
+        }
         Command::Worker => speedbench::bench::worker::main().map(|_| 0),
     }
 }

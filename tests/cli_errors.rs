@@ -589,3 +589,25 @@ fn trace_writes_a_valid_trace_event_file() {
     // the results of the short run stay out of the working folder
     assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 2);
 }
+
+/// `speedbench cuda-libs` loads a framework's CUDA stack by full path, as
+/// its worker does on --device cuda, and names what it cannot.
+#[test]
+fn cuda_libs_loads_ort_s_stack_and_refuses_torch() {
+    fails_with(
+        &speedbench(&["cuda-libs", "--framework", "torch"]),
+        &["torch", "finds its own"],
+    );
+    fails_with(
+        &speedbench(&["cuda-libs", "--framework", "nosuchfw"]),
+        &["nosuchfw"],
+    );
+    let out = speedbench(&["cuda-libs", "--framework", "ort"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let libs: Vec<&str> = out.stdout.lines().collect();
+    assert!(libs.len() >= 15, "{libs:?}");
+    assert!(libs[0].ends_with("/libcudart.so.13"), "{libs:?}");
+    assert!(libs
+        .iter()
+        .all(|l| l.contains("/nvidia/") || l.ends_with("libonnxruntime_providers_cuda.so")));
+}

@@ -138,10 +138,17 @@ pub fn load_for(framework: &str) -> Result<Vec<PathBuf>> {
     let names = match framework {
         "ort" | "ort-own" => ORT_CUDA13,
         "tf" => TF_CUDA12,
-        other => bail!("no CUDA stack is loaded for {other}: it finds its own"),
+        "torch" => bail!("no CUDA stack is loaded for torch: libtorch_cuda finds its own"),
+        other => bail!("unknown framework '{other}' (expected ort, ort-own or tf)"),
     };
     let site = site_packages(&venv_of(framework)?)?;
-    let paths = locate(&nvidia_dirs(&site), names)?;
+    let mut paths = locate(&nvidia_dirs(&site), names)?;
+    // ONNX Runtime's CUDA provider (onnxruntime-gpu): loaded last, so its
+    // dependencies are the ones just loaded, and a failure names it
+    let provider = site.join("onnxruntime/capi/libonnxruntime_providers_cuda.so");
+    if framework != "tf" && provider.is_file() {
+        paths.push(provider);
+    }
     load(&paths)?;
     Ok(paths)
 }
