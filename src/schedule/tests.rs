@@ -214,3 +214,110 @@ fn the_environment_can_keep_the_plan() {
     std::env::remove_var("SPEEDBENCH_SCHEDULE");
     assert!(!keep_plan());
 }
+
+/// input -> stem -> three single-conv branches a, b, c -> concat.
+fn trident() -> Graph {
+    let conv = |p: &str| Op::Conv {
+        out: 4,
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+        groups: 1,
+        bias: false,
+        params: ParamRef::whole(p),
+    };
+    let mut g = Graph::new("trident", Shape::new(3, 8, 8));
+    let stem = g.add("stem", conv("stem"), &[0]).unwrap();
+    let a = g.add("a", conv("a"), &[stem]).unwrap();
+    let b = g.add("b", conv("b"), &[stem]).unwrap();
+    let c = g.add("c", conv("c"), &[stem]).unwrap();
+    g.add("cat", Op::Concat, &[a, b, c]).unwrap();
+    g
+}
+
+#[test]
+fn the_lanes_share_the_threads_and_the_best_lane_count_wins() {
+    let g = trident();
+    let branch = |n: NodeId| ["a", "b", "c"].contains(&g.nodes[n].name.as_str());
+    // three equal branches that do not scale: three lanes beat two
+    let flat = |n: NodeId, _t: usize| if branch(n) { 300.0 } else { 10.0 };
+    let s = plan(&g, &flat, 6, 3, 10.0);
+    let Stage::Parallel(lanes) = &s.stages[1] else {
+        panic!("{s:?}")
+    };
+    assert_eq!(lanes.len(), 3);
+    // 6 threads over 3 lanes: 2 each
+    assert!(lanes.iter().all(|l| l.threads == 2), "{lanes:?}");
+    assert_eq!(s.predicted_us, 10.0 + 310.0 + 10.0);
+    // with four threads and two lanes allowed, each lane gets two
+    let s = plan(&g, &flat, 4, 2, 10.0);
+    let Stage::Parallel(lanes) = &s.stages[1] else {
+        panic!("{s:?}")
+    };
+    assert_eq!(lanes.len(), 2);
+    assert!(lanes.iter().all(|l| l.threads == 2), "{lanes:?}");
+    // the cost at each lane's width is what is summed: lanes of 2 threads
+    // here cost 100 a branch, 1 thread 300
+    let scaled = |n: NodeId, t: usize| {
+        if branch(n) {
+            if t >= 2 {
+                100.0
+            } else {
+                300.0
+            }
+        } else {
+            10.0
+        }
+    };
+    let s = plan(&g, &scaled, 4, 3, 0.0);
+    // sequential at 4 threads: 300; two lanes of 2 threads: 200; three lanes
+    // of 1 thread: 300
+    let Stage::Parallel(lanes) = &s.stages[1] else {
+        panic!("{s:?}")
+    };
+    assert_eq!(lanes.len(), 2, "{s:?}");
+    assert_eq!(s.predicted_us, 10.0 + 200.0 + 10.0);
+    // a tie between two and three lanes keeps the fewer
+    let uneven = |n: NodeId, _t: usize| match g.nodes[n].name.as_str() {
+        "a" => 200.0,
+        "b" | "c" => 100.0,
+        _ => 10.0,
+    };
+    let s = plan(&g, &uneven, 6, 3, 0.0);
+    let Stage::Parallel(lanes) = &s.stages[1] else {
+        panic!("{s:?}")
+    };
+    assert_eq!(lanes.len(), 2, "{s:?}");
+}
+
+#[test]
+fn a_tie_with_sequential_stays_sequential() {
+    let g = trident();
+    let branch = |n: NodeId| ["a", "b", "c"].contains(&g.nodes[n].name.as_str());
+    // two lanes: max(a+b, c) = 200 + overhead 100 = 300 = a+b+c sequential
+    let cost = |n: NodeId, _t: usize| if branch(n) { 100.0 } else { 0.0 };
+    let s = plan(&g, &cost, 2, 2, 100.0);
+    assert!(!s.is_parallel(), "{s:?}");
+    // a hair cheaper, and it overlaps
+    let s = plan(&g, &cost, 2, 2, 99.0);
+    assert!(s.is_parallel());
+}
+
+#[test]
+fn the_record_is_in_milliseconds() {
+    let g = trident();
+    let cost = |n: NodeId, _t: usize| {
+        if g.nodes[n].name == "stem" {
+            1000.0
+        } else {
+            2500.0
+        }
+    };
+    let s = plan(&g, &cost, 2, 2, 0.0);
+    let r = s.record(&g, "test");
+    assert!((r.predicted_ms - s.predicted_us / 1000.0).abs() < 1e-12);
+    assert!((r.predicted_sequential_ms - 11.0).abs() < 1e-12, "{r:?}");
+    assert_eq!(r.predicted_ms, 1.0 + 5.0 + 2.5);
+    assert_eq!(r.scheduler, "test");
+    assert_eq!(r.measured, None);
+}

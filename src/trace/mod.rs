@@ -331,6 +331,10 @@ pub(crate) mod tests {
                 ev("right", 1, 1010.0, 30.0),
                 ev("left", 0, 1010.0, 20.0),
                 ev("copy", 0, 1030.0, 1.0),
+                OpEvent {
+                    op: "Const".into(),
+                    ..ev("left/w", 1, 1000.0, 0.5)
+                },
                 ev("add", 0, 1040.0, 5.0),
             ],
         };
@@ -340,6 +344,8 @@ pub(crate) mod tests {
         assert_eq!(tl.wall_us(), 45.0);
         let by_name = |n: &str| tl.events.iter().find(|e| e.name == n).unwrap();
         assert_eq!(by_name("copy").node, None);
+        // a weight constant named after its node is framework-internal
+        assert_eq!(by_name("left/w").node, None);
         assert_eq!(by_name("left").node.as_deref(), Some("left"));
         // the critical path goes through the branch that ended last
         let critical: Vec<&str> = tl
@@ -351,7 +357,7 @@ pub(crate) mod tests {
         assert_eq!(critical, ["stem", "right", "add"]);
         // left and right overlapped for 20 µs each: all of left, 2/3 of right
         let c = t.concurrency;
-        assert_eq!((c.tracks, c.ops, c.internal), (2, 4, 1));
+        assert_eq!((c.tracks, c.ops, c.internal), (2, 4, 2));
         assert!((c.branch_overlap - 40.0 / 50.0).abs() < 1e-9, "{c:?}");
         assert!(!c.sequential());
         // the ideal runs the branches side by side: span 10 + 30 + 5
