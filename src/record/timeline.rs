@@ -303,6 +303,8 @@ mod tests {
             ev(Some("a"), 0, 100.0, 5.0),
             ev(Some("b"), 0, 107.0, 1.0),
         ]);
+        // first start to last end, wherever the clock started
+        assert_eq!(t.wall_us(), 8.0);
         t.rebase();
         assert_eq!(t.events[0].start_us, 0.0);
         assert_eq!(t.events[1].start_us, 7.0);

@@ -371,6 +371,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn placement_counts_ir_operations_per_device() {
+        let g = diamond();
+        let on = |name: &str, device: &str, start: f64| OpEvent {
+            device: device.into(),
+            ..ev(name, 0, start, 1.0)
+        };
+        let raw = Timeline {
+            source: "test".into(),
+            tracks: vec!["t0".into()],
+            events: vec![
+                on("stem", "CUDA", 0.0),
+                on("left", "CUDA", 1.0),
+                on("right", "CPU", 2.0),
+                // framework-internal work and events with no device count not
+                on("MemcpyToHost", "CPU", 3.0),
+                on("add", "", 4.0),
+            ],
+        };
+        let t = finish(raw, &g, false);
+        assert_eq!(t.placement.get("CUDA"), Some(&2));
+        assert_eq!(t.placement.get("CPU"), Some(&1));
+        assert_eq!(t.placement.len(), 2);
+        assert_eq!(t.on_cpu(), 1);
+    }
+
+    #[test]
     fn overlapping_events_of_one_track_get_lanes() {
         let mut t = Timeline {
             source: "test".into(),
