@@ -143,10 +143,14 @@ pub fn load_for(framework: &str) -> Result<Vec<PathBuf>> {
     };
     let site = site_packages(&venv_of(framework)?)?;
     let mut paths = locate(&nvidia_dirs(&site), names)?;
-    // ONNX Runtime's CUDA provider (onnxruntime-gpu): loaded last, so its
-    // dependencies are the ones just loaded, and a failure names it
-    let provider = site.join("onnxruntime/capi/libonnxruntime_providers_cuda.so");
+    // ONNX Runtime's CUDA provider (onnxruntime-gpu): loaded last, after
+    // the shared provider library whose symbols it takes (as ORT itself
+    // loads them), so its dependencies are the ones just loaded and a
+    // failure names it
+    let capi = site.join("onnxruntime/capi");
+    let provider = capi.join("libonnxruntime_providers_cuda.so");
     if framework != "tf" && provider.is_file() {
+        paths.push(capi.join("libonnxruntime_providers_shared.so"));
         paths.push(provider);
     }
     load(&paths)?;

@@ -255,6 +255,33 @@ mod tests {
     }
 
     #[test]
+    fn an_instant_event_overlaps_nothing() {
+        // zero-length events (ORT's fences) neither overlap nor stay open
+        let t = timeline(vec![
+            ev(Some("fence"), 1, 5.0, 0.0),
+            ev(Some("stem"), 0, 0.0, 10.0),
+            ev(Some("b1"), 0, 10.0, 5.0),
+        ]);
+        let c = t.concurrency(&|_| true);
+        assert_eq!(c.overlap, 0.0);
+        assert!(c.sequential());
+    }
+
+    #[test]
+    fn the_no_overlap_threshold_is_exclusive() {
+        let k = |overlap: f64| Concurrency {
+            tracks: 2,
+            in_flight: 1.0,
+            branch_overlap: overlap,
+            overlap,
+            ops: 2,
+            internal: 0,
+        };
+        assert!(k(NO_OVERLAP * 0.99).sequential());
+        assert!(!k(NO_OVERLAP).sequential());
+    }
+
+    #[test]
     fn overlapping_branches_are_measured() {
         // b1 [10, 20) and b2 [14, 24) overlap for 6 µs each
         let t = timeline(vec![

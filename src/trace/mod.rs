@@ -387,13 +387,15 @@ pub(crate) mod tests {
                 // framework-internal work and events with no device count not
                 on("MemcpyToHost", "CPU", 3.0),
                 on("add", "", 4.0),
+                on("fc", "CPU:0", 5.0),
             ],
         };
         let t = finish(raw, &g, false);
         assert_eq!(t.placement.get("CUDA"), Some(&2));
         assert_eq!(t.placement.get("CPU"), Some(&1));
-        assert_eq!(t.placement.len(), 2);
-        assert_eq!(t.on_cpu(), 1);
+        assert_eq!(t.placement.len(), 3);
+        // every CPU device counts
+        assert_eq!(t.on_cpu(), 2);
     }
 
     #[test]
