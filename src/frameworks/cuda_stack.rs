@@ -143,16 +143,8 @@ pub fn load_for(framework: &str) -> Result<Vec<PathBuf>> {
     };
     let site = site_packages(&venv_of(framework)?)?;
     let mut paths = locate(&nvidia_dirs(&site), names)?;
-    // ONNX Runtime's CUDA provider (onnxruntime-gpu): loaded last, after
-    // the shared provider library whose symbols it takes (as ORT itself
-    // loads them), so its dependencies are the ones just loaded and a
-    // failure names it
-    let capi = site.join("onnxruntime/capi");
-    let provider = capi.join("libonnxruntime_providers_cuda.so");
-    if framework != "tf" && provider.is_file() {
-        paths.push(capi.join("libonnxruntime_providers_shared.so"));
-        paths.push(provider);
-    }
+    // ORT's CUDA provider library itself is left to ORT: its initialiser
+    // needs ORT's provider host, which ORT sets up when it loads it
     load(&paths)?;
     Ok(paths)
 }

@@ -113,6 +113,32 @@ impl Framework for Ort {
     }
 }
 
+/// After [`super::cuda_stack::load_for`]: asks ONNX Runtime for its CUDA
+/// execution provider, which makes it load the provider library. `Ok` with
+/// what CUDA itself answered (on a machine without a GPU, that there is
+/// none) when the library loaded; an error when it could not be loaded (a
+/// library not found, a symbol missing) or this ORT has no CUDA provider.
+pub fn probe_cuda_provider() -> Result<String> {
+    let env = env()?;
+    if !CUDA::is_available().unwrap_or(false) {
+        bail!("this ONNX Runtime has no CUDA execution provider (onnxruntime-gpu is not installed)");
+    }
+    let result = Session::builder(env)
+        .map_err(|e| anyhow!("{e}"))?
+        .with_execution_providers([CUDA::default().build().error_on_failure()]);
+    match result {
+        Ok(_) => Ok("the CUDA execution provider started".into()),
+        Err(e) => {
+            let msg = e.to_string();
+            let unloadable = ["cannot open shared object", "undefined symbol", "Failed to load library"];
+            if unloadable.iter().any(|k| msg.contains(k)) {
+                bail!("the CUDA provider library did not load: {msg}");
+            }
+            Ok(format!("the CUDA provider library loaded; CUDA answered: {msg}"))
+        }
+    }
+}
+
 /// A session of `bytes` with `config`'s settings on `device`.
 pub(super) fn session(
     bytes: &[u8],
