@@ -17,6 +17,9 @@ bin=target/release/speedbench
 [ -x "$bin" ] || cargo build --release --locked
 frameworks=(ort)
 [ "$flavour" = gpu ] && frameworks+=(tf)
+# on the GPU flavour, ORT then loads its CUDA provider library on top of
+# the stack (it must load; CUDA itself answers "no device")
+if [ "$flavour" = gpu ]; then export SPEEDBENCH_PROBE_PROVIDER=1; fi
 for fw in "${frameworks[@]}"; do
   "$bin" cuda-libs --framework "$fw" > "$stub/$fw.txt"
   echo "gpu-libs: $fw: $(wc -l < "$stub/$fw.txt") libraries loaded by full path" >&2

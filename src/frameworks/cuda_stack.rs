@@ -142,7 +142,7 @@ pub fn load_for(framework: &str) -> Result<Vec<PathBuf>> {
         other => bail!("unknown framework '{other}' (expected ort, ort-own or tf)"),
     };
     let site = site_packages(&venv_of(framework)?)?;
-    let mut paths = locate(&nvidia_dirs(&site), names)?;
+    let paths = locate(&nvidia_dirs(&site), names)?;
     // ORT's CUDA provider library itself is left to ORT: its initialiser
     // needs ORT's provider host, which ORT sets up when it loads it
     load(&paths)?;
