@@ -123,6 +123,16 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 "{framework}: {} CUDA libraries loaded by full path",
                 loaded.len()
             );
+            // ci/gpu-libs.sh: ORT then loads its CUDA provider on top
+            #[cfg(feature = "ort")]
+            if framework.starts_with("ort")
+                && std::env::var_os("SPEEDBENCH_PROBE_PROVIDER").is_some()
+            {
+                eprintln!(
+                    "ort: {}",
+                    speedbench::frameworks::ort::probe_cuda_provider()?
+                );
+            }
             Ok(0)
         }
         Command::Worker => speedbench::bench::worker::main().map(|_| 0),

@@ -121,7 +121,9 @@ impl Framework for Ort {
 pub fn probe_cuda_provider() -> Result<String> {
     let env = env()?;
     if !CUDA::is_available().unwrap_or(false) {
-        bail!("this ONNX Runtime has no CUDA execution provider (onnxruntime-gpu is not installed)");
+        bail!(
+            "this ONNX Runtime has no CUDA execution provider (onnxruntime-gpu is not installed)"
+        );
     }
     let result = Session::builder(env)
         .map_err(|e| anyhow!("{e}"))?
@@ -130,11 +132,17 @@ pub fn probe_cuda_provider() -> Result<String> {
         Ok(_) => Ok("the CUDA execution provider started".into()),
         Err(e) => {
             let msg = e.to_string();
-            let unloadable = ["cannot open shared object", "undefined symbol", "Failed to load library"];
+            let unloadable = [
+                "cannot open shared object",
+                "undefined symbol",
+                "Failed to load library",
+            ];
             if unloadable.iter().any(|k| msg.contains(k)) {
                 bail!("the CUDA provider library did not load: {msg}");
             }
-            Ok(format!("the CUDA provider library loaded; CUDA answered: {msg}"))
+            Ok(format!(
+                "the CUDA provider library loaded; CUDA answered: {msg}"
+            ))
         }
     }
 }
