@@ -369,12 +369,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Gate::Times)]
         gate: Gate,
     },
-    /// Load a framework's CUDA libraries by full path, as its worker does
-    /// on --device cuda, and list them (no GPU needed: a check of the
-    /// environment ci/setup.sh made).
+    /// Load a framework's CUDA libraries as its worker does on --device
+    /// cuda (ORT's and TensorFlow's by full path, libtorch's through
+    /// libtorch_cuda), and check and list what resolved: every NVIDIA
+    /// library from the framework's own environment, of its CUDA major, none
+    /// twice. No GPU needed.
     CudaLibs {
-        /// ort, ort-own or tf (libtorch finds its own).
-        #[arg(long, value_name = "ort|tf")]
+        /// ort, ort-own, torch or tf.
+        #[arg(long, value_name = "ort|ort-own|torch|tf")]
         framework: String,
     },
     /// Internal: one worker process timing one cell (JSON job on stdin).

@@ -6,6 +6,7 @@
 #[cfg(feature = "tf")]
 mod quiet;
 
+use anyhow::Context as _;
 use clap::Parser;
 
 use speedbench::cli::{Cli, Command};
@@ -115,14 +116,21 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             gate,
         } => commands::compare(baseline, current, *threshold, *format, *gate),
         Command::CudaLibs { framework } => {
-            let loaded = speedbench::frameworks::cuda_stack::load_for(framework)?;
-            for p in &loaded {
-                println!("{}", p.display());
-            }
-            eprintln!(
-                "{framework}: {} CUDA libraries loaded by full path",
-                loaded.len()
-            );
+            use speedbench::frameworks::cuda_stack;
+            // what must resolve, from where, at which CUDA major
+            let (site, major, stack) = match framework.as_str() {
+                #[cfg(feature = "torch")]
+                "torch" => (
+                    speedbench::frameworks::torch::load_cuda_library()?,
+                    13,
+                    None,
+                ),
+                fw => {
+                    let (site, major, names) = cuda_stack::expected(fw)?;
+                    cuda_stack::load_for(fw)?;
+                    (site, major, Some(names))
+                }
+            };
             // ci/gpu-libs.sh: ORT then loads its CUDA provider on top
             #[cfg(feature = "ort")]
             if framework.starts_with("ort")
@@ -133,6 +141,18 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                     speedbench::frameworks::ort::probe_cuda_provider()?
                 );
             }
+            let resolved =
+                cuda_stack::check_resolved(&cuda_stack::mapped_libraries()?, &site, major, stack)
+                    .with_context(|| format!("{framework}'s CUDA libraries"))?;
+            for r in &resolved {
+                let major = r.major.map_or("-".into(), |m| m.to_string());
+                println!("{}\t{}\t{major}", r.name, r.path.display());
+            }
+            eprintln!(
+                "{framework}: {} CUDA libraries, all from {}, CUDA {major}; no library loaded twice",
+                resolved.len(),
+                site.display()
+            );
             Ok(0)
         }
         Command::Worker => speedbench::bench::worker::main().map(|_| 0),

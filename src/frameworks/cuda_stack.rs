@@ -139,7 +139,7 @@ pub fn load_for(framework: &str) -> Result<Vec<PathBuf>> {
         "ort" | "ort-own" => ORT_CUDA13,
         "tf" => TF_CUDA12,
         "torch" => bail!("no CUDA stack is loaded for torch: libtorch_cuda finds its own"),
-        other => bail!("unknown framework '{other}' (expected ort, ort-own or tf)"),
+        other => bail!("unknown framework '{other}' (expected ort, ort-own, torch or tf)"),
     };
     let site = site_packages(&venv_of(framework)?)?;
     let paths = locate(&nvidia_dirs(&site), names)?;
@@ -149,9 +149,164 @@ pub fn load_for(framework: &str) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+/// The shared libraries mapped into this process, each path once.
+pub fn mapped_libraries() -> Result<Vec<PathBuf>> {
+    let maps = std::fs::read_to_string("/proc/self/maps").context("reading /proc/self/maps")?;
+    let mut out: Vec<PathBuf> = Vec::new();
+    for p in maps.lines().filter_map(|l| l.split_whitespace().nth(5)) {
+        let p = PathBuf::from(p);
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(".so"))
+            && !out.contains(&p)
+        {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// One CUDA library as it resolved: its file name, where from, and the
+/// major version its name carries (`libcudart.so.13`: 13).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub name: String,
+    pub path: PathBuf,
+    pub major: Option<u32>,
+}
+
+/// The libraries whose names carry the CUDA major version itself.
+const CUDA_VERSIONED: &[&str] = &[
+    "libcudart.so.",
+    "libcublas.so.",
+    "libcublasLt.so.",
+    "libnvrtc.so.",
+    "libnvJitLink.so.",
+    "libcupti.so.",
+];
+
+/// Checks the NVIDIA libraries among `mapped` (those under an `nvidia/`
+/// folder): no file name from two paths; and those of the framework's stack
+/// (`stack`, or every one where `None`) from `site`, the CUDA runtime's of
+/// major `cuda_major`. (The binary links libtorch, whose CUDA 13 runtime is
+/// mapped in every worker; it is not the stack of another framework's.)
+/// Returns the stack's libraries, or an error naming every violation.
+pub fn check_resolved(
+    mapped: &[PathBuf],
+    site: &Path,
+    cuda_major: u32,
+    stack: Option<&[&str]>,
+) -> Result<Vec<Resolved>> {
+    let mut out: Vec<Resolved> = Vec::new();
+    let mut seen: Vec<(String, &PathBuf)> = Vec::new();
+    let mut problems = Vec::new();
+    for p in mapped
+        .iter()
+        .filter(|p| p.components().any(|c| c.as_os_str() == "nvidia"))
+    {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+            problems.push(format!(
+                "{name} loaded twice: {} and {}",
+                first.display(),
+                p.display()
+            ));
+        }
+        seen.push((name.clone(), p));
+        if stack.is_some_and(|s| !s.contains(&name.as_str())) {
+            continue;
+        }
+        let major = name
+            .rsplit_once(".so.")
+            .and_then(|(_, v)| v.split('.').next()?.parse().ok());
+        if !p.starts_with(site) {
+            problems.push(format!(
+                "{name} loaded from {}, outside {}",
+                p.display(),
+                site.display()
+            ));
+        }
+        if CUDA_VERSIONED.iter().any(|k| name.starts_with(k)) && major != Some(cuda_major) {
+            problems.push(format!("{name} is not CUDA {cuda_major}"));
+        }
+        out.push(Resolved {
+            name,
+            path: p.clone(),
+            major,
+        });
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
+    Ok(out)
+}
+
+/// The environment (site-packages), CUDA major and library list a
+/// framework's stack must come from.
+pub fn expected(framework: &str) -> Result<(PathBuf, u32, &'static [&'static str])> {
+    match framework {
+        "ort" | "ort-own" => Ok((site_packages(&venv_of(framework)?)?, 13, ORT_CUDA13)),
+        "tf" => Ok((site_packages(&venv_of(framework)?)?, 12, TF_CUDA12)),
+        other => bail!("unknown framework '{other}' (expected ort, ort-own or tf)"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolved_libraries_come_from_one_environment_in_one_copy() {
+        let site = Path::new("/env/a/site-packages");
+        let at = |p: &str| PathBuf::from(p);
+        let good = [
+            at("/env/a/site-packages/nvidia/cu13/lib/libcudart.so.13"),
+            at("/env/a/site-packages/nvidia/cudnn/lib/libcudnn.so.9"),
+            at("/usr/lib/libstdc++.so.6"),
+        ];
+        let r = check_resolved(&good, site, 13, None).unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (r[0].name.as_str(), r[0].major),
+            ("libcudart.so.13", Some(13))
+        );
+        assert_eq!(r[1].major, Some(9));
+        let err = check_resolved(&good, site, 12, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("libcudart.so.13 is not CUDA 12"), "{err}");
+        let twice = [
+            good[0].clone(),
+            at("/env/b/site-packages/nvidia/cu13/lib/libcudart.so.13"),
+        ];
+        let err = check_resolved(&twice, site, 13, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("libcudart.so.13 loaded twice"), "{err}");
+        assert!(err.contains("outside /env/a/site-packages"), "{err}");
+        // another framework's libraries are not this stack's, but a name
+        // loaded from two places is always wrong
+        let tf_site = Path::new("/env/tf/site-packages");
+        let mixed = [
+            good[0].clone(),
+            at("/env/tf/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12"),
+        ];
+        let r = check_resolved(&mixed, tf_site, 12, Some(&["libcudart.so.12"])).unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].major, Some(12));
+        assert!(check_resolved(&twice, tf_site, 12, Some(&["libcudnn.so.9"])).is_err());
+        assert!(expected("torch").is_err());
+        // this process's own mapped libraries are listed once each
+        let mapped = mapped_libraries().unwrap();
+        let mut names = mapped.clone();
+        names.dedup();
+        assert_eq!(names.len(), mapped.len());
+        assert!(mapped
+            .iter()
+            .any(|p| p.to_string_lossy().contains("libc.so")));
+    }
 
     #[test]
     fn a_missing_library_is_named() {

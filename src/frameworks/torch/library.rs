@@ -59,6 +59,24 @@ pub(super) fn load_cuda() -> Result<(), &'static str> {
     .map_err(String::as_str)
 }
 
+/// `libtorch_cuda.so` of the libtorch in use, loaded globally for the
+/// rest of the process; the site-packages it lives in.
+pub(super) fn load_cuda_library() -> Result<PathBuf> {
+    let dir = libtorch_dir()?;
+    let path = dir.join("libtorch_cuda.so");
+    use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+    // SAFETY: libtorch's own CUDA library; its initialisers register CUDA
+    // with the libtorch already loaded.
+    let lib = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_GLOBAL) }
+        .with_context(|| format!("loading {}", path.display()))?;
+    std::mem::forget(lib);
+    // <site-packages>/torch/lib
+    dir.parent()
+        .and_then(|t| t.parent())
+        .map(PathBuf::from)
+        .context("libtorch is not inside a site-packages")
+}
+
 /// Checks that libtorch sees a GPU, and turns TF32 off.
 pub(super) fn check_cuda() -> Result<()> {
     require_cuda("torch")?;

@@ -91,3 +91,11 @@ impl Framework for Torch {
         Ok(Box::new(TorchModel::new(graph, weights, opts)?))
     }
 }
+
+/// Loads `libtorch_cuda.so` from the libtorch in use, with or without a
+/// GPU (its CUDA libraries resolve through its own RUNPATH): `speedbench
+/// cuda-libs --framework torch` checks what it pulls in. Returns the
+/// site-packages it came from.
+pub fn load_cuda_library() -> anyhow::Result<std::path::PathBuf> {
+    library::load_cuda_library()
+}
