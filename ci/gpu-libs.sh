@@ -4,12 +4,13 @@
 # library loaded twice (`speedbench cuda-libs`, one process per framework),
 # a stub libcuda.so.1 (ci/stub/libcuda.c) standing in for the driver.
 #
-#   ci/gpu-libs.sh            the environments that exist: the --gpu ones
-#                             (torch + onnxruntime-gpu, CUDA 13; TensorFlow,
-#                             CUDA 12) where ci/setup.sh --gpu made them, else
+#   ci/gpu-libs.sh            the environments this build is linked to: the --gpu
+#                             ones (torch + onnxruntime-gpu, CUDA 13; TensorFlow,
+#                             CUDA 12) on a --gpu build, else
 #                             the CPU venv's torch CUDA 13 wheels (ort, torch)
-#   ci/gpu-libs.sh --install  first make the --gpu environments (about 11 GB,
-#                             cached in the set-up cache like the CPU venv)
+#   ci/gpu-libs.sh --install  on a CPU build: make the --gpu environments (about 11 GB,
+#                             cached like the CPU venv) and a --gpu build in a
+#                             scratch clone, and check those
 #
 # What this proves: every library each framework opens is found, by full
 # path, in the right environment, at the right CUDA major, once; ONNX
@@ -17,13 +18,15 @@
 # can show: that the driver accepts them and the kernels run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cache="${SPEEDBENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/speedbench}"
-if [ "${1:-}" = --install ]; then
-  # the --gpu environments without touching this clone's build config
+flavour="$(sed -n 's/^SPEEDBENCH_FLAVOUR = "\(.*\)"/\1/p' .cargo/config.toml 2>/dev/null || true)"
+if [ "${1:-}" = --install ] && [ "$flavour" != gpu ]; then
+  # the --gpu environments and a binary built on them, in a scratch clone
+  # (this clone's CPU build stays as it is)
   tmp_repo="$(mktemp -d)"
+  trap 'rm -rf "$tmp_repo"' EXIT
   git clone -q . "$tmp_repo"
-  bash "$tmp_repo/ci/setup.sh" --gpu
-  rm -rf "$tmp_repo"
+  (cd "$tmp_repo" && bash ci/setup.sh --gpu && cargo build --release --locked && bash ci/gpu-libs.sh)
+  exit
 fi
 stub="$(mktemp -d)"
 trap 'rm -rf "$stub"' EXIT
@@ -32,16 +35,15 @@ export LD_LIBRARY_PATH="$stub${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 bin=target/release/speedbench
 [ -x "$bin" ] || cargo build --release --locked
 frameworks=(ort torch)
-gpu_site="$(ls -d "$cache"/venv-gpu/lib/python3*/site-packages 2>/dev/null | head -n1 || true)"
-if [ -n "$gpu_site" ] && [ -x "$cache/venv-gpu-tf/bin/python" ]; then
-  # the GPU environments: ORT's stack and provider from torch's CUDA 13
-  # environment, TensorFlow's CUDA 12 stack from its own
-  export SPEEDBENCH_VENV="$cache/venv-gpu" SPEEDBENCH_TF_VENV="$cache/venv-gpu-tf"
-  export ORT_DYLIB_PATH="$(ls "$gpu_site"/onnxruntime/capi/libonnxruntime.so.* | head -n1)"
+if [ "$flavour" = gpu ]; then
+  # built on the --gpu environments: ORT's stack and CUDA provider from
+  # torch's CUDA 13 environment, TensorFlow's CUDA 12 stack from its own
   export SPEEDBENCH_PROBE_PROVIDER=1
   frameworks+=(tf)
 else
-  echo "gpu-libs: no --gpu environments (ci/gpu-libs.sh --install makes them): checking the CPU venv's CUDA 13 wheels for ort and torch" >&2
+  # a CPU build links libtorch from the CPU venv, whose CUDA 13 runtime any
+  # other environment's would duplicate: check that venv's stacks
+  echo "gpu-libs: CPU build: checking the CPU venv's CUDA 13 wheels for ort and torch (ci/gpu-libs.sh --install checks the --gpu environments, all three frameworks)" >&2
 fi
 for fw in "${frameworks[@]}"; do
   "$bin" cuda-libs --framework "$fw" > "$stub/$fw.txt"
