@@ -118,19 +118,29 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::CudaLibs { framework } => {
             use speedbench::frameworks::cuda_stack;
             // what must resolve, from where, at which CUDA major
-            let (site, major, stack) = match framework.as_str() {
+            let (site, major, stack): (_, _, Vec<String>) = match framework.as_str() {
+                // libtorch's stack: what its environment's nvidia/ folders hold
+                // (a TensorFlow GPU build maps its own CUDA 12 runtime too)
                 #[cfg(feature = "torch")]
-                "torch" => (
-                    speedbench::frameworks::torch::load_cuda_library()?,
-                    13,
-                    None,
-                ),
+                "torch" => {
+                    let site = speedbench::frameworks::torch::load_cuda_library()?;
+                    let names = cuda_stack::nvidia_dirs(&site)
+                        .iter()
+                        .filter_map(|d| std::fs::read_dir(d).ok())
+                        .flatten()
+                        .filter_map(|e| {
+                            e.ok().map(|e| e.file_name().to_string_lossy().into_owned())
+                        })
+                        .collect();
+                    (site, 13, names)
+                }
                 fw => {
                     let (site, major, names) = cuda_stack::expected(fw)?;
                     cuda_stack::load_for(fw)?;
-                    (site, major, Some(names))
+                    (site, major, names.iter().map(|n| n.to_string()).collect())
                 }
             };
+            let stack: Vec<&str> = stack.iter().map(String::as_str).collect();
             // ci/gpu-libs.sh: ORT then loads its CUDA provider on top
             #[cfg(feature = "ort")]
             if framework.starts_with("ort")
@@ -141,9 +151,13 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                     speedbench::frameworks::ort::probe_cuda_provider()?
                 );
             }
-            let resolved =
-                cuda_stack::check_resolved(&cuda_stack::mapped_libraries()?, &site, major, stack)
-                    .with_context(|| format!("{framework}'s CUDA libraries"))?;
+            let resolved = cuda_stack::check_resolved(
+                &cuda_stack::mapped_libraries()?,
+                &site,
+                major,
+                Some(&stack),
+            )
+            .with_context(|| format!("{framework}'s CUDA libraries"))?;
             for r in &resolved {
                 let major = r.major.map_or("-".into(), |m| m.to_string());
                 println!("{}\t{}\t{major}", r.name, r.path.display());
