@@ -65,9 +65,29 @@ fn smoke_run_keeps_every_sample_and_writes_all_formats() {
     }
     assert!(json[0].with_extension("csv").exists());
     assert!(json[0].with_extension("md").exists());
-    // one traced pass per cell, from ORT's own profiler, mapped to the IR
+    // one traced pass per cell, mapped to the IR: the sequential one from
+    // ORT's own profiler; the parallel one ran speedbench's schedule over
+    // ORT segments where it measured faster, else the whole graph (which
+    // the profiler traces)
     for c in &file.cells {
         let t = c.trace.as_ref().expect("every cell is traced");
+        if c.mode == speedbench::record::Mode::Parallel {
+            let s = c
+                .schedule
+                .as_ref()
+                .expect("the parallel cell records its schedule");
+            let segments = t.timeline.source.starts_with("speedbench ORT segments");
+            assert_eq!(
+                segments,
+                !s.chosen.starts_with("sequential"),
+                "{}: {}",
+                t.timeline.source,
+                s.chosen
+            );
+            if segments {
+                continue;
+            }
+        }
         assert_eq!(t.timeline.source, "ONNX Runtime profiler");
         assert!(t.concurrency.ops > 40, "{:?}", t.concurrency);
         // ORT fuses conv1 + bn1 + relu into one Conv named after the last
