@@ -28,6 +28,7 @@ use super::trace::traced_run;
 use crate::frameworks::{check_input, check_output, Device, Mode, PrepareOptions, Prepared};
 use crate::graph::weights::Weights;
 use crate::graph::{onnx, Graph, NodeId};
+use crate::record::stats::median;
 use crate::record::{OpEvent, ScheduleRecord, Timeline};
 use crate::schedule::{self, Schedule, Stage};
 
@@ -192,10 +193,10 @@ impl Segmented {
                 })?);
             }
         }
-        let (w, split) = (median(&mut w), median(&mut split));
+        let (w, split) = (median(&w), median(&split));
         record.boundary = Some((w, split));
         if schedule.is_parallel() {
-            let p = median(&mut sched);
+            let p = median(&sched);
             record.measured = Some((w, p));
             if p >= w && !schedule::keep_plan() {
                 record.chosen = format!(
@@ -245,11 +246,6 @@ fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
     let t = Instant::now();
     f()?;
     Ok(t.elapsed().as_secs_f64() * 1e3)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Runs one part on its inputs (the batch for node 0, else earlier values);

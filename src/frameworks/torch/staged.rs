@@ -20,6 +20,7 @@ use super::library::use_intra_threads;
 use super::plan::{gather, release, Plan};
 use super::trace::Span;
 use crate::graph::{Graph, NodeId};
+use crate::record::stats::median;
 use crate::schedule::{self, Schedule, ScheduleRecord, Stage};
 
 /// What starting and joining a parallel stage costs (a channel send, a
@@ -206,7 +207,7 @@ impl Staged {
             drop(staged.run(input.shallow_clone(), false)?);
             par.push(t.elapsed().as_secs_f64() * 1e3);
         }
-        let (s, p) = (median(&mut seq), median(&mut par));
+        let (s, p) = (median(&seq), median(&par));
         record.measured = Some((s, p));
         if p >= s && !schedule::keep_plan() {
             record.chosen = format!(
@@ -374,11 +375,6 @@ impl Staged {
             )
             .collect()
     }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]
