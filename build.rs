@@ -58,4 +58,74 @@ fn torch_shim() {
         .define("GLOG_USE_GLOG_EXPORT", None)
         .file(SHIM)
         .compile("speedbench_torch_shim");
+    cuda_graph_shim(root, &abi);
+}
+
+/// Builds src/frameworks/torch/cuda_graph.cpp into a shared library of its
+/// own, linked to libtorch_cuda, where this libtorch has CUDA (its
+/// libtorch_cuda.so and CUDA's runtime headers, from the nvidia wheels
+/// beside it or CUDA_HOME); `SPEEDBENCH_CUDA_GRAPH_LIB` names it for the
+/// binary, which opens it only for `--optimize cuda-graph`. Without CUDA the
+/// binary builds without it and says so when asked for a graph.
+#[cfg(feature = "torch")]
+fn cuda_graph_shim(root: &std::path::Path, abi: &str) {
+    const SRC: &str = "src/frameworks/torch/cuda_graph.cpp";
+    println!("cargo:rerun-if-changed={SRC}");
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    let lib = root.join("lib");
+    let mut cuda_includes: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(site) = root.parent() {
+        if let Ok(dirs) = std::fs::read_dir(site.join("nvidia")) {
+            let mut dirs: Vec<_> = dirs.flatten().map(|d| d.path().join("include")).collect();
+            dirs.sort();
+            cuda_includes.extend(dirs);
+        }
+    }
+    if let Ok(home) = std::env::var("CUDA_HOME") {
+        cuda_includes.push(std::path::Path::new(&home).join("include"));
+    }
+    // headers installed later (ci/setup.sh) build the library then
+    for d in cuda_includes.iter().filter(|d| d.is_dir()) {
+        println!("cargo:rerun-if-changed={}", d.display());
+    }
+    let has = |dir: &std::path::Path, file: &str| dir.join(file).is_file();
+    let found = cuda_includes.iter().any(|d| has(d, "cuda_runtime_api.h"))
+        && cuda_includes.iter().any(|d| has(d, "crt/host_config.h"));
+    if !found || !has(&lib, "libtorch_cuda.so") {
+        println!("cargo:warning=no CUDA headers or libtorch_cuda.so beside {}: built without CUDA-graph support", root.display());
+        return;
+    }
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let out = out_dir.join("libspeedbench_cuda_graph.so");
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .pic(true)
+        .std("c++17")
+        .warnings(false)
+        .include(root.join("include"))
+        .include(root.join("include/torch/csrc/api/include"))
+        .define("_GLIBCXX_USE_CXX11_ABI", abi)
+        .define("GLOG_USE_GLOG_EXPORT", None);
+    for d in cuda_includes.iter().filter(|d| d.is_dir()) {
+        build.include(d);
+    }
+    let mut cmd = build.get_compiler().to_command();
+    cmd.arg("-shared")
+        .arg(SRC)
+        .arg("-o")
+        .arg(&out)
+        .arg(format!("-L{}", lib.display()))
+        .args(["-ltorch_cuda", "-lc10_cuda", "-ltorch_cpu", "-lc10"])
+        .arg(format!("-Wl,-rpath,{}", lib.display()));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("running the C++ compiler for {SRC}: {e}"));
+    if !status.success() {
+        panic!("compiling {SRC} failed ({status}): {cmd:?}");
+    }
+    println!(
+        "cargo:rustc-env=SPEEDBENCH_CUDA_GRAPH_LIB={}",
+        out.display()
+    );
 }

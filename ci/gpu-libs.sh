@@ -6,8 +6,13 @@
 #
 #   ci/gpu-libs.sh            the environments this build is linked to: the --gpu
 #                             ones (torch + onnxruntime-gpu, CUDA 13; TensorFlow,
-#                             CUDA 12) on a --gpu build, else
-#                             the CPU venv's torch CUDA 13 wheels (ort, torch)
+#                             CUDA 12) on a --gpu build; on a CPU build, the CPU
+#                             venv's torch CUDA 13 wheels (ort, torch), and
+#                             TensorFlow's --gpu environment (ci/setup.sh --gpu-tf,
+#                             about 6 GB, cached) through a second build linking
+#                             it, in target/gpu-tf (seeded from this build's
+#                             target/release, so only TensorFlow's crates, the
+#                             shim and speedbench rebuild)
 #   ci/gpu-libs.sh --install  on a CPU build: make the --gpu environments (about 11 GB,
 #                             cached like the CPU venv) and a --gpu build in a
 #                             scratch clone, and check those
@@ -34,19 +39,41 @@ cc -shared -fPIC -o "$stub/libcuda.so.1" ci/stub/libcuda.c
 export LD_LIBRARY_PATH="$stub${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 bin=target/release/speedbench
 [ -x "$bin" ] || cargo build --release --locked
-frameworks=(ort torch)
+declare -A bins=([ort]="$bin" [torch]="$bin" [tf]="$bin")
+frameworks=(ort torch tf)
 if [ "$flavour" = gpu ]; then
   # built on the --gpu environments: ORT's stack and CUDA provider from
   # torch's CUDA 13 environment, TensorFlow's CUDA 12 stack from its own
   export SPEEDBENCH_PROBE_PROVIDER=1
-  frameworks+=(tf)
 else
   # a CPU build links libtorch from the CPU venv, whose CUDA 13 runtime any
-  # other environment's would duplicate: check that venv's stacks
-  echo "gpu-libs: CPU build: checking the CPU venv's CUDA 13 wheels for ort and torch (ci/gpu-libs.sh --install checks the --gpu environments, all three frameworks)" >&2
+  # other environment's would duplicate: check that venv's stacks for ort
+  # and torch, and TensorFlow's GPU build and CUDA 12 stack from its own
+  # --gpu environment through a build linking them
+  echo "gpu-libs: CPU build: ort and torch from the CPU venv's CUDA 13 wheels; tf from its --gpu environment (ci/gpu-libs.sh --install checks a full --gpu build)" >&2
+  bash ci/setup.sh --gpu-tf
+  venv="$(sed -n 's/^SPEEDBENCH_VENV = "\(.*\)"/\1/p' .cargo/config.toml)"
+  tfdir="$(dirname "$venv")/tensorflow-gpu"
+  cpu_rpath="$(sed -n 's/^SPEEDBENCH_RPATH = "\(.*\)"/\1/p' .cargo/config.toml)"
+  # the CPU TensorFlow's folders out, the GPU one's in
+  keep="$(tr ':' '\n' <<<"$cpu_rpath" | grep -v -e '/tensorflow-cpu$' -e '/site-packages/tensorflow$' | paste -sd: -)"
+  target=target/gpu-tf
+  if [ ! -d "$target/release" ]; then
+    mkdir -p "$target"
+    cp -a target/release "$target/"
+  fi
+  (
+    set -a
+    # shellcheck source=/dev/null
+    . "$tfdir/build-env"
+    set +a
+    SPEEDBENCH_RPATH="$SPEEDBENCH_TF_RPATH:$keep" CARGO_TARGET_DIR="$target" \
+      cargo build --release --locked --bin speedbench
+  )
+  bins[tf]="$target/release/speedbench"
 fi
 for fw in "${frameworks[@]}"; do
-  "$bin" cuda-libs --framework "$fw" > "$stub/$fw.txt"
+  "${bins[$fw]}" cuda-libs --framework "$fw" > "$stub/$fw.txt"
   sed "s/^/gpu-libs: $fw: /" "$stub/$fw.txt" >&2
 done
 echo "gpu-libs: ok (${frameworks[*]})" >&2

@@ -6,16 +6,23 @@
 #
 #   ci/setup.sh          CPU wheels (onnxruntime, torch, tensorflow-cpu)
 #   ci/setup.sh --gpu    GPU wheels (onnxruntime-gpu, tensorflow[and-cuda], torch+CUDA)
+#   ci/setup.sh --gpu-tf only --gpu's TensorFlow environment (tensorflow[and-cuda],
+#                        CUDA 12) and its link folder, leaving .cargo/config.toml
+#                        as it is; writes the variables a build linking that
+#                        TensorFlow needs to $cache/tensorflow-gpu/build-env
+#                        (ci/gpu-libs.sh uses it on a CPU build)
 #
 # SPEEDBENCH_CACHE overrides the cache folder (default ~/.cache/speedbench).
 set -euo pipefail
 
 flavour=cpu
+tf_only=0
 for arg in "$@"; do
   case "$arg" in
     --gpu) flavour=gpu ;;
+    --gpu-tf) flavour=gpu; tf_only=1 ;;
     --cpu) flavour=cpu ;;
-    *) echo "ci/setup.sh: unknown argument '$arg' (expected --gpu or --cpu)" >&2; exit 2 ;;
+    *) echo "ci/setup.sh: unknown argument '$arg' (expected --gpu, --gpu-tf or --cpu)" >&2; exit 2 ;;
   esac
 done
 
@@ -44,7 +51,9 @@ else
 fi
 # torch 2.11.0 from the index is the CUDA 13 build on both flavours; its
 # nvidia-* dependencies provide libcudart.so.13 that libtorch_cpu.so links to.
-wheels+=("torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+# nvidia-cuda-crt: the crt/ headers CUDA's runtime headers include, for the
+# CUDA-graph shim build.rs compiles against libtorch_cuda (134 kB)
+wheels+=("torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "nvidia-cuda-crt==13.0.88"
          "timm" "onnx" "numpy" "safetensors")
 
 # install VENV WHEEL...: idempotent (a stamp names the wheel set), checked
@@ -67,14 +76,13 @@ install() {
 }
 
 mkdir -p "$cache"
-install "$venv" "${wheels[@]}"
+[ "$tf_only" = 1 ] || install "$venv" "${wheels[@]}"
 tf_venv="$venv"
 if [ "${#tf_wheels[@]}" -gt 0 ]; then
   tf_venv="$cache/venv-$flavour-tf"
   install "$tf_venv" "${tf_wheels[@]}"
 fi
 
-site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 tf_site="$("$tf_venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 
 # TensorFlow's C API lives inside the wheel as libtensorflow_cc.so.2; give
@@ -100,6 +108,20 @@ Version: $TF_VERSION
 Libs: -L$tfdir -ltensorflow -ltensorflow_framework
 Cflags: -I$tf_site/tensorflow/include
 PC
+
+if [ "$tf_only" = 1 ]; then
+  # what a build linking this TensorFlow sets over .cargo/config.toml
+  # (cargo's [env] never overrides the environment)
+  cat > "$tfdir/build-env" <<ENV
+PKG_CONFIG_PATH=$tfdir
+SPEEDBENCH_TF_VENV=$tf_venv
+SPEEDBENCH_TF_RPATH=$tfdir:$tf_site/tensorflow
+ENV
+  echo "setup: wrote $tfdir/build-env" >&2
+  exit 0
+fi
+
+site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 
 ort_lib="$(ls "$site"/onnxruntime/capi/libonnxruntime.so.* | head -n1)"
 # Every nvidia/*/lib folder: libtorch_cpu.so needs libcudart.so.13 and

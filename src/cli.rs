@@ -119,10 +119,16 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
     /// How far each framework may rewrite the graph: none (as written),
-    /// default (each framework's standard inference setting) or max (plus
-    /// batch norms folded, torch channels-last); several, comma-separated,
-    /// are timed side by side in each worker. Default from harness.toml.
-    #[arg(long, value_delimiter = ',', value_name = "none|default|max[,...]")]
+    /// default (each framework's standard inference setting), max (plus
+    /// batch norms folded, torch channels-last) or cuda-graph (max, each
+    /// pass replayed as one captured CUDA graph; CUDA, torch and ort only);
+    /// several, comma-separated, are timed side by side in each worker.
+    /// Default from harness.toml.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "none|default|max|cuda-graph[,...]"
+    )]
     pub optimize: Vec<Optimize>,
     #[arg(long)]
     pub batch: Option<usize>,
@@ -210,7 +216,11 @@ pub struct TraceArgs {
     pub mode: Option<ModeArg>,
     #[arg(long, value_enum)]
     pub device: Option<DeviceArg>,
-    #[arg(long, value_delimiter = ',', value_name = "none|default|max[,...]")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "none|default|max|cuda-graph[,...]"
+    )]
     pub optimize: Vec<Optimize>,
     #[arg(long)]
     pub batch: Option<usize>,
@@ -289,7 +299,7 @@ pub enum Command {
         device: DeviceArg,
         #[arg(long, value_enum, default_value_t = ModeArg::Sequential)]
         mode: ModeArg,
-        #[arg(long, default_value_t = Optimize::Default, value_name = "none|default|max")]
+        #[arg(long, default_value_t = Optimize::Default, value_name = "none|default|max|cuda-graph")]
         optimize: Optimize,
     },
     /// Write a model as ONNX.
@@ -328,7 +338,7 @@ pub enum Command {
         device: DeviceArg,
         /// The level of the compared runs; the reference is always the first
         /// framework, sequential, on the CPU, at `default`.
-        #[arg(long, default_value_t = Optimize::Default, value_name = "none|default|max")]
+        #[arg(long, default_value_t = Optimize::Default, value_name = "none|default|max|cuda-graph")]
         optimize: Optimize,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,

@@ -278,8 +278,9 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         );
     }
     if plan.optimize.is_empty() {
-        bail!("{src}: matrix.optimize is empty (expected one or more of none, default, max)");
+        bail!("{src}: matrix.optimize is empty (expected one or more of none, default, max, cuda-graph)");
     }
+    check_cuda_graph(&plan.optimize, plan.device, &plan.frameworks)?;
     if plan.models.is_empty() {
         bail!("no model to run: --model or [matrix] models is empty");
     }
@@ -293,6 +294,30 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         bail!("{src}: run.timeout_s must be at least 1");
     }
     Ok(plan)
+}
+
+/// Frameworks with a CUDA-graph mode (`--optimize cuda-graph`).
+pub const CUDA_GRAPH_FRAMEWORKS: &[&str] = &["torch", "ort", "ort-own"];
+
+/// `--optimize cuda-graph` captures CUDA graphs: refused off CUDA, and for a
+/// framework with no such mode (TensorFlow), naming what to do instead.
+pub fn check_cuda_graph(levels: &[Optimize], device: Device, frameworks: &[String]) -> Result<()> {
+    if !levels.contains(&Optimize::CudaGraph) {
+        return Ok(());
+    }
+    if device != Device::Cuda {
+        bail!("--optimize cuda-graph captures CUDA graphs: it needs --device cuda (this run is on {device})");
+    }
+    if let Some(f) = frameworks
+        .iter()
+        .find(|f| !CUDA_GRAPH_FRAMEWORKS.contains(&f.as_str()))
+    {
+        bail!(
+            "--optimize cuda-graph: {f} has no CUDA-graph mode (only {} have); time it in a run of its own, or name the others with --framework",
+            CUDA_GRAPH_FRAMEWORKS.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// A `[threads]` key: 0 means every core; more than [`max_threads`] is
@@ -442,5 +467,34 @@ mod tests {
         assert!(!p.models.contains(&"scalenet101".to_string()));
         let e = plan_with("", &["scalenet101"]).unwrap_err();
         assert!(format!("{e:#}").contains("scalenet101"), "{e:#}");
+    }
+
+    #[test]
+    fn cuda_graphs_need_cuda_and_a_framework_that_has_them() {
+        let fws = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let graph = [Optimize::Max, Optimize::CudaGraph];
+        // without the level, nothing is checked
+        check_cuda_graph(&[Optimize::Max], Device::Cpu, &fws(&["tf"])).unwrap();
+        let e = check_cuda_graph(&graph, Device::Cpu, &fws(&["torch"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--optimize cuda-graph captures CUDA graphs: it needs --device cuda (this run is on cpu)"
+        );
+        check_cuda_graph(&graph, Device::Cuda, &fws(&["torch", "ort", "ort-own"])).unwrap();
+        let e = check_cuda_graph(&graph, Device::Cuda, &fws(&["ort", "tf"])).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("--optimize cuda-graph: tf has no CUDA-graph mode"),
+            "{e}"
+        );
+        // the level reads and writes as its flag spells it, and builds on max
+        assert_eq!("cuda-graph".parse::<Optimize>(), Ok(Optimize::CudaGraph));
+        assert_eq!(Optimize::CudaGraph.to_string(), "cuda-graph");
+        assert_eq!(
+            serde_json::to_string(&Optimize::CudaGraph).unwrap(),
+            "\"cuda-graph\""
+        );
+        assert!(Optimize::CudaGraph.rewrites() && Optimize::Max.rewrites());
+        assert!(!Optimize::Default.rewrites() && !Optimize::None.rewrites());
     }
 }

@@ -169,6 +169,7 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
     if o.frameworks.is_empty() {
         bail!("no framework is built into this binary");
     }
+    crate::config::check_cuda_graph(&[o.optimize], o.device, &[])?;
     let dir = tempfile::tempdir().context("cannot make a temporary folder")?;
     let input = dir.path().join("input.npy");
     ndarray_npy::write_npy(&input, &seeded_input(o.batch, o.size, 0))
@@ -198,6 +199,21 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
         }
         let want = infer_child(o, dir.path(), model, &reference, &input)?;
         for fw in &o.frameworks {
+            if o.optimize == Optimize::CudaGraph
+                && !crate::config::CUDA_GRAPH_FRAMEWORKS.contains(&fw.as_str())
+            {
+                rows.push(Agreement {
+                    model: model.clone(),
+                    reference: reference.to_string(),
+                    candidate: fw.clone(),
+                    max_abs_diff: f64::NAN,
+                    max_rel_diff: f64::NAN,
+                    top1: "-".into(),
+                    ok: true,
+                    note: format!("skipped: {fw} has no CUDA-graph mode"),
+                });
+                continue;
+            }
             for mode in [Mode::Sequential, Mode::Parallel] {
                 let candidate = Target {
                     framework: fw.clone(),

@@ -385,6 +385,94 @@ fn safetensors_truncated_or_with_a_huge_header() {
     fails_with(&infer(), &["w.safetensors", "not a valid safetensors file"]);
 }
 
+/// `--optimize cuda-graph` is checked before anything is measured: off
+/// CUDA it names --device cuda; TensorFlow, which has no CUDA-graph mode,
+/// is named; on a machine with no GPU the graphed path of every framework
+/// that has one fails with the GPU error, not a crash.
+#[test]
+fn cuda_graph_arguments_are_checked_without_a_gpu() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--profile",
+            "smoke",
+            "--model",
+            "resnet50",
+            "--out",
+            dir,
+        ];
+        args.extend_from_slice(extra);
+        speedbench(&args)
+    };
+    fails_with(
+        &run(&["--optimize", "max,cuda-graph", "--device", "cpu"]),
+        &["--optimize cuda-graph", "needs --device cuda", "on cpu"],
+    );
+    fails_with(
+        &run(&[
+            "--optimize",
+            "cuda-graph",
+            "--device",
+            "cuda",
+            "--framework",
+            "torch",
+            "--framework",
+            "tf",
+        ]),
+        &[
+            "--optimize cuda-graph",
+            "tf has no CUDA-graph mode",
+            "torch, ort, ort-own",
+        ],
+    );
+    for cmd in [
+        vec!["verify", "--model", "resnet50", "--optimize", "cuda-graph"],
+        vec![
+            "trace",
+            "--model",
+            "resnet50",
+            "--framework",
+            "torch",
+            "--optimize",
+            "cuda-graph",
+            "--out",
+            "x.json",
+        ],
+    ] {
+        fails_with(
+            &speedbench(&cmd),
+            &["--optimize cuda-graph", "needs --device cuda"],
+        );
+    }
+    let input = zero_input(t.path());
+    for fw in speedbench::frameworks::built_in() {
+        let out = infer_resnet50(
+            t.path(),
+            &input,
+            &["--framework", fw, "--optimize", "cuda-graph"],
+        );
+        fails_with(&out, &["--optimize cuda-graph", "needs --device cuda"]);
+        if fw == "tf" || speedbench::frameworks::cuda_present() {
+            continue;
+        }
+        let out = infer_resnet50(
+            t.path(),
+            &input,
+            &[
+                "--framework",
+                fw,
+                "--optimize",
+                "cuda-graph",
+                "--device",
+                "cuda",
+            ],
+        );
+        fails_with(&out, &["--device cuda", "no NVIDIA GPU"]);
+    }
+}
+
 #[test]
 fn cuda_without_a_gpu_is_one_clear_error() {
     if speedbench::frameworks::cuda_present() {

@@ -159,7 +159,8 @@ pub fn prepare(
     weights: &Weights,
     opts: &PrepareOptions,
 ) -> Result<Box<dyn Prepared>> {
-    if opts.optimize == Optimize::Max {
+    crate::config::check_cuda_graph(&[opts.optimize], opts.device, &[fw.name().to_string()])?;
+    if opts.optimize.rewrites() {
         let (g, w) = crate::graph::fold::fold_batchnorm(graph, weights)?;
         return fw.prepare(&g, &w, opts);
     }

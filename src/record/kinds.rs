@@ -57,7 +57,13 @@ impl Mode {
 
 text_enum!(Device, Cpu = "cpu", Cuda = "cuda");
 text_enum!(Mode, Sequential = "sequential", Parallel = "parallel");
-text_enum!(Optimize, None = "none", Default = "default", Max = "max");
+text_enum!(
+    Optimize,
+    None = "none",
+    Default = "default",
+    Max = "max",
+    CudaGraph = "cuda-graph"
+);
 
 /// How much each framework may rewrite the graph before running it
 /// (`--optimize`). Recorded in every result; reports and comparisons keep
@@ -68,6 +74,7 @@ text_enum!(Optimize, None = "none", Default = "default", Max = "max");
 /// | none | graph optimisations disabled | eager, `no_grad` only | grappler and the classic graph optimiser off |
 /// | default | optimisation level all | inference mode | grappler on (TensorFlow's default) |
 /// | max | default + batch norms folded into convolutions in the IR | default + folded batch norms + channels-last layout | default + folded batch norms |
+/// | cuda-graph (CUDA only) | max + the CUDA execution provider's CUDA graph | max + the pass captured as one CUDA graph (the multi-stream pass in parallel) and replayed | none: refused |
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord,
 )]
@@ -80,4 +87,15 @@ pub enum Optimize {
     Default,
     /// Default plus the rewrites speedbench does itself.
     Max,
+    /// Max, and each pass replayed as one captured CUDA graph.
+    #[serde(rename = "cuda-graph")]
+    CudaGraph,
+}
+
+impl Optimize {
+    /// Whether the level includes speedbench's own rewrites (`max` and
+    /// what builds on it).
+    pub fn rewrites(self) -> bool {
+        self >= Optimize::Max
+    }
 }

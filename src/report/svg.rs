@@ -51,9 +51,10 @@ fn colour(series: &Series, mode: Mode) -> RGBColor {
         "tf" => RGBColor(44, 160, 44),
         _ => RGBColor(120, 120, 120),
     };
-    // levels: max darker, none greyed, default as is
+    // levels: max darker, cuda-graph darker still, none greyed, default as is
     let base = match series.level {
         Some(Optimize::Max) => RGBColor(base.0 / 2, base.1 / 2, base.2 / 2),
+        Some(Optimize::CudaGraph) => RGBColor(base.0 / 3, base.1 / 3, base.2 / 3),
         Some(Optimize::None) => RGBColor(base.0 / 3 + 110, base.1 / 3 + 110, base.2 / 3 + 110),
         _ => base,
     };

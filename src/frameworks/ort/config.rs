@@ -17,6 +17,9 @@ pub struct SessionConfig {
     /// Threads running independent operations; set in parallel mode only
     /// (ONNX Runtime uses none in sequential execution).
     pub inter_threads: Option<usize>,
+    /// The CUDA execution provider's `enable_cuda_graph` (`--optimize
+    /// cuda-graph`): the first bound pass is captured, later ones replay it.
+    pub cuda_graph: bool,
 }
 
 impl SessionConfig {
@@ -36,8 +39,9 @@ pub fn session_config(opts: &PrepareOptions) -> SessionConfig {
     SessionConfig {
         optimization: match opts.optimize {
             Optimize::None => GraphOptimizationLevel::Disable,
-            Optimize::Default | Optimize::Max => GraphOptimizationLevel::All,
+            Optimize::Default | Optimize::Max | Optimize::CudaGraph => GraphOptimizationLevel::All,
         },
+        cuda_graph: opts.optimize == Optimize::CudaGraph,
         intra_threads: opts.intra_threads,
         parallel_execution: parallel,
         inter_threads: parallel.then_some(opts.inter_threads),

@@ -107,8 +107,9 @@ impl Framework for Ort {
         Ok(Box::new(OrtSession::new(
             session,
             opts.device,
-            graph.input(),
+            (graph.input(), graph.num_classes()),
             config.threads(),
+            config.cuda_graph,
         )))
     }
 }
@@ -172,7 +173,10 @@ pub(super) fn session(
     }
     if device == Device::Cuda {
         b = b
-            .with_execution_providers([CUDA::default().build().error_on_failure()])
+            .with_execution_providers([CUDA::default()
+                .with_cuda_graph(config.cuda_graph)
+                .build()
+                .error_on_failure()])
             .map_err(|e| {
                 anyhow!("--device cuda: the CUDA execution provider failed to start: {e}")
             })?;

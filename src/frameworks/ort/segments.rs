@@ -163,7 +163,13 @@ impl Segmented {
             &self.graph,
             "speedbench cost model over ONNX Runtime segments",
         );
-        let mut whole = OrtSession::new(whole, Device::Cpu, self.graph.input(), (threads, 1));
+        let mut whole = OrtSession::new(
+            whole,
+            Device::Cpu,
+            (self.graph.input(), self.graph.num_classes()),
+            (threads, 1),
+            false,
+        );
         let steps = self.steps(&weights, &schedule)?;
         let lanes = steps
             .iter()

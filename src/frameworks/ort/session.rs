@@ -1,9 +1,12 @@
 //! A graph loaded into an ONNX Runtime session: host-to-host passes, and on
-//! CUDA the device-resident pass of `compute_ms` through an I/O binding.
+//! CUDA the device-resident pass of `compute_ms` through an I/O binding
+//! (input and output at fixed addresses, so that the CUDA execution
+//! provider's CUDA graph, `--optimize cuda-graph`, can replay it; there
+//! every pass goes through the binding).
 
 use anyhow::{Context, Result};
 use ndarray::{Array2, Array4};
-use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::{IoBinding, Session};
 use ort::value::{DynValue, Tensor, TensorRef};
 
@@ -18,9 +21,21 @@ pub(super) struct OrtSession {
     shape: Shape,
     /// (intra, inter) threads the session was built with.
     threads: (usize, usize),
+    /// Logits per sample.
+    classes: usize,
+    /// The session replays a CUDA graph: passes go through the binding.
+    graphed: bool,
     /// The I/O binding of `compute_ms`: the input already on the device and
     /// the output left there; built on first use.
-    bound: Option<(IoBinding, DynValue)>,
+    bound: Option<Bound>,
+}
+
+/// An I/O binding and the values it binds, at fixed addresses.
+struct Bound {
+    binding: IoBinding,
+    input: Tensor<f32>,
+    /// Held for the binding, which writes every pass's logits here.
+    _output: DynValue,
 }
 
 /// Where a bound pass keeps its input and output.
@@ -35,55 +50,101 @@ impl OrtSession {
     pub(super) fn new(
         session: Session,
         device: Device,
-        shape: Shape,
+        (shape, classes): (Shape, usize),
         threads: (usize, usize),
+        graphed: bool,
     ) -> OrtSession {
         OrtSession {
             session,
             device,
             shape,
             threads,
+            classes,
+            graphed,
             bound: None,
         }
+    }
+
+    /// The binding for `input`'s batch, made on first use (again if the
+    /// batch changed): the input copied to the device, the output
+    /// allocated there.
+    fn bind(&mut self, input: &Array4<f32>) -> Result<&Bound> {
+        let dims: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
+        if self
+            .bound
+            .as_ref()
+            .is_some_and(|b| b.input.shape().iter().copied().collect::<Vec<i64>>() != dims)
+        {
+            self.bound = None;
+        }
+        if self.bound.is_none() {
+            let device = allocation(self.device);
+            let data = input.as_slice().context("input is not contiguous")?;
+            let host = Tensor::from_array((dims.clone(), data.to_vec()))?;
+            let input = host.to(device.clone(), 0)?;
+            let memory = MemoryInfo::new(device, 0, AllocatorType::Device, MemoryType::Default)?;
+            let allocator = Allocator::new(&self.session, memory)?;
+            let mut output =
+                Tensor::<f32>::new(&allocator, [dims[0], self.classes as i64])?.into_dyn();
+            let mut binding = self.session.create_binding()?;
+            binding.bind_input(onnx::INPUT, &input)?;
+            binding.bind_output(onnx::OUTPUT, &mut output)?;
+            self.bound = Some(Bound {
+                binding,
+                input,
+                _output: output,
+            });
+        }
+        self.bound.as_ref().context("no I/O binding")
     }
 
     /// One pass through an I/O binding on the session's device: the input
     /// copied there once, the output left there; returns the time from the
     /// call to the device being synchronised, in ms, and the output value.
     fn run_bound(&mut self, input: &Array4<f32>) -> Result<(f64, DynValue)> {
-        let device = self.device;
-        if self.bound.is_none() {
-            let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
-            let data = input.as_slice().context("input is not contiguous")?;
-            let host = Tensor::from_array((shape, data.to_vec()))?;
-            let resident = host.to(allocation(device), 0)?.into_dyn();
-            let mut binding = self.session.create_binding()?;
-            binding.bind_input(onnx::INPUT, &resident)?;
-            let out = MemoryInfo::new(
-                allocation(device),
-                0,
-                AllocatorType::Device,
-                MemoryType::Default,
-            )?;
-            binding.bind_output_to_device(onnx::OUTPUT, &out)?;
-            self.bound = Some((binding, resident));
-        }
-        let (binding, _) = self.bound.as_ref().context("no I/O binding")?;
-        binding.synchronize_inputs()?;
+        self.bind(input)?;
+        let Some(b) = self.bound.as_ref() else {
+            anyhow::bail!("no I/O binding");
+        };
+        b.binding.synchronize_inputs()?;
         let start = std::time::Instant::now();
-        let mut outputs = self.session.run_binding(binding)?;
-        binding.synchronize_outputs()?;
+        let mut outputs = self.session.run_binding(&b.binding)?;
+        b.binding.synchronize_outputs()?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
         let y = outputs
             .remove(onnx::OUTPUT)
             .context("ONNX Runtime bound no logits")?;
         Ok((ms, y))
     }
+
+    /// A host-to-host pass through the binding: `input` copied into the
+    /// bound input in place, the bound output copied back.
+    fn run_through_binding(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
+        let fresh = self.bound.is_none();
+        self.bind(input)?;
+        if let (false, Some(b)) = (fresh, self.bound.as_mut()) {
+            let dims: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
+            let data = input.as_slice().context("input is not contiguous")?;
+            let host = Tensor::from_array((dims, data.to_vec()))?;
+            host.copy_into(&mut b.input)?;
+        }
+        let (_, y) = self.run_bound(input)?;
+        let host = y
+            .downcast::<ort::value::TensorValueType<f32>>()?
+            .to(AllocationDevice::CPU, 0)?;
+        let (shape, logits) = host.try_extract_tensor::<f32>()?;
+        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let logits_shape = check_output("ONNX Runtime", &dims)?;
+        Ok(Array2::from_shape_vec(logits_shape, logits.to_vec())?)
+    }
 }
 
 impl Prepared for OrtSession {
     fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
         check_input(self.shape, input)?;
+        if self.graphed {
+            return self.run_through_binding(input);
+        }
         let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
         let data = input.as_slice().context("input is not contiguous")?;
         let tensor = TensorRef::from_array_view((shape, data))?;
@@ -100,6 +161,9 @@ impl Prepared for OrtSession {
 
     fn trace(&mut self, input: &Array4<f32>) -> Result<Timeline> {
         check_input(self.shape, input)?;
+        if self.graphed {
+            anyhow::bail!("a session replaying a CUDA graph has no per-operation trace (ONNX Runtime's profiler sees one launch); trace --optimize max for its eager schedule");
+        }
         let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
         let data = input.as_slice().context("input is not contiguous")?;
         super::trace::traced_run(&mut self.session, shape, data)
@@ -140,7 +204,13 @@ mod tests {
             .unwrap()
             .commit_from_memory(&bytes)
             .unwrap();
-        let mut s = OrtSession::new(session, Device::Cpu, l.graph.input(), (1, 1));
+        let mut s = OrtSession::new(
+            session,
+            Device::Cpu,
+            (l.graph.input(), l.graph.num_classes()),
+            (1, 1),
+            false,
+        );
         let x = crate::io::seeded_input(2, 64, 0);
         let want = s.run(&x).unwrap();
         for _ in 0..2 {

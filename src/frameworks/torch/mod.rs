@@ -38,6 +38,7 @@
 
 pub mod config;
 mod ffi;
+mod graphs;
 mod library;
 mod plan;
 mod session;

@@ -76,7 +76,7 @@ impl Plan {
         device: TchDevice,
         level: Optimize,
     ) -> Result<Plan> {
-        let channels_last_weights = level == Optimize::Max;
+        let channels_last_weights = level.rewrites();
         let mut params = Vec::with_capacity(graph.nodes.len());
         for node in &graph.nodes {
             let mut tensors = Vec::new();

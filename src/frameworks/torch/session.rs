@@ -9,12 +9,14 @@ use ndarray::{Array2, Array4};
 use tch::{Device as TchDevice, Tensor};
 
 use super::config::{schedule_config, ScheduleConfig, ScheduleKind};
+use super::ffi;
+use super::graphs::CudaGraph;
 use super::library::{check_cuda, load_cuda, use_intra_threads};
 use super::plan::{int, Plan};
 use super::staged::Staged;
-use super::streams::{lanes, Streams};
+use super::streams::{lanes, pool_stream, synchronize, CurrentStream, Streams};
 use super::trace::timeline;
-use crate::frameworks::{check_input, check_output, Device, PrepareOptions, Prepared};
+use crate::frameworks::{check_input, check_output, Device, Optimize, PrepareOptions, Prepared};
 use crate::graph::analysis::analyse;
 use crate::graph::weights::Weights;
 use crate::graph::Graph;
@@ -45,6 +47,18 @@ pub(super) struct TorchModel {
     resident: Option<Tensor>,
     /// The schedule's settings; its threads are the ones a cell records.
     config: ScheduleConfig,
+    /// `--optimize cuda-graph`: the passes replay one captured graph.
+    capture: bool,
+    graphed: Option<Graphed>,
+}
+
+/// A pass of the schedule captured as a CUDA graph, with the input it
+/// reads and the output it writes (the same memory on every replay).
+struct Graphed {
+    graph: CudaGraph,
+    stream: ffi::Stream,
+    input: Tensor,
+    output: Tensor,
 }
 
 impl TorchModel {
@@ -88,8 +102,77 @@ impl TorchModel {
             schedule,
             resident: None,
             config,
+            capture: opts.optimize == Optimize::CudaGraph,
+            graphed: None,
         })
     }
+
+    /// The schedule's pass on `x` (on the device), queued on the current
+    /// stream and, on CUDA, the streams it forks; nothing synchronised.
+    fn enqueue(&mut self, x: Tensor) -> Result<Tensor> {
+        match &mut self.schedule {
+            Schedule::Sequential { .. } => self.plan.run_sequential(x, None),
+            Schedule::Streams(streams) => streams.enqueue(&self.plan, x, self.device),
+            Schedule::Staged { .. } => {
+                anyhow::bail!(
+                    "--optimize cuda-graph: the CPU cost-model schedule has no CUDA graph"
+                )
+            }
+        }
+    }
+
+    /// The graphed pass over device tensor `x`'s shape, captured the first
+    /// time (again if the batch changed): one eager pass on the capturing
+    /// stream first, so that the allocator and cuDNN have settled, then
+    /// the capture.
+    fn graphed(&mut self, x: &Tensor) -> Result<&Graphed> {
+        if self
+            .graphed
+            .as_ref()
+            .is_some_and(|g| g.input.size() != x.size())
+        {
+            self.graphed = None;
+        }
+        if self.graphed.is_none() {
+            let stream = match &self.schedule {
+                Schedule::Streams(s) => s.first(),
+                _ => pool_stream()?,
+            };
+            let mut graph = CudaGraph::new()?;
+            let _on = CurrentStream::set(stream)?;
+            let input = deep_copy(x)?;
+            drop(self.enqueue(input.shallow_clone())?);
+            synchronize(stream)?;
+            let output = graph.capture(|| self.enqueue(input.shallow_clone()))?;
+            self.graphed = Some(Graphed {
+                graph,
+                stream,
+                input,
+                output,
+            });
+        }
+        self.graphed.as_ref().context("no CUDA graph")
+    }
+
+    /// One replay of the graphed pass on `x`, copied into the captured
+    /// input; returns the (captured) output, complete.
+    fn replay(&mut self, x: &Tensor) -> Result<Tensor> {
+        let g = self.graphed(x)?;
+        let _on = CurrentStream::set(g.stream)?;
+        let mut input = g.input.shallow_clone();
+        input.f_copy_(x)?;
+        g.graph.replay()?;
+        let y = deep_copy(&g.output)?;
+        synchronize(g.stream)?;
+        Ok(y)
+    }
+}
+
+/// A tensor of its own with `t`'s values, on `t`'s device and stream.
+fn deep_copy(t: &Tensor) -> Result<Tensor> {
+    let mut c = t.f_empty_like()?;
+    c.f_copy_(t)?;
+    Ok(c)
 }
 
 /// The batch as a host tensor of its shape.
@@ -160,6 +243,15 @@ impl Prepared for TorchModel {
             .as_ref()
             .context("no device-resident input")?
             .shallow_clone();
+        if self.capture {
+            let g = self.graphed(&x)?;
+            let _on = CurrentStream::set(g.stream)?;
+            tch::Cuda::synchronize(int(i));
+            let start = std::time::Instant::now();
+            g.graph.replay()?;
+            tch::Cuda::synchronize(int(i));
+            return Ok(Some(start.elapsed().as_secs_f64() * 1e3));
+        }
         tch::Cuda::synchronize(int(i));
         let start = std::time::Instant::now();
         let y = match &mut self.schedule {
@@ -212,6 +304,7 @@ impl Prepared for TorchModel {
         };
         let source = match self.device {
             TchDevice::Cpu => "speedbench executor (host clock per worker thread)",
+            _ if self.capture => "speedbench executor, eager (timed CUDA events per stream); the timed passes replay this schedule as one CUDA graph",
             _ => "speedbench executor (timed CUDA events per stream)",
         };
         let device = match self.device {
@@ -227,6 +320,10 @@ impl Prepared for TorchModel {
         let x = host_tensor(input)?;
         let batch = int(input.shape()[0]);
         let y = match &mut self.schedule {
+            _ if self.capture => {
+                let x = x.f_to_device(self.device)?;
+                self.replay(&x)?
+            }
             Schedule::Sequential { intra } => {
                 if self.device == TchDevice::Cpu {
                     use_intra_threads(*intra);

@@ -86,10 +86,10 @@ impl Drop for Event {
 }
 
 /// Makes `s` the thread's current stream until dropped.
-struct CurrentStream(ffi::Stream);
+pub(super) struct CurrentStream(ffi::Stream);
 
 impl CurrentStream {
-    fn set(s: ffi::Stream) -> Result<CurrentStream> {
+    pub(super) fn set(s: ffi::Stream) -> Result<CurrentStream> {
         let mut prev = ffi::Stream::default();
         // SAFETY: plain values in and out.
         check("setting the CUDA stream", unsafe {
@@ -107,26 +107,40 @@ impl Drop for CurrentStream {
     }
 }
 
+/// A stream from libtorch's CUDA stream pool (never the default stream).
+pub(super) fn pool_stream() -> Result<ffi::Stream> {
+    let mut s = ffi::Stream::default();
+    // SAFETY: plain values out.
+    check("taking a stream from the CUDA pool", unsafe {
+        ffi::sb_stream_from_pool(0, &mut s)
+    })?;
+    Ok(s)
+}
+
+/// Waits until the work queued on `s` is done.
+pub(super) fn synchronize(s: ffi::Stream) -> Result<()> {
+    // SAFETY: plain value in.
+    check("synchronising a CUDA stream", unsafe {
+        ffi::sb_stream_synchronize(s)
+    })
+}
+
 pub(super) struct Streams {
     streams: Vec<ffi::Stream>,
     /// Stream index of every node.
     lane: Vec<usize>,
     /// For nodes read on another stream: the event recorded after them.
     events: Vec<Option<Event>>,
+    /// Joins the output's stream back into the first one (a CUDA-graph
+    /// capture must end on the stream it began on).
+    join: Event,
 }
 
 impl Streams {
     pub(super) fn new(graph: &Graph, lane: Vec<usize>) -> Result<Streams> {
         let count = lane.iter().max().map_or(1, |m| m + 1);
         let streams = (0..count)
-            .map(|_| {
-                let mut s = ffi::Stream::default();
-                // SAFETY: plain values out.
-                check("taking a stream from the CUDA pool", unsafe {
-                    ffi::sb_stream_from_pool(0, &mut s)
-                })?;
-                Ok(s)
-            })
+            .map(|_| pool_stream())
             .collect::<Result<Vec<_>>>()?;
         let events = graph
             .consumers()
@@ -144,21 +158,36 @@ impl Streams {
             streams,
             lane,
             events,
+            join: Event::new()?,
         })
     }
 
     /// One pool stream for all `nodes`: the sequential pass, traced.
     pub(super) fn new_single(nodes: usize) -> Result<Streams> {
-        let mut s = ffi::Stream::default();
-        // SAFETY: plain values out.
-        check("taking a stream from the CUDA pool", unsafe {
-            ffi::sb_stream_from_pool(0, &mut s)
-        })?;
         Ok(Streams {
-            streams: vec![s],
+            streams: vec![pool_stream()?],
             lane: vec![0; nodes],
             events: (0..nodes).map(|_| None).collect(),
+            join: Event::new()?,
         })
+    }
+
+    /// The stream the pass starts on (node 0's), which a CUDA-graph capture
+    /// captures.
+    pub(super) fn first(&self) -> ffi::Stream {
+        self.streams[self.lane[0]]
+    }
+
+    /// A pass queued under a CUDA-graph capture of [`Streams::first`]: no
+    /// synchronisation (not allowed while capturing); every stream joins
+    /// the first one again at the end.
+    pub(super) fn enqueue(
+        &mut self,
+        plan: &Plan,
+        input: Tensor,
+        device: TchDevice,
+    ) -> Result<Tensor> {
+        Ok(self.pass(plan, input, device, false, false)?.0)
     }
 
     /// CUDA streams in use.
@@ -179,6 +208,19 @@ impl Streams {
         input: Tensor,
         device: TchDevice,
         trace: bool,
+    ) -> Result<(Tensor, Vec<Span>)> {
+        self.pass(plan, input, device, trace, true)
+    }
+
+    /// The pass of [`Streams::run_traced`]; without `sync`, queued only
+    /// (the output's stream joined into the first), for a capture.
+    fn pass(
+        &mut self,
+        plan: &Plan,
+        input: Tensor,
+        device: TchDevice,
+        trace: bool,
+        sync: bool,
     ) -> Result<(Tensor, Vec<Span>)> {
         let mut values: Vec<Option<Tensor>> = (0..plan.len()).map(|_| None).collect();
         let mut uses = plan.uses();
@@ -222,17 +264,26 @@ impl Streams {
             self.record(id, s)?;
         }
         let out = self.streams[self.lane[plan.output()]];
-        // SAFETY: plain value in.
-        check("synchronising the output stream", unsafe {
-            ffi::sb_stream_synchronize(out)
-        })?;
+        if out != first {
+            // every other stream already joined the output's (each one's
+            // last node is read on another stream, up to the output)
+            self.join.record(out)?;
+            // SAFETY: a live event and a pool stream.
+            check("joining the first stream", unsafe {
+                ffi::sb_event_block(self.join.0, first)
+            })?;
+        }
+        if !sync {
+            let y = values[plan.output()]
+                .take()
+                .context("the graph produced no output")?;
+            return Ok((y, Vec::new()));
+        }
+        synchronize(out)?;
         let mut spans = Vec::with_capacity(marks.len());
         if let Some(base) = &base {
             for &s in &self.streams {
-                // SAFETY: plain value in.
-                check("synchronising a stream", unsafe {
-                    ffi::sb_stream_synchronize(s)
-                })?;
+                synchronize(s)?;
             }
             for (id, start, end) in &marks {
                 spans.push(Span {
