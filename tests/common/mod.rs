@@ -93,6 +93,8 @@ pub fn cell(
         compute: None,
         trace: None,
         schedule: None,
+        shard: None,
+        env: None,
     }
 }
 
@@ -130,10 +132,12 @@ pub fn run_file(cells: Vec<CellRecord>) -> RunFile {
             weights: None,
             skipped: vec![],
             skipped_models: vec![],
+            shard: None,
         },
         machine_peak: None,
         cells,
         failures: vec![],
+        merged_from: vec![],
     }
 }
 
