@@ -171,7 +171,12 @@ fn slurm(
 pub fn partition<K: Ord>(items: &[(K, u128)], count: usize) -> Vec<usize> {
     let count = count.max(1);
     let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by(|&a, &b| items[b].1.cmp(&items[a].1).then(items[a].0.cmp(&items[b].0)));
+    order.sort_by(|&a, &b| {
+        items[b]
+            .1
+            .cmp(&items[a].1)
+            .then(items[a].0.cmp(&items[b].0))
+    });
     let mut load = vec![0u128; count];
     let mut shard_of = vec![0; items.len()];
     for i in order {
@@ -255,7 +260,9 @@ mod tests {
         assert_eq!(parse("1/1").unwrap(), shard(1, 1));
         assert_eq!(parse("2/3").unwrap(), shard(2, 3));
         assert_eq!(parse(" 3 / 3 ").unwrap(), shard(3, 3));
-        for bad in ["3/2", "0/3", "1/0", "0/0", "2", "a/3", "2/b", "-1/3", "1/2/3", "", "/"] {
+        for bad in [
+            "3/2", "0/3", "1/0", "0/0", "2", "a/3", "2/b", "-1/3", "1/2/3", "", "/",
+        ] {
             let e = parse(bad).unwrap_err().to_string();
             assert_eq!(
                 e,
@@ -324,10 +331,16 @@ mod tests {
         ]);
         assert_eq!(p.unwrap().unwrap().shard, shard(3, 4));
         // no minimum: ids from 0
-        let p = at(&[("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_COUNT", "3")]);
+        let p = at(&[
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ]);
         assert_eq!(p.unwrap().unwrap().shard, shard(3, 3));
         // the count from SPEEDBENCH_SHARD_COUNT when Slurm does not give it
-        let p = at(&[("SLURM_ARRAY_TASK_ID", "1"), ("SPEEDBENCH_SHARD_COUNT", "2")]);
+        let p = at(&[
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("SPEEDBENCH_SHARD_COUNT", "2"),
+        ]);
         assert_eq!(p.unwrap().unwrap().shard, shard(2, 2));
         // ids outside the array, or no count at all
         for bad in [
@@ -341,8 +354,14 @@ mod tests {
                 ("SLURM_ARRAY_TASK_MIN", "1"),
                 ("SLURM_ARRAY_TASK_COUNT", "4"),
             ],
-            &[("SLURM_ARRAY_TASK_ID", "x"), ("SLURM_ARRAY_TASK_COUNT", "4")],
-            &[("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_COUNT", "0")],
+            &[
+                ("SLURM_ARRAY_TASK_ID", "x"),
+                ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ],
+            &[
+                ("SLURM_ARRAY_TASK_ID", "1"),
+                ("SLURM_ARRAY_TASK_COUNT", "0"),
+            ],
             &[("SLURM_ARRAY_TASK_ID", "1")],
         ] {
             let e = at(bad).unwrap_err().to_string();
@@ -352,7 +371,10 @@ mod tests {
 
     #[test]
     fn an_indexed_job_counts_from_zero_with_the_count_given() {
-        let env = env_of(&[("JOB_COMPLETION_INDEX", "0"), ("SPEEDBENCH_SHARD_COUNT", "3")]);
+        let env = env_of(&[
+            ("JOB_COMPLETION_INDEX", "0"),
+            ("SPEEDBENCH_SHARD_COUNT", "3"),
+        ]);
         let p = pick(None, None, &env).unwrap().unwrap();
         assert_eq!(p.shard, shard(1, 3));
         assert!(p.source.contains("JOB_COMPLETION_INDEX=0"), "{}", p.source);
@@ -397,7 +419,9 @@ mod tests {
 
     /// Deterministic pseudo-random costs.
     fn costs_of(seed: u64, n: usize) -> Vec<u128> {
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..n)
             .map(|_| {
                 x ^= x << 13;

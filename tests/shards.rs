@@ -118,6 +118,10 @@ fn fails_with(out: &Out, needles: &[&str]) {
     }
 }
 
+/// How a shard process learns its shard: flags, environment, and what its
+/// line must say it came from.
+type Pickup<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn three_shards_merge_into_the_unsharded_run() {
     let t = tempfile::tempdir().unwrap();
@@ -128,7 +132,7 @@ fn three_shards_merge_into_the_unsharded_run() {
     // every shard in its own process: the flag, a Slurm array task counted
     // from its minimum, an Indexed Job's 0-based index
     let shards_dir = t.path().join("shards");
-    let pickups: [(&[&str], &[(&str, &str)], &str); 3] = [
+    let pickups: [Pickup; 3] = [
         (&["--shard", "1/3"], &[], "(from --shard)"),
         (
             &[],
@@ -231,7 +235,11 @@ fn three_shards_merge_into_the_unsharded_run() {
     assert_eq!(out.stdout.lines().count(), 1 + 8, "{}", out.stdout);
     let whole_path = t.path().join("whole.json");
     whole.save(&whole_path).unwrap();
-    let out = speedbench(&["compare", whole_path.to_str().unwrap(), all.to_str().unwrap()]);
+    let out = speedbench(&[
+        "compare",
+        whole_path.to_str().unwrap(),
+        all.to_str().unwrap(),
+    ]);
     assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
     assert!(!out.stdout.contains("Only in"), "{}", out.stdout);
 }
@@ -349,7 +357,12 @@ fn merging_a_cell_twice_is_refused_naming_both_files() {
     );
     assert!(!out_path.exists());
     // a .json output only: the CSV, markdown and SVG go beside it
-    let out = speedbench(&["merge", &a, "--out", t.path().join("all.csv").to_str().unwrap()]);
+    let out = speedbench(&[
+        "merge",
+        &a,
+        "--out",
+        t.path().join("all.csv").to_str().unwrap(),
+    ]);
     fails_with(&out, &["--out", ".json"]);
 }
 

@@ -159,7 +159,10 @@ fn notes(inputs: &[(PathBuf, RunFile)]) -> Vec<String> {
         .map(|(_, f)| f.plan.shard.as_ref().map(|s| s.shard))
         .collect();
     if let Some(Some(one)) = shards.first() {
-        if shards.iter().all(|s| s.is_some_and(|s| s.count == one.count)) {
+        if shards
+            .iter()
+            .all(|s| s.is_some_and(|s| s.count == one.count))
+        {
             let missing: Vec<String> = (1..=one.count)
                 .filter(|k| !shards.iter().any(|s| s.is_some_and(|s| s.index == *k)))
                 .map(|k| format!("{k}/{}", one.count))
@@ -171,13 +174,17 @@ fn notes(inputs: &[(PathBuf, RunFile)]) -> Vec<String> {
     }
     let protocol = |f: &RunFile| {
         let p = &f.plan;
-        (p.profile.clone(), p.device, p.batch, p.size, p.warmup, p.iters)
+        (
+            p.profile.clone(),
+            p.device,
+            p.batch,
+            p.size,
+            p.warmup,
+            p.iters,
+        )
     };
     if let Some((first_path, first)) = inputs.first() {
-        if let Some((path, _)) = inputs
-            .iter()
-            .find(|(_, f)| protocol(f) != protocol(first))
-        {
+        if let Some((path, _)) = inputs.iter().find(|(_, f)| protocol(f) != protocol(first)) {
             notes.push(format!(
                 "{} and {} were run with different plans (profile, device, batch, size or iterations): the merged file keeps the first one's plan, and each cell its own settings",
                 first_path.display(),
