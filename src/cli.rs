@@ -165,9 +165,22 @@ pub struct RunArgs {
     /// results (RESULTS.trace.json; open in Perfetto or chrome://tracing).
     #[arg(long)]
     pub trace: bool,
-    /// Continue an interrupted run: its plan, skipping the cells it holds.
-    #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "optimize", "batch", "size", "iters", "warmup", "device", "mode", "weights", "out"])]
+    /// Continue an interrupted run: its plan (and shard), skipping the cells
+    /// it holds.
+    #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "optimize", "batch", "size", "iters", "warmup", "device", "mode", "weights", "out", "shard", "shard_count"])]
     pub resume: Option<PathBuf>,
+    /// Run shard K of N (K is 1-based: 1 <= K <= N): a deterministic slice
+    /// of the (model, framework) workers, balanced by expected cost (MACs x
+    /// iterations). Every shard needs the same binary, harness and flags;
+    /// `speedbench merge` joins their results. Default: from a Slurm array
+    /// job (SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job
+    /// (JOB_COMPLETION_INDEX, 0-based); `--shard 1/1` runs everything.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// The number of shards of a Kubernetes Indexed Job (its completions);
+    /// default: SPEEDBENCH_SHARD_COUNT.
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<String>,
 }
 
 /// `--config`, else ./harness.toml where there is one.
@@ -362,6 +375,17 @@ pub enum Command {
         /// The baseline run to mark in --history.
         #[arg(long, value_name = "FILE")]
         baseline: Option<PathBuf>,
+    },
+    /// Join results files (the shards of a run, or runs on several machines)
+    /// into one; a cell in two files is refused.
+    Merge {
+        /// Results JSON files.
+        #[arg(required = true, value_name = "RESULTS.json")]
+        files: Vec<PathBuf>,
+        /// The merged results file (CSV, markdown and SVG are written beside
+        /// it, as `run` does).
+        #[arg(long, value_name = "ALL.json")]
+        out: PathBuf,
     },
     /// Compare a run with a baseline; exit 1 on a regression, 2 on bad input.
     Compare {

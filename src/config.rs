@@ -258,6 +258,7 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         weights: args.weights.clone(),
         skipped,
         skipped_models,
+        shard: None,
     };
     for (flag, v) in [
         ("--batch", plan.batch),

@@ -5,6 +5,8 @@
 //! [`bench`] times it into [`record`]s -> [`results`] stores them ->
 //! [`report`] renders them. [`record`] is the bottom layer every other
 //! module may read: the shared words, the stored plan and records.
+//! [`shard`] cuts a run's matrix into cost-balanced slices for several
+//! machines; `speedbench merge` joins their results files again.
 
 pub mod bench;
 pub mod cli;
@@ -18,6 +20,7 @@ pub mod record;
 pub mod report;
 pub mod results;
 pub mod schedule;
+pub mod shard;
 pub mod trace;
 pub mod verify;
 pub mod zoo;

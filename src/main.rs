@@ -108,6 +108,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 commands::report(files, *format, out.as_deref(), *published)
             }
         }
+        Command::Merge { files, out } => commands::merge(files, out),
         Command::Compare {
             baseline,
             current,

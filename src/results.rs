@@ -38,12 +38,16 @@ pub fn create_unique(out: &Path, stem: &str) -> Result<PathBuf> {
 }
 
 /// A new, empty results file for `plan` in `plan.out`, with the machine's
-/// peak measured for it.
+/// peak measured for it: `<timestamp>-<host>.json`, or
+/// `<timestamp>-<host>-shard-K-of-N.json` for a shard.
 pub fn start(plan: &RunPlan, machine_peak: Option<MachinePeak>) -> Result<(PathBuf, RunFile)> {
     std::fs::create_dir_all(&plan.out)
         .with_context(|| format!("--out {}: cannot create the folder", plan.out.display()))?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-    let path = create_unique(&plan.out, &format!("{stamp}-{}", env::host()))?;
+    let shard = plan.shard.as_ref().map_or(String::new(), |s| {
+        format!("-shard-{}-of-{}", s.shard.index, s.shard.count)
+    });
+    let path = create_unique(&plan.out, &format!("{stamp}-{}{shard}", env::host()))?;
     let file = RunFile {
         schema_version: SCHEMA_VERSION,
         started: chrono::Local::now().to_rfc3339(),
@@ -53,6 +57,7 @@ pub fn start(plan: &RunPlan, machine_peak: Option<MachinePeak>) -> Result<(PathB
         plan: plan.clone(),
         cells: vec![],
         failures: vec![],
+        merged_from: vec![],
     };
     file.save(&path)
         .with_context(|| format!("--out {}: not writable", plan.out.display()))?;

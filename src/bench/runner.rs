@@ -148,8 +148,8 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
-/// Runs every (model, framework) of the file's plan that it does not hold
-/// yet, saving the file after each worker. `--resume` passes a file loaded
+/// Runs every (model, framework) of the file's plan (of its shard, for a
+/// shard) that it does not hold yet, saving the file after each worker. `--resume` passes a file loaded
 /// from disk; a fresh run one from [`crate::results::start`].
 pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -> Result<Outcome> {
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
@@ -168,8 +168,12 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
         .filter_map(|c| Some((c.framework.clone(), c.gemm_gmacs?)))
         .collect();
     let mut interrupted = false;
+    let shard = plan.shard.as_ref().map(|s| s.shard);
     'matrix: for model in &plan.models {
         for framework in &plan.frameworks {
+            if !plan.runs(model, framework) {
+                continue;
+            }
             let done = plan.modes.iter().all(|m| {
                 plan.optimize.iter().all(|o| {
                     file.cells.iter().any(|c| {
@@ -209,6 +213,8 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
                     bar.finish();
                     for c in &mut cells {
                         c.machine_peak_gmacs = machine_peak;
+                        c.shard = shard;
+                        c.env = Some(file.env.clone());
                         if let Some(g) = c.gemm_gmacs {
                             gemm.entry(framework.clone()).or_insert(g);
                         }

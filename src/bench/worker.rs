@@ -188,6 +188,9 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
             worker_peak_rss_mib: memory::peak_rss_mib(),
             trace,
             schedule,
+            // the parent fills both in
+            shard: None,
+            env: None,
         })
         .filter(|c| !c.samples_ms.is_empty())
         .collect())

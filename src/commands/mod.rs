@@ -3,11 +3,13 @@
 //! measure, results and report out.
 
 mod inspect;
+mod merge;
 mod reports;
 mod run;
 mod trace;
 
 pub use inspect::{export, infer, models, verify};
+pub use merge::{merge, merge_files};
 pub use reports::{compare, history, report};
 pub use run::run;
 pub use trace::trace;

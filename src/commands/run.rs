@@ -1,14 +1,15 @@
-//! `speedbench run`: plan, check, measure, write, and compare with a
-//! baseline.
+//! `speedbench run`: plan (and pick this process's shard), check, measure,
+//! write, and compare with a baseline.
 
 use anyhow::{Context, Result};
 
 use super::say;
 use crate::bench::{memory, peak, runner};
 use crate::cli::{CompareFormat, Gate, RunArgs};
+use crate::graph::analysis::analyse;
 use crate::record::{env::cores, Mode, RunFile, RunPlan};
 use crate::zoo::{self, Catalog};
-use crate::{config, report, results};
+use crate::{config, report, results, shard};
 
 pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
     let (plan, resumed) = match &args.resume {
@@ -19,11 +20,24 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
                 p.display(),
                 file.cells.len()
             );
+            if let Some(s) = &file.plan.shard {
+                eprintln!(
+                    "shard {} (kept from the resumed file; first from {}): {} worker(s)",
+                    s.shard,
+                    s.source,
+                    s.workers.len()
+                );
+            }
             (file.plan.clone(), Some((p.clone(), file)))
         }
         None => {
-            let plan = config::plan(&args.request(), catalog)?;
+            let mut plan = config::plan(&args.request(), catalog)?;
+            let env = |k: &str| std::env::var(k).ok();
+            let picked = shard::pick(args.shard.as_deref(), args.shard_count.as_deref(), &env)?;
             preflight(&plan, catalog)?;
+            if let Some(p) = picked {
+                plan.shard = Some(slice(&plan, p, catalog)?);
+            }
             (plan, None)
         }
     };
@@ -51,6 +65,10 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
                 f.machine_peak = peak::machine(&plan);
             }
             (p, f)
+        }
+        // a shard with nothing to run measures nothing
+        None if plan.shard.as_ref().is_some_and(|s| s.workers.is_empty()) => {
+            results::start(&plan, None)?
         }
         None => results::start(&plan, peak::machine(&plan))?,
     };
@@ -104,6 +122,31 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
         code = code.max(c);
     }
     Ok(code)
+}
+
+/// This shard's slice of `plan`, announced on one line.
+fn slice(
+    plan: &RunPlan,
+    picked: shard::Picked,
+    catalog: &Catalog,
+) -> Result<crate::record::ShardPlan> {
+    let macs = |m: &str| Ok(analyse(&zoo::build(catalog.find(m)?, plan.size)?).macs);
+    let (s, share) = shard::assign(plan, picked, &macs)?;
+    let all = plan.models.len() * plan.frameworks.len();
+    let names: Vec<String> = s.workers.iter().map(|(m, f)| format!("{m} {f}")).collect();
+    eprintln!(
+        "shard {} (from {}): {} of {all} (model, framework) workers, {:.0}% of the expected cost{}",
+        s.shard,
+        s.source,
+        s.workers.len(),
+        share * 100.0,
+        if names.is_empty() {
+            " (more shards than workers: this one has nothing to run)".to_string()
+        } else {
+            format!(": {}", names.join(", "))
+        }
+    );
+    Ok(s)
 }
 
 /// Refuses what cannot be built or cannot fit before measuring anything,

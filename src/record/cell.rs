@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::env::Environment;
 use super::stats::Summary;
 use super::timeline::Trace;
-use super::{Device, Mode, Optimize};
+use super::{Device, Mode, Optimize, Shard};
 
 /// One timed cell: (model, framework, device, mode, batch, size).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -85,6 +86,16 @@ pub struct CellRecord {
     /// cost model over libtorch operations or ONNX Runtime segments).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<super::ScheduleRecord>,
+    /// The shard of a sharded run that measured the cell (`--shard K/N`);
+    /// absent for a whole run and in files from before shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// The machine and software the cell was measured on: a copy of its
+    /// run's `env`, so that a merged file keeps every cell's CPU, GPU and
+    /// speedbench build. Absent in files from before `merge`, where the
+    /// file's `env` holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Environment>,
 }
 
 impl CellRecord {

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::env::{Environment, MachinePeak};
-use super::{CellRecord, Failure, RunPlan};
+use super::{CellRecord, Failure, RunPlan, Shard};
 
 /// Version of the results file layout; readers refuse newer ones.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -18,6 +18,8 @@ pub struct RunFile {
     pub schema_version: u32,
     pub started: String,
     pub finished: Option<String>,
+    /// The machine and software of the run; in a merged file, the first
+    /// input's (each cell carries its own in `CellRecord::env`).
     pub env: Environment,
     /// The machine's FMA peak, measured once at the start of the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,6 +27,25 @@ pub struct RunFile {
     pub plan: RunPlan,
     pub cells: Vec<CellRecord>,
     pub failures: Vec<Failure>,
+    /// The files `speedbench merge` made this one of, in the order given;
+    /// empty for a run's own file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedInput>,
+}
+
+/// One input of a merged results file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MergedInput {
+    /// The path as given to `merge`.
+    pub file: String,
+    pub started: String,
+    pub finished: Option<String>,
+    pub host: String,
+    /// The input's shard, where it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// Cells it brought.
+    pub cells: usize,
 }
 
 impl RunFile {

@@ -9,12 +9,14 @@ mod file;
 mod kinds;
 mod plan;
 mod schedule;
+mod shard;
 pub mod stats;
 mod timeline;
 
 pub use cell::{levels, CellRecord, Failure};
-pub use file::{RunFile, SCHEMA_VERSION};
+pub use file::{MergedInput, RunFile, SCHEMA_VERSION};
 pub use kinds::{Device, Mode, Optimize, FRAMEWORKS};
 pub use plan::{one_or_many, RunPlan, SkippedModel};
 pub use schedule::{ParallelStage, ScheduleRecord};
+pub use shard::{Shard, ShardPlan};
 pub use timeline::{Concurrency, OpEvent, Timeline, Trace, NO_OVERLAP};

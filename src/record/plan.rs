@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Device, Mode, Optimize};
+use super::{Device, Mode, Optimize, ShardPlan};
 
 /// Plans saved before `--optimize` existed ran at `default`.
 fn default_levels() -> Vec<Optimize> {
@@ -56,6 +56,10 @@ pub struct RunPlan {
     /// Models that `all` stood for but that are not defined at this size.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_models: Vec<SkippedModel>,
+    /// `--shard K/N`: the slice of the matrix this run measures; absent for
+    /// a whole run (and in files from before shards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardPlan>,
 }
 
 /// A model left out of a run, and why.
@@ -70,5 +74,11 @@ impl RunPlan {
     /// `--optimize` level.
     pub fn sessions(&self) -> usize {
         self.modes.len() * self.optimize.len()
+    }
+
+    /// Whether this run measures (`model`, `framework`): always, unless it
+    /// is a shard that left the pair to another.
+    pub fn runs(&self, model: &str, framework: &str) -> bool {
+        self.shard.as_ref().is_none_or(|s| s.runs(model, framework))
     }
 }

@@ -19,6 +19,9 @@ pub fn speedbench_in(dir: &Path, args: &[&str]) -> Out {
     let out = Command::new(env!("CARGO_BIN_EXE_speedbench"))
         .current_dir(dir)
         .args(args)
+        // a test run inside a Slurm array or an Indexed Job is no shard
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX")
         .output()
         .expect("the speedbench binary runs");
     Out {
@@ -93,6 +96,8 @@ pub fn cell(
         compute: None,
         trace: None,
         schedule: None,
+        shard: None,
+        env: None,
     }
 }
 
@@ -130,10 +135,12 @@ pub fn run_file(cells: Vec<CellRecord>) -> RunFile {
             weights: None,
             skipped: vec![],
             skipped_models: vec![],
+            shard: None,
         },
         machine_peak: None,
         cells,
         failures: vec![],
+        merged_from: vec![],
     }
 }
 

@@ -1,0 +1,488 @@
+//! `run --shard K/N`: which shard this process is (the flag, or a Slurm
+//! array task, or a Kubernetes Indexed Job), and the deterministic,
+//! cost-balanced partition of a run's workers into shards.
+//!
+//! The unit of a shard is a worker, one (model, framework) with every mode
+//! and `--optimize` level the run times in it. Its expected cost is the
+//! model's MACs x batch x (warm-up + timed iterations) x sessions. Workers
+//! go to shards by LPT (longest processing time first): sorted by cost,
+//! heaviest first (ties by model, then framework), each to the shard with
+//! the least cost so far (ties to the lowest index). The largest shard is
+//! then within (4/3 - 1/(3N)) of the best possible (Graham, 1969).
+
+use anyhow::{bail, Context, Result};
+
+use crate::record::{RunPlan, Shard, ShardPlan};
+
+/// A shard and where it came from, for the line `run` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picked {
+    pub shard: Shard,
+    pub source: String,
+}
+
+/// `K/N` with 1 <= K <= N.
+pub fn parse(text: &str) -> Result<Shard> {
+    let bad = || anyhow::anyhow!("--shard: expected K/N with 1 <= K <= N, got '{text}'");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let k: usize = k.trim().parse().map_err(|_| bad())?;
+    let n: usize = n.trim().parse().map_err(|_| bad())?;
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok(Shard { index: k, count: n })
+}
+
+/// A shard count of at least 1 from `what` (a flag or a variable).
+fn count(text: &str, what: &str) -> Result<usize> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => bail!("{what}: expected a shard count of at least 1, got '{text}'"),
+    }
+}
+
+/// A non-negative whole number from variable `name`.
+fn number(name: &str, text: &str) -> Result<usize> {
+    text.trim()
+        .parse()
+        .with_context(|| format!("{name}: expected a whole number, got '{text}'"))
+}
+
+/// The shard of this process: `--shard K/N` where given; else a Slurm array
+/// task (`SLURM_ARRAY_TASK_ID` counted from `SLURM_ARRAY_TASK_MIN` in steps
+/// of `SLURM_ARRAY_TASK_STEP`, of `SLURM_ARRAY_TASK_COUNT`); else a
+/// Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`, 0-based, of
+/// `--shard-count` or `SPEEDBENCH_SHARD_COUNT`); else none. `env` reads a
+/// variable (the process environment in `run`, a map in tests).
+pub fn pick(
+    flag: Option<&str>,
+    count_flag: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Picked>> {
+    if let Some(text) = flag {
+        if count_flag.is_some() {
+            bail!("--shard-count: give either --shard K/N or --shard-count N, not both");
+        }
+        return Ok(Some(Picked {
+            shard: parse(text)?,
+            source: "--shard".into(),
+        }));
+    }
+    // the count given besides an index: the flag, else the variable (read
+    // only where an index needs it)
+    let given = || -> Result<Option<(usize, String)>> {
+        Ok(match (count_flag, env("SPEEDBENCH_SHARD_COUNT")) {
+            (Some(c), _) => Some((count(c, "--shard-count")?, format!("--shard-count {c}"))),
+            (None, Some(c)) => Some((
+                count(&c, "SPEEDBENCH_SHARD_COUNT")?,
+                format!("SPEEDBENCH_SHARD_COUNT={c}"),
+            )),
+            (None, None) => None,
+        })
+    };
+    if let Some(id) = env("SLURM_ARRAY_TASK_ID") {
+        return slurm(&id, env, &given).map(Some);
+    }
+    if let Some(index) = env("JOB_COMPLETION_INDEX") {
+        let (n, from) = given()?.with_context(|| {
+            format!(
+                "JOB_COMPLETION_INDEX={index} (a Kubernetes Indexed Job) needs the shard count: \
+                 pass --shard-count N or set SPEEDBENCH_SHARD_COUNT (the Job's completions), \
+                 or --shard 1/1 to run everything"
+            )
+        })?;
+        let i = number("JOB_COMPLETION_INDEX", &index)?;
+        if i >= n {
+            bail!("JOB_COMPLETION_INDEX={index} is not below the shard count {n} ({from})");
+        }
+        return Ok(Some(Picked {
+            shard: Shard {
+                index: i + 1,
+                count: n,
+            },
+            source: format!("Kubernetes Indexed Job: JOB_COMPLETION_INDEX={index}, {from}"),
+        }));
+    }
+    if count_flag.is_some() {
+        bail!(
+            "--shard-count: needs JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) or \
+             SLURM_ARRAY_TASK_ID to pick the shard; or give --shard K/N"
+        );
+    }
+    Ok(None)
+}
+
+/// The shard of a Slurm array task: the task's position among
+/// min, min + step, ... (task ids need not start at 0 or 1).
+fn slurm(
+    id_text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    given: &dyn Fn() -> Result<Option<(usize, String)>>,
+) -> Result<Picked> {
+    let id = number("SLURM_ARRAY_TASK_ID", id_text)?;
+    let min = env("SLURM_ARRAY_TASK_MIN")
+        .map(|m| number("SLURM_ARRAY_TASK_MIN", &m))
+        .transpose()?;
+    let step = env("SLURM_ARRAY_TASK_STEP")
+        .map(|s| number("SLURM_ARRAY_TASK_STEP", &s))
+        .transpose()?
+        .unwrap_or(1)
+        .max(1);
+    let (n, count_from) = match env("SLURM_ARRAY_TASK_COUNT") {
+        Some(c) => (
+            count(&c, "SLURM_ARRAY_TASK_COUNT")?,
+            format!("SLURM_ARRAY_TASK_COUNT={c}"),
+        ),
+        None => given()?.with_context(|| {
+            format!(
+                "SLURM_ARRAY_TASK_ID={id_text} is set but SLURM_ARRAY_TASK_COUNT is not: \
+                 pass --shard-count N or --shard K/N (--shard 1/1 runs everything)"
+            )
+        })?,
+    };
+    let from = min.unwrap_or(0);
+    let mut source = format!("Slurm array task: SLURM_ARRAY_TASK_ID={id_text}");
+    if let Some(m) = min {
+        source.push_str(&format!(", SLURM_ARRAY_TASK_MIN={m}"));
+    }
+    if step > 1 {
+        source.push_str(&format!(", SLURM_ARRAY_TASK_STEP={step}"));
+    }
+    source.push_str(&format!(", {count_from}"));
+    let position = id
+        .checked_sub(from)
+        .filter(|d| d % step == 0)
+        .map(|d| d / step)
+        .filter(|p| *p < n);
+    let Some(p) = position else {
+        bail!("{source}: the task id is not one of {n} tasks from {from} in steps of {step}; use --shard K/N");
+    };
+    Ok(Picked {
+        shard: Shard {
+            index: p + 1,
+            count: n,
+        },
+        source,
+    })
+}
+
+/// LPT: the 0-based shard of each item, `count` shards. Items are
+/// (stable key, expected cost); the result does not depend on their order.
+pub fn partition<K: Ord>(items: &[(K, u128)], count: usize) -> Vec<usize> {
+    let count = count.max(1);
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| {
+        items[b]
+            .1
+            .cmp(&items[a].1)
+            .then(items[a].0.cmp(&items[b].0))
+    });
+    let mut load = vec![0u128; count];
+    let mut shard_of = vec![0; items.len()];
+    for i in order {
+        let lightest = (0..count).min_by_key(|&s| (load[s], s)).unwrap_or(0);
+        load[lightest] += items[i].1;
+        shard_of[i] = lightest;
+    }
+    shard_of
+}
+
+/// Every (model, framework) worker of `plan` with its expected cost;
+/// `macs` gives a model's conv + fc MACs per image at the plan's size.
+pub fn costs(
+    plan: &RunPlan,
+    macs: &dyn Fn(&str) -> Result<u64>,
+) -> Result<Vec<((String, String), u128)>> {
+    let per_image = (plan.batch * (plan.warmup + plan.iters) * plan.sessions()) as u128;
+    let mut out = Vec::new();
+    for model in &plan.models {
+        let m = u128::from(macs(model)?) * per_image;
+        for framework in &plan.frameworks {
+            out.push(((model.clone(), framework.clone()), m));
+        }
+    }
+    Ok(out)
+}
+
+/// The workers of `picked`'s shard, in run order, and its share of the
+/// expected cost of the whole run (0 to 1).
+pub fn assign(
+    plan: &RunPlan,
+    picked: Picked,
+    macs: &dyn Fn(&str) -> Result<u64>,
+) -> Result<(ShardPlan, f64)> {
+    let items = costs(plan, macs)?;
+    let shard_of = partition(&items, picked.shard.count);
+    let mine = picked.shard.index - 1;
+    let total: u128 = items.iter().map(|i| i.1).sum();
+    let (mut workers, mut cost) = (Vec::new(), 0u128);
+    for ((key, c), s) in items.into_iter().zip(shard_of) {
+        if s == mine {
+            workers.push(key);
+            cost += c;
+        }
+    }
+    let share = if total == 0 {
+        0.0
+    } else {
+        cost as f64 / total as f64
+    };
+    Ok((
+        ShardPlan {
+            shard: picked.shard,
+            source: picked.source,
+            workers,
+        },
+        share,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    fn shard(index: usize, count: usize) -> Shard {
+        Shard { index, count }
+    }
+
+    #[test]
+    fn k_of_n_parses_and_bad_values_name_the_flag() {
+        assert_eq!(parse("1/1").unwrap(), shard(1, 1));
+        assert_eq!(parse("2/3").unwrap(), shard(2, 3));
+        assert_eq!(parse(" 3 / 3 ").unwrap(), shard(3, 3));
+        for bad in [
+            "3/2", "0/3", "1/0", "0/0", "2", "a/3", "2/b", "-1/3", "1/2/3", "", "/",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("--shard: expected K/N with 1 <= K <= N, got '{bad}'"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_flag_wins_over_the_environment() {
+        let env = env_of(&[
+            ("SLURM_ARRAY_TASK_ID", "0"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ("JOB_COMPLETION_INDEX", "1"),
+        ]);
+        let p = pick(Some("3/5"), None, &env).unwrap().unwrap();
+        assert_eq!((p.shard, p.source.as_str()), (shard(3, 5), "--shard"));
+        assert!(pick(Some("6/5"), None, &env).is_err());
+        assert!(pick(Some("1/2"), Some("2"), &env).is_err());
+        // nothing given, nothing set: the whole run
+        assert_eq!(pick(None, None, &env_of(&[])).unwrap(), None);
+        // a count alone in the environment changes nothing, even a bad one
+        let env = env_of(&[("SPEEDBENCH_SHARD_COUNT", "3")]);
+        assert_eq!(pick(None, None, &env).unwrap(), None);
+        let env = env_of(&[("SPEEDBENCH_SHARD_COUNT", "x")]);
+        assert_eq!(pick(None, None, &env).unwrap(), None);
+        // but the flag alone is a mistake
+        let e = pick(None, Some("3"), &env_of(&[])).unwrap_err().to_string();
+        assert!(e.starts_with("--shard-count:"), "{e}");
+    }
+
+    #[test]
+    fn slurm_task_ids_count_from_their_minimum() {
+        let at = |pairs: &[(&str, &str)]| pick(None, None, &env_of(pairs));
+        // --array=0-3
+        let p = at(&[
+            ("SLURM_ARRAY_TASK_ID", "0"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(p.shard, shard(1, 4));
+        assert!(p.source.contains("SLURM_ARRAY_TASK_ID=0"), "{}", p.source);
+        // --array=1-4: task 4 is the last
+        let p = at(&[
+            ("SLURM_ARRAY_TASK_ID", "4"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]);
+        assert_eq!(p.unwrap().unwrap().shard, shard(4, 4));
+        // --array=10-13
+        let p = at(&[
+            ("SLURM_ARRAY_TASK_ID", "11"),
+            ("SLURM_ARRAY_TASK_MIN", "10"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]);
+        assert_eq!(p.unwrap().unwrap().shard, shard(2, 4));
+        // --array=0-6:2 (tasks 0, 2, 4, 6)
+        let p = at(&[
+            ("SLURM_ARRAY_TASK_ID", "4"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+            ("SLURM_ARRAY_TASK_STEP", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]);
+        assert_eq!(p.unwrap().unwrap().shard, shard(3, 4));
+        // no minimum: ids from 0
+        let p = at(&[
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ]);
+        assert_eq!(p.unwrap().unwrap().shard, shard(3, 3));
+        // the count from SPEEDBENCH_SHARD_COUNT when Slurm does not give it
+        let p = at(&[
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("SPEEDBENCH_SHARD_COUNT", "2"),
+        ]);
+        assert_eq!(p.unwrap().unwrap().shard, shard(2, 2));
+        // ids outside the array, or no count at all
+        for bad in [
+            &[
+                ("SLURM_ARRAY_TASK_ID", "5"),
+                ("SLURM_ARRAY_TASK_MIN", "1"),
+                ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ][..],
+            &[
+                ("SLURM_ARRAY_TASK_ID", "0"),
+                ("SLURM_ARRAY_TASK_MIN", "1"),
+                ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ],
+            &[
+                ("SLURM_ARRAY_TASK_ID", "x"),
+                ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ],
+            &[
+                ("SLURM_ARRAY_TASK_ID", "1"),
+                ("SLURM_ARRAY_TASK_COUNT", "0"),
+            ],
+            &[("SLURM_ARRAY_TASK_ID", "1")],
+        ] {
+            let e = at(bad).unwrap_err().to_string();
+            assert!(e.contains("SLURM_ARRAY_TASK"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_indexed_job_counts_from_zero_with_the_count_given() {
+        let env = env_of(&[
+            ("JOB_COMPLETION_INDEX", "0"),
+            ("SPEEDBENCH_SHARD_COUNT", "3"),
+        ]);
+        let p = pick(None, None, &env).unwrap().unwrap();
+        assert_eq!(p.shard, shard(1, 3));
+        assert!(p.source.contains("JOB_COMPLETION_INDEX=0"), "{}", p.source);
+        // the flag wins over the variable
+        let p = pick(None, Some("5"), &env).unwrap().unwrap();
+        assert_eq!(p.shard, shard(1, 5));
+        assert!(p.source.contains("--shard-count 5"), "{}", p.source);
+        let env = env_of(&[("JOB_COMPLETION_INDEX", "2")]);
+        assert_eq!(
+            pick(None, Some("3"), &env).unwrap().unwrap().shard,
+            shard(3, 3)
+        );
+        // no count, an index beyond it, a bad count
+        let e = pick(None, None, &env).unwrap_err().to_string();
+        assert!(e.contains("--shard-count"), "{e}");
+        let e = pick(None, Some("2"), &env).unwrap_err().to_string();
+        assert!(e.contains("JOB_COMPLETION_INDEX=2"), "{e}");
+        let e = pick(None, Some("zero"), &env).unwrap_err().to_string();
+        assert!(e.starts_with("--shard-count:"), "{e}");
+    }
+
+    /// The largest shard of the best assignment, by trying all of them.
+    fn optimum(costs: &[u128], count: usize) -> u128 {
+        let mut best = u128::MAX;
+        let mut load = vec![0u128; count];
+        fn go(i: usize, costs: &[u128], load: &mut [u128], best: &mut u128) {
+            if i == costs.len() {
+                *best = (*best).min(*load.iter().max().unwrap_or(&0));
+                return;
+            }
+            for s in 0..load.len() {
+                load[s] += costs[i];
+                if load[s] < *best {
+                    go(i + 1, costs, load, best);
+                }
+                load[s] -= costs[i];
+            }
+        }
+        go(0, costs, &mut load, &mut best);
+        best
+    }
+
+    /// Deterministic pseudo-random costs.
+    fn costs_of(seed: u64, n: usize) -> Vec<u128> {
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                u128::from(x % 1000 + 1)
+            })
+            .collect()
+    }
+
+    fn loads(items: &[(usize, u128)], count: usize) -> Vec<u128> {
+        let mut load = vec![0u128; count];
+        for (i, s) in partition(items, count).into_iter().enumerate() {
+            load[s] += items[i].1;
+        }
+        load
+    }
+
+    #[test]
+    fn lpt_is_within_its_bound_of_the_best_partition() {
+        for seed in 0..40 {
+            for count in 2..=3 {
+                let costs = costs_of(seed, 4 + (seed as usize % 6));
+                let items: Vec<(usize, u128)> = costs.iter().copied().enumerate().collect();
+                let max = *loads(&items, count).iter().max().unwrap();
+                let opt = optimum(&costs, count);
+                // Graham: LPT <= (4/3 - 1/(3m)) OPT, in integers
+                let m = count as u128;
+                assert!(
+                    max * 3 * m <= (4 * m - 1) * opt,
+                    "seed {seed}, {count} shards: {max} vs optimum {opt} ({costs:?})"
+                );
+            }
+        }
+        // larger: never beyond the mean plus the largest item
+        for seed in 0..20 {
+            let costs = costs_of(seed, 60);
+            let items: Vec<(usize, u128)> = costs.iter().copied().enumerate().collect();
+            for count in [2, 5, 7] {
+                let l = loads(&items, count);
+                let total: u128 = costs.iter().sum();
+                let largest = *costs.iter().max().unwrap();
+                assert_eq!(l.iter().sum::<u128>(), total);
+                assert!(*l.iter().max().unwrap() <= total / count as u128 + largest);
+            }
+        }
+    }
+
+    #[test]
+    fn the_partition_is_deterministic_whatever_the_order() {
+        // equal costs: ties go by key, so every process agrees
+        let items = vec![("b", 5), ("a", 5), ("d", 9), ("c", 1), ("e", 5)];
+        let got = partition(&items, 3);
+        let mut reversed = items.clone();
+        reversed.reverse();
+        let mut back = partition(&reversed, 3);
+        back.reverse();
+        assert_eq!(got, back);
+        // d (9) to shard 0, then a, b, e (5 each) to 1, 2, then 1; c to 2
+        assert_eq!(got, vec![2, 1, 0, 2, 1]);
+        // more shards than items: the rest are empty
+        assert_eq!(partition(&items[..2], 4), vec![1, 0]);
+    }
+}
