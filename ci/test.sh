@@ -3,6 +3,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash ci/setup.sh "$@"
+# TensorFlow's --gpu environment (CUDA 12, about 6 GB, cached) for
+# ci/gpu-libs.sh below, installed while the build and the tests run
+gpu_tf_log="$(mktemp)"
+bash ci/setup.sh --gpu-tf > "$gpu_tf_log" 2>&1 &
+gpu_tf_setup=$!
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 cargo build --release --locked
 cargo test --release --locked
@@ -10,7 +15,13 @@ cargo clippy --release --locked --all-targets -- -D warnings
 cargo fmt --check
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash ci/fuzz.sh
 # each framework's CUDA stack loads by full path from its own environment
-# (a stub libcuda.so.1 for the driver; no GPU needed)
+# (a stub libcuda.so.1 for the driver; no GPU needed): ort and torch on this
+# build, tf on a second one linking TensorFlow's --gpu environment
+if ! wait "$gpu_tf_setup"; then
+  cat "$gpu_tf_log" >&2
+  echo "ci/test.sh: ci/setup.sh --gpu-tf failed" >&2
+  exit 1
+fi
 bash ci/gpu-libs.sh
 # mutation testing of the measurement core, on what the last commit changed
 if git rev-parse -q --verify HEAD~1 >/dev/null; then

@@ -91,6 +91,9 @@ pub enum ReportFormat {
     /// The traced passes as Chrome trace-event JSON (Perfetto,
     /// chrome://tracing).
     Trace,
+    /// One self-contained page (tables, charts, timelines; with --history,
+    /// the newest run and the history chart).
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -369,7 +372,8 @@ pub enum Command {
         /// Show the paper's published numbers (shown anyway for batch 16 at 224 px).
         #[arg(long)]
         published: bool,
-        /// Median time per cell over the runs, in time order (SVG only).
+        /// Median time per cell over the runs, in time order (SVG, or HTML:
+        /// the newest run's page with the chart).
         #[arg(long)]
         history: bool,
         /// The baseline run to mark in --history.

@@ -64,8 +64,8 @@ pub fn start(plan: &RunPlan, machine_peak: Option<MachinePeak>) -> Result<(PathB
     Ok((path, file))
 }
 
-/// Writes the CSV, markdown and (when a cell was measured) SVG beside the
-/// results file `path`; returns the extensions written.
+/// Writes the CSV, markdown, HTML page and (when a cell was measured) SVG
+/// beside the results file `path`; returns the extensions written.
 pub fn write_siblings(path: &Path, file: &RunFile) -> Result<Vec<&'static str>> {
     let grids = report::grids(&file.cells, report::paper_protocol(&file.cells));
     let mut written = vec![];
@@ -83,6 +83,7 @@ pub fn write_siblings(path: &Path, file: &RunFile) -> Result<Vec<&'static str>> 
     if let Some(timelines) = report::gantt::render(&file.cells) {
         write("timeline.svg", timelines)?;
     }
+    write("html", report::html::render(&file.cells, &grids, None)?)?;
     Ok(written)
 }
 

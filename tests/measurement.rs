@@ -274,7 +274,22 @@ fn results_siblings_and_baselines() {
     ]);
     assert_eq!(
         results::write_siblings(&path, &file).unwrap(),
-        ["csv", "md", "svg"]
+        ["csv", "md", "svg", "html"]
+    );
+    // the page holds both tables and the chart, inline
+    let html = std::fs::read_to_string(path.with_extension("html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    for part in [
+        "<section id=\"paper\">",
+        "<section id=\"cells\">",
+        "<section id=\"charts\">",
+        "<td>resnet50</td>",
+    ] {
+        assert!(html.contains(part), "{part} not in the page");
+    }
+    assert!(
+        !html.contains("<section id=\"timelines\">"),
+        "untraced cells have no timelines"
     );
     let csv = std::fs::read_to_string(path.with_extension("csv")).unwrap();
     assert_eq!(csv, report::csv::render(&file.cells).unwrap());
@@ -286,7 +301,7 @@ fn results_siblings_and_baselines() {
     let empty = t.path().join("empty.json");
     assert_eq!(
         results::write_siblings(&empty, &run_file(vec![])).unwrap(),
-        ["csv", "md"]
+        ["csv", "md", "html"]
     );
     assert!(!empty.with_extension("svg").exists());
     let dest = results::baseline_path(&t.path().join("out"), "main").unwrap();

@@ -32,6 +32,7 @@ pub fn report(
         F::Csv => report::csv::render(&cells)?,
         F::Json => report::json(&cells)?,
         F::Svg => report::svg::render(&cells)?,
+        F::Html => report::html::render(&cells, &grids, None)?,
         F::Timeline => report::gantt::render(&cells)
             .context("report --format timeline: no cell has a traced pass (results from before traces, or every trace failed)")?,
         F::Trace => {
@@ -114,8 +115,9 @@ pub fn history(
     format: crate::cli::ReportFormat,
     out: Option<&Path>,
 ) -> Result<i32> {
-    if format != crate::cli::ReportFormat::Svg {
-        bail!("--history draws a chart: use it with --format svg");
+    use crate::cli::ReportFormat as F;
+    if !matches!(format, F::Svg | F::Html) {
+        bail!("--history draws a chart: use it with --format svg or html");
     }
     let mut runs = Vec::new();
     for f in files {
@@ -132,10 +134,19 @@ pub fn history(
     runs.dedup_by(|a, b| a.started == b.started);
     let base_index = base_started.and_then(|s| runs.iter().position(|r| r.started == s));
     let svg = report::history::render(&runs, base_index)?;
+    let text = match (format, runs.last()) {
+        // the page: the newest run's tables and charts, the history chart
+        (F::Html, Some(newest)) => {
+            let cells = &newest.cells;
+            let grids = report::grids(cells, report::paper_protocol(cells));
+            report::html::render(cells, &grids, Some(&svg))?
+        }
+        _ => svg,
+    };
     match out {
-        Some(p) => std::fs::write(p, svg)
+        Some(p) => std::fs::write(p, text)
             .with_context(|| format!("--out {}: cannot write", p.display()))?,
-        None => say(&svg),
+        None => say(&text),
     }
     Ok(0)
 }
