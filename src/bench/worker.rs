@@ -109,6 +109,11 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecor
         // framework would (tests/durability.rs).
         std::process::abort();
     }
+    if let Some(marker) = std::env::var_os("SPEEDBENCH_TEST_TIMING") {
+        // Test hook: the timed iterations begin now (tests/durability.rs
+        // interrupts a worker then, however long the sessions took to load).
+        let _ = std::fs::write(marker, job.model.as_bytes());
+    }
     let protocol = Protocol {
         warmup: job.plan.warmup,
         iters: job.plan.iters,
