@@ -104,7 +104,9 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             baseline,
         } => {
             if *wide && (*history || *format != speedbench::cli::ReportFormat::Table) {
-                anyhow::bail!("--wide widens --format table; the other formats are always complete");
+                anyhow::bail!(
+                    "--wide widens --format table; the other formats are always complete"
+                );
             }
             if *history {
                 commands::history(files, baseline.as_deref(), *format, out.as_deref())

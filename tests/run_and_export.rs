@@ -64,7 +64,8 @@ fn smoke_run_keeps_every_sample_and_writes_all_formats() {
     assert_eq!(printed, [json[0].to_str().unwrap()], "{}", out.stdout);
     let md = json[0].with_extension("md");
     assert!(
-        out.stdout.contains(&format!("Full tables: {};", md.display())),
+        out.stdout
+            .contains(&format!("Full tables: {};", md.display())),
         "{}",
         out.stdout
     );

@@ -80,7 +80,11 @@ pub(super) fn levels_note(cells: &[CellRecord]) -> (bool, String) {
 /// groups come from several hosts, the `--optimize` level last when the
 /// cells ran at several.
 pub(super) fn labeller(groups: &[Group], mixed_levels: bool) -> impl Fn(&Group) -> String {
-    let hosts = groups.iter().map(|g| g.host.as_str()).collect::<BTreeSet<_>>().len();
+    let hosts = groups
+        .iter()
+        .map(|g| g.host.as_str())
+        .collect::<BTreeSet<_>>()
+        .len();
     move |g: &Group| {
         let level = if mixed_levels {
             format!(" {}", g.optimize)

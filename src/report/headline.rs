@@ -68,9 +68,9 @@ fn build(cells: &[CellRecord]) -> Headline {
                 ratio
                     .as_ref()
                     .map_or(String::new(), |r| format!("{:.2}x", r.value)),
-                ratio.as_ref().map_or(String::new(), |r| {
-                    format!("[{:.2}, {:.2}]", r.ci.0, r.ci.1)
-                }),
+                ratio
+                    .as_ref()
+                    .map_or(String::new(), |r| format!("[{:.2}, {:.2}]", r.ci.0, r.ci.1)),
                 par.map(|p| grid::concurrency_marked(p, SERIAL_MARK))
                     .unwrap_or_default(),
             ]);
@@ -290,7 +290,10 @@ mod tests {
         }
         let rows = text.lines().filter(|l| l.starts_with('│')).count();
         assert_eq!(rows, 1 + models.len() * 3, "{text}");
-        assert!(text.contains("batch 1, 224 px, --optimize default"), "{text}");
+        assert!(
+            text.contains("batch 1, 224 px, --optimize default"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -307,6 +310,12 @@ mod tests {
         // each level is named
         assert!(text.contains("ort cpu max") && text.contains("tf cpu none"));
         assert!(text.contains("Cells ran at --optimize"), "{text}");
-        assert_eq!(render(&[], 80), format!("{}\nNo cell was measured.\n", "Speed: sequential vs parallel branches"));
+        assert_eq!(
+            render(&[], 80),
+            format!(
+                "{}\nNo cell was measured.\n",
+                "Speed: sequential vs parallel branches"
+            )
+        );
     }
 }

@@ -96,10 +96,17 @@ mod tests {
         let cells = crate::record::RunFile::load(&p).unwrap().cells;
         let wide = terminal(&cells, false, View::Wide);
         assert_eq!(wide, table::terminal(&grids(&cells, false)));
-        for needle in ["Per cell", "par/seq speedup [95% CI]", "GMAC/s (% of FMA peak)"] {
+        for needle in [
+            "Per cell",
+            "par/seq speedup [95% CI]",
+            "GMAC/s (% of FMA peak)",
+        ] {
             assert!(wide.contains(needle), "{needle}");
         }
         let fit = terminal(&cells, false, View::Fit(120));
-        assert!(!fit.contains("Per cell") && !fit.contains("GMAC/s"), "{fit}");
+        assert!(
+            !fit.contains("Per cell") && !fit.contains("GMAC/s"),
+            "{fit}"
+        );
     }
 }

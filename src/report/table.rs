@@ -150,11 +150,11 @@ mod tests {
         assert_eq!(less.header, ["a", "c"]);
         assert_eq!(less.rows, [["1", "3"]]);
         assert_eq!(terminal_width(&less), 9);
-        let text = fitted(&[g.clone()], 16);
+        let text = fitted(std::slice::from_ref(&g), 16);
         assert!(text.lines().all(|l| l.chars().count() <= 16), "{text}");
         assert!(text.contains('…'), "{text}");
         assert!(text.starts_with("a title that is\nlong\n"), "{text}");
         // wide enough: as the terminal renderer draws it
-        assert_eq!(fitted(&[g.clone()], 200), terminal(&[g]));
+        assert_eq!(fitted(std::slice::from_ref(&g), 200), terminal(&[g]));
     }
 }
