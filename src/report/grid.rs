@@ -63,7 +63,7 @@ pub(super) fn groups(cells: &[CellRecord]) -> Vec<Group> {
 
 /// The note that says at which `--optimize` level(s) the cells ran: a
 /// report never sets a tuned cell beside an untuned one unlabelled.
-pub(super) fn levels_note(cells: &[CellRecord]) -> (bool, String) {
+fn levels_note(cells: &[CellRecord]) -> (bool, String) {
     let levels = crate::record::levels(cells);
     let names: Vec<String> = levels.iter().map(Optimize::to_string).collect();
     if levels.len() > 1 {

@@ -34,8 +34,11 @@ struct Headline {
 
 fn build(cells: &[CellRecord]) -> Headline {
     let groups = grid::groups(cells);
-    let (mixed, _) = grid::levels_note(cells);
-    let label = grid::labeller(&groups, mixed);
+    let levels: Vec<String> = crate::record::levels(cells)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let label = grid::labeller(&groups, levels.len() > 1);
     let keys = grid::row_keys(cells);
     let shapes: BTreeSet<(usize, usize)> = keys.iter().map(|k| (k.1, k.2)).collect();
     let (mut noisy, mut serial) = (false, false);
@@ -86,10 +89,6 @@ fn build(cells: &[CellRecord]) -> Headline {
         .skip(2)
         .filter(|(i, _)| rows.iter().all(|r| r[*i].is_empty()))
         .map(|(_, h)| h.clone())
-        .collect();
-    let levels: Vec<String> = crate::record::levels(cells)
-        .iter()
-        .map(ToString::to_string)
         .collect();
     let measured = |name: &str| !empty.iter().any(|e| e == name);
     let what = match (measured(SEQ), measured(PAR)) {

@@ -13,7 +13,8 @@ pub mod table;
 
 use crate::record::CellRecord;
 
-/// The two tables every text report shows.
+/// The two wide tables (paper-style, per cell) the files hold and `--wide`
+/// prints.
 pub fn grids(cells: &[CellRecord], with_published: bool) -> Vec<grid::Grid> {
     vec![grid::paper(cells, with_published), grid::detail(cells)]
 }
