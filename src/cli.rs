@@ -168,6 +168,11 @@ pub struct RunArgs {
     /// results (RESULTS.trace.json; open in Perfetto or chrome://tracing).
     #[arg(long)]
     pub trace: bool,
+    /// Print the wide tables (paper-style and per cell) as the .md file
+    /// holds them, instead of the headline fitted to the terminal's width
+    /// (COLUMNS, else the terminal's, else 120).
+    #[arg(long)]
+    pub wide: bool,
     /// Continue an interrupted run: its plan (and shard), skipping the cells
     /// it holds.
     #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "optimize", "batch", "size", "iters", "warmup", "device", "mode", "weights", "out", "shard", "shard_count"])]
@@ -372,6 +377,11 @@ pub enum Command {
         /// Show the paper's published numbers (shown anyway for batch 16 at 224 px).
         #[arg(long)]
         published: bool,
+        /// --format table: print the wide tables (paper-style and per cell)
+        /// instead of the headline fitted to the terminal's width (COLUMNS,
+        /// else the terminal's, else 120); with --out they are always wide.
+        #[arg(long)]
+        wide: bool,
         /// Median time per cell over the runs, in time order (SVG, or HTML:
         /// the newest run's page with the chart).
         #[arg(long)]

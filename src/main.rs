@@ -99,13 +99,19 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             format,
             out,
             published,
+            wide,
             history,
             baseline,
         } => {
+            if *wide && (*history || *format != speedbench::cli::ReportFormat::Table) {
+                anyhow::bail!(
+                    "--wide widens --format table; the other formats are always complete"
+                );
+            }
             if *history {
                 commands::history(files, baseline.as_deref(), *format, out.as_deref())
             } else {
-                commands::report(files, *format, out.as_deref(), *published)
+                commands::report(files, *format, out.as_deref(), *published, *wide)
             }
         }
         Command::Merge { files, out } => commands::merge(files, out),

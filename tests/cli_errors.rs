@@ -546,6 +546,17 @@ fn report_refuses_truncated_and_future_results() {
         ]),
         &["--history", "--format svg"],
     );
+    // --wide widens the terminal table; md, csv and json are always whole
+    fails_with(
+        &speedbench(&[
+            "report",
+            "docs/quick-cpu-2core.json",
+            "--format",
+            "md",
+            "--wide",
+        ]),
+        &["--wide", "--format table"],
+    );
 }
 
 #[test]

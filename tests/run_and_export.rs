@@ -32,7 +32,22 @@ fn smoke_run_keeps_every_sample_and_writes_all_formats() {
         "--trace",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("par/seq speedup"), "{}", out.stdout);
+    // the terminal shows the headline, 120 columns at most (COLUMNS=120),
+    // and says where the wide tables are
+    for needle in ["seq ms", "par ms", "speedup", "95% CI", "par ran"] {
+        assert!(out.stdout.contains(needle), "{needle}: {}", out.stdout);
+    }
+    assert!(!out.stdout.contains("Per cell"), "{}", out.stdout);
+    let table: Vec<&str> = out
+        .stdout
+        .lines()
+        .take_while(|l| !l.starts_with("Full tables: "))
+        .collect();
+    assert!(
+        table.iter().all(|l| l.chars().count() <= 120),
+        "{}",
+        out.stdout
+    );
     let json: Vec<_> = std::fs::read_dir(t.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -47,6 +62,14 @@ fn smoke_run_keeps_every_sample_and_writes_all_formats() {
         .filter_map(|l| l.strip_prefix("results: "))
         .collect();
     assert_eq!(printed, [json[0].to_str().unwrap()], "{}", out.stdout);
+    let md = json[0].with_extension("md");
+    assert!(
+        out.stdout
+            .contains(&format!("Full tables: {};", md.display())),
+        "{}",
+        out.stdout
+    );
+    assert!(std::fs::read_to_string(&md).unwrap().contains("Per cell"));
     let file = RunFile::load(&json[0]).unwrap();
     assert_eq!(file.cells.len(), 2);
     assert!(file.failures.is_empty());
@@ -215,6 +238,7 @@ fn optimize_levels_are_timed_side_by_side_and_kept_apart() {
         "default,max",
         "--out",
         t.path().to_str().unwrap(),
+        "--wide",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
@@ -241,14 +265,16 @@ fn optimize_levels_are_timed_side_by_side_and_kept_apart() {
             assert_eq!(n, 1, "{f} {level}");
         }
     }
-    // every column carries its level
+    // --wide prints the wide tables, where every column carries its level
     for needle in [
         "ort cpu default seq ms",
         "ort cpu max seq ms",
         "different --optimize levels (default, max)",
+        "Per cell",
     ] {
         assert!(out.stdout.contains(needle), "'{needle}': {}", out.stdout);
     }
+    assert!(!out.stdout.contains("Full tables: "), "{}", out.stdout);
     let csv = speedbench(&["report", json.to_str().unwrap(), "--format", "csv"]);
     assert!(csv.stdout.lines().next().unwrap().contains(",optimize,"));
     assert!(csv.stdout.contains(",sequential,max,"), "{}", csv.stdout);

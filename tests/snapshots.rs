@@ -1,11 +1,12 @@
 //! The deterministic outputs, byte for byte: `models`, and `report` and
 //! `compare` on committed results files, against the files in
 //! tests/snapshots/. A change to any of them is deliberate: rerun with
-//! UPDATE_SNAPSHOTS=1 and review the diff.
+//! UPDATE_SNAPSHOTS=1 and review the diff. The terminal tables are drawn
+//! for a terminal of 80 columns (COLUMNS=80).
 
 mod common;
 
-use common::{repo, speedbench};
+use common::{repo, speedbench_in_env};
 
 /// (snapshot file, command line)
 const CASES: &[(&str, &[&str])] = &[
@@ -40,6 +41,15 @@ const CASES: &[(&str, &[&str])] = &[
             "svg",
         ],
     ),
+    // what a terminal shows: the headline, fitted; --wide, every table
+    (
+        "report-trace-80.txt",
+        &["report", "docs/quick-cpu-2core-trace.json"],
+    ),
+    (
+        "report-trace-wide.txt",
+        &["report", "docs/quick-cpu-2core-trace.json", "--wide"],
+    ),
     (
         "compare.md",
         &[
@@ -57,7 +67,7 @@ fn deterministic_outputs_are_byte_identical() {
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut changed = vec![];
     for (name, args) in CASES {
-        let out = speedbench(args);
+        let out = speedbench_in_env(repo(), args, &[("COLUMNS", "80")]);
         assert!(out.code == 0 || out.code == 1, "{args:?}: {}", out.stderr);
         let path = repo().join("tests/snapshots").join(name);
         if update {

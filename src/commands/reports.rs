@@ -13,6 +13,7 @@ pub fn report(
     format: crate::cli::ReportFormat,
     out: Option<&Path>,
     published: bool,
+    wide: bool,
 ) -> Result<i32> {
     use crate::cli::ReportFormat as F;
     if files.is_empty() {
@@ -25,9 +26,16 @@ pub fn report(
     if cells.is_empty() {
         bail!("report: the results files hold no measured cell");
     }
-    let grids = report::grids(&cells, published || report::paper_protocol(&cells));
+    let with_published = published || report::paper_protocol(&cells);
+    let grids = report::grids(&cells, with_published);
+    // a file gets the wide tables; a terminal the headline, unless --wide
+    let view = if wide || out.is_some() {
+        report::View::Wide
+    } else {
+        report::View::Fit(super::terminal_width())
+    };
     let text = match format {
-        F::Table => report::table::terminal(&grids),
+        F::Table => report::terminal(&cells, with_published, view),
         F::Md => report::table::markdown(&grids),
         F::Csv => report::csv::render(&cells)?,
         F::Json => report::json(&cells)?,
@@ -48,7 +56,16 @@ pub fn report(
                 .with_context(|| format!("--out {}: cannot write", p.display()))?;
             eprintln!("report: {} cells -> {}", cells.len(), p.display());
         }
-        None => say(text.trim_end()),
+        None => {
+            say(text.trim_end());
+            if format == F::Table && view != report::View::Wide {
+                say(report::table::wrap(
+                    "Full tables (paper-style, per cell): add --wide, or --format md for markdown.",
+                    super::terminal_width(),
+                )
+                .trim_end());
+            }
+        }
     }
     Ok(0)
 }

@@ -75,13 +75,29 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
     announce(&plan);
     let outcome = runner::run(path, file, catalog, verbose)?;
     let (path, file) = (outcome.path, outcome.file);
-    let grids = report::grids(&file.cells, report::paper_protocol(&file.cells));
-    say(&report::table::terminal(&grids));
+    // the headline fitted to the terminal; the wide tables with --wide
+    let width = super::terminal_width();
+    let view = if args.wide {
+        report::View::Wide
+    } else {
+        report::View::Fit(width)
+    };
+    let published = report::paper_protocol(&file.cells);
+    say(report::terminal(&file.cells, published, view).trim_end());
+    say("");
     let mut written = results::write_siblings(&path, &file)?;
     if args.trace {
         let cells: Vec<&crate::record::CellRecord> = file.cells.iter().collect();
         crate::trace::chrome::write(&path.with_extension("trace.json"), &cells)?;
         written.push("trace.json");
+    }
+    if !args.wide {
+        let line = format!(
+            "Full tables: {}; --wide prints them (speedbench report {} --wide)",
+            path.with_extension("md").display(),
+            path.display()
+        );
+        say(report::table::wrap(&line, width).trim_end());
     }
     // the results file on a line of its own, for scripts
     say(&format!("results: {}", path.display()));

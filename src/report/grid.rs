@@ -24,11 +24,11 @@ pub struct Grid {
 /// The cells of one column group: same host, device, framework and
 /// `--optimize` level.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Group {
-    host: String,
-    device: Device,
-    framework: String,
-    optimize: Optimize,
+pub(super) struct Group {
+    pub(super) host: String,
+    pub(super) device: Device,
+    pub(super) framework: String,
+    pub(super) optimize: Optimize,
 }
 
 pub(super) fn framework_rank(f: &str) -> usize {
@@ -38,7 +38,7 @@ pub(super) fn framework_rank(f: &str) -> usize {
         .unwrap_or(99)
 }
 
-fn groups(cells: &[CellRecord]) -> Vec<Group> {
+pub(super) fn groups(cells: &[CellRecord]) -> Vec<Group> {
     let mut g: Vec<Group> = cells
         .iter()
         .map(|c| Group {
@@ -76,6 +76,29 @@ fn levels_note(cells: &[CellRecord]) -> (bool, String) {
     }
 }
 
+/// A column group's name: framework and device, the host first when the
+/// groups come from several hosts, the `--optimize` level last when the
+/// cells ran at several.
+pub(super) fn labeller(groups: &[Group], mixed_levels: bool) -> impl Fn(&Group) -> String {
+    let hosts = groups
+        .iter()
+        .map(|g| g.host.as_str())
+        .collect::<BTreeSet<_>>()
+        .len();
+    move |g: &Group| {
+        let level = if mixed_levels {
+            format!(" {}", g.optimize)
+        } else {
+            String::new()
+        };
+        if hosts > 1 {
+            format!("{} {} {}{level}", g.host, g.device, g.framework)
+        } else {
+            format!("{} {}{level}", g.framework, g.device)
+        }
+    }
+}
+
 /// (model, batch, size) rows, in first-seen order.
 pub(super) fn row_keys(cells: &[CellRecord]) -> Vec<(String, usize, usize)> {
     let mut keys: Vec<(String, usize, usize)> = Vec::new();
@@ -88,7 +111,7 @@ pub(super) fn row_keys(cells: &[CellRecord]) -> Vec<(String, usize, usize)> {
     keys
 }
 
-fn find<'a>(
+pub(super) fn find<'a>(
     cells: &'a [CellRecord],
     key: &(String, usize, usize),
     g: &Group,
@@ -149,11 +172,16 @@ pub const SEQUENTIAL_MARK: &str = "(ran sequentially)";
 /// What a cell's traced pass ran: `2 · 1.26 · 64%`, marked when a parallel
 /// cell overlapped nothing.
 pub fn concurrency(c: &CellRecord) -> String {
+    concurrency_marked(c, SEQUENTIAL_MARK)
+}
+
+/// [`concurrency`] with `mark` for a parallel cell that overlapped nothing.
+pub(super) fn concurrency_marked(c: &CellRecord, mark: &str) -> String {
     let Some(k) = c.concurrency() else {
         return String::new();
     };
     let mark = if c.mode == Mode::Parallel && k.sequential() {
-        format!(" {SEQUENTIAL_MARK}")
+        format!(" {mark}")
     } else {
         String::new()
     };
@@ -170,7 +198,7 @@ pub fn noisy(c: &CellRecord) -> bool {
 }
 
 /// Median ms, marked when noisy.
-fn ms(c: &CellRecord) -> String {
+pub(super) fn ms(c: &CellRecord) -> String {
     let mark = if noisy(c) { NOISE_MARK } else { "" };
     format!("{:.2}{mark}", c.latency.median)
 }
@@ -197,20 +225,8 @@ pub fn percentile(c: &CellRecord, p: f64) -> f64 {
 pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
     let groups = groups(cells);
     let traced = cells.iter().any(|c| c.trace.is_some());
-    let hosts: BTreeSet<&str> = groups.iter().map(|g| g.host.as_str()).collect();
     let (mixed, level_note) = levels_note(cells);
-    let label = |g: &Group| {
-        let level = if mixed {
-            format!(" {}", g.optimize)
-        } else {
-            String::new()
-        };
-        if hosts.len() > 1 {
-            format!("{} {} {}{level}", g.host, g.device, g.framework)
-        } else {
-            format!("{} {}{level}", g.framework, g.device)
-        }
-    };
+    let label = labeller(&groups, mixed);
     let mut header: Vec<String> = ["model", "batch", "size", "params (M)", "GMACs"]
         .map(String::from)
         .to_vec();

@@ -4,6 +4,7 @@ pub mod comparison;
 pub mod csv;
 pub mod gantt;
 pub mod grid;
+pub mod headline;
 pub mod history;
 pub mod html;
 pub mod published;
@@ -13,9 +14,28 @@ pub mod table;
 
 use crate::record::CellRecord;
 
-/// The two tables every text report shows.
+/// The two wide tables (paper-style, per cell) the files hold and `--wide`
+/// prints.
 pub fn grids(cells: &[CellRecord], with_published: bool) -> Vec<grid::Grid> {
     vec![grid::paper(cells, with_published), grid::detail(cells)]
+}
+
+/// How a terminal shows records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The headline, no line wider than this many columns.
+    Fit(usize),
+    /// Every table, as wide as the files hold them (`--wide`).
+    Wide,
+}
+
+/// What `run` and `report` print: the headline fitted to the terminal, or
+/// with [`View::Wide`] the tables of [`grids`] in full.
+pub fn terminal(cells: &[CellRecord], with_published: bool, view: View) -> String {
+    match view {
+        View::Fit(width) => headline::render(cells, width),
+        View::Wide => table::terminal(&grids(cells, with_published)),
+    }
 }
 
 /// Derived numbers per cell for the JSON report: the cell plus its speedup.
@@ -65,4 +85,30 @@ pub fn sequential_twin<'a>(cell: &CellRecord, all: &'a [CellRecord]) -> Option<&
 /// published numbers belong beside them.
 pub fn paper_protocol(cells: &[CellRecord]) -> bool {
     cells.iter().any(|c| c.batch == 16 && c.size == 224)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_shows_the_wide_tables_and_the_headline_does_not() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs/quick-cpu-2core-trace.json");
+        let cells = crate::record::RunFile::load(&p).unwrap().cells;
+        let wide = terminal(&cells, false, View::Wide);
+        assert_eq!(wide, table::terminal(&grids(&cells, false)));
+        for needle in [
+            "Per cell",
+            "par/seq speedup [95% CI]",
+            "GMAC/s (% of FMA peak)",
+        ] {
+            assert!(wide.contains(needle), "{needle}");
+        }
+        let fit = terminal(&cells, false, View::Fit(120));
+        assert!(
+            !fit.contains("Per cell") && !fit.contains("GMAC/s"),
+            "{fit}"
+        );
+    }
 }

@@ -16,12 +16,20 @@ pub fn speedbench(args: &[&str]) -> Out {
 }
 
 pub fn speedbench_in(dir: &Path, args: &[&str]) -> Out {
+    speedbench_in_env(dir, args, &[])
+}
+
+/// `speedbench` with `env` set (after the defaults below).
+pub fn speedbench_in_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
     let out = Command::new(env!("CARGO_BIN_EXE_speedbench"))
         .current_dir(dir)
         .args(args)
         // a test run inside a Slurm array or an Indexed Job is no shard
         .env_remove("SLURM_ARRAY_TASK_ID")
         .env_remove("JOB_COMPLETION_INDEX")
+        // the terminal tables' width, whatever terminal runs the tests
+        .env("COLUMNS", "120")
+        .envs(env.iter().copied())
         .output()
         .expect("the speedbench binary runs");
     Out {

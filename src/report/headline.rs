@@ -1,0 +1,320 @@
+//! The headline a terminal shows: per model and framework the sequential
+//! and parallel medians, the speedup with its 95% CI and what the traced
+//! parallel pass ran, one row each, fitted to the terminal's width. The wide
+//! tables (paper-style, per cell) stay in the files and behind `--wide`.
+
+use std::collections::BTreeSet;
+
+use super::grid::{self, Grid};
+use super::table;
+use crate::record::{CellRecord, Mode};
+
+pub const SEQ: &str = "seq ms";
+pub const PAR: &str = "par ms";
+pub const SPEEDUP: &str = "speedup";
+pub const CI: &str = "95% CI";
+pub const RAN: &str = "par ran";
+
+/// The columns left out, in this order, while the headline is wider than
+/// the terminal: what the traced pass ran, the speedup's interval, then the
+/// two medians. Model, framework and speedup always stay.
+pub const DROP_ORDER: [&str; 4] = [RAN, CI, SEQ, PAR];
+
+/// Marks a parallel cell whose traced pass ran one operation at a time (the
+/// wide tables' "(ran sequentially)", shorter).
+const SERIAL_MARK: &str = "(serial)";
+
+/// The headline table of `cells` and the facts its notes explain.
+struct Headline {
+    grid: Grid,
+    noisy: bool,
+    serial: bool,
+    levels: Option<String>,
+}
+
+fn build(cells: &[CellRecord]) -> Headline {
+    let groups = grid::groups(cells);
+    let levels: Vec<String> = crate::record::levels(cells)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let label = grid::labeller(&groups, levels.len() > 1);
+    let keys = grid::row_keys(cells);
+    let shapes: BTreeSet<(usize, usize)> = keys.iter().map(|k| (k.1, k.2)).collect();
+    let (mut noisy, mut serial) = (false, false);
+    let mut rows = Vec::new();
+    for key in &keys {
+        let mut first = true;
+        for g in &groups {
+            let seq = grid::find(cells, key, g, Mode::Sequential);
+            let par = grid::find(cells, key, g, Mode::Parallel);
+            if seq.is_none() && par.is_none() {
+                continue;
+            }
+            noisy |= seq.is_some_and(grid::noisy) || par.is_some_and(grid::noisy);
+            serial |= par
+                .and_then(CellRecord::concurrency)
+                .is_some_and(|k| k.sequential());
+            // the model named once, on its first row
+            let model = match (first, shapes.len() > 1) {
+                (false, _) => String::new(),
+                (true, true) => format!("{} b{} {}px", key.0, key.1, key.2),
+                (true, false) => key.0.clone(),
+            };
+            first = false;
+            let ratio = seq.zip(par).map(|(s, p)| grid::speedup(s, p));
+            rows.push(vec![
+                model,
+                label(g),
+                seq.map(grid::ms).unwrap_or_default(),
+                par.map(grid::ms).unwrap_or_default(),
+                ratio
+                    .as_ref()
+                    .map_or(String::new(), |r| format!("{:.2}x", r.value)),
+                ratio
+                    .as_ref()
+                    .map_or(String::new(), |r| format!("[{:.2}, {:.2}]", r.ci.0, r.ci.1)),
+                par.map(|p| grid::concurrency_marked(p, SERIAL_MARK))
+                    .unwrap_or_default(),
+            ]);
+        }
+    }
+    let header: Vec<String> = ["model", "framework", SEQ, PAR, SPEEDUP, CI, RAN]
+        .map(String::from)
+        .to_vec();
+    // a column nothing was measured for (one mode only, no traced pass)
+    let empty: Vec<String> = header
+        .iter()
+        .enumerate()
+        .skip(2)
+        .filter(|(i, _)| rows.iter().all(|r| r[*i].is_empty()))
+        .map(|(_, h)| h.clone())
+        .collect();
+    let measured = |name: &str| !empty.iter().any(|e| e == name);
+    let what = match (measured(SEQ), measured(PAR)) {
+        (true, false) => "Speed: sequential",
+        (false, true) => "Speed: parallel branches",
+        _ => "Speed: sequential vs parallel branches",
+    };
+    let title = match (shapes.iter().next(), shapes.len()) {
+        (Some((b, s)), 1) if levels.len() == 1 => {
+            format!("{what} (batch {b}, {s} px, --optimize {})", levels[0])
+        }
+        (Some((b, s)), 1) => format!("{what} (batch {b}, {s} px)"),
+        _ => what.into(),
+    };
+    let grid = table::without(
+        &Grid {
+            title,
+            header,
+            rows,
+            notes: vec![],
+        },
+        &empty.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    Headline {
+        grid,
+        noisy,
+        serial,
+        levels: (levels.len() > 1).then(|| {
+            format!(
+                "Cells ran at --optimize {}: the framework column names each one's level.",
+                levels.join(", ")
+            )
+        }),
+    }
+}
+
+/// The headline of `cells` as a terminal table no wider than `width`
+/// columns: columns are left out in [`DROP_ORDER`] (and the notes say which)
+/// until it fits, and only then are cells cut short; notes are wrapped.
+pub fn render(cells: &[CellRecord], width: usize) -> String {
+    let h = build(cells);
+    if h.grid.rows.is_empty() {
+        return format!("{}\nNo cell was measured.\n", h.grid.title);
+    }
+    let mut g = h.grid;
+    let mut dropped = Vec::new();
+    for name in DROP_ORDER {
+        if table::terminal_width(&g) <= width {
+            break;
+        }
+        if g.header.iter().any(|c| c == name) {
+            g = table::without(&g, &[name]);
+            dropped.push(name);
+        }
+    }
+    let has = |name: &str| g.header.iter().any(|c| c == name);
+    let mut medians = "Medians of host-to-host latency in ms".to_string();
+    if h.noisy && (has(SEQ) || has(PAR)) {
+        medians.push_str(&format!(
+            " (~: noisy, CV above {:.0}%)",
+            grid::NOISY_CV * 100.0
+        ));
+    }
+    if has(SPEEDUP) {
+        medians.push_str("; speedup = seq / par (above 1: parallel is faster)");
+        if has(CI) {
+            medians.push_str(", bootstrap 95% CI");
+        }
+    }
+    g.notes.push(format!("{medians}."));
+    if has(RAN) {
+        let mut ran = "par ran: the traced parallel pass's threads · operations in flight · share of the branch work that overlapped".to_string();
+        if h.serial {
+            ran.push_str(&format!(
+                "; {SERIAL_MARK}: it ran one operation at a time, so its speedup is not branch parallelism"
+            ));
+        }
+        g.notes.push(format!("{ran}."));
+    }
+    g.notes.extend(h.levels);
+    if !dropped.is_empty() {
+        g.notes.push(format!(
+            "Left out to fit {width} columns: {}.",
+            dropped.join(", ")
+        ));
+    }
+    table::fitted(&[g], width)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RunFile;
+
+    fn recorded(name: &str) -> Vec<CellRecord> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs")
+            .join(name);
+        RunFile::load(&p).unwrap().cells
+    }
+
+    fn widest(text: &str) -> usize {
+        text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+    }
+
+    #[test]
+    fn the_headline_never_outgrows_the_terminal() {
+        // three frameworks, traced; four frameworks with speedbench's
+        // schedules; three frameworks at three levels
+        for file in [
+            "quick-cpu-2core-trace.json",
+            "quick-cpu-2core-schedules.json",
+            "quick-cpu-2core-levels.json",
+        ] {
+            let cells = recorded(file);
+            for width in [80, 120] {
+                let text = render(&cells, width);
+                assert!(widest(&text) <= width, "{file} at {width}:\n{text}");
+                // every model and framework is there at either width
+                for c in &cells {
+                    assert!(text.contains(&c.model), "{file} {width}: {}", c.model);
+                    assert!(text.contains(&c.framework), "{file} {width}");
+                }
+                // the levels file is sequential only: no speedup to show
+                let both = cells.iter().any(|c| c.mode == Mode::Parallel);
+                assert_eq!(text.contains(SPEEDUP), both, "{file} {width}:\n{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn columns_are_left_out_in_the_stated_order() {
+        let cells = recorded("quick-cpu-2core-trace.json");
+        let header = |text: &str| -> Vec<String> {
+            let line = text.lines().find(|l| l.starts_with("│ model")).unwrap();
+            line.split('│')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect()
+        };
+        let wide = render(&cells, 120);
+        // at 120 the whole headline fits: nothing is left out
+        assert_eq!(
+            header(&wide),
+            ["model", "framework", SEQ, PAR, SPEEDUP, CI, RAN]
+        );
+        assert!(!wide.contains("Left out"), "{wide}");
+        assert!(wide.contains("1 · 0.99 · 0% (serial)"), "{wide}");
+        let prose = wide.replace('\n', " ");
+        assert!(prose.contains("(serial): it ran one operation"), "{wide}");
+        let narrow = render(&cells, 80);
+        assert_eq!(
+            header(&narrow),
+            ["model", "framework", SEQ, PAR, SPEEDUP, CI]
+        );
+        assert!(narrow.contains("Left out to fit 80 columns: par ran."));
+        assert!(!narrow.contains("(serial)"), "{narrow}");
+        // narrower still: the CI, then the medians go, never the speedup
+        let narrower = render(&cells, 50);
+        assert!(widest(&narrower) <= 50, "{narrower}");
+        assert_eq!(header(&narrower), ["model", "framework", SPEEDUP]);
+        assert!(narrower
+            .replace('\n', " ")
+            .contains("Left out to fit 50 columns: par ran, 95% CI, seq ms, par ms."));
+        // and even where nothing fits, no line is wider than asked
+        for width in [20, 30, 40, 60, 100, 200] {
+            let t = render(&cells, width);
+            assert!(widest(&t) <= width, "{width}:\n{t}");
+        }
+    }
+
+    #[test]
+    fn one_row_per_model_and_framework_with_the_wide_numbers() {
+        let cells = recorded("quick-cpu-2core-trace.json");
+        let text = render(&cells, 120);
+        let wide = table::terminal(&super::super::grids(&cells, false));
+        // the headline's speedup is the paper table's, CI and all
+        let row = text
+            .lines()
+            .find(|l| l.contains("scalenet50"))
+            .expect("a scalenet50 row");
+        let fields: Vec<&str> = row.split('│').map(str::trim).collect();
+        let (speedup, ci) = (fields[5], fields[6]);
+        assert!(
+            wide.contains(&format!("{speedup} {ci}")),
+            "{speedup} {ci}:\n{wide}"
+        );
+        // 5 models x 3 frameworks, each model named once
+        let models: BTreeSet<&str> = cells.iter().map(|c| c.model.as_str()).collect();
+        for m in &models {
+            assert_eq!(
+                text.lines()
+                    .filter(|l| l.starts_with(&format!("│ {m} ")))
+                    .count(),
+                1,
+                "{m}:\n{text}"
+            );
+        }
+        let rows = text.lines().filter(|l| l.starts_with('│')).count();
+        assert_eq!(rows, 1 + models.len() * 3, "{text}");
+        assert!(
+            text.contains("batch 1, 224 px, --optimize default"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn sequential_only_runs_show_no_empty_columns() {
+        let cells: Vec<CellRecord> = recorded("quick-cpu-2core-levels.json")
+            .into_iter()
+            .filter(|c| c.mode == Mode::Sequential)
+            .collect();
+        let text = render(&cells, 120);
+        assert!(text.contains(SEQ), "{text}");
+        for gone in [PAR, SPEEDUP, CI, RAN] {
+            assert!(!text.contains(gone), "{gone}:\n{text}");
+        }
+        // each level is named
+        assert!(text.contains("ort cpu max") && text.contains("tf cpu none"));
+        assert!(text.contains("Cells ran at --optimize"), "{text}");
+        assert_eq!(
+            render(&[], 80),
+            format!(
+                "{}\nNo cell was measured.\n",
+                "Speed: sequential vs parallel branches"
+            )
+        );
+    }
+}
