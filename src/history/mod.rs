@@ -3,3 +3,4 @@
 //! series ([`steps`]). Reads `record` and `compare`; pure.
 
 pub mod steps;
+pub mod verdict;
