@@ -454,9 +454,9 @@ fn report_refuses_truncated_and_future_results() {
             "--history",
             p.to_str().unwrap(),
             "--format",
-            "table",
+            "csv",
         ]),
-        &["--history", "--format svg"],
+        &["--history", "--format svg", "table, md or json"],
     );
 }
 

@@ -5,6 +5,7 @@ pub mod csv;
 pub mod gantt;
 pub mod grid;
 pub mod history;
+pub mod history_table;
 pub mod published;
 pub mod rows;
 pub mod svg;
