@@ -93,13 +93,13 @@ pub fn noise(y: &[f64]) -> f64 {
 fn costs(y: &[f64]) -> Vec<Vec<f64>> {
     let n = y.len();
     let mut c = vec![vec![0.0; n + 1]; n + 1];
-    for i in 0..n {
+    for (i, row) in c.iter_mut().enumerate().take(n) {
         let mut sorted: Vec<f64> = Vec::with_capacity(n - i);
-        for j in i..n {
-            let at = sorted.partition_point(|x| *x < y[j]);
-            sorted.insert(at, y[j]);
+        for (j, &v) in y.iter().enumerate().skip(i) {
+            let at = sorted.partition_point(|x| *x < v);
+            sorted.insert(at, v);
             let m = median_sorted(&sorted);
-            c[i][j + 1] = sorted.iter().map(|x| (x - m).abs()).sum();
+            row[j + 1] = sorted.iter().map(|x| (x - m).abs()).sum();
         }
     }
     c
