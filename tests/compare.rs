@@ -650,7 +650,7 @@ fn report_history_marks_a_step_not_an_outlier() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let steps = v.as_array().unwrap();
     assert_eq!(steps.len(), 1, "{v}");
-    assert_eq!(steps[0]["run"], 8);
+    assert_eq!(steps[0]["run"], 9);
     assert_eq!(steps[0]["started"], "2026-11-26T10:08:00+00:00");
     assert!(
         (steps[0]["change"].as_f64().unwrap() - 0.3).abs() < 0.03,

@@ -209,7 +209,7 @@ pub fn report(
                 eprintln!(
                     "step: {} at run {} ({}): {:.3} -> {:.3} ms, {:+.1}%",
                     s.cell,
-                    s.run + 1,
+                    s.run,
                     s.started,
                     s.before_ms,
                     s.after_ms,

@@ -25,7 +25,7 @@ pub struct Series {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Listed {
     pub cell: String,
-    /// Index of the run in time order (0: the oldest).
+    /// The run's place in time order (1: the oldest).
     pub run: usize,
     pub started: String,
     pub before_ms: f64,
@@ -71,7 +71,7 @@ pub fn listed(series: &[Series], runs: &[RunFile]) -> Vec<Listed> {
                 let run = s.points[st.index].0;
                 Listed {
                     cell: s.key.to_string(),
-                    run,
+                    run: run + 1,
                     started: runs[run].started.clone(),
                     before_ms: st.before,
                     after_ms: st.after,

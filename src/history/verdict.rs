@@ -10,8 +10,13 @@
 //! - the threshold, as in [`crate::compare`]: the whole bootstrap 95%
 //!   interval of the new run's median, over the reference, above
 //!   `1 + threshold`; and
-//! - the spread: `z = (new median - reference) / spread` above `z`
-//!   (Conbench's lookback z-score).
+//! - the spread: `z = (new median - reference) / sqrt(spread^2 + se^2)`
+//!   above `z` (Conbench's lookback z-score), where `se` is the standard
+//!   error of the new run's median (its bootstrap 95% interval's width /
+//!   3.92). The new median is one draw with its own error: a run that a
+//!   burst of load made noisy is judged by that noise as well, and a few
+//!   runs that happen to agree closely (a median absolute deviation near 0)
+//!   do not make every change look like many spreads.
 //!
 //! Improved likewise below. A level change in the window (a step, found by
 //! [`super::steps`]) followed by at least [`MIN_RUNS`] runs starts the
@@ -72,7 +77,11 @@ pub struct Judged {
     /// Run-to-run spread of the window's medians (1.4826 x MAD), in the
     /// reference's unit; absent for LastRun.
     pub spread: Option<f64>,
-    /// (current - reference) / spread; absent for LastRun.
+    /// Standard error of the current run's median (its bootstrap 95%
+    /// interval's width / 3.92), in the reference's unit.
+    pub current_se: f64,
+    /// (current - reference) / sqrt(spread^2 + current_se^2); absent for
+    /// LastRun.
     pub z: Option<f64>,
     pub basis: Basis,
     pub verdict: Verdict,
@@ -161,6 +170,7 @@ fn judge(
     p: &Params,
 ) -> Judged {
     let (start, since_step) = window(values, p.lookback);
+    let current_se = (current.ci.1 - current.ci.0) / (2.0 * 1.96);
     let w = &values[start..];
     if w.len() < MIN_RUNS {
         let ratio = against_last();
@@ -172,6 +182,7 @@ fn judge(
             ratio,
             hist_n: w.len(),
             since_step,
+            current_se,
             spread: None,
             z: None,
             basis: Basis::LastRun,
@@ -182,7 +193,7 @@ fn judge(
         value: current.value / reference,
         ci: (current.ci.0 / reference, current.ci.1 / reference),
     };
-    let z = z_score(current.value, reference, spread);
+    let z = z_score(current.value, reference, spread.hypot(current_se));
     Judged {
         what,
         reference,
@@ -191,6 +202,7 @@ fn judge(
         ratio,
         hist_n: w.len(),
         since_step,
+        current_se,
         spread: Some(spread),
         z: Some(z),
         basis: Basis::History,
@@ -382,6 +394,31 @@ mod tests {
         assert!(j.z.unwrap() > 3.0, "{j:?}");
         assert_eq!(j.verdict, Verdict::Unchanged, "{j:?}");
         let j = judge_one(&tight, 46.0);
+        assert_eq!(j.verdict, Verdict::Regressed, "{j:?}");
+    }
+
+    /// Runs that agreed closely give a spread near 0; a new run that a burst
+    /// of load made noisy is judged by its own error too.
+    #[test]
+    fn a_noisy_current_run_is_judged_by_its_own_error_too() {
+        let tight = [40.0, 40.1, 39.9, 40.05, 39.95, 40.0];
+        // median 47.4 ms, standard error 2.5 ms: interval [42.5, 52.3]
+        let noisy = Ratio {
+            value: 47.4,
+            ci: (47.4 - 1.96 * 2.5, 47.4 + 1.96 * 2.5),
+        };
+        let never = || unreachable!("six runs are a history");
+        let j = judge("x".into(), &tight, noisy, never, &P);
+        assert!(j.ratio.ci.0 > 1.05, "{j:?}");
+        assert!((j.current_se - 2.5).abs() < 1e-9, "{j:?}");
+        assert!(j.z.unwrap() > 2.9 && j.z.unwrap() < 3.0, "{j:?}");
+        assert_eq!(j.verdict, Verdict::Unchanged);
+        // the same median measured precisely regresses
+        let precise = Ratio {
+            value: 47.4,
+            ci: (47.0, 47.8),
+        };
+        let j = judge("x".into(), &tight, precise, never, &P);
         assert_eq!(j.verdict, Verdict::Regressed, "{j:?}");
     }
 

@@ -67,7 +67,7 @@ fn fallback_note(v: &[Judged]) -> Option<String> {
 
 pub fn grids(c: &HistoryComparison) -> Vec<Grid> {
     let mut notes = vec![format!(
-        "{} regressed, {} improved, {} unchanged against the last {} runs holding each cell ({} runs in the history): a change counts only when its whole 95% interval lies beyond the {:.0}% threshold and it lies beyond z = {} run-to-run spreads (1.4826 x MAD of the runs' medians).",
+        "{} regressed, {} improved, {} unchanged against the last {} runs holding each cell ({} runs in the history): a change counts only when its whole 95% interval lies beyond the {:.0}% threshold and it lies beyond z = {} spreads: z = (current - reference) / sqrt(spread^2 + SE^2), spread the run-to-run spread (1.4826 x MAD of the runs' medians), SE the current median's standard error.",
         count(&c.cells, Verdict::Regressed),
         count(&c.cells, Verdict::Improved),
         count(&c.cells, Verdict::Unchanged),
@@ -137,7 +137,7 @@ pub fn steps(steps: &[Listed], cells: usize, runs: usize) -> Grid {
             .map(|s| {
                 vec![
                     s.cell.clone(),
-                    (s.run + 1).to_string(),
+                    s.run.to_string(),
                     s.started.clone(),
                     format!("{:.3} ms", s.before_ms),
                     format!("{:.3} ms", s.after_ms),
@@ -168,6 +168,7 @@ mod tests {
             },
             hist_n: if basis == Basis::History { 10 } else { 2 },
             since_step,
+            current_se: 0.5,
             spread: (basis == Basis::History).then_some(2.0),
             z: (basis == Basis::History).then_some(4.0),
             basis,
