@@ -530,8 +530,9 @@ fn compare_history_with_fewer_than_three_runs_falls_back_and_says_so() {
         r.stdout
     );
     assert!(
-        r.stdout
-            .contains("Fewer than 3 runs in the history, judged against the last run alone"),
+        r.stdout.contains(
+            "Fewer than 3 runs in the history for every one: judged against the last run alone"
+        ),
         "{}",
         r.stdout
     );

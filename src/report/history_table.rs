@@ -57,6 +57,9 @@ fn fallback_note(v: &[Judged]) -> Option<String> {
         .filter(|j| j.basis == Basis::LastRun)
         .map(|j| j.what.as_str())
         .collect();
+    if !few.is_empty() && few.len() == v.len() {
+        return Some(format!("Fewer than {MIN_RUNS} runs in the history for every one: judged against the last run alone (the single-baseline rule)."));
+    }
     (!few.is_empty()).then(|| {
         format!(
             "Fewer than {MIN_RUNS} runs in the history, judged against the last run alone (the single-baseline rule): {}.",
@@ -67,7 +70,7 @@ fn fallback_note(v: &[Judged]) -> Option<String> {
 
 pub fn grids(c: &HistoryComparison) -> Vec<Grid> {
     let mut notes = vec![format!(
-        "{} regressed, {} improved, {} unchanged against the last {} runs holding each cell ({} runs in the history): a change counts only when its whole 95% interval lies beyond the {:.0}% threshold and it lies beyond z = {} spreads: z = (current - reference) / sqrt(spread^2 + SE^2), spread the run-to-run spread (1.4826 x MAD of the runs' medians), SE the current median's standard error.",
+        "{} regressed, {} improved, {} unchanged against the last {} runs holding each cell ({} run(s) in the history): a change counts only when its whole 95% interval lies beyond the {:.0}% threshold and it lies beyond z = {} spreads: z = (current - reference) / sqrt(spread^2 + SE^2), spread the run-to-run spread (1.4826 x MAD of the runs' medians), SE the current median's standard error.",
         count(&c.cells, Verdict::Regressed),
         count(&c.cells, Verdict::Improved),
         count(&c.cells, Verdict::Unchanged),
@@ -214,5 +217,12 @@ mod tests {
             .starts_with("3 regressed, 0 improved, 0 unchanged against the last 10 runs"));
         assert!(g[0].notes[1].starts_with("Fewer than 3 runs in the history"));
         assert!(g[0].notes.iter().any(|n| n == "No earlier run holds: x."));
+        // all on the fallback: said once, not cell by cell
+        let all = [judged(Basis::LastRun, false), judged(Basis::LastRun, false)];
+        assert_eq!(
+            fallback_note(&all).unwrap(),
+            "Fewer than 3 runs in the history for every one: judged against the last run alone (the single-baseline rule)."
+        );
+        assert_eq!(fallback_note(&[judged(Basis::History, false)]), None);
     }
 }
