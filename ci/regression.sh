@@ -7,6 +7,13 @@
 #   THRESHOLD=10 ci/regression.sh      noise threshold in percent (default 10)
 #   GATE=ratios ci/regression.sh       gate on within-run ratios instead of
 #                                      raw times (for runners of varying speed)
+#   HISTORY=DIR ci/regression.sh       judge against a folder of earlier runs
+#                                      (each cell's run-to-run spread, the last
+#                                      LOOKBACK=10 runs, Z=3 spreads) instead of
+#                                      the baseline alone; a missing or empty
+#                                      folder starts from results/baseline.json
+#   APPEND=1 (with HISTORY)            then add this run to the folder (on the
+#                                      main branch; not on pull requests)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash ci/setup.sh
@@ -23,8 +30,17 @@ if [ -z "$latest" ]; then
   echo "ci/regression.sh: the run wrote no results file" >&2
   exit 2
 fi
+against=(results/baseline.json)
+if [ -n "${HISTORY:-}" ]; then
+  mkdir -p "$HISTORY"
+  if ! ls "$HISTORY"/*.json >/dev/null 2>&1; then
+    cp results/baseline.json "$HISTORY/"
+  fi
+  against=(--history "$HISTORY" --lookback "${LOOKBACK:-10}" --z "${Z:-3}")
+  [ "${APPEND:-0}" = 1 ] && against+=(--append)
+fi
 set +e
-./target/release/speedbench compare results/baseline.json "$latest" \
+./target/release/speedbench compare "${against[@]}" "$latest" \
   --threshold "${THRESHOLD:-10}" --gate "${GATE:-times}" --format md > "$out/compare.md"
 code=$?
 set -e

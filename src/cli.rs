@@ -382,8 +382,10 @@ pub enum Command {
         /// else the terminal's, else 120); with --out they are always wide.
         #[arg(long)]
         wide: bool,
-        /// Median time per cell over the runs, in time order (SVG, or HTML:
-        /// the newest run's page with the chart).
+        /// The runs over time (files, or folders of them): median time per
+        /// cell with its step changes marked (svg; html: the newest run's
+        /// page with that chart), or the step changes listed (table, md,
+        /// json).
         #[arg(long)]
         history: bool,
         /// The baseline run to mark in --history.
@@ -401,12 +403,27 @@ pub enum Command {
         #[arg(long, value_name = "ALL.json")]
         out: PathBuf,
     },
-    /// Compare a run with a baseline; exit 1 on a regression, 2 on bad input.
+    /// Compare a run with a baseline, or with a folder of earlier runs
+    /// (--history); exit 1 on a regression, 2 on bad input.
     Compare {
-        #[arg(value_name = "BASELINE.json")]
-        baseline: PathBuf,
-        #[arg(value_name = "CURRENT.json")]
-        current: PathBuf,
+        /// BASELINE.json CURRENT.json; with --history DIR, CURRENT.json alone.
+        #[arg(value_name = "FILE", required = true, num_args = 1..=2)]
+        files: Vec<PathBuf>,
+        /// A folder of earlier results files (the committed baseline and
+        /// appended runs): each cell is judged against the spread of its
+        /// last --lookback runs started before CURRENT as well as the threshold.
+        #[arg(long, value_name = "DIR")]
+        history: Option<PathBuf>,
+        /// Runs of each cell's history that give its reference and spread.
+        #[arg(long, default_value_t = 10, value_name = "L", requires = "history")]
+        lookback: usize,
+        /// A regression lies more than this many run-to-run spreads above
+        /// the reference (as well as beyond the threshold).
+        #[arg(long, default_value_t = 3.0, value_name = "Z", requires = "history")]
+        z: f64,
+        /// After the verdict, copy CURRENT.json into the history folder.
+        #[arg(long, requires = "history")]
+        append: bool,
         /// Noise threshold in percent: smaller changes never count.
         #[arg(long, default_value_t = 5.0, value_name = "PCT")]
         threshold: f64,

@@ -127,11 +127,35 @@ pub fn verdict(r: &Ratio, threshold: f64) -> Verdict {
 }
 
 /// The comparison's bootstrap: every set resampled, a fixed seed.
-fn bootstrap(sets: &[&[f64]], stat: impl Fn(&[Vec<f64>]) -> f64) -> Ratio {
+pub(crate) fn bootstrap(sets: &[&[f64]], stat: impl Fn(&[Vec<f64>]) -> f64) -> Ratio {
     stats::bootstrap(sets, RESAMPLES, 0xc0ffee, stat)
 }
 
-fn index(cells: &[CellRecord]) -> std::collections::BTreeMap<CellKey, &CellRecord> {
+/// A cell's median now over its median then, with its bootstrap interval.
+pub(crate) fn time_ratio(current: &CellRecord, baseline: &CellRecord) -> Ratio {
+    bootstrap(&[&current.samples_ms, &baseline.samples_ms], |s| {
+        median(&s[0]) / median(&s[1])
+    })
+}
+
+/// A within-run ratio (numerator, denominator) now over the same ratio
+/// then: a ratio of ratios of medians, with its bootstrap interval.
+pub(crate) fn ratio_of_ratios(
+    (cn, cd): (&CellRecord, &CellRecord),
+    (bn, bd): (&CellRecord, &CellRecord),
+) -> Ratio {
+    bootstrap(
+        &[
+            &cn.samples_ms,
+            &cd.samples_ms,
+            &bn.samples_ms,
+            &bd.samples_ms,
+        ],
+        |s| (median(&s[0]) / median(&s[1])) / (median(&s[2]) / median(&s[3])),
+    )
+}
+
+pub(crate) fn index(cells: &[CellRecord]) -> std::collections::BTreeMap<CellKey, &CellRecord> {
     // the last record of a key wins (a resumed or merged file)
     cells.iter().map(|c| (CellKey::of(c), c)).collect()
 }
@@ -142,9 +166,7 @@ pub fn compare(baseline: &[CellRecord], current: &[CellRecord], threshold: f64) 
     let mut cells = Vec::new();
     for (k, c) in &cur {
         if let Some(b) = base.get(k) {
-            let ratio = bootstrap(&[&c.samples_ms, &b.samples_ms], |s| {
-                median(&s[0]) / median(&s[1])
-            });
+            let ratio = time_ratio(c, b);
             cells.push(Change {
                 what: k.to_string(),
                 baseline: median(&b.samples_ms),
@@ -170,15 +192,7 @@ pub fn compare(baseline: &[CellRecord], current: &[CellRecord], threshold: f64) 
             continue;
         };
         let (cn, cd) = (cur[&num], cur[&den]);
-        let ratio = bootstrap(
-            &[
-                &cn.samples_ms,
-                &cd.samples_ms,
-                &bn.samples_ms,
-                &bd.samples_ms,
-            ],
-            |s| (median(&s[0]) / median(&s[1])) / (median(&s[2]) / median(&s[3])),
-        );
+        let ratio = ratio_of_ratios((cn, cd), (bn, bd));
         within_run.push(Change {
             what,
             baseline: median(&bn.samples_ms) / median(&bd.samples_ms),
@@ -198,7 +212,7 @@ pub fn compare(baseline: &[CellRecord], current: &[CellRecord], threshold: f64) 
 
 /// The within-run ratios of a run: parallel/sequential per framework and
 /// model, and every framework over the first one per model and mode.
-fn ratio_pairs(
+pub(crate) fn ratio_pairs(
     cells: &std::collections::BTreeMap<CellKey, &CellRecord>,
 ) -> Vec<(CellKey, CellKey, String)> {
     let mut out = Vec::new();

@@ -15,6 +15,7 @@ pub mod compare;
 pub mod config;
 pub mod frameworks;
 pub mod graph;
+pub mod history;
 pub mod io;
 pub mod record;
 pub mod report;

@@ -116,12 +116,36 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         }
         Command::Merge { files, out } => commands::merge(files, out),
         Command::Compare {
-            baseline,
-            current,
+            files,
+            history,
+            lookback,
+            z,
+            append,
             threshold,
             format,
             gate,
-        } => commands::compare(baseline, current, *threshold, *format, *gate),
+        } => match (history, files.as_slice()) {
+            (None, [baseline, current]) => {
+                commands::compare(baseline, current, *threshold, *format, *gate)
+            }
+            (Some(dir), [current]) => commands::compare_history(&commands::HistoryArgs {
+                dir,
+                current,
+                threshold_pct: *threshold,
+                z: *z,
+                lookback: *lookback,
+                format: *format,
+                gate: *gate,
+                append: *append,
+            }),
+            (None, _) => anyhow::bail!(
+                "compare: give BASELINE.json CURRENT.json, or --history DIR CURRENT.json"
+            ),
+            (Some(dir), _) => anyhow::bail!(
+                "compare --history {}: give one CURRENT.json (the history folder is the baseline)",
+                dir.display()
+            ),
+        },
         Command::CudaLibs { framework } => {
             use speedbench::frameworks::cuda_stack;
             // what must resolve, from where, at which CUDA major

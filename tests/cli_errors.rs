@@ -542,9 +542,9 @@ fn report_refuses_truncated_and_future_results() {
             "--history",
             p.to_str().unwrap(),
             "--format",
-            "table",
+            "csv",
         ]),
-        &["--history", "--format svg"],
+        &["--history", "--format svg", "table, md or json"],
     );
     // --wide widens the terminal table; md, csv and json are always whole
     fails_with(

@@ -404,3 +404,273 @@ fn comparison_grids_have_their_columns() {
     assert!(g[0].notes[0].starts_with("1 regressed, 0 improved, 1 unchanged at a 5% threshold"));
     assert_eq!(g[1].notes, ["1 of 1 ratios moved beyond the threshold."]);
 }
+
+/// A history folder of runs of one cell, run i started at minute i and
+/// measured around `levels[i]` ms (50 samples, 3% noise).
+fn history_folder(levels: &[f64]) -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    for (i, &l) in levels.iter().enumerate() {
+        let mut r = run_file(vec![cell(
+            "resnet50",
+            "ort",
+            Sequential,
+            1,
+            samples(l, 0.03, 50, 100 + i as u64),
+        )]);
+        r.started = format!("2026-11-26T10:{i:02}:00+00:00");
+        r.save(&t.path().join(format!("run-{i:02}.json"))).unwrap();
+    }
+    t
+}
+
+/// A current run around `level` ms, started after the folder's runs.
+fn current_run(dir: &std::path::Path, level: f64, minute: usize) -> std::path::PathBuf {
+    let mut r = run_file(vec![cell(
+        "resnet50",
+        "ort",
+        Sequential,
+        1,
+        samples(level, 0.03, 50, 7),
+    )]);
+    r.started = format!("2026-11-26T10:{minute:02}:30+00:00");
+    let p = dir.join(format!("current-{minute}.json"));
+    r.save(&p).unwrap();
+    p
+}
+
+/// Markdown with its column padding squeezed out.
+fn squash(md: &str) -> String {
+    md.split(' ')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// +-10% drift around 40 ms.
+const DRIFT: [f64; 8] = [40.0, 42.5, 37.5, 41.0, 44.0, 39.0, 36.0, 39.5];
+
+#[test]
+fn compare_history_knows_the_drift_and_catches_a_real_slowdown() {
+    let h = history_folder(&DRIFT);
+    let d = h.path().to_str().unwrap();
+    // a run of --trace beside the results is not a results file
+    std::fs::write(h.path().join("run-07.trace.json"), "{\"traceEvents\": []}").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    // 44 ms: +10% over the history, within its drift
+    let cur = current_run(out.path(), 44.0, 59);
+    let c = cur.to_str().unwrap();
+    let r = speedbench(&["compare", "--history", d, c, "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let cell = &v["cells"][0];
+    assert_eq!(cell["verdict"], "unchanged", "{v}");
+    assert_eq!(
+        (cell["basis"].as_str(), cell["hist_n"].as_u64()),
+        (Some("history"), Some(8))
+    );
+    assert!(cell["z"].as_f64().unwrap() < 3.0, "{v}");
+    assert_eq!(v["runs"], 8);
+    // the single-baseline rule against the last run calls it a regression
+    let last = h.path().join("run-07.json");
+    assert_eq!(speedbench(&["compare", last.to_str().unwrap(), c]).code, 1);
+    // 30% slower: regressed, exit 1; the table has the history's columns
+    let slow = current_run(out.path(), 52.0, 58);
+    let r = speedbench(&[
+        "compare",
+        "--history",
+        d,
+        slow.to_str().unwrap(),
+        "--format",
+        "md",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let md = squash(&r.stdout);
+    assert!(
+        md.contains("| hist n | hist spread | z | verdict |"),
+        "{md}"
+    );
+    assert!(md.contains("| REGRESSED |"), "{md}");
+    assert!(
+        r.stdout.contains("1 regressed, 0 improved, 0 unchanged"),
+        "{}",
+        r.stdout
+    );
+    // a run started before some of the folder's: only the earlier ones count
+    let early = current_run(out.path(), 44.0, 3);
+    let r = speedbench(&[
+        "compare",
+        "--history",
+        d,
+        early.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(r.stderr.contains("4 run(s) of"), "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["runs"], 4, "{v}");
+}
+
+#[test]
+fn compare_history_with_fewer_than_three_runs_falls_back_and_says_so() {
+    let h = history_folder(&[40.0, 40.0]);
+    let out = tempfile::tempdir().unwrap();
+    let cur = current_run(out.path(), 44.0, 59);
+    let args = [
+        "compare",
+        "--history",
+        h.path().to_str().unwrap(),
+        cur.to_str().unwrap(),
+    ];
+    let r = speedbench(&[&args[..], &["--format", "md"]].concat());
+    // +10% with a tight interval: the single-baseline rule regresses it
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        squash(&r.stdout).contains("| 2 (last run) | - | - | REGRESSED |"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "Fewer than 3 runs in the history for every one: judged against the last run alone"
+        ),
+        "{}",
+        r.stdout
+    );
+    let r = speedbench(&[&args[..], &["--format", "json"]].concat());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["cells"][0]["basis"], "last_run");
+    assert!(v["cells"][0]["z"].is_null());
+}
+
+#[test]
+fn compare_history_append_keeps_the_folder() {
+    let h = history_folder(&DRIFT[..3]);
+    let d = h.path().to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let cur = current_run(out.path(), 40.0, 59);
+    let c = cur.to_str().unwrap();
+    let r = speedbench(&["compare", "--history", d, c, "--append"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let copied = h.path().join("current-59.json");
+    assert!(r.stderr.contains("appended: "), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read(&copied).unwrap(),
+        std::fs::read(&cur).unwrap()
+    );
+    // the run is in the folder now: not judged against itself, not copied twice
+    let r = speedbench(&[
+        "compare",
+        "--history",
+        d,
+        copied.to_str().unwrap(),
+        "--append",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("holds this run already"), "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["runs"], 3);
+    assert_eq!(std::fs::read_dir(h.path()).unwrap().count(), 4);
+    // --append and --lookback need --history
+    let r = speedbench(&["compare", c, c, "--append"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn compare_history_refuses_unusable_input_with_exit_2() {
+    let out = tempfile::tempdir().unwrap();
+    let cur = current_run(out.path(), 40.0, 59);
+    let c = cur.to_str().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let e = empty.path().to_str().unwrap();
+    let h = history_folder(&DRIFT[..4]);
+    let d = h.path().to_str().unwrap();
+    let broken = history_folder(&DRIFT[..4]);
+    std::fs::write(broken.path().join("run-02.json"), "{\"schema_version\": 1,").unwrap();
+    let other = tempfile::tempdir().unwrap();
+    run_file(vec![cell(
+        "scalenet50",
+        "ort",
+        Sequential,
+        1,
+        samples(40.0, 0.02, 10, 1),
+    )])
+    .save(&other.path().join("a.json"))
+    .unwrap();
+    for (args, needles) in [
+        (
+            vec!["compare", "--history", e, c],
+            vec![e, "holds no results file"],
+        ),
+        (
+            vec!["compare", "--history", "/nonexistent-dir", c],
+            vec!["/nonexistent-dir", "cannot read the history folder"],
+        ),
+        (
+            vec!["compare", "--history", broken.path().to_str().unwrap(), c],
+            vec!["run-02.json", "not a results JSON file"],
+        ),
+        (
+            vec!["compare", "--history", other.path().to_str().unwrap(), c],
+            vec!["no cell in common"],
+        ),
+        (
+            vec!["compare", "--history", d, c, c],
+            vec!["give one CURRENT.json"],
+        ),
+        (vec!["compare", c], vec!["give BASELINE.json CURRENT.json"]),
+        (
+            vec!["compare", "--history", d, c, "--lookback", "2"],
+            vec!["--lookback"],
+        ),
+        (vec!["compare", "--history", d, c, "--z", "0"], vec!["--z"]),
+        (
+            vec!["compare", "--history", d, c, "--threshold", "150"],
+            vec!["--threshold"],
+        ),
+    ] {
+        let r = speedbench(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+        for n in needles {
+            assert!(r.stderr.contains(n), "{args:?}: {}", r.stderr);
+        }
+    }
+}
+
+#[test]
+fn report_history_marks_a_step_not_an_outlier() {
+    // eight runs at 40 ms, then six at 52 (a step at run 9); run 4 an outlier
+    let mut levels = vec![40.0, 40.8, 39.4, 56.0, 40.3, 39.7, 40.1, 40.5];
+    levels.extend([52.0, 52.6, 51.4, 52.2, 51.8, 52.3]);
+    let h = history_folder(&levels);
+    let d = h.path().to_str().unwrap();
+    let r = speedbench(&["report", "--history", d, "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let steps = v.as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{v}");
+    assert_eq!(steps[0]["run"], 9);
+    assert_eq!(steps[0]["started"], "2026-11-26T10:08:00+00:00");
+    assert!(
+        (steps[0]["change"].as_f64().unwrap() - 0.3).abs() < 0.03,
+        "{v}"
+    );
+    let r = speedbench(&["report", "--history", d, "--format", "md"]);
+    assert!(
+        squash(&r.stdout).contains("| resnet50 ort cpu sequential b1 128px | 9 |"),
+        "{}",
+        r.stdout
+    );
+    let r = speedbench(&["report", "--history", d, "--format", "svg"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let label = format!("+{:.0}%", steps[0]["change"].as_f64().unwrap() * 100.0);
+    assert!(r.stdout.contains(&label), "the step's label {label}");
+    assert!(
+        r.stderr
+            .contains("step: resnet50 ort cpu sequential b1 128px at run 9"),
+        "{}",
+        r.stderr
+    );
+}

@@ -2,15 +2,17 @@
 //! wire the layers together: config and zoo in, frameworks and bench to
 //! measure, results and report out.
 
+mod history;
 mod inspect;
 mod merge;
 mod reports;
 mod run;
 mod trace;
 
+pub use history::{compare as compare_history, report as history, HistoryArgs};
 pub use inspect::{export, infer, models, verify};
 pub use merge::{merge, merge_files};
-pub use reports::{compare, history, report};
+pub use reports::{compare, report};
 pub use run::run;
 pub use trace::trace;
 

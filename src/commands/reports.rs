@@ -1,4 +1,5 @@
-//! The commands that read results files: report, compare, history.
+//! The commands that read results files: report, compare (`report
+//! --history` and `compare --history` are in history.rs).
 
 use std::path::Path;
 
@@ -70,6 +71,14 @@ pub fn report(
     Ok(0)
 }
 
+/// `--threshold PCT` as a fraction, refused outside [0, 100).
+pub(super) fn threshold_fraction(pct: f64) -> Result<f64> {
+    if !pct.is_finite() || !(0.0..100.0).contains(&pct) {
+        bail!("--threshold: {pct} is not a percentage in [0, 100)");
+    }
+    Ok(pct / 100.0)
+}
+
 /// Loads two results files and prints their comparison; 1 on a regression.
 pub fn compare(
     baseline: &Path,
@@ -79,12 +88,10 @@ pub fn compare(
     gate: crate::cli::Gate,
 ) -> Result<i32> {
     use crate::cli::{CompareFormat as F, Gate};
-    if !threshold_pct.is_finite() || !(0.0..100.0).contains(&threshold_pct) {
-        bail!("--threshold: {threshold_pct} is not a percentage in [0, 100)");
-    }
+    let threshold = threshold_fraction(threshold_pct)?;
     let b = RunFile::load(baseline)?;
     let c = RunFile::load(current)?;
-    let cmp = crate::compare::compare(&b.cells, &c.cells, threshold_pct / 100.0);
+    let cmp = crate::compare::compare(&b.cells, &c.cells, threshold);
     if cmp.cells.is_empty() {
         let levels = |r: &RunFile| {
             let v: Vec<String> = crate::record::levels(&r.cells)
@@ -123,47 +130,4 @@ pub fn compare(
             .count(),
     };
     Ok(if failed > 0 { 1 } else { 0 })
-}
-
-/// `report --history`: runs in time order, the baseline marked.
-pub fn history(
-    files: &[std::path::PathBuf],
-    baseline: Option<&Path>,
-    format: crate::cli::ReportFormat,
-    out: Option<&Path>,
-) -> Result<i32> {
-    use crate::cli::ReportFormat as F;
-    if !matches!(format, F::Svg | F::Html) {
-        bail!("--history draws a chart: use it with --format svg or html");
-    }
-    let mut runs = Vec::new();
-    for f in files {
-        if Some(f.as_path()) != baseline {
-            runs.push(RunFile::load(f)?);
-        }
-    }
-    if let Some(b) = baseline {
-        runs.push(RunFile::load(b).context("--baseline")?);
-    }
-    let base_started = baseline.map(|_| runs[runs.len() - 1].started.clone());
-    runs.sort_by(|a, b| a.started.cmp(&b.started));
-    // a saved baseline is a copy of a run: draw each run once
-    runs.dedup_by(|a, b| a.started == b.started);
-    let base_index = base_started.and_then(|s| runs.iter().position(|r| r.started == s));
-    let svg = report::history::render(&runs, base_index)?;
-    let text = match (format, runs.last()) {
-        // the page: the newest run's tables and charts, the history chart
-        (F::Html, Some(newest)) => {
-            let cells = &newest.cells;
-            let grids = report::grids(cells, report::paper_protocol(cells));
-            report::html::render(cells, &grids, Some(&svg))?
-        }
-        _ => svg,
-    };
-    match out {
-        Some(p) => std::fs::write(p, text)
-            .with_context(|| format!("--out {}: cannot write", p.display()))?,
-        None => say(&text),
-    }
-    Ok(0)
 }

@@ -1,39 +1,26 @@
 //! `report --history`: the median time of every cell over successive runs,
-//! one line per cell, the baseline run marked.
+//! one line per cell, the baseline run marked, and each step change (a level
+//! that shifted and stayed, [`crate::history::steps`]) marked with its size.
 
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
-use crate::compare::{level_suffix, CellKey};
+use crate::compare::level_suffix;
+use crate::history::Series;
 use crate::record::RunFile;
 
 use super::svg::err;
 
-/// `runs` in time order; `baseline` is the index of the baseline run, if any.
-pub fn render(runs: &[RunFile], baseline: Option<usize>) -> Result<String> {
-    let mut keys: Vec<CellKey> = runs
-        .iter()
-        .flat_map(|r| r.cells.iter().map(CellKey::of))
-        .collect();
-    keys.sort();
-    keys.dedup();
-    if keys.is_empty() {
+/// `runs` in time order and their cells' series ([`crate::history::series`]);
+/// `baseline` is the index of the baseline run, if any.
+pub fn render(runs: &[RunFile], cells: &[Series], baseline: Option<usize>) -> Result<String> {
+    if cells.is_empty() {
         return Err(anyhow!("no measured cell in the runs"));
     }
-    let series: Vec<(String, Vec<(f64, f64)>)> = keys
+    let series: Vec<(String, Vec<(f64, f64)>)> = cells
         .iter()
-        .map(|k| {
-            let points = runs
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| {
-                    r.cells
-                        .iter()
-                        .rev()
-                        .find(|c| CellKey::of(c) == *k)
-                        .map(|c| (i as f64, c.latency.median))
-                })
-                .collect();
+        .map(|s| {
+            let k = &s.key;
             (
                 format!(
                     "{} {} {}{}",
@@ -42,7 +29,7 @@ pub fn render(runs: &[RunFile], baseline: Option<usize>) -> Result<String> {
                     k.mode,
                     level_suffix(k.optimize)
                 ),
-                points,
+                s.points.iter().map(|&(i, y)| (i as f64, y)).collect(),
             )
         })
         .collect();
@@ -62,7 +49,7 @@ pub fn render(runs: &[RunFile], baseline: Option<usize>) -> Result<String> {
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                "Median latency per cell over runs (dashed: baseline)",
+                "Median latency per cell over runs (dashed: baseline; triangles: step changes)",
                 ("sans-serif", 20),
             )
             .margin(12)
@@ -108,6 +95,26 @@ pub fn render(runs: &[RunFile], baseline: Option<usize>) -> Result<String> {
             chart
                 .draw_series(points.iter().map(|p| Circle::new(*p, 3, col.filled())))
                 .map_err(err)?;
+        }
+        for (i, s) in cells.iter().enumerate() {
+            let col = Palette99::pick(i).to_rgba();
+            for st in &s.steps {
+                let (x, y) = series[i].1[st.index];
+                chart
+                    .draw_series(std::iter::once(TriangleMarker::new(
+                        (x, y),
+                        8,
+                        col.filled(),
+                    )))
+                    .map_err(err)?;
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        format!("{:+.0}%", st.change() * 100.0),
+                        (x + 0.08, y + ymax * 0.03),
+                        ("sans-serif", 13).into_font().color(&col),
+                    )))
+                    .map_err(err)?;
+            }
         }
         super::svg::legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;

@@ -200,10 +200,11 @@ pub fn render(cells: &[CellRecord], grids: &[Grid], history: Option<&str>) -> Re
     }
     let _ = write!(
         out,
-        "</main><footer>speedbench {} ({}) · open with any browser, no network needed</footer></body></html>\n",
+        "</main><footer>speedbench {} ({}) · open with any browser, no network needed</footer></body></html>",
         env!("CARGO_PKG_VERSION"),
         option_env!("SPEEDBENCH_GIT_COMMIT").unwrap_or("unknown")
     );
+    out.push('\n');
     Ok(out)
 }
 

@@ -6,6 +6,7 @@ pub mod gantt;
 pub mod grid;
 pub mod headline;
 pub mod history;
+pub mod history_table;
 pub mod html;
 pub mod published;
 pub mod rows;

@@ -1,0 +1,542 @@
+//! `compare --history`: a verdict that knows each cell's run-to-run spread.
+//!
+//! One baseline file cannot tell a regression from the drift between two
+//! identical runs (two smoke runs back to back on a shared 2-core VM moved
+//! some cells by 10-15%). So each cell is judged against the last
+//! `lookback` runs holding it: their medians give a reference (their median)
+//! and a spread (1.4826 x their median absolute deviation, a robust
+//! standard deviation: Rousseeuw & Croux, JASA 88, 1993). A cell regressed
+//! only when the new run lies beyond both
+//! - the threshold, as in [`crate::compare`]: the whole bootstrap 95%
+//!   interval of the new run's median, over the reference, above
+//!   `1 + threshold`; and
+//! - the spread: `z = (new median - reference) / sqrt(spread^2 + se^2)`
+//!   above `z` (Conbench's lookback z-score), where `se` is the standard
+//!   error of the new run's median (its bootstrap 95% interval's width /
+//!   3.92). The new median is one draw with its own error: a run that a
+//!   burst of load made noisy is judged by that noise as well, and a few
+//!   runs that happen to agree closely (a median absolute deviation near 0)
+//!   do not make every change look like many spreads.
+//!
+//! Improved likewise below. A level change in the window (a step, found by
+//! [`super::steps`]) followed by at least [`MIN_RUNS`] runs starts the
+//! window there: the old level is not this cell's level any more. With
+//! fewer than [`MIN_RUNS`] runs a cell falls back to the single-baseline
+//! rule against the last run holding it, and says so. Within-run ratios
+//! (parallel/sequential, framework/framework) are judged the same way.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::compare::{self, CellKey, Verdict};
+use crate::record::stats::{median, Ratio};
+use crate::record::CellRecord;
+
+/// The fewest runs that give a spread; below, the single-baseline rule.
+pub const MIN_RUNS: usize = 3;
+/// 1.4826 x MAD estimates the standard deviation of normal data.
+const MAD_SCALE: f64 = 1.4826;
+
+/// The verdict's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// Noise threshold, a fraction (0.05 = 5%).
+    pub threshold: f64,
+    /// How many spreads from the reference a change must lie.
+    pub z: f64,
+    /// How many of the latest runs holding a cell make its history.
+    pub lookback: usize,
+}
+
+/// What a quantity was judged against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// The last `hist_n` runs: reference, spread and z.
+    History,
+    /// Fewer than [`MIN_RUNS`] runs: the last run alone, as `compare
+    /// BASELINE CURRENT` would.
+    LastRun,
+}
+
+/// One judged quantity: a cell's time or a within-run ratio.
+#[derive(Debug, Clone, Serialize)]
+pub struct Judged {
+    pub what: String,
+    /// The median of the history's medians (History), or the last run's
+    /// median (LastRun); ms for a cell.
+    pub reference: f64,
+    pub current: f64,
+    /// current / reference with its bootstrap 95% CI.
+    pub ratio: Ratio,
+    /// Runs in the history window.
+    pub hist_n: usize,
+    /// The window starts after a step change in the cell's history.
+    pub since_step: bool,
+    /// Run-to-run spread of the window's medians (1.4826 x MAD), in the
+    /// reference's unit; absent for LastRun.
+    pub spread: Option<f64>,
+    /// Standard error of the current run's median (its bootstrap 95%
+    /// interval's width / 3.92), in the reference's unit.
+    pub current_se: f64,
+    /// (current - reference) / sqrt(spread^2 + current_se^2); absent for
+    /// LastRun.
+    pub z: Option<f64>,
+    pub basis: Basis,
+    pub verdict: Verdict,
+}
+
+/// A run judged against its history.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryComparison {
+    pub threshold: f64,
+    pub z: f64,
+    pub lookback: usize,
+    /// Runs in the history (before the current one).
+    pub runs: usize,
+    pub cells: Vec<Judged>,
+    pub within_run: Vec<Judged>,
+    /// Cells of the current run that no earlier run holds.
+    pub no_history: Vec<String>,
+    /// Cells of the latest earlier run that the current run lacks.
+    pub missing: Vec<String>,
+}
+
+impl HistoryComparison {
+    pub fn regressions(&self) -> usize {
+        count(&self.cells, Verdict::Regressed)
+    }
+
+    pub fn ratio_regressions(&self) -> usize {
+        count(&self.within_run, Verdict::Regressed)
+    }
+}
+
+pub fn count(v: &[Judged], x: Verdict) -> usize {
+    v.iter().filter(|j| j.verdict == x).count()
+}
+
+/// Median and 1.4826 x median absolute deviation.
+pub fn centre_and_spread(xs: &[f64]) -> (f64, f64) {
+    let c = median(xs);
+    let dev: Vec<f64> = xs.iter().map(|x| (x - c).abs()).collect();
+    (c, MAD_SCALE * median(&dev))
+}
+
+/// (x - centre) / spread; a history without spread makes any change
+/// infinitely many spreads wide (capped at 1e9, to stay a JSON number).
+pub fn z_score(x: f64, centre: f64, spread: f64) -> f64 {
+    let d = x - centre;
+    if d == 0.0 {
+        return 0.0;
+    }
+    (d / spread.max(f64::MIN_POSITIVE)).clamp(-1e9, 1e9)
+}
+
+/// Beyond the threshold (the whole interval) and beyond z spreads.
+pub fn verdict(ratio: &Ratio, z: f64, p: &Params) -> Verdict {
+    match compare::verdict(ratio, p.threshold) {
+        Verdict::Regressed if z > p.z => Verdict::Regressed,
+        Verdict::Improved if z < -p.z => Verdict::Improved,
+        _ => Verdict::Unchanged,
+    }
+}
+
+/// The window of a history series: the last `lookback` values, from the
+/// last step change on when at least [`MIN_RUNS`] values follow it.
+/// Returns where the window starts in `series` and whether a step cut it.
+pub fn window(series: &[f64], lookback: usize) -> (usize, bool) {
+    let start = series.len().saturating_sub(lookback.max(1));
+    let last = &series[start..];
+    let step = super::steps::detect(last, &super::steps::Params::default())
+        .into_iter()
+        .rev()
+        .find(|s| last.len() - s.index >= MIN_RUNS);
+    match step {
+        Some(s) => (start + s.index, true),
+        None => (start, false),
+    }
+}
+
+/// A quantity's history `values` (oldest first, one per run), its current
+/// value with the bootstrap interval of the current run alone, and the
+/// two-run comparison against the last run for the fallback.
+fn judge(
+    what: String,
+    values: &[f64],
+    current: Ratio,
+    against_last: impl FnOnce() -> Ratio,
+    p: &Params,
+) -> Judged {
+    let (start, since_step) = window(values, p.lookback);
+    let current_se = (current.ci.1 - current.ci.0) / (2.0 * 1.96);
+    let w = &values[start..];
+    if w.len() < MIN_RUNS {
+        let ratio = against_last();
+        return Judged {
+            what,
+            reference: values[values.len() - 1],
+            current: current.value,
+            verdict: compare::verdict(&ratio, p.threshold),
+            ratio,
+            hist_n: w.len(),
+            since_step,
+            current_se,
+            spread: None,
+            z: None,
+            basis: Basis::LastRun,
+        };
+    }
+    let (reference, spread) = centre_and_spread(w);
+    let ratio = Ratio {
+        value: current.value / reference,
+        ci: (current.ci.0 / reference, current.ci.1 / reference),
+    };
+    let z = z_score(current.value, reference, spread.hypot(current_se));
+    Judged {
+        what,
+        reference,
+        current: current.value,
+        verdict: verdict(&ratio, z, p),
+        ratio,
+        hist_n: w.len(),
+        since_step,
+        current_se,
+        spread: Some(spread),
+        z: Some(z),
+        basis: Basis::History,
+    }
+}
+
+type Index<'a> = BTreeMap<CellKey, &'a CellRecord>;
+
+/// `current` judged against `history`: the cells of earlier runs, oldest
+/// first.
+pub fn judge_run(
+    history: &[&[CellRecord]],
+    current: &[CellRecord],
+    p: &Params,
+) -> HistoryComparison {
+    let runs: Vec<Index> = history.iter().map(|r| compare::index(r)).collect();
+    let cur = compare::index(current);
+    let mut cells = Vec::new();
+    let mut no_history = Vec::new();
+    for (k, c) in &cur {
+        let held: Vec<&CellRecord> = runs.iter().filter_map(|r| r.get(k).copied()).collect();
+        let Some(last) = held.last() else {
+            no_history.push(k.to_string());
+            continue;
+        };
+        let values: Vec<f64> = held.iter().map(|b| median(&b.samples_ms)).collect();
+        let now = compare::bootstrap(&[&c.samples_ms], |s| median(&s[0]));
+        cells.push(judge(
+            k.to_string(),
+            &values,
+            now,
+            || compare::time_ratio(c, last),
+            p,
+        ));
+    }
+    let mut within_run = Vec::new();
+    for (num, den, what) in compare::ratio_pairs(&cur) {
+        let held: Vec<(&CellRecord, &CellRecord)> = runs
+            .iter()
+            .filter_map(|r| Some((*r.get(&num)?, *r.get(&den)?)))
+            .collect();
+        let Some(&last) = held.last() else {
+            continue;
+        };
+        let values: Vec<f64> = held
+            .iter()
+            .map(|(n, d)| median(&n.samples_ms) / median(&d.samples_ms))
+            .collect();
+        let (cn, cd) = (cur[&num], cur[&den]);
+        let now = compare::bootstrap(&[&cn.samples_ms, &cd.samples_ms], |s| {
+            median(&s[0]) / median(&s[1])
+        });
+        within_run.push(judge(
+            what,
+            &values,
+            now,
+            || compare::ratio_of_ratios((cn, cd), last),
+            p,
+        ));
+    }
+    let missing = runs
+        .last()
+        .map(|r| {
+            r.keys()
+                .filter(|k| !cur.contains_key(*k))
+                .map(ToString::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    HistoryComparison {
+        threshold: p.threshold,
+        z: p.z,
+        lookback: p.lookback,
+        runs: history.len(),
+        cells,
+        within_run,
+        no_history,
+        missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Mode;
+
+    /// `n` samples around `centre` ms, log-normal with relative noise `cv`
+    /// (seeded): a recorded timing series.
+    fn samples(centre: f64, cv: f64, n: usize, seed: u64) -> Vec<f64> {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, LogNormal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let d = LogNormal::new(0.0, cv).unwrap();
+        (0..n).map(|_| centre * d.sample(&mut rng)).collect()
+    }
+
+    fn cell(model: &str, mode: Mode, samples: Vec<f64>) -> CellRecord {
+        let json = serde_json::json!({
+            "model": model, "framework": "ort", "framework_version": "1", "device": "cpu",
+            "mode": mode, "optimize": "default", "batch": 1, "size": 128, "warmup": 1,
+            "intra_threads": 2, "inter_threads": 1, "params": 0, "macs": 0,
+            "ideal_speedup": 1.0, "host": "h",
+            "latency": crate::record::stats::summarise(&samples), "samples_ms": samples,
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    const P: Params = Params {
+        threshold: 0.05,
+        z: 3.0,
+        lookback: 10,
+    };
+
+    /// A history of `levels.len()` runs of one cell: run i is 50 samples
+    /// (cv 3%) around `levels[i]` ms.
+    fn history(levels: &[f64]) -> Vec<Vec<CellRecord>> {
+        levels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| {
+                vec![cell(
+                    "resnet50",
+                    Mode::Sequential,
+                    samples(l, 0.03, 50, i as u64),
+                )]
+            })
+            .collect()
+    }
+
+    fn judge_one(levels: &[f64], now: f64) -> Judged {
+        let h = history(levels);
+        let refs: Vec<&[CellRecord]> = h.iter().map(Vec::as_slice).collect();
+        let cur = [cell(
+            "resnet50",
+            Mode::Sequential,
+            samples(now, 0.03, 50, 99),
+        )];
+        let mut c = judge_run(&refs, &cur, &P);
+        assert_eq!(c.cells.len(), 1);
+        c.cells.remove(0)
+    }
+
+    /// Run-to-run drift of +-10% around 40 ms (36 to 44 ms; median 40.25,
+    /// spread 1.4826 x MAD 1.5 = 2.22 ms).
+    const DRIFT: [f64; 10] = [40.0, 42.5, 37.5, 41.0, 44.0, 39.0, 40.5, 36.0, 42.0, 39.5];
+
+    #[test]
+    fn a_new_run_within_the_drift_is_unchanged_though_beyond_the_threshold() {
+        // 44 ms: +9% over the history's median, well beyond 5%, but within
+        // the history's own drift
+        let j = judge_one(&DRIFT, 44.0);
+        assert!((j.spread.unwrap() - 2.22).abs() < 0.3, "{j:?}");
+        assert_eq!(j.basis, Basis::History);
+        assert_eq!((j.hist_n, j.since_step), (10, false));
+        assert_eq!(compare::verdict(&j.ratio, 0.05), Verdict::Regressed);
+        assert!(j.z.unwrap() < 3.0, "{j:?}");
+        assert_eq!(j.verdict, Verdict::Unchanged, "{j:?}");
+        // the single-baseline rule against the last run (39.5 ms) calls it
+        let h = history(&DRIFT);
+        let last = &h[9][0];
+        let cur = cell("resnet50", Mode::Sequential, samples(44.0, 0.03, 50, 99));
+        assert_eq!(
+            compare::verdict(&compare::time_ratio(&cur, last), 0.05),
+            Verdict::Regressed
+        );
+    }
+
+    #[test]
+    fn a_thirty_percent_slowdown_regresses() {
+        let j = judge_one(&DRIFT, 40.25 * 1.3);
+        assert_eq!(j.verdict, Verdict::Regressed, "{j:?}");
+        assert!(j.z.unwrap() > 3.0 && j.ratio.ci.0 > 1.05, "{j:?}");
+        let j = judge_one(&DRIFT, 40.25 * 0.7);
+        assert_eq!(j.verdict, Verdict::Improved, "{j:?}");
+        // one run of the history on a busy machine (twice as slow) does not
+        // widen the spread enough to hide it
+        let mut busy = DRIFT;
+        busy[4] = 80.0;
+        let j = judge_one(&busy, 40.25 * 1.3);
+        assert_eq!(j.verdict, Verdict::Regressed, "{j:?}");
+    }
+
+    /// A change beyond z spreads but inside the threshold is no regression:
+    /// both must hold.
+    #[test]
+    fn both_the_threshold_and_the_spread_must_be_cleared() {
+        let tight = [40.0, 40.1, 39.9, 40.05, 39.95, 40.0];
+        let j = judge_one(&tight, 41.2);
+        assert!(j.z.unwrap() > 3.0, "{j:?}");
+        assert_eq!(j.verdict, Verdict::Unchanged, "{j:?}");
+        let j = judge_one(&tight, 46.0);
+        assert_eq!(j.verdict, Verdict::Regressed, "{j:?}");
+    }
+
+    /// Runs that agreed closely give a spread near 0; a new run that a burst
+    /// of load made noisy is judged by its own error too.
+    #[test]
+    fn a_noisy_current_run_is_judged_by_its_own_error_too() {
+        let tight = [40.0, 40.1, 39.9, 40.05, 39.95, 40.0];
+        // median 47.4 ms, standard error 2.5 ms: interval [42.5, 52.3]
+        let noisy = Ratio {
+            value: 47.4,
+            ci: (47.4 - 1.96 * 2.5, 47.4 + 1.96 * 2.5),
+        };
+        let never = || unreachable!("six runs are a history");
+        let j = judge("x".into(), &tight, noisy, never, &P);
+        assert!(j.ratio.ci.0 > 1.05, "{j:?}");
+        assert!((j.current_se - 2.5).abs() < 1e-9, "{j:?}");
+        assert!(j.z.unwrap() > 2.9 && j.z.unwrap() < 3.0, "{j:?}");
+        assert_eq!(j.verdict, Verdict::Unchanged);
+        // the same median measured precisely regresses
+        let precise = Ratio {
+            value: 47.4,
+            ci: (47.0, 47.8),
+        };
+        let j = judge("x".into(), &tight, precise, never, &P);
+        assert_eq!(j.verdict, Verdict::Regressed, "{j:?}");
+    }
+
+    #[test]
+    fn fewer_than_three_runs_fall_back_to_the_last_run() {
+        let j = judge_one(&[40.0, 40.0], 44.0);
+        assert_eq!(
+            (j.basis, j.hist_n, j.spread, j.z),
+            (Basis::LastRun, 2, None, None)
+        );
+        // +10% against the last run, a tight interval: the single-baseline rule
+        assert_eq!(j.verdict, Verdict::Regressed, "{j:?}");
+        assert!((j.reference - median(&history(&[40.0, 40.0])[1][0].samples_ms)).abs() < 1e-12);
+        let j = judge_one(&[40.0], 40.0);
+        assert_eq!((j.basis, j.verdict), (Basis::LastRun, Verdict::Unchanged));
+    }
+
+    #[test]
+    fn the_lookback_keeps_the_latest_runs() {
+        // 20 runs: the first ten at 80 ms, the last ten drifting around 40
+        let levels: Vec<f64> = [80.0; 10].iter().chain(DRIFT.iter()).copied().collect();
+        let j = judge_one(&levels, 41.0);
+        assert_eq!((j.hist_n, j.verdict), (10, Verdict::Unchanged), "{j:?}");
+        assert!((j.reference - 40.25).abs() < 1.0, "{j:?}");
+    }
+
+    #[test]
+    fn a_step_in_the_window_starts_it_anew() {
+        // six runs at 40 ms, then five at 52: the cell's level is 52 now
+        let mut levels = vec![40.0, 40.4, 39.6, 40.2, 39.8, 40.0];
+        levels.extend([52.0, 52.5, 51.5, 52.2, 51.8]);
+        let j = judge_one(&levels, 52.3);
+        assert_eq!((j.hist_n, j.since_step), (5, true), "{j:?}");
+        assert_eq!(j.verdict, Verdict::Unchanged, "{j:?}");
+        assert!((j.reference - 52.0).abs() < 0.5, "{j:?}");
+        // a further 20% on top of the new level regresses
+        let j = judge_one(&levels, 52.0 * 1.2);
+        assert_eq!(j.verdict, Verdict::Regressed, "{j:?}");
+        // a step only two runs old leaves the window whole
+        let j = judge_one(&levels[..8], 52.0);
+        assert_eq!((j.hist_n, j.since_step), (8, false), "{j:?}");
+    }
+
+    #[test]
+    fn within_run_ratios_and_unmatched_cells() {
+        // parallel/sequential stays at 0.5 through drift of the whole run
+        let run = |scale: f64, seed: u64| {
+            vec![
+                cell(
+                    "resnet50",
+                    Mode::Sequential,
+                    samples(40.0 * scale, 0.02, 50, seed),
+                ),
+                cell(
+                    "resnet50",
+                    Mode::Parallel,
+                    samples(20.0 * scale, 0.02, 50, seed + 50),
+                ),
+                cell(
+                    "scalenet50",
+                    Mode::Sequential,
+                    samples(30.0 * scale, 0.02, 50, seed + 100),
+                ),
+            ]
+        };
+        let h: Vec<Vec<CellRecord>> = DRIFT
+            .iter()
+            .enumerate()
+            .map(|(i, l)| run(l / 40.0, i as u64))
+            .collect();
+        let refs: Vec<&[CellRecord]> = h.iter().map(Vec::as_slice).collect();
+        let mut cur = run(1.1, 77);
+        cur.remove(2);
+        cur.push(cell(
+            "se_resnet50",
+            Mode::Sequential,
+            samples(30.0, 0.02, 50, 3),
+        ));
+        let c = judge_run(&refs, &cur, &P);
+        assert_eq!(c.runs, 10);
+        assert_eq!(c.within_run.len(), 1);
+        let r = &c.within_run[0];
+        assert!(r.what.ends_with("parallel/sequential"), "{r:?}");
+        assert_eq!(
+            (r.basis, r.hist_n, r.verdict),
+            (Basis::History, 10, Verdict::Unchanged)
+        );
+        assert!((r.reference - 0.5).abs() < 0.02, "{r:?}");
+        assert_eq!(c.no_history, ["se_resnet50 ort cpu sequential b1 128px"]);
+        assert_eq!(c.missing, ["scalenet50 ort cpu sequential b1 128px"]);
+        assert_eq!(c.regressions() + c.ratio_regressions(), 0);
+        // parallel twice as slow relative to sequential: the ratio regresses
+        let mut slow = run(1.0, 88);
+        slow[1] = cell("resnet50", Mode::Parallel, samples(40.0, 0.02, 50, 5));
+        let c = judge_run(&refs, &slow, &P);
+        assert_eq!(c.ratio_regressions(), 1, "{:?}", c.within_run);
+    }
+
+    #[test]
+    fn spread_and_z_are_robust_statistics() {
+        let (c, s) = centre_and_spread(&[1.0, 2.0, 3.0, 4.0, 100.0]);
+        // median 3, deviations 2 1 0 1 97 -> MAD 1
+        assert_eq!((c, s), (3.0, 1.4826));
+        assert_eq!(z_score(5.0, 3.0, 1.0), 2.0);
+        assert_eq!(z_score(3.0, 3.0, 0.0), 0.0);
+        assert_eq!(z_score(4.0, 3.0, 0.0), 1e9);
+        assert_eq!(z_score(2.0, 3.0, 0.0), -1e9);
+        let r = Ratio {
+            value: 1.2,
+            ci: (1.1, 1.3),
+        };
+        assert_eq!(verdict(&r, 3.1, &P), Verdict::Regressed);
+        assert_eq!(verdict(&r, 3.0, &P), Verdict::Unchanged);
+        let r = Ratio {
+            value: 0.8,
+            ci: (0.7, 0.9),
+        };
+        assert_eq!(verdict(&r, -3.1, &P), Verdict::Improved);
+        assert_eq!(verdict(&r, 3.1, &P), Verdict::Unchanged);
+    }
+}
