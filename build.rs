@@ -46,19 +46,28 @@ fn torch_shim() {
     let root = std::path::Path::new(&lib)
         .parent()
         .unwrap_or_else(|| panic!("DEP_TCH_LIBTORCH_LIB={lib} has no parent folder"));
+    println!("cargo:rerun-if-changed=src/frameworks/torch/guarded.h");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
-    cc::Build::new()
+    torch_cc(root, &abi)
+        .file(SHIM)
+        .compile("speedbench_torch_shim");
+    cuda_graph_shim(root, &abi);
+}
+
+/// A C++ build against the headers of the libtorch in `root`.
+#[cfg(feature = "torch")]
+fn torch_cc(root: &std::path::Path, abi: &str) -> cc::Build {
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .pic(true)
         .std("c++17")
         .warnings(false)
         .include(root.join("include"))
         .include(root.join("include/torch/csrc/api/include"))
-        .define("_GLIBCXX_USE_CXX11_ABI", abi.as_str())
-        .define("GLOG_USE_GLOG_EXPORT", None)
-        .file(SHIM)
-        .compile("speedbench_torch_shim");
-    cuda_graph_shim(root, &abi);
+        .define("_GLIBCXX_USE_CXX11_ABI", abi)
+        .define("GLOG_USE_GLOG_EXPORT", None);
+    build
 }
 
 /// Builds src/frameworks/torch/cuda_graph.cpp into a shared library of its
@@ -97,16 +106,7 @@ fn cuda_graph_shim(root: &std::path::Path, abi: &str) {
     }
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let out = out_dir.join("libspeedbench_cuda_graph.so");
-    let mut build = cc::Build::new();
-    build
-        .cpp(true)
-        .pic(true)
-        .std("c++17")
-        .warnings(false)
-        .include(root.join("include"))
-        .include(root.join("include/torch/csrc/api/include"))
-        .define("_GLIBCXX_USE_CXX11_ABI", abi)
-        .define("GLOG_USE_GLOG_EXPORT", None);
+    let mut build = torch_cc(root, abi);
     for d in cuda_includes.iter().filter(|d| d.is_dir()) {
         build.include(d);
     }

@@ -5,24 +5,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{models_copy, speedbench, Out};
+use common::{fails_with, models_copy, speedbench, Out};
 use safetensors::tensor::{Dtype, TensorView};
-
-/// Asserts a clean failure: non-zero exit, one `Error:` line that contains
-/// every `needle`, and no panic.
-fn fails_with(out: &Out, needles: &[&str]) {
-    assert_ne!(out.code, 0, "should fail: {}", out.stderr);
-    assert!(!out.stderr.contains("panicked"), "panic: {}", out.stderr);
-    let errors: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("Error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "one error line expected: {}", out.stderr);
-    for n in needles {
-        assert!(errors[0].contains(n), "'{n}' not in: {}", errors[0]);
-    }
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);

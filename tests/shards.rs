@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{cell, run_file, speedbench, Out};
+use common::{cell, fails_with, run_file, speedbench, Out};
 use speedbench::compare::CellKey;
 use speedbench::record::{Mode, RunFile, Shard};
 
@@ -100,22 +100,6 @@ fn optimum(costs: &[u128], n: usize) -> u128 {
         best = best.min(*load.iter().max().unwrap());
     }
     best
-}
-
-/// Asserts a clean failure: non-zero exit, one `Error:` line holding every
-/// needle, no panic.
-fn fails_with(out: &Out, needles: &[&str]) {
-    assert_ne!(out.code, 0, "should fail: {}", out.stderr);
-    assert!(!out.stderr.contains("panicked"), "panic: {}", out.stderr);
-    let errors: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("Error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "one error line expected: {}", out.stderr);
-    for n in needles {
-        assert!(errors[0].contains(n), "'{n}' not in: {}", errors[0]);
-    }
 }
 
 /// How a shard process learns its shard: flags, environment, and what its

@@ -11,6 +11,22 @@ pub struct Out {
     pub stderr: String,
 }
 
+/// Asserts a clean failure: non-zero exit, one `Error:` line that contains
+/// every `needle`, and no panic.
+pub fn fails_with(out: &Out, needles: &[&str]) {
+    assert_ne!(out.code, 0, "should fail: {}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "panic: {}", out.stderr);
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("Error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line expected: {}", out.stderr);
+    for n in needles {
+        assert!(errors[0].contains(n), "'{n}' not in: {}", errors[0]);
+    }
+}
+
 pub fn speedbench(args: &[&str]) -> Out {
     speedbench_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
 }

@@ -15,30 +15,15 @@
 // through events is captured with it, as long as every stream joins the
 // capturing one again before capture_end.
 //
-// Every function catches C++ exceptions and returns nullptr on success or an
-// error message (valid until the thread's next call into this file).
+// Every function returns nullptr on success or an error message (guarded.h).
 
 #include <ATen/cuda/CUDAGraph.h>
 
-#include <exception>
-#include <string>
+#include "guarded.h"
 
 namespace {
 
-thread_local std::string last_error;
-
-template <typename F>
-const char* guarded(F f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const std::exception& e) {
-    last_error = e.what();
-  } catch (...) {
-    last_error = "unknown C++ exception";
-  }
-  return last_error.c_str();
-}
+using speedbench::guarded;
 
 at::cuda::CUDAGraph* graph(void* g) { return static_cast<at::cuda::CUDAGraph*>(g); }
 

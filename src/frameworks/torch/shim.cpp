@@ -7,8 +7,7 @@
 // file builds and links without CUDA, and a CUDA call made before that library
 // is loaded fails with an error instead of crashing.
 //
-// Every function catches C++ exceptions and returns nullptr on success or an
-// error message (valid until the thread's next call into this file).
+// Every function returns nullptr on success or an error message (guarded.h).
 
 #include <ATen/Context.h>
 #include <ATen/Version.h>
@@ -22,25 +21,13 @@
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
 #include <cstdint>
-#include <exception>
 #include <string>
+
+#include "guarded.h"
 
 namespace {
 
-thread_local std::string last_error;
-
-template <typename F>
-const char* guarded(F f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const std::exception& e) {
-    last_error = e.what();
-  } catch (...) {
-    last_error = "unknown C++ exception";
-  }
-  return last_error.c_str();
-}
+using speedbench::guarded;
 
 const c10::impl::DeviceGuardImplInterface* cuda() {
   return c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
