@@ -329,7 +329,34 @@ mod tests {
             ("SLURM_ARRAY_TASK_STEP", "2"),
             ("SLURM_ARRAY_TASK_COUNT", "4"),
         ]);
-        assert_eq!(p.unwrap().unwrap().shard, shard(3, 4));
+        let p = p.unwrap().unwrap();
+        assert_eq!(p.shard, shard(3, 4));
+        // the line that says where the shard came from names a step, and
+        // only a step above 1
+        assert!(p.source.contains("SLURM_ARRAY_TASK_STEP=2"), "{}", p.source);
+        for step in ["0", "1"] {
+            let p = at(&[
+                ("SLURM_ARRAY_TASK_ID", "1"),
+                ("SLURM_ARRAY_TASK_STEP", step),
+                ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ]);
+            let source = p.unwrap().unwrap().source;
+            assert!(!source.contains("STEP"), "{source}");
+        }
+        // a count of 0 is no count, wherever it comes from
+        for zero in [
+            &[
+                ("JOB_COMPLETION_INDEX", "0"),
+                ("SPEEDBENCH_SHARD_COUNT", "0"),
+            ][..],
+            &[
+                ("SLURM_ARRAY_TASK_ID", "0"),
+                ("SLURM_ARRAY_TASK_COUNT", "0"),
+            ][..],
+        ] {
+            let e = at(zero).unwrap_err().to_string();
+            assert!(e.contains("at least 1, got '0'"), "{e}");
+        }
         // no minimum: ids from 0
         let p = at(&[
             ("SLURM_ARRAY_TASK_ID", "2"),
