@@ -512,4 +512,53 @@ mod tests {
         // more shards than items: the rest are empty
         assert_eq!(partition(&items[..2], 4), vec![1, 0]);
     }
+
+    /// A worker's expected cost: MACs per image x batch x (warm-up +
+    /// timed iterations) x sessions (modes x levels), per framework.
+    #[test]
+    fn a_worker_costs_its_macs_times_the_passes_it_makes() {
+        use crate::record::{Device, Mode, Optimize};
+        let plan = RunPlan {
+            profile: "quick".into(),
+            frameworks: vec!["ort".into(), "torch".into()],
+            models: vec!["a".into(), "b".into()],
+            device: Device::Cpu,
+            modes: vec![Mode::Sequential, Mode::Parallel],
+            optimize: vec![Optimize::Default, Optimize::Max, Optimize::None],
+            batch: 3,
+            size: 64,
+            warmup: 2,
+            iters: 5,
+            intra_threads: 1,
+            inter_threads: 1,
+            seed: 0,
+            timeout_s: 1,
+            out: "results".into(),
+            weights: None,
+            skipped: vec![],
+            skipped_models: vec![],
+            shard: None,
+        };
+        let macs = |m: &str| -> Result<u64> {
+            match m {
+                "a" => Ok(1000),
+                "b" => Ok(7),
+                _ => bail!("no model {m}"),
+            }
+        };
+        let key = |m: &str, f: &str| (m.to_string(), f.to_string());
+        // 3 x (2 + 5) x (2 modes x 3 levels) = 126 passes of each image
+        assert_eq!(
+            costs(&plan, &macs).unwrap(),
+            [
+                (key("a", "ort"), 126_000),
+                (key("a", "torch"), 126_000),
+                (key("b", "ort"), 882),
+                (key("b", "torch"), 882),
+            ]
+        );
+        let mut unknown = plan.clone();
+        unknown.models.push("c".into());
+        assert!(costs(&unknown, &macs).is_err());
+    }
 }
