@@ -515,10 +515,11 @@ mod tests {
 
     /// A worker's expected cost: MACs per image x batch x (warm-up +
     /// timed iterations) x sessions (modes x levels), per framework.
-    #[test]
-    fn a_worker_costs_its_macs_times_the_passes_it_makes() {
+    /// A plan of models a and b in ort and torch, both modes, three levels,
+    /// batch 3, 2 warm-up + 5 timed iterations.
+    fn plan_ab() -> RunPlan {
         use crate::record::{Device, Mode, Optimize};
-        let plan = RunPlan {
+        RunPlan {
             profile: "quick".into(),
             frameworks: vec!["ort".into(), "torch".into()],
             models: vec!["a".into(), "b".into()],
@@ -538,14 +539,20 @@ mod tests {
             skipped: vec![],
             skipped_models: vec![],
             shard: None,
-        };
-        let macs = |m: &str| -> Result<u64> {
-            match m {
-                "a" => Ok(1000),
-                "b" => Ok(7),
-                _ => bail!("no model {m}"),
-            }
-        };
+        }
+    }
+
+    fn macs_ab(m: &str) -> Result<u64> {
+        match m {
+            "a" => Ok(1000),
+            "b" => Ok(7),
+            _ => bail!("no model {m}"),
+        }
+    }
+
+    #[test]
+    fn a_worker_costs_its_macs_times_the_passes_it_makes() {
+        let (plan, macs) = (plan_ab(), macs_ab);
         let key = |m: &str, f: &str| (m.to_string(), f.to_string());
         // 3 x (2 + 5) x (2 modes x 3 levels) = 126 passes of each image
         assert_eq!(
@@ -560,5 +567,52 @@ mod tests {
         let mut unknown = plan.clone();
         unknown.models.push("c".into());
         assert!(costs(&unknown, &macs).is_err());
+    }
+
+    /// Each shard gets the workers the partition gives it, in run order,
+    /// and its share of the expected cost; the shards together hold every
+    /// worker once and the whole cost.
+    #[test]
+    fn each_shard_takes_its_workers_and_its_share() {
+        let plan = plan_ab();
+        let at = |k: usize, n: usize| {
+            let picked = Picked {
+                shard: Shard { index: k, count: n },
+                source: "test".into(),
+            };
+            assign(&plan, picked, &macs_ab).unwrap()
+        };
+        let key = |m: &str, f: &str| (m.to_string(), f.to_string());
+        // two heavy workers (a) and two light ones (b) on two shards: one
+        // heavy and one light each, the heavy first
+        let (one, share1) = at(1, 2);
+        let (two, share2) = at(2, 2);
+        assert_eq!(one.workers, [key("a", "ort"), key("b", "ort")]);
+        assert_eq!(two.workers, [key("a", "torch"), key("b", "torch")]);
+        assert_eq!(
+            (one.shard, one.source.as_str()),
+            (Shard { index: 1, count: 2 }, "test")
+        );
+        assert!((share1 - 0.5).abs() < 1e-12 && (share2 - 0.5).abs() < 1e-12);
+        // three shards: the heavy ones alone, the light ones together
+        let shares: Vec<(Vec<(String, String)>, f64)> = (1..=3)
+            .map(|k| {
+                let (s, share) = at(k, 3);
+                (s.workers, share)
+            })
+            .collect();
+        assert_eq!(shares[0].0, [key("a", "ort")]);
+        assert_eq!(shares[1].0, [key("a", "torch")]);
+        assert_eq!(shares[2].0, [key("b", "ort"), key("b", "torch")]);
+        let total: f64 = shares.iter().map(|s| s.1).sum();
+        assert!((total - 1.0).abs() < 1e-12, "{total}");
+        assert!((shares[2].1 - 2.0 * 882.0 / (2.0 * 126_000.0 + 2.0 * 882.0)).abs() < 1e-12);
+        // a plan with no cost has no share to give
+        let zero = |_: &str| -> Result<u64> { Ok(0) };
+        let picked = Picked {
+            shard: Shard { index: 1, count: 2 },
+            source: "test".into(),
+        };
+        assert_eq!(assign(&plan, picked, &zero).unwrap().1, 0.0);
     }
 }
