@@ -175,6 +175,13 @@ pub fn detect(y: &[f64], p: &Params) -> Vec<Step> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
+        assert_eq!(median(&[10.0, 1.0, 4.0, 2.0]), 3.0);
+        assert_eq!(median_sorted(&[1.0, 2.0, 4.0, 10.0, 11.0, 12.0]), 7.0);
+    }
+
     /// A deterministic noisy series: `n` points at `level` per part, each
     /// times 1 + N(0, cv) (seeded).
     fn noisy(levels: &[(usize, f64)], cv: f64, seed: u64) -> Vec<f64> {
