@@ -297,6 +297,11 @@ mod tests {
         let y = [10.0, 11.0, 10.0, 11.0, 14.0];
         assert!((noise(&y) - 1.4826 / 2f64.sqrt()).abs() < 1e-12);
         assert!(noise(&[3.0; 4]) > 0.0);
+        // the floor: a billionth of the level, for a flat series and for one
+        // point alone; two points already have a difference
+        assert!((noise(&[3.0; 4]) - 3e-9).abs() < 1e-18);
+        assert!((noise(&[5.0]) - 5e-9).abs() < 1e-18);
+        assert!((noise(&[1.0, 3.0]) - 1.4826 * 2.0 / 2f64.sqrt()).abs() < 1e-12);
     }
 
     #[test]
