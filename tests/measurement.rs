@@ -519,6 +519,7 @@ fn the_report_names_the_schedule_that_ran() {
         predicted_sequential_ms: 1.2,
         measured: measured.then_some((1.2, 1.0)),
         boundary: None,
+        segments: None,
         chosen: chosen.into(),
     };
     let mut torch = cell("scalenet50", "torch", Parallel, 1, known());
@@ -533,6 +534,11 @@ fn the_report_names_the_schedule_that_ran() {
         "sequential: measured slower",
         true,
     ));
+    let mut ort3 = ort.clone();
+    if let Some(s) = ort3.schedule.as_mut() {
+        s.boundary = Some((40.0, 41.0));
+        s.chosen = "cost model".into();
+    }
     let mut ort2 = cell("resnet50", "ort", Parallel, 1, known());
     ort2.schedule = Some(record(
         "speedbench cost model over ONNX Runtime segments",
@@ -550,6 +556,19 @@ fn the_report_names_the_schedule_that_ran() {
     assert_eq!(
         label(&ort),
         "sequential (cost model over ORT segments: measured slower)"
+    );
+    // ORT's segments say what their boundaries cost
+    assert_eq!(
+        label(&ort3),
+        "cost model over ORT segments: 1 parallel stage(s); boundaries +2.5%"
+    );
+    let mut ort4 = ort.clone();
+    if let Some(s) = ort4.schedule.as_mut() {
+        s.boundary = Some((40.0, 39.0));
+    }
+    assert_eq!(
+        label(&ort4),
+        "sequential (cost model over ORT segments: measured slower; boundaries -2.5%)"
     );
     assert_eq!(
         label(&ort2),

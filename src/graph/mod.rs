@@ -13,7 +13,7 @@
 pub mod analysis;
 pub mod fold;
 pub mod onnx;
-mod onnx_proto;
+pub(crate) mod onnx_proto;
 pub mod weights;
 
 use std::collections::{BTreeMap, HashSet};

@@ -55,6 +55,7 @@ fn float_tensor(name: &str, t: &TensorView) -> TensorProto {
         data_type: FLOAT,
         name: name.into(),
         raw_data: t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
     }
 }
 
@@ -64,6 +65,7 @@ fn int_tensor(name: &str, v: &[i64]) -> TensorProto {
         data_type: INT64,
         name: name.into(),
         raw_data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ..Default::default()
     }
 }
 
@@ -240,6 +242,7 @@ pub fn segment(g: &Graph, w: &Weights, nodes: &[NodeId]) -> Result<Segment> {
             name: n.name.clone(),
             op_type: op_type.into(),
             attribute: attrs,
+            ..Default::default()
         });
     }
     let x = g.input();

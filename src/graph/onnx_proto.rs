@@ -1,5 +1,7 @@
 //! The subset of `onnx.proto` (ONNX IR version 8) that the exporter writes,
-//! as prost messages. Field numbers are those of the official schema.
+//! and that ONNX Runtime writes for an optimised graph (node domains, float
+//! and string list attributes, typed tensor data), as prost messages. Field
+//! numbers are those of the official schema.
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ModelProto {
@@ -51,6 +53,10 @@ pub struct NodeProto {
     pub op_type: String,
     #[prost(message, repeated, tag = "5")]
     pub attribute: Vec<AttributeProto>,
+    /// The operator set: empty for ONNX's own, `com.microsoft` ... for
+    /// ONNX Runtime's.
+    #[prost(string, tag = "7")]
+    pub domain: String,
 }
 
 /// `AttributeProto.AttributeType` values used here.
@@ -69,8 +75,14 @@ pub struct AttributeProto {
     pub i: i64,
     #[prost(bytes = "vec", tag = "4")]
     pub s: Vec<u8>,
+    #[prost(message, optional, tag = "5")]
+    pub t: Option<TensorProto>,
+    #[prost(float, repeated, tag = "7")]
+    pub floats: Vec<f32>,
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub strings: Vec<Vec<u8>>,
     #[prost(int32, tag = "20")]
     pub r#type: i32,
 }
@@ -85,10 +97,19 @@ pub struct TensorProto {
     pub dims: Vec<i64>,
     #[prost(int32, tag = "2")]
     pub data_type: i32,
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
+    #[prost(int32, repeated, tag = "5")]
+    pub int32_data: Vec<i32>,
+    #[prost(int64, repeated, tag = "7")]
+    pub int64_data: Vec<i64>,
     #[prost(string, tag = "8")]
     pub name: String,
     #[prost(bytes = "vec", tag = "9")]
     pub raw_data: Vec<u8>,
+    /// 1: the data lives in an external file (never written here).
+    #[prost(int32, tag = "14")]
+    pub data_location: i32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

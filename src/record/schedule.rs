@@ -30,6 +30,10 @@ pub struct ScheduleRecord {
     /// after another) ms, sequential: what the boundaries cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boundary: Option<(f64, f64)>,
+    /// ORT segments: what they were cut from (ORT's optimised graph, or
+    /// the IR and why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<String>,
     /// What ran: the cost model's schedule, or sequential and why.
     pub chosen: String,
 }

@@ -142,9 +142,16 @@ pub fn schedule(c: &CellRecord) -> String {
         } else {
             "libtorch ops"
         };
+        // what the segment boundaries cost, run one after another
+        let boundary = match s.boundary {
+            Some((whole, split)) if whole > 0.0 && !s.parallel_stages.is_empty() => {
+                format!("; boundaries {:+.1}%", (split / whole - 1.0) * 100.0)
+            }
+            _ => String::new(),
+        };
         return if s.chosen.starts_with("sequential") {
             format!(
-                "sequential (cost model over {over}: {})",
+                "sequential (cost model over {over}: {}{boundary})",
                 if s.measured.is_some() {
                     "measured slower"
                 } else {
@@ -153,7 +160,7 @@ pub fn schedule(c: &CellRecord) -> String {
             )
         } else {
             format!(
-                "cost model over {over}: {} parallel stage(s)",
+                "cost model over {over}: {} parallel stage(s){boundary}",
                 s.parallel_stages.len()
             )
         };

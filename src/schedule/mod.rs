@@ -241,6 +241,7 @@ impl Schedule {
             predicted_sequential_ms: self.sequential_us / 1e3,
             measured: None,
             boundary: None,
+            segments: None,
             chosen: if self.is_parallel() {
                 "cost model".into()
             } else {

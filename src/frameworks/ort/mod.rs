@@ -4,6 +4,7 @@
 //! settings of [`config`] ([`session`] runs it).
 
 pub mod config;
+mod optimized;
 mod segments;
 mod session;
 mod trace;

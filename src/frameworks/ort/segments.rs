@@ -6,6 +6,11 @@
 //! on concurrent threads, each session with the lane's intra-op threads.
 //! Values pass between sessions as ORT values, never copied.
 //!
+//! The segments are cut from ORT's own optimised graph ([`super::optimized`]),
+//! so ORT's fusions and its blocked NCHWc layout carry across their
+//! boundaries; where that graph cannot be split along the schedule (or its
+//! parts disagree with the whole graph), from the IR.
+//!
 //! The first pass calibrates: ORT's profiler times every node in a whole-
 //! graph session at all intra-op threads and at a lane's, the cost model
 //! plans, and five interleaved passes each measure the segments run one
@@ -19,10 +24,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ndarray::{Array2, Array4};
+use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, TensorRef};
 
 use super::config::{session_config, SessionConfig};
+use super::optimized::PartModel;
 use super::session::OrtSession;
 use super::trace::traced_run;
 use crate::frameworks::{check_input, check_output, Device, Mode, PrepareOptions, Prepared};
@@ -32,8 +39,8 @@ use crate::record::stats::median;
 use crate::record::{OpEvent, ScheduleRecord, Timeline};
 use crate::schedule::{self, Schedule, Stage};
 
-/// A part's outputs by node.
-type Values = Vec<(NodeId, DynValue)>;
+/// A part's outputs by ONNX value name.
+type Values = Vec<(String, DynValue)>;
 /// A part's span in a traced pass: (track, start µs, end µs).
 type PartSpan = (usize, f64, f64);
 
@@ -45,9 +52,9 @@ const CHECK_PASSES: usize = 5;
 /// One ORT session over a part of the graph.
 struct Part {
     session: Session,
-    /// (node, ONNX value name) of its inputs and outputs.
-    inputs: Vec<(NodeId, String)>,
-    outputs: Vec<(NodeId, String)>,
+    /// ONNX value names of its inputs and outputs.
+    inputs: Vec<String>,
+    outputs: Vec<String>,
     /// Its session's intra-op threads.
     threads: usize,
     /// The IR node it ends with, which names it in a trace.
@@ -97,19 +104,40 @@ impl Segmented {
         c
     }
 
-    fn part(&self, weights: &Weights, nodes: &[NodeId], threads: usize) -> Result<Part> {
+    /// A part cut from the IR: `nodes` as an ONNX model of their own.
+    fn ir_part(&self, weights: &Weights, nodes: &[NodeId], threads: usize) -> Result<Part> {
         let seg = onnx::segment(&self.graph, weights, nodes)?;
         let session = super::session(&seg.bytes, &self.config(threads), Device::Cpu)?;
-        let name = |&i: &NodeId| (i, onnx::value_name(&self.graph, i));
+        let name = |&i: &NodeId| onnx::value_name(&self.graph, i);
         Ok(Part {
             session,
             inputs: seg.inputs.iter().map(name).collect(),
             outputs: seg.outputs.iter().map(name).collect(),
             threads,
-            last: nodes
-                .last()
-                .map_or(String::new(), |&n| self.graph.nodes[n].name.clone()),
+            last: self.last_name(nodes),
         })
+    }
+
+    /// A part cut from ORT's optimised graph, loaded with graph
+    /// optimisations off (it is optimised already).
+    fn optimized_part(&self, m: &PartModel, nodes: &[NodeId], threads: usize) -> Result<Part> {
+        let mut config = self.config(threads);
+        config.optimization = GraphOptimizationLevel::Disable;
+        Ok(Part {
+            session: super::session(&m.bytes, &config, Device::Cpu)
+                .context("a part of ORT's optimised graph")?,
+            inputs: m.inputs.clone(),
+            outputs: m.outputs.clone(),
+            threads,
+            last: self.last_name(nodes),
+        })
+    }
+
+    /// The IR node a part ends with, which names it in a trace.
+    fn last_name(&self, nodes: &[NodeId]) -> String {
+        nodes
+            .last()
+            .map_or(String::new(), |&n| self.graph.nodes[n].name.clone())
     }
 
     /// Per IR node, its time in µs in `session`'s traced pass (a fused
@@ -170,7 +198,17 @@ impl Segmented {
             (threads, 1),
             false,
         );
-        let steps = self.steps(&weights, &schedule)?;
+        // the parts at every intra-op thread, one after another: what the
+        // boundaries alone cost against the whole graph in one session
+        let (mut split_steps, cut) =
+            self.cut(&weights, &whole_bytes, &schedule, &mut whole, input)?;
+        record.segments = Some(cut.describe());
+        let steps = if schedule.is_parallel() {
+            self.build(&weights, &schedule, &cut, false)?
+        } else {
+            Vec::new()
+        };
+        drop(cut);
         let lanes = steps
             .iter()
             .map(|s| match s {
@@ -185,13 +223,11 @@ impl Segmented {
             lanes,
             fallback: None,
         };
-        // what the boundaries cost: every segment one after another against
-        // the whole graph in one session; then the schedule against it
         let (mut w, mut split, mut sched) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..CHECK_PASSES {
             w.push(timed(|| whole.run(input).map(drop))?);
             split.push(timed(|| {
-                run_steps(&mut ready.steps, input, false, false).map(drop)
+                run_steps(&mut split_steps, input, false, false).map(drop)
             })?);
             if schedule.is_parallel() {
                 sched.push(timed(|| {
@@ -199,6 +235,7 @@ impl Segmented {
                 })?);
             }
         }
+        drop(split_steps);
         let (w, split) = (median(&w), median(&split));
         record.boundary = Some((w, split));
         if schedule.is_parallel() {
@@ -219,21 +256,100 @@ impl Segmented {
         Ok(ready)
     }
 
-    fn steps(&self, weights: &Weights, schedule: &Schedule) -> Result<Vec<Step>> {
+    /// Where the schedule's parts are cut from, and those parts built at
+    /// every intra-op thread: ORT's optimised graph where it splits along
+    /// the schedule and its parts give the whole session's logits on
+    /// `input`, else the IR (and why).
+    fn cut(
+        &self,
+        weights: &Weights,
+        whole_bytes: &[u8],
+        schedule: &Schedule,
+        whole: &mut OrtSession,
+        input: &Array4<f32>,
+    ) -> Result<(Vec<Step>, Cut)> {
+        if self.config(1).optimization != GraphOptimizationLevel::All {
+            let steps = self.build(weights, schedule, &Cut::Ir(None), true)?;
+            return Ok((steps, Cut::Ir(None)));
+        }
+        let why = match self.split(whole_bytes, schedule) {
+            Ok(models) => {
+                let cut = Cut::Optimized(models);
+                let mut steps = self.build(weights, schedule, &cut, true)?;
+                let want = whole.run(input)?;
+                let (y, _) = run_steps(&mut steps, input, false, false)?;
+                let (_, got) = y.try_extract_tensor::<f32>()?;
+                let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let diff = got
+                    .iter()
+                    .zip(want.iter())
+                    .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                if got.len() == want.len() && diff <= 1e-4 * scale.max(1e-6) {
+                    return Ok((steps, cut));
+                }
+                format!("its parts' logits differ from the whole graph's by {diff:.3e}")
+            }
+            Err(e) => format!("{e:#}"),
+        };
+        if self.opts.verbose {
+            eprintln!("ort parallel: segments cut from the IR: ORT's optimised graph: {why}");
+        }
+        let cut = Cut::Ir(Some(why));
+        Ok((self.build(weights, schedule, &cut, true)?, cut))
+    }
+
+    /// ORT's optimised form of the whole graph (`whole_bytes`), split into
+    /// the schedule's parts ([`parts`]).
+    fn split(&self, whole_bytes: &[u8], schedule: &Schedule) -> Result<Vec<Option<PartModel>>> {
         let threads = self.opts.intra_threads.max(1);
-        schedule
-            .stages
-            .iter()
-            .map(|stage| match stage {
-                Stage::Sequential(nodes) => Ok(Step::One(self.part(weights, nodes, threads)?)),
-                Stage::Parallel(lanes) => Ok(Step::Lanes(
-                    lanes
-                        .iter()
-                        .map(|l| self.part(weights, &l.nodes, l.threads))
-                        .collect::<Result<_>>()?,
-                )),
-            })
-            .collect()
+        let model = super::optimized::optimized(whole_bytes, threads)?;
+        let parts = parts(schedule, threads);
+        let mut part_of = vec![None; self.graph.nodes.len()];
+        for (p, (_, nodes, _)) in parts.iter().enumerate() {
+            for &n in *nodes {
+                part_of[n] = Some(p);
+            }
+        }
+        let stage_of: Vec<usize> = parts.iter().map(|p| p.0).collect();
+        super::optimized::split(&model, &self.graph, &part_of, &stage_of)
+    }
+
+    /// One session per part of `schedule`, cut as `cut` says; `full`: every
+    /// part at every intra-op thread (else a lane at its own). A part of
+    /// ORT's optimised graph whose operations ORT fused into a later
+    /// part's is left out.
+    fn build(
+        &self,
+        weights: &Weights,
+        schedule: &Schedule,
+        cut: &Cut,
+        full: bool,
+    ) -> Result<Vec<Step>> {
+        let threads = self.opts.intra_threads.max(1);
+        let parts = parts(schedule, threads);
+        let mut steps: Vec<Step> = Vec::new();
+        for (i, stage) in schedule.stages.iter().enumerate() {
+            let mut built = Vec::new();
+            for (p, &(s, nodes, t)) in parts.iter().enumerate().filter(|(_, q)| q.0 == i) {
+                let t = if full { threads } else { t };
+                let part = match cut {
+                    Cut::Ir(_) => Some(self.ir_part(weights, nodes, t)?),
+                    Cut::Optimized(models) => models
+                        .get(p)
+                        .and_then(Option::as_ref)
+                        .map(|m| self.optimized_part(m, nodes, t))
+                        .transpose()?,
+                };
+                debug_assert_eq!(s, i);
+                built.extend(part);
+            }
+            match stage {
+                Stage::Sequential(_) => steps.extend(built.into_iter().map(Step::One)),
+                Stage::Parallel(_) if !built.is_empty() => steps.push(Step::Lanes(built)),
+                Stage::Parallel(_) => {}
+            }
+        }
+        Ok(steps)
     }
 
     fn ready(&mut self, input: &Array4<f32>) -> Result<&mut Ready> {
@@ -248,26 +364,64 @@ impl Segmented {
     }
 }
 
+/// What the segments are cut from.
+enum Cut {
+    /// ORT's optimised graph, split per part (`None`: a part whose
+    /// operations ORT fused into a later part's).
+    Optimized(Vec<Option<PartModel>>),
+    /// The IR, and why not ORT's optimised graph (`None`: graph
+    /// optimisations are off).
+    Ir(Option<String>),
+}
+
+impl Cut {
+    fn describe(&self) -> String {
+        match self {
+            Cut::Optimized(_) => {
+                "ORT's optimised graph (fusions and NCHWc layouts kept across boundaries)".into()
+            }
+            Cut::Ir(None) => "the IR (graph optimisations off)".into(),
+            Cut::Ir(Some(why)) => format!("the IR (ORT's optimised graph: {why})"),
+        }
+    }
+}
+
+/// The parts of `schedule` in order: (stage index, IR nodes, intra-op
+/// threads); a sequential stage is one part at `threads`, a parallel
+/// stage one part per lane at the lane's.
+fn parts(schedule: &Schedule, threads: usize) -> Vec<(usize, &[NodeId], usize)> {
+    let mut parts = Vec::new();
+    for (i, stage) in schedule.stages.iter().enumerate() {
+        match stage {
+            Stage::Sequential(nodes) => parts.push((i, nodes.as_slice(), threads)),
+            Stage::Parallel(lanes) => {
+                parts.extend(lanes.iter().map(|l| (i, l.nodes.as_slice(), l.threads)))
+            }
+        }
+    }
+    parts
+}
+
 fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
     let t = Instant::now();
     f()?;
     Ok(t.elapsed().as_secs_f64() * 1e3)
 }
 
-/// Runs one part on its inputs (the batch for node 0, else earlier values);
-/// its outputs by node.
+/// Runs one part on its inputs (the batch for the graph's input, else
+/// earlier parts' values); its outputs by name.
 fn run_part(
     part: &mut Part,
     x: &TensorRef<f32>,
-    values: &HashMap<NodeId, DynValue>,
+    values: &HashMap<String, DynValue>,
 ) -> Result<Values> {
     let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(part.inputs.len());
-    for (id, name) in &part.inputs {
-        let v: SessionInputValue = if *id == 0 {
+    for name in &part.inputs {
+        let v: SessionInputValue = if name == onnx::INPUT {
             SessionInputValue::from(x.view())
         } else {
             values
-                .get(id)
+                .get(name)
                 .with_context(|| format!("ORT segments: value '{name}' is missing"))?
                 .into()
         };
@@ -276,9 +430,9 @@ fn run_part(
     let mut out = part.session.run(inputs)?;
     part.outputs
         .iter()
-        .map(|(id, name)| {
+        .map(|name| {
             out.remove(name.as_str())
-                .map(|v| (*id, v))
+                .map(|v| (name.clone(), v))
                 .with_context(|| format!("ORT segments: no output '{name}'"))
         })
         .collect()
@@ -299,9 +453,8 @@ fn run_steps(
     let x = TensorRef::from_array_view((shape, data))?;
     let origin = Instant::now();
     let us = |t: Instant| t.duration_since(origin).as_secs_f64() * 1e6;
-    let mut values: HashMap<NodeId, DynValue> = HashMap::new();
+    let mut values: HashMap<String, DynValue> = HashMap::new();
     let mut spans = Vec::new();
-    let mut output = None;
     for step in steps.iter_mut() {
         let results: Vec<(usize, Result<Values>, f64, f64)> = match step {
             Step::One(part) => {
@@ -351,10 +504,10 @@ fn run_steps(
             }
         }
     }
-    if let Some(last) = values.keys().max().copied() {
-        output = values.remove(&last);
-    }
-    Ok((output.context("ORT segments produced no output")?, spans))
+    let output = values
+        .remove(onnx::OUTPUT)
+        .context("ORT segments produced no output")?;
+    Ok((output, spans))
 }
 
 impl Prepared for Segmented {

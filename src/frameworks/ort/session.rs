@@ -67,17 +67,23 @@ impl OrtSession {
 
     /// The binding for `input`'s batch, made on first use (again if the
     /// batch changed): the input copied to the device, the output
-    /// allocated there.
-    fn bind(&mut self, input: &Array4<f32>) -> Result<&Bound> {
+    /// allocated there. True where this call made it (the input is then
+    /// already in place). A graphed session refuses a new batch: its CUDA
+    /// graph holds the first binding's addresses.
+    fn bind(&mut self, input: &Array4<f32>) -> Result<bool> {
         let dims: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
-        if self
-            .bound
-            .as_ref()
-            .is_some_and(|b| b.input.shape().iter().copied().collect::<Vec<i64>>() != dims)
-        {
-            self.bound = None;
+        if let Some(b) = self.bound.as_ref() {
+            let bound: Vec<i64> = b.input.shape().iter().copied().collect();
+            if bound == dims {
+                return Ok(false);
+            }
+            if self.graphed {
+                anyhow::bail!(
+                    "--optimize cuda-graph: the session's CUDA graph was captured for input {bound:?}, not {dims:?}"
+                );
+            }
         }
-        if self.bound.is_none() {
+        {
             let device = allocation(self.device);
             let data = input.as_slice().context("input is not contiguous")?;
             let host = Tensor::from_array((dims.clone(), data.to_vec()))?;
@@ -95,7 +101,7 @@ impl OrtSession {
                 _output: output,
             });
         }
-        self.bound.as_ref().context("no I/O binding")
+        Ok(true)
     }
 
     /// One pass through an I/O binding on the session's device: the input
@@ -120,8 +126,7 @@ impl OrtSession {
     /// A host-to-host pass through the binding: `input` copied into the
     /// bound input in place, the bound output copied back.
     fn run_through_binding(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
-        let fresh = self.bound.is_none();
-        self.bind(input)?;
+        let fresh = self.bind(input)?;
         if let (false, Some(b)) = (fresh, self.bound.as_mut()) {
             let dims: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
             let data = input.as_slice().context("input is not contiguous")?;
@@ -222,5 +227,60 @@ mod tests {
         }
         // on the CPU the framework reports no separate compute time
         assert_eq!(s.compute_ms(&x).unwrap(), None);
+    }
+
+    /// A graphed session's host passes go through the binding: each pass
+    /// copies its own input in place (not the first one's again), and a
+    /// new batch is refused rather than moving the captured addresses.
+    #[test]
+    fn graphed_passes_copy_each_input_into_the_binding() {
+        let l = crate::zoo::load(
+            &crate::zoo::Catalog::built_in().unwrap(),
+            "resnet50",
+            64,
+            None,
+            0,
+        )
+        .unwrap();
+        let bytes = onnx::to_onnx(&l.graph, &l.weights).unwrap();
+        let session = |graphed| {
+            let s = Session::builder(env().unwrap())
+                .unwrap()
+                .with_intra_threads(1)
+                .unwrap()
+                .commit_from_memory(&bytes)
+                .unwrap();
+            let shape = (l.graph.input(), l.graph.num_classes());
+            OrtSession::new(s, Device::Cpu, shape, (1, 1), graphed)
+        };
+        let (mut plain, mut graphed) = (session(false), session(true));
+        for seed in [0, 1, 2] {
+            let x = crate::io::seeded_input(2, 64, seed);
+            assert_eq!(
+                graphed.run(&x).unwrap(),
+                plain.run(&x).unwrap(),
+                "seed {seed}"
+            );
+        }
+        let e = graphed
+            .run(&crate::io::seeded_input(3, 64, 0))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cuda-graph") && e.contains("[2, 3, 64, 64]"),
+            "{e}"
+        );
+        // an eager session rebinds for a new batch
+        let x = crate::io::seeded_input(3, 64, 0);
+        assert_eq!(
+            plain
+                .run_bound(&x)
+                .unwrap()
+                .1
+                .try_extract_tensor::<f32>()
+                .unwrap()
+                .0[0],
+            3
+        );
     }
 }

@@ -48,9 +48,6 @@ fn scalenet_segments_cover_every_node_once_and_match_the_whole_graph() {
     assert!(seen[1..].iter().all(|&k| k == 1), "{seen:?}");
     let opts = PrepareOptions::new(Device::Cpu, Mode::Parallel, Optimize::Default, 2, 2, false);
     let seg = Segmented::new(g, &l.weights, &opts);
-    let mut steps = seg.steps(&l.weights, &s).unwrap();
-    let lanes = steps.iter().filter(|s| matches!(s, Step::Lanes(_))).count();
-    assert!(lanes >= 16, "{lanes} parallel stages");
     let x = crate::io::seeded_input(2, 128, 0);
     let whole = super::super::Ort { own: false }
         .prepare(
@@ -68,32 +65,66 @@ fn scalenet_segments_cover_every_node_once_and_match_the_whole_graph() {
         .unwrap()
         .run(&x)
         .unwrap();
-    for concurrent in [false, true] {
-        let (y, spans) = run_steps(&mut steps, &x, concurrent, true).unwrap();
-        let (shape, got) = y.try_extract_tensor::<f32>().unwrap();
-        assert_eq!(**shape, [2, 1000]);
-        let want = whole.as_slice().unwrap();
-        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let diff = got
-            .iter()
-            .zip(want)
-            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(
-            diff <= 1e-4 * scale,
-            "concurrent {concurrent}: {diff} of {scale}"
-        );
-        assert_eq!(
-            spans.len(),
-            steps
+    // cut from the IR, and from ORT's optimised graph: there every ORT
+    // node is in exactly one part
+    let bytes = onnx::to_onnx(g, &l.weights).unwrap();
+    let optimized = seg.split(&bytes, &s).unwrap();
+    let model = crate::frameworks::ort::optimized::optimized(&bytes, 2).unwrap();
+    let mut names: Vec<String> = optimized
+        .iter()
+        .flatten()
+        .flat_map(|p| {
+            let m = <crate::graph::onnx_proto::ModelProto as prost::Message>::decode(
+                p.bytes.as_slice(),
+            )
+            .unwrap();
+            m.graph.unwrap().node.into_iter().map(|n| n.name)
+        })
+        .collect();
+    let mut want: Vec<String> = model
+        .graph
+        .unwrap()
+        .node
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    names.sort();
+    want.sort();
+    assert_eq!(names, want);
+    // NCHWc operators in the parts, and blocked values across boundaries
+    assert!(want.iter().any(|n| n.ends_with("_nchwc")));
+    for cut in [Cut::Ir(None), Cut::Optimized(optimized)] {
+        let mut steps = seg.build(&l.weights, &s, &cut, false).unwrap();
+        let lanes = steps.iter().filter(|s| matches!(s, Step::Lanes(_))).count();
+        assert!(lanes >= 16, "{lanes} parallel stages");
+        for concurrent in [false, true] {
+            let (y, spans) = run_steps(&mut steps, &x, concurrent, true).unwrap();
+            let (shape, got) = y.try_extract_tensor::<f32>().unwrap();
+            assert_eq!(**shape, [2, 1000]);
+            let want = whole.as_slice().unwrap();
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let diff = got
                 .iter()
-                .map(|s| match s {
-                    Step::One(_) => 1,
-                    Step::Lanes(l) => l.len(),
-                })
-                .sum::<usize>()
-        );
-        // lanes run on their own tracks
-        assert!(spans.iter().any(|s| s.0 == 2));
+                .zip(want)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            let what = cut.describe();
+            assert!(
+                diff <= 1e-4 * scale,
+                "{what}, concurrent {concurrent}: {diff} of {scale}"
+            );
+            assert_eq!(
+                spans.len(),
+                steps
+                    .iter()
+                    .map(|s| match s {
+                        Step::One(_) => 1,
+                        Step::Lanes(l) => l.len(),
+                    })
+                    .sum::<usize>()
+            );
+            // lanes run on their own tracks
+            assert!(spans.iter().any(|s| s.0 == 2));
+        }
     }
 }
 
@@ -114,6 +145,9 @@ fn the_parallel_mode_of_ort_runs_speedbench_s_schedule() {
         r.scheduler,
         "speedbench cost model over ONNX Runtime segments"
     );
+    // cut from ORT's optimised graph, not the IR
+    let cut = r.segments.as_deref().unwrap_or_default();
+    assert!(cut.starts_with("ORT's optimised graph"), "{cut}");
     let (whole, split) = r.boundary.expect("the boundary cost is measured");
     assert!(whole > 0.0 && split > 0.0);
     let t = p.trace(&x).unwrap();
