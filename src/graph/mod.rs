@@ -14,6 +14,7 @@ pub mod analysis;
 pub mod fold;
 pub mod onnx;
 pub(crate) mod onnx_proto;
+pub(crate) mod onnx_split;
 pub mod weights;
 
 use std::collections::{BTreeMap, HashSet};

@@ -29,10 +29,10 @@ use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, TensorRef};
 
 use super::config::{session_config, SessionConfig};
-use super::optimized::PartModel;
 use super::session::OrtSession;
 use super::trace::traced_run;
 use crate::frameworks::{check_input, check_output, Device, Mode, PrepareOptions, Prepared};
+use crate::graph::onnx_split::{self, PartModel};
 use crate::graph::weights::Weights;
 use crate::graph::{onnx, Graph, NodeId};
 use crate::record::stats::median;
@@ -46,8 +46,22 @@ type PartSpan = (usize, f64, f64);
 
 /// What starting and joining a parallel stage of sessions costs, µs.
 const STAGE_OVERHEAD_US: f64 = 80.0;
-/// Timed passes of each candidate in the calibration's comparisons.
-const CHECK_PASSES: usize = 5;
+/// Timed passes of each candidate in the calibration's comparisons: as
+/// many as fit in about [`CHECK_BUDGET_MS`] of the whole graph's time,
+/// within these bounds (a boundary cost of a few percent needs more than
+/// five passes to stand out of a shared machine's noise).
+const CHECK_PASSES: (usize, usize) = (5, 30);
+const CHECK_BUDGET_MS: f64 = 1500.0;
+
+/// Passes of each candidate when the whole graph takes `whole_ms`.
+fn check_passes(whole_ms: f64) -> usize {
+    let (low, high) = CHECK_PASSES;
+    if whole_ms > 0.0 {
+        ((CHECK_BUDGET_MS / whole_ms) as usize).clamp(low, high)
+    } else {
+        high
+    }
+}
 
 /// One ORT session over a part of the graph.
 struct Part {
@@ -124,7 +138,7 @@ impl Segmented {
         let mut config = self.config(threads);
         config.optimization = GraphOptimizationLevel::Disable;
         Ok(Part {
-            session: super::session(&m.bytes, &config, Device::Cpu)
+            session: super::session(&m.bytes(), &config, Device::Cpu)
                 .context("a part of ORT's optimised graph")?,
             inputs: m.inputs.clone(),
             outputs: m.outputs.clone(),
@@ -224,7 +238,8 @@ impl Segmented {
             fallback: None,
         };
         let (mut w, mut split, mut sched) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..CHECK_PASSES {
+        let whole_ms = at_all.iter().sum::<f64>() / 1e3;
+        for _ in 0..check_passes(whole_ms) {
             w.push(timed(|| whole.run(input).map(drop))?);
             split.push(timed(|| {
                 run_steps(&mut split_steps, input, false, false).map(drop)
@@ -273,7 +288,22 @@ impl Segmented {
             return Ok((steps, Cut::Ir(None)));
         }
         let why = match self.split(whole_bytes, schedule) {
-            Ok(models) => {
+            Ok(mut models) => {
+                // one pass to learn the boundary values' shapes, then the
+                // parts again with them declared
+                let shapes = {
+                    let cut = Cut::Optimized(models);
+                    let mut steps = self.build(weights, schedule, &cut, true)?;
+                    let shapes = value_shapes(&mut steps, input)?;
+                    let Cut::Optimized(m) = cut else {
+                        anyhow::bail!("ORT segments: the cut changed");
+                    };
+                    models = m;
+                    shapes
+                };
+                for m in models.iter_mut().flatten() {
+                    m.shape(&shapes);
+                }
                 let cut = Cut::Optimized(models);
                 let mut steps = self.build(weights, schedule, &cut, true)?;
                 let want = whole.run(input)?;
@@ -311,7 +341,7 @@ impl Segmented {
             }
         }
         let stage_of: Vec<usize> = parts.iter().map(|p| p.0).collect();
-        super::optimized::split(&model, &self.graph, &part_of, &stage_of)
+        onnx_split::split(&model, &self.graph, &part_of, &stage_of)
     }
 
     /// One session per part of `schedule`, cut as `cut` says; `full`: every
@@ -434,6 +464,32 @@ fn run_part(
             out.remove(name.as_str())
                 .map(|v| (name.clone(), v))
                 .with_context(|| format!("ORT segments: no output '{name}'"))
+        })
+        .collect()
+}
+
+/// The shape of every value that crosses a boundary in one pass of
+/// `steps` (one part after another), by name.
+fn value_shapes(steps: &mut [Step], input: &Array4<f32>) -> Result<HashMap<String, Vec<i64>>> {
+    let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
+    let data = input.as_slice().context("input is not contiguous")?;
+    let x = TensorRef::from_array_view((shape, data))?;
+    let mut values: HashMap<String, DynValue> = HashMap::new();
+    for step in steps.iter_mut() {
+        let parts: Vec<&mut Part> = match step {
+            Step::One(p) => vec![p],
+            Step::Lanes(l) => l.iter_mut().collect(),
+        };
+        for part in parts {
+            let out = run_part(part, &x, &values)?;
+            values.extend(out);
+        }
+    }
+    values
+        .iter()
+        .map(|(name, v)| {
+            let dims: Vec<i64> = v.shape().iter().copied().collect();
+            Ok((name.clone(), dims))
         })
         .collect()
 }

@@ -75,7 +75,7 @@ fn scalenet_segments_cover_every_node_once_and_match_the_whole_graph() {
         .flatten()
         .flat_map(|p| {
             let m = <crate::graph::onnx_proto::ModelProto as prost::Message>::decode(
-                p.bytes.as_slice(),
+                p.bytes().as_slice(),
             )
             .unwrap();
             m.graph.unwrap().node.into_iter().map(|n| n.name)
@@ -177,4 +177,12 @@ fn the_parallel_mode_of_ort_runs_speedbench_s_schedule() {
         .unwrap();
     assert!(own.schedule().is_none());
     assert_eq!(own.threads_used(), Some((2, 2)));
+}
+
+#[test]
+fn calibration_passes_fit_a_time_budget_within_bounds() {
+    assert_eq!(check_passes(50.0), 30);
+    assert_eq!(check_passes(100.0), 15);
+    assert_eq!(check_passes(1000.0), 5);
+    assert_eq!(check_passes(0.0), 30);
 }

@@ -69,7 +69,7 @@ fn parts(g: &Graph) -> (Vec<Option<usize>>, Vec<usize>) {
 }
 
 fn decoded(p: &PartModel) -> GraphProto {
-    ModelProto::decode(p.bytes.as_slice())
+    ModelProto::decode(p.bytes().as_slice())
         .unwrap()
         .graph
         .unwrap()
@@ -112,7 +112,7 @@ fn ort_nodes_go_to_the_part_of_the_ir_node_they_stand_for() {
     assert_eq!(p[3].outputs, ["logits"]);
     // each part keeps the operator sets, its own initializers and nodes'
     // domains
-    let m = ModelProto::decode(p[2].bytes.as_slice()).unwrap();
+    let m = ModelProto::decode(p[2].bytes().as_slice()).unwrap();
     assert_eq!(m.opset_import[0].domain, "com.microsoft.nchwc");
     let g2 = m.graph.unwrap();
     let inits: Vec<&str> = g2.initializer.iter().map(|t| t.name.as_str()).collect();
@@ -214,4 +214,56 @@ fn initializers_stored_outside_the_model_are_refused() {
     m.graph.as_mut().unwrap().initializer[0].data_location = 1;
     let e = split(&m, &g, &part_of, &stage_of).unwrap_err();
     assert!(e.to_string().contains("w_stem"), "{e}");
+}
+
+/// Measured shapes go on the boundary values, the batch symbolic; the
+/// graph's own input keeps the graph's declaration.
+#[test]
+fn boundary_values_take_the_shapes_a_pass_measured() {
+    let g = crate::trace::tests::diamond_of(4, 8);
+    let (part_of, stage_of) = parts(&g);
+    let mut m = model(diamond_nodes());
+    let declared = ValueInfoProto {
+        name: "input".into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: FLOAT,
+                shape: Some(TensorShapeProto { dim: vec![] }),
+            }),
+        }),
+    };
+    m.graph.as_mut().unwrap().input = vec![declared.clone()];
+    let mut p = split(&m, &g, &part_of, &stage_of).unwrap();
+    let first = p[0].as_mut().unwrap();
+    assert_eq!(decoded(first).input, [declared.clone()]);
+    let shapes: HashMap<String, Vec<i64>> = [
+        ("b".to_string(), vec![2, 16, 8, 8]),
+        ("stem".to_string(), vec![2, 4, 8, 8]),
+    ]
+    .into();
+    first.shape(&shapes);
+    let g0 = decoded(first);
+    // the input was not measured: as declared
+    assert_eq!(g0.input, [declared]);
+    let dims = |v: &ValueInfoProto| {
+        v.r#type
+            .as_ref()
+            .unwrap()
+            .tensor_type
+            .as_ref()
+            .unwrap()
+            .shape
+            .as_ref()
+            .unwrap()
+            .dim
+            .iter()
+            .map(|d| match d.value.as_ref().unwrap() {
+                DimValue::DimParam(p) => p.clone(),
+                DimValue::DimValue(v) => v.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let out: Vec<String> = g0.output.iter().map(dims).collect();
+    assert_eq!(out, ["batch,16,8,8", "batch,4,8,8"]);
 }
