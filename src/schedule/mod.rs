@@ -14,6 +14,25 @@ use crate::graph::analysis::branch_nodes;
 use crate::graph::{Graph, NodeId};
 pub use crate::record::{ParallelStage, ScheduleRecord};
 
+/// Timed passes of each candidate in a calibration's comparisons when the
+/// sequential pass takes `pass_ms`: as many as fit in about
+/// [`CHECK_BUDGET_MS`], within [`CHECK_PASSES`] (a difference of a few
+/// percent needs more than five passes to stand out of a shared machine's
+/// noise; a slow pass gets at least five).
+pub fn check_passes(pass_ms: f64) -> usize {
+    let (low, high) = CHECK_PASSES;
+    if pass_ms > 0.0 {
+        ((CHECK_BUDGET_MS / pass_ms) as usize).clamp(low, high)
+    } else {
+        high
+    }
+}
+
+/// Bounds of [`check_passes`].
+pub const CHECK_PASSES: (usize, usize) = (5, 30);
+/// About how long each candidate's comparison passes take in all, ms.
+pub const CHECK_BUDGET_MS: f64 = 1500.0;
+
 /// `SPEEDBENCH_SCHEDULE=plan` keeps the cost model's plan even where it
 /// measured slower than sequential (to look at it in a trace); unset or
 /// `auto`, the faster of the two runs.

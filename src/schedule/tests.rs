@@ -321,3 +321,12 @@ fn the_record_is_in_milliseconds() {
     assert_eq!(r.scheduler, "test");
     assert_eq!(r.measured, None);
 }
+
+#[test]
+fn calibration_passes_fit_a_time_budget_within_bounds() {
+    assert_eq!(check_passes(50.0), 30);
+    assert_eq!(check_passes(100.0), 15);
+    assert_eq!(check_passes(1000.0), 5);
+    assert_eq!(check_passes(1e9), 5);
+    assert_eq!(check_passes(0.0), 30);
+}

@@ -46,23 +46,6 @@ type PartSpan = (usize, f64, f64);
 
 /// What starting and joining a parallel stage of sessions costs, µs.
 const STAGE_OVERHEAD_US: f64 = 80.0;
-/// Timed passes of each candidate in the calibration's comparisons: as
-/// many as fit in about [`CHECK_BUDGET_MS`] of the whole graph's time,
-/// within these bounds (a boundary cost of a few percent needs more than
-/// five passes to stand out of a shared machine's noise).
-const CHECK_PASSES: (usize, usize) = (5, 30);
-const CHECK_BUDGET_MS: f64 = 1500.0;
-
-/// Passes of each candidate when the whole graph takes `whole_ms`.
-fn check_passes(whole_ms: f64) -> usize {
-    let (low, high) = CHECK_PASSES;
-    if whole_ms > 0.0 {
-        ((CHECK_BUDGET_MS / whole_ms) as usize).clamp(low, high)
-    } else {
-        high
-    }
-}
-
 /// One ORT session over a part of the graph.
 struct Part {
     session: Session,
@@ -239,7 +222,7 @@ impl Segmented {
         };
         let (mut w, mut split, mut sched) = (Vec::new(), Vec::new(), Vec::new());
         let whole_ms = at_all.iter().sum::<f64>() / 1e3;
-        for _ in 0..check_passes(whole_ms) {
+        for _ in 0..schedule::check_passes(whole_ms) {
             w.push(timed(|| whole.run(input).map(drop))?);
             split.push(timed(|| {
                 run_steps(&mut split_steps, input, false, false).map(drop)

@@ -30,8 +30,6 @@ const STAGE_OVERHEAD_US: f64 = 50.0;
 /// Calibration passes per thread count (the fastest time of each
 /// operation counts).
 const CALIBRATION_PASSES: usize = 3;
-/// Timed passes of each candidate in the final comparison.
-const CHECK_PASSES: usize = 5;
 
 /// One lane of a stage, sent to a worker.
 struct Job {
@@ -199,7 +197,8 @@ impl Staged {
         let mut record = staged.record.clone();
         // the plan against the sequential schedule, interleaved
         let (mut seq, mut par) = (Vec::new(), Vec::new());
-        for _ in 0..CHECK_PASSES {
+        let pass_ms = at_all.iter().filter(|c| c.is_finite()).sum::<f64>() / 1e3;
+        for _ in 0..schedule::check_passes(pass_ms) {
             let t = Instant::now();
             drop(plan.run_sequential(input.shallow_clone(), None)?);
             seq.push(t.elapsed().as_secs_f64() * 1e3);

@@ -178,11 +178,3 @@ fn the_parallel_mode_of_ort_runs_speedbench_s_schedule() {
     assert!(own.schedule().is_none());
     assert_eq!(own.threads_used(), Some((2, 2)));
 }
-
-#[test]
-fn calibration_passes_fit_a_time_budget_within_bounds() {
-    assert_eq!(check_passes(50.0), 30);
-    assert_eq!(check_passes(100.0), 15);
-    assert_eq!(check_passes(1000.0), 5);
-    assert_eq!(check_passes(0.0), 30);
-}
