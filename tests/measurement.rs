@@ -555,7 +555,7 @@ fn the_report_names_the_schedule_that_ran() {
     );
     assert_eq!(
         label(&ort),
-        "sequential (cost model over ORT segments: measured slower)"
+        "sequential (cost model over ORT segments: measured no gain)"
     );
     // ORT's segments say what their boundaries cost
     assert_eq!(
@@ -568,7 +568,7 @@ fn the_report_names_the_schedule_that_ran() {
     }
     assert_eq!(
         label(&ort4),
-        "sequential (cost model over ORT segments: measured slower; boundaries -2.5%)"
+        "sequential (cost model over ORT segments: measured no gain; boundaries -2.5%)"
     );
     assert_eq!(
         label(&ort2),

@@ -153,7 +153,7 @@ pub fn schedule(c: &CellRecord) -> String {
             format!(
                 "sequential (cost model over {over}: {}{boundary})",
                 if s.measured.is_some() {
-                    "measured slower"
+                    "measured no gain"
                 } else {
                     "no gain predicted"
                 }
@@ -320,7 +320,7 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
     }
     if !ran_sequentially.is_empty() {
         notes.push(format!(
-            "{SEQUENTIAL_MARK} The parallel mode ran sequentially for {}: no two operations overlapped in its timeline, so its 'speedup' measures the executor (or, where speedbench's cost model chose sequential because overlapping measured slower, is 1 by design), not branch parallelism.",
+            "{SEQUENTIAL_MARK} The parallel mode ran sequentially for {}: no two operations overlapped in its timeline, so its 'speedup' measures the executor (or, where speedbench's cost model chose sequential because overlapping measured no gain, is 1 by design), not branch parallelism.",
             ran_sequentially.join(", ")
         ));
     }

@@ -33,6 +33,25 @@ pub const CHECK_PASSES: (usize, usize) = (5, 30);
 /// About how long each candidate's comparison passes take in all, ms.
 pub const CHECK_BUDGET_MS: f64 = 1500.0;
 
+/// A plan runs only if it measured at least this much faster than
+/// sequential (a fraction): one within a shared machine's noise of
+/// sequential gains nothing, and can measure slower in the timed passes.
+pub const PLAN_MARGIN: f64 = 0.02;
+
+/// Whether a plan that measured `plan_ms` against `sequential_ms` runs:
+/// faster by [`PLAN_MARGIN`] at least, or kept anyway ([`keep_plan`]).
+pub fn plan_wins(sequential_ms: f64, plan_ms: f64) -> bool {
+    plan_ms < sequential_ms * (1.0 - PLAN_MARGIN) || keep_plan()
+}
+
+/// Why a measured plan did not run, for the record.
+pub fn plan_lost(sequential_ms: f64, plan_ms: f64, against: &str) -> String {
+    format!(
+        "sequential: the cost model's schedule measured {plan_ms:.2} ms against {sequential_ms:.2} ms {against} (not {:.0}% faster)",
+        PLAN_MARGIN * 100.0
+    )
+}
+
 /// `SPEEDBENCH_SCHEDULE=plan` keeps the cost model's plan even where it
 /// measured slower than sequential (to look at it in a trace); unset or
 /// `auto`, the faster of the two runs.

@@ -13,10 +13,11 @@
 //!
 //! The first pass calibrates: ORT's profiler times every node in a whole-
 //! graph session at all intra-op threads and at a lane's, the cost model
-//! plans, and five interleaved passes each measure the segments run one
-//! after another against the whole graph in one session (what the
-//! boundaries cost) and the schedule against that whole session (the
-//! schedule is kept only if it is faster).
+//! plans, and interleaved passes (as many as fit in 1.5 s, 5 to 30) each
+//! measure the segments run one after another, every one at every intra-op
+//! thread, against the whole graph in one session (what the boundaries
+//! cost) and the schedule against that whole session (the schedule is kept
+//! only if it is faster).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -239,10 +240,8 @@ impl Segmented {
         if schedule.is_parallel() {
             let p = median(&sched);
             record.measured = Some((w, p));
-            if p >= w && !schedule::keep_plan() {
-                record.chosen = format!(
-                    "sequential: the cost model's schedule measured {p:.2} ms against {w:.2} ms for the whole graph in one session"
-                );
+            if !schedule::plan_wins(w, p) {
+                record.chosen = schedule::plan_lost(w, p, "for the whole graph in one session");
             }
         }
         if !schedule.is_parallel() || record.chosen.starts_with("sequential") {

@@ -17,8 +17,9 @@
 //!   its cut nodes into regions, and a region's independent branches run on
 //!   concurrent lanes (each with `max(1, intra_threads / lanes)` intra-op
 //!   threads) only where the costs predict a gain; everything else runs one
-//!   operation after another with every intra-op thread. Five interleaved
-//!   passes of each then keep the plan only if it beat sequential.
+//!   operation after another with every intra-op thread. Interleaved passes
+//!   of each (as many as fit in 1.5 s, 5 to 30) then keep the plan only if
+//!   it beat sequential.
 //!
 //! Both schedules make the same libtorch calls on the same values, so their
 //! outputs are bit-identical whenever each operation gets the same number of

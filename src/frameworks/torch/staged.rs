@@ -5,8 +5,9 @@
 //! gain, and everything else one operation after another with every
 //! intra-op thread. The calling thread keeps its threads for the
 //! sequential stages; lanes run on worker threads whose intra-op threads
-//! are set once (changing them clears oneDNN's caches). Two short timed
-//! comparisons then keep the schedule only if it beat the sequential one.
+//! are set once (changing them clears oneDNN's caches). Interleaved timed
+//! passes of both ([`schedule::check_passes`]) then keep the schedule only
+//! if it beat the sequential one.
 
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -208,10 +209,8 @@ impl Staged {
         }
         let (s, p) = (median(&seq), median(&par));
         record.measured = Some((s, p));
-        if p >= s && !schedule::keep_plan() {
-            record.chosen = format!(
-                "sequential: the cost model's schedule measured {p:.2} ms against {s:.2} ms sequential"
-            );
+        if !schedule::plan_wins(s, p) {
+            record.chosen = schedule::plan_lost(s, p, "sequential");
             staged.schedule = Schedule {
                 stages: vec![Stage::Sequential((1..n).collect())],
                 predicted_us: staged.schedule.sequential_us,
@@ -282,6 +281,12 @@ impl Staged {
     pub(super) fn run(&mut self, input: Tensor, trace: bool) -> Result<(Tensor, Vec<Span>)> {
         use_intra_threads(self.threads);
         let plan = self.plan.clone();
+        if !self.schedule.is_parallel() {
+            // the sequential mode's own pass, not a copy of it
+            let mut spans = Vec::new();
+            let y = plan.run_sequential(input, trace.then_some(&mut spans))?;
+            return Ok((y, spans));
+        }
         let origin = trace.then(Instant::now);
         let mut values: Vec<Option<Tensor>> = (0..plan.len()).map(|_| None).collect();
         let mut uses = plan.uses();

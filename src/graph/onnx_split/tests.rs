@@ -235,7 +235,7 @@ fn boundary_values_take_the_shapes_a_pass_measured() {
     m.graph.as_mut().unwrap().input = vec![declared.clone()];
     let mut p = split(&m, &g, &part_of, &stage_of).unwrap();
     let first = p[0].as_mut().unwrap();
-    assert_eq!(decoded(first).input, [declared.clone()]);
+    assert_eq!(decoded(first).input, std::slice::from_ref(&declared));
     let shapes: HashMap<String, Vec<i64>> = [
         ("b".to_string(), vec![2, 16, 8, 8]),
         ("stem".to_string(), vec![2, 4, 8, 8]),
