@@ -12,7 +12,7 @@ use super::onnx_proto::{
     DimValue, Dimension, GraphProto, ModelProto, NodeProto, TensorShapeProto, TypeProto,
     TypeProtoTensor, ValueInfoProto, FLOAT,
 };
-use super::{Graph, NodeId};
+use super::Graph;
 
 /// One part of the optimised graph as an ONNX model, and the names of the
 /// values it reads and writes.
@@ -86,13 +86,7 @@ pub fn split(
     if let Some(t) = g.initializer.iter().find(|t| t.data_location != 0) {
         bail!("initializer '{}' is stored outside the model", t.name);
     }
-    let index: HashMap<&str, NodeId> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, n)| (n.name.as_str(), i))
-        .collect();
+    let index = crate::trace::operation_names(graph);
     let initializers: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
     let mut producer: HashMap<&str, usize> = HashMap::new();
     for (i, n) in g.node.iter().enumerate() {
@@ -182,7 +176,7 @@ pub fn split(
             from.retain(|&q| stage(q) == late);
             from.dedup();
             // every move goes to a later stage, so this ends
-            part[i] = if let ([one], true) = (&from[..], late > stage(part[i])) {
+            let to = if let ([one], true) = (&from[..], late > stage(part[i])) {
                 *one
             } else {
                 let next = (0..parts_count)
@@ -203,7 +197,10 @@ pub fn split(
                     .find(|q| candidates.contains(q))
                     .unwrap_or(candidates[0])
             };
-            moved = true;
+            if to != part[i] {
+                part[i] = to;
+                moved = true;
+            }
         }
         if !moved {
             break;

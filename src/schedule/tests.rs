@@ -329,12 +329,14 @@ fn calibration_passes_fit_a_time_budget_within_bounds() {
     assert_eq!(check_passes(1000.0), 5);
     assert_eq!(check_passes(1e9), 5);
     assert_eq!(check_passes(0.0), 30);
+    assert_eq!(check_passes(f64::NAN), 5);
 }
 
 #[test]
 fn a_plan_runs_only_if_it_measured_clearly_faster() {
     assert!(plan_wins(100.0, 97.9));
     assert!(!plan_wins(100.0, 98.5));
+    assert!(!plan_wins(100.0, 100.0 * (1.0 - PLAN_MARGIN)));
     assert!(!plan_wins(100.0, 100.0));
     assert!(!plan_wins(100.0, 120.0));
     assert_eq!(

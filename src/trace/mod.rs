@@ -49,17 +49,22 @@ pub const INTERNAL_OPS: &[&str] = &[
     "MemcpyDtoH",
 ];
 
-/// Fills in the IR node of every event that has none yet, by name
-/// ([`ir_node`]); the input node is never an operation, and the
-/// [`INTERNAL_OPS`] stay unmapped.
-pub fn map_to_ir(timeline: &mut Timeline, graph: &Graph) {
-    let names: HashMap<&str, NodeId> = graph
+/// The IR's operations by name (the input is none), for [`ir_node`].
+pub fn operation_names(graph: &Graph) -> HashMap<&str, NodeId> {
+    graph
         .nodes
         .iter()
         .enumerate()
         .skip(1)
         .map(|(i, n)| (n.name.as_str(), i))
-        .collect();
+        .collect()
+}
+
+/// Fills in the IR node of every event that has none yet, by name
+/// ([`ir_node`]); the input node is never an operation, and the
+/// [`INTERNAL_OPS`] stay unmapped.
+pub fn map_to_ir(timeline: &mut Timeline, graph: &Graph) {
+    let names = operation_names(graph);
     for e in &mut timeline.events {
         if e.node.is_none() && !INTERNAL_OPS.contains(&e.op.as_str()) {
             e.node = ir_node(&names, &e.name).map(|(n, _)| n.to_string());

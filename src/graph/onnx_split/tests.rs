@@ -267,3 +267,23 @@ fn boundary_values_take_the_shapes_a_pass_measured() {
     let out: Vec<String> = g0.output.iter().map(dims).collect();
     assert_eq!(out, ["batch,16,8,8", "batch,4,8,8"]);
 }
+
+/// Nodes of ORT's own whose producers come later in the list (or are of
+/// ORT's own too) are placed once their producers are.
+#[test]
+fn chains_of_ort_s_own_nodes_are_placed_in_any_order() {
+    let g = crate::trace::tests::diamond_of(4, 8);
+    let (part_of, stage_of) = parts(&g);
+    let mut nodes = diamond_nodes();
+    // right's output goes through two reorders, listed in reverse
+    nodes[4] = node("ReorderOutput_token_2", &["r2"], &["right"]);
+    nodes.insert(4, node("ReorderInput_token_3", &["r"], &["r2"]));
+    nodes.swap(4, 5);
+    let p = split(&model(nodes), &g, &part_of, &stage_of).unwrap();
+    let right = names(&decoded(p[2].as_ref().unwrap())).join(" ");
+    assert_eq!(
+        right,
+        "right_nchwc ReorderOutput_token_2 ReorderInput_token_3"
+    );
+    assert_eq!(p[2].as_ref().unwrap().outputs, ["right"]);
+}
