@@ -83,6 +83,9 @@ pub fn split(
         .graph
         .as_ref()
         .context("ORT's optimised model has no graph")?;
+    if let Some(p) = part_of.iter().flatten().find(|&&p| p >= stage_of.len()) {
+        bail!("part {p} has no stage ({} parts)", stage_of.len());
+    }
     if let Some(t) = g.initializer.iter().find(|t| t.data_location != 0) {
         bail!("initializer '{}' is stored outside the model", t.name);
     }
@@ -207,10 +210,7 @@ pub fn split(
         }
     }
     let graph_outputs: HashSet<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
-    let parts = stage_of
-        .len()
-        .max(part.iter().map(|&p| p + 1).max().unwrap_or(0));
-    Ok((0..parts)
+    Ok((0..stage_of.len())
         .map(|p| part_model(model, g, &part, p, &initializers, &graph_outputs))
         .collect())
 }

@@ -344,3 +344,43 @@ fn a_plan_runs_only_if_it_measured_clearly_faster() {
         "sequential: the cost model's schedule measured 99.00 ms against 100.00 ms sequential (not 2% faster)"
     );
 }
+
+/// The record of a plan names its parallel stages by their first node,
+/// with each lane's node count and threads, in ms.
+#[test]
+fn a_plan_s_record_lists_its_parallel_stages() {
+    let g = diamond();
+    let id = |n: &str| g.nodes.iter().position(|m| m.name == n).unwrap();
+    let s = Schedule {
+        stages: vec![
+            Stage::Sequential(vec![id("stem")]),
+            Stage::Parallel(vec![
+                Lane {
+                    nodes: vec![id("light")],
+                    threads: 1,
+                },
+                Lane {
+                    nodes: vec![id("heavy1"), id("heavy2")],
+                    threads: 1,
+                },
+            ]),
+        ],
+        predicted_us: 1500.0,
+        sequential_us: 2000.0,
+    };
+    let r = s.record(&g, "test scheduler");
+    assert_eq!(r.scheduler, "test scheduler");
+    assert_eq!(r.stages, 2);
+    assert_eq!(r.parallel_stages.len(), 1);
+    assert_eq!(r.parallel_stages[0].first, "heavy1");
+    assert_eq!(r.parallel_stages[0].lanes, [(1, 1), (2, 1)]);
+    assert_eq!((r.predicted_ms, r.predicted_sequential_ms), (1.5, 2.0));
+    assert_eq!(r.chosen, "cost model");
+    assert!(r.measured.is_none() && r.boundary.is_none() && r.segments.is_none());
+    let seq = Schedule {
+        stages: vec![Stage::Sequential((1..g.nodes.len()).collect())],
+        predicted_us: 2000.0,
+        sequential_us: 2000.0,
+    };
+    assert!(seq.record(&g, "x").chosen.starts_with("sequential"));
+}

@@ -287,3 +287,30 @@ fn chains_of_ort_s_own_nodes_are_placed_in_any_order() {
     );
     assert_eq!(p[2].as_ref().unwrap().outputs, ["right"]);
 }
+
+#[test]
+fn a_part_without_a_stage_is_refused() {
+    let g = crate::trace::tests::diamond_of(4, 8);
+    let (part_of, mut stage_of) = parts(&g);
+    stage_of.pop();
+    let e = split(&model(diamond_nodes()), &g, &part_of, &stage_of).unwrap_err();
+    assert!(e.to_string().contains("part 3 has no stage"), "{e}");
+}
+
+/// A node listed before the node it reads follows it when that one moves
+/// to a later stage (a second pass).
+#[test]
+fn readers_follow_a_moved_node_in_any_order() {
+    let g = crate::trace::tests::diamond_of(4, 8);
+    let (part_of, stage_of) = parts(&g);
+    let mut nodes = diamond_nodes();
+    // left reads right's value (it moves after the lanes); a reorder of
+    // its output is listed first
+    nodes[2] = node("left", &["stem", "w_left", "right"], &["left_b"]);
+    nodes.swap(2, 4);
+    nodes.insert(2, node("ReorderOutput_token_9", &["left_b"], &["left"]));
+    let p = split(&model(nodes), &g, &part_of, &stage_of).unwrap();
+    assert!(p[1].is_none());
+    let last = names(&decoded(p[3].as_ref().unwrap())).join(" ");
+    assert_eq!(last, "ReorderOutput_token_9 left add fc");
+}
