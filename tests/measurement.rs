@@ -570,6 +570,19 @@ fn the_report_names_the_schedule_that_ran() {
         label(&ort4),
         "sequential (cost model over ORT segments: measured no gain; boundaries -2.5%)"
     );
+    // no boundary without a parallel stage (one part: the whole graph), nor
+    // from a whole-graph time of 0
+    for (stages, whole) in [(0, 40.0), (1, 0.0)] {
+        let mut o = ort4.clone();
+        if let Some(s) = o.schedule.as_mut() {
+            s.parallel_stages.truncate(stages);
+            s.boundary = Some((whole, 39.0));
+        }
+        assert_eq!(
+            label(&o),
+            "sequential (cost model over ORT segments: measured no gain)"
+        );
+    }
     assert_eq!(
         label(&ort2),
         "sequential (cost model over ORT segments: no gain predicted)"
