@@ -150,6 +150,17 @@ pub fn probe_cuda_provider() -> Result<String> {
 }
 
 /// A session of `bytes` with `config`'s settings on `device`.
+/// A logits value on the host as [batch, classes], its shape checked.
+fn logits(y: ort::value::DynValue) -> Result<ndarray::Array2<f32>> {
+    let (shape, logits) = y.try_extract_tensor::<f32>()?;
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let logits_shape = super::check_output("ONNX Runtime", &dims)?;
+    Ok(ndarray::Array2::from_shape_vec(
+        logits_shape,
+        logits.to_vec(),
+    )?)
+}
+
 pub(super) fn session(
     bytes: &[u8],
     config: &config::SessionConfig,

@@ -32,7 +32,7 @@ use ort::value::{DynValue, TensorRef};
 use super::config::{session_config, SessionConfig};
 use super::session::OrtSession;
 use super::trace::traced_run;
-use crate::frameworks::{check_input, check_output, Device, Mode, PrepareOptions, Prepared};
+use crate::frameworks::{check_input, Device, Mode, PrepareOptions, Prepared};
 use crate::graph::onnx_split::{self, PartModel};
 use crate::graph::weights::Weights;
 use crate::graph::{onnx, Graph, NodeId};
@@ -270,33 +270,17 @@ impl Segmented {
             return Ok((steps, Cut::Ir(None)));
         }
         let why = match self.split(whole_bytes, schedule) {
-            Ok(mut models) => {
+            Ok(models) => {
                 // one pass to learn the boundary values' shapes, then the
                 // parts again with them declared
-                let shapes = {
-                    let cut = Cut::Optimized(models);
-                    let mut steps = self.build(weights, schedule, &cut, true)?;
-                    let shapes = value_shapes(&mut steps, input)?;
-                    let Cut::Optimized(m) = cut else {
-                        anyhow::bail!("ORT segments: the cut changed");
-                    };
-                    models = m;
-                    shapes
-                };
-                for m in models.iter_mut().flatten() {
-                    m.shape(&shapes);
-                }
-                let cut = Cut::Optimized(models);
+                let mut cut = Cut::Optimized(models);
+                let shapes = value_shapes(&mut self.build(weights, schedule, &cut, true)?, input)?;
+                cut.shape(&shapes);
                 let mut steps = self.build(weights, schedule, &cut, true)?;
                 let want = whole.run(input)?;
-                let (y, _) = run_steps(&mut steps, input, false, false)?;
-                let (_, got) = y.try_extract_tensor::<f32>()?;
-                let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-                let diff = got
-                    .iter()
-                    .zip(want.iter())
-                    .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-                if got.len() == want.len() && diff <= 1e-4 * scale.max(1e-6) {
+                let got = super::logits(run_steps(&mut steps, input, false, false)?.0)?;
+                let (diff, rel, _) = crate::verify::compare(&got, &want)?;
+                if rel <= 1e-4 {
                     return Ok((steps, cut));
                 }
                 format!("its parts' logits differ from the whole graph's by {diff:.3e}")
@@ -342,7 +326,7 @@ impl Segmented {
         let mut steps: Vec<Step> = Vec::new();
         for (i, stage) in schedule.stages.iter().enumerate() {
             let mut built = Vec::new();
-            for (p, &(s, nodes, t)) in parts.iter().enumerate().filter(|(_, q)| q.0 == i) {
+            for (p, &(_, nodes, t)) in parts.iter().enumerate().filter(|(_, q)| q.0 == i) {
                 let t = if full { threads } else { t };
                 let part = match cut {
                     Cut::Ir(_) => Some(self.ir_part(weights, nodes, t)?),
@@ -352,7 +336,6 @@ impl Segmented {
                         .map(|m| self.optimized_part(m, nodes, t))
                         .transpose()?,
                 };
-                debug_assert_eq!(s, i);
                 built.extend(part);
             }
             match stage {
@@ -387,6 +370,16 @@ enum Cut {
 }
 
 impl Cut {
+    /// Declares the boundary values' `shapes` on every part of ORT's
+    /// optimised graph.
+    fn shape(&mut self, shapes: &HashMap<String, Vec<i64>>) {
+        if let Cut::Optimized(models) = self {
+            for m in models.iter_mut().flatten() {
+                m.shape(shapes);
+            }
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Cut::Optimized(_) => {
@@ -453,39 +446,38 @@ fn run_part(
 /// The shape of every value that crosses a boundary in one pass of
 /// `steps` (one part after another), by name.
 fn value_shapes(steps: &mut [Step], input: &Array4<f32>) -> Result<HashMap<String, Vec<i64>>> {
-    let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
-    let data = input.as_slice().context("input is not contiguous")?;
-    let x = TensorRef::from_array_view((shape, data))?;
-    let mut values: HashMap<String, DynValue> = HashMap::new();
-    for step in steps.iter_mut() {
-        let parts: Vec<&mut Part> = match step {
-            Step::One(p) => vec![p],
-            Step::Lanes(l) => l.iter_mut().collect(),
-        };
-        for part in parts {
-            let out = run_part(part, &x, &values)?;
-            values.extend(out);
-        }
-    }
-    values
+    let (values, _) = pass(steps, input, false, false)?;
+    Ok(values
         .iter()
-        .map(|(name, v)| {
-            let dims: Vec<i64> = v.shape().iter().copied().collect();
-            Ok((name.clone(), dims))
-        })
-        .collect()
+        .map(|(name, v)| (name.clone(), v.shape().iter().copied().collect()))
+        .collect())
 }
 
-/// One pass through the parts; `concurrent`: the lanes of a stage on
-/// their own threads (else one after another on this one). With `trace`,
-/// each part's span (its track: 0 for the calling thread, lane index
-/// from 1 for the others).
+/// One pass through the parts; the graph's output and, with `trace`, each
+/// part's span ([`pass`]).
 fn run_steps(
     steps: &mut [Step],
     input: &Array4<f32>,
     concurrent: bool,
     trace: bool,
 ) -> Result<(DynValue, Vec<PartSpan>)> {
+    let (mut values, spans) = pass(steps, input, concurrent, trace)?;
+    let output = values
+        .remove(onnx::OUTPUT)
+        .context("ORT segments produced no output")?;
+    Ok((output, spans))
+}
+
+/// One pass through the parts: every value they passed on, by name;
+/// `concurrent`: the lanes of a stage on their own threads (else one after
+/// another on this one). With `trace`, each part's span (its track: 0 for
+/// the calling thread, lane index from 1 for the others).
+fn pass(
+    steps: &mut [Step],
+    input: &Array4<f32>,
+    concurrent: bool,
+    trace: bool,
+) -> Result<(HashMap<String, DynValue>, Vec<PartSpan>)> {
     let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
     let data = input.as_slice().context("input is not contiguous")?;
     let x = TensorRef::from_array_view((shape, data))?;
@@ -542,10 +534,7 @@ fn run_steps(
             }
         }
     }
-    let output = values
-        .remove(onnx::OUTPUT)
-        .context("ORT segments produced no output")?;
-    Ok((output, spans))
+    Ok((values, spans))
 }
 
 impl Prepared for Segmented {
@@ -555,11 +544,7 @@ impl Prepared for Segmented {
         if let Some(whole) = ready.fallback.as_mut() {
             return whole.run(input);
         }
-        let (y, _) = run_steps(&mut ready.steps, input, true, false)?;
-        let (shape, logits) = y.try_extract_tensor::<f32>()?;
-        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-        let logits_shape = check_output("ONNX Runtime", &dims)?;
-        Ok(Array2::from_shape_vec(logits_shape, logits.to_vec())?)
+        super::logits(run_steps(&mut ready.steps, input, true, false)?.0)
     }
 
     fn threads_used(&self) -> Option<(usize, usize)> {

@@ -10,7 +10,7 @@ use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, Memory
 use ort::session::{IoBinding, Session};
 use ort::value::{DynValue, Tensor, TensorRef};
 
-use crate::frameworks::{check_input, check_output, Device, Prepared};
+use crate::frameworks::{check_input, Device, Prepared};
 use crate::graph::{onnx, Shape};
 use crate::record::Timeline;
 
@@ -137,10 +137,7 @@ impl OrtSession {
         let host = y
             .downcast::<ort::value::TensorValueType<f32>>()?
             .to(AllocationDevice::CPU, 0)?;
-        let (shape, logits) = host.try_extract_tensor::<f32>()?;
-        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-        let logits_shape = check_output("ONNX Runtime", &dims)?;
-        Ok(Array2::from_shape_vec(logits_shape, logits.to_vec())?)
+        super::logits(host.into_dyn())
     }
 }
 
@@ -153,11 +150,12 @@ impl Prepared for OrtSession {
         let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
         let data = input.as_slice().context("input is not contiguous")?;
         let tensor = TensorRef::from_array_view((shape, data))?;
-        let outputs = self.session.run(ort::inputs![onnx::INPUT => tensor])?;
-        let (shape, logits) = outputs[onnx::OUTPUT].try_extract_tensor::<f32>()?;
-        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-        let logits_shape = check_output("ONNX Runtime", &dims)?;
-        Ok(Array2::from_shape_vec(logits_shape, logits.to_vec())?)
+        let mut outputs = self.session.run(ort::inputs![onnx::INPUT => tensor])?;
+        super::logits(
+            outputs
+                .remove(onnx::OUTPUT)
+                .context("ONNX Runtime gave no logits")?,
+        )
     }
 
     fn threads_used(&self) -> Option<(usize, usize)> {
