@@ -63,8 +63,9 @@ impl PartModel {
 /// of one stage concurrently. An ORT node goes to the part of the IR node
 /// it stands for by name, as in a trace ([`crate::trace::ir_node`]: ORT
 /// names a fused node after the last operation it took in, and a node
-/// moved to NCHWc after its source with `_nchwc`); one that stands for none goes with the producer of its
-/// inputs that runs last, else with its earliest consumer. A node that
+/// moved to NCHWc after its source with `_nchwc`); one that stands for
+/// none goes with the producer of its inputs that runs last, else with its
+/// earliest consumer. A node that
 /// reads a value of another part of its own stage (ORT names a
 /// convolution that took in a residual sum after the convolution) moves
 /// to the next stage; one that reads a later stage's value joins that part
@@ -105,7 +106,8 @@ pub fn split(
             }
         }
     }
-    let stage = |p: usize| stage_of.get(p).copied().unwrap_or(usize::MAX);
+    // every part has a stage (checked above)
+    let stage = |p: usize| stage_of[p];
     let mut part: Vec<Option<usize>> = g
         .node
         .iter()
@@ -121,24 +123,23 @@ pub fn split(
             if part[i].is_some() {
                 continue;
             }
-            let from: Vec<usize> = g.node[i]
+            let producers: Vec<usize> = g.node[i]
                 .input
                 .iter()
-                .filter_map(|v| producer.get(v.as_str()))
-                .map(|&p| part[p])
-                .collect::<Option<Vec<_>>>()
-                .unwrap_or_default();
-            let has_producers = g.node[i]
-                .input
-                .iter()
-                .any(|v| producer.contains_key(v.as_str()));
-            let pick = if has_producers {
-                from.into_iter().max_by_key(|&p| stage(p))
-            } else {
+                .filter_map(|v| producer.get(v.as_str()).copied())
+                .collect();
+            let pick = if producers.is_empty() {
                 consumers[i]
                     .iter()
                     .filter_map(|&c| part[c])
                     .min_by_key(|&p| stage(p))
+            } else {
+                // once every producer is placed
+                producers
+                    .iter()
+                    .map(|&p| part[p])
+                    .collect::<Option<Vec<_>>>()
+                    .and_then(|from| from.into_iter().max_by_key(|&p| stage(p)))
             };
             if pick.is_some() {
                 part[i] = pick;
