@@ -16,7 +16,8 @@
 //!   operation at one intra-op thread and at all of them, the graph splits at
 //!   its cut nodes into regions, and a region's independent branches run on
 //!   concurrent lanes (each with `max(1, intra_threads / lanes)` intra-op
-//!   threads) only where the costs predict a gain; everything else runs one
+//!   threads; one-thread lanes on libtorch's own OpenMP team, [`team`]) only
+//!   where the costs predict a gain; everything else runs one
 //!   operation after another with every intra-op thread. Interleaved passes
 //!   of each (as many as fit in 1.5 s, 5 to 30) then keep the plan only if
 //!   it beat sequential.
@@ -34,8 +35,9 @@
 //!
 //! Files: [`config`] maps the options to a schedule, [`plan`] lowers the
 //! graph and holds the kernels, [`staged`] and [`streams`] are the parallel
-//! schedules, [`trace`] records a traced pass, [`session`] the prepared model, [`library`] the libtorch in
-//! use, [`ffi`] the shim's declarations.
+//! schedules ([`team`] runs a stage on libtorch's OpenMP threads), [`trace`]
+//! records a traced pass, [`session`] the prepared model, [`library`] the
+//! libtorch in use, [`ffi`] the shim's declarations.
 
 pub mod config;
 mod ffi;
@@ -45,6 +47,7 @@ mod plan;
 mod session;
 mod staged;
 mod streams;
+mod team;
 #[cfg(test)]
 mod tests;
 mod trace;

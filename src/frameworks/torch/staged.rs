@@ -4,25 +4,29 @@
 //! independent branches on concurrent lanes only where that predicts a
 //! gain, and everything else one operation after another with every
 //! intra-op thread. The calling thread keeps its threads for the
-//! sequential stages; lanes run on worker threads whose intra-op threads
-//! are set once (changing them clears oneDNN's caches). Interleaved timed
-//! passes of both ([`schedule::check_passes`]) then keep the schedule only
-//! if it beat the sequential one.
+//! sequential stages. A stage of one-thread lanes, no more lanes than
+//! those threads, runs on libtorch's own OpenMP team ([`team`]); wider
+//! lanes run on worker threads whose intra-op threads are set once
+//! (changing them clears oneDNN's caches). Interleaved timed passes of
+//! both ([`schedule::check_passes`]) then keep the schedule only if it beat
+//! the sequential one.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use tch::Tensor;
 
 use super::library::use_intra_threads;
 use super::plan::{gather, release, Plan};
+use super::team;
 use super::trace::Span;
 use crate::graph::{Graph, NodeId};
 use crate::record::stats::median;
-use crate::schedule::{self, Schedule, ScheduleRecord, Stage};
+use crate::schedule::{self, Lane, Schedule, ScheduleRecord, Stage};
 
 /// What starting and joining a parallel stage costs (a channel send, a
 /// wake-up, a receive), µs: the cost model charges it to every parallel
@@ -130,6 +134,48 @@ fn run_lane(plan: &Plan, job: &Job) -> Done {
     Ok((out, spans))
 }
 
+/// Runs `jobs` on the calling thread's OpenMP team ([`team`]): each thread
+/// takes the next lane no thread has taken (one each where the team has a
+/// thread per lane) and records its spans on its own track (the calling
+/// thread is track 0); what each lane computed, in lane order.
+fn on_team(plan: &Plan, jobs: Vec<Job>) -> Result<Vec<LaneOut>> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<(Option<Job>, Option<Done>)>> = jobs
+        .into_iter()
+        .map(|j| Mutex::new((Some(j), None)))
+        .collect();
+    let work = |thread: usize| loop {
+        let Some(slot) = slots.get(next.fetch_add(1, Ordering::Relaxed)) else {
+            return;
+        };
+        let Ok(mut slot) = slot.lock() else { continue };
+        let Some(mut job) = slot.0.take() else {
+            continue;
+        };
+        job.track = thread;
+        // gradients are off per thread, and this may be a thread of the team
+        let _grad = plan.grad_guard();
+        slot.1 = Some(
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_lane(plan, &job)))
+                .unwrap_or_else(|_| Err(anyhow!("a lane panicked"))),
+        );
+    };
+    if !team::run(&work) {
+        bail!(
+            "executor bug: a stage for libtorch's OpenMP team, but libtorch runs without libgomp"
+        );
+    }
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .map_err(|_| anyhow!("a lane panicked"))?
+                .1
+                .unwrap_or_else(|| Err(anyhow!("executor bug: a lane did not run")))
+        })
+        .collect()
+}
+
 /// The cost-model schedule, its lane workers and what it recorded.
 pub(super) struct Staged {
     plan: Arc<Plan>,
@@ -137,6 +183,9 @@ pub(super) struct Staged {
     /// Intra-op threads of the sequential stages (the calling thread's).
     threads: usize,
     workers: Vec<LaneWorker>,
+    /// Whether libtorch runs on libgomp, whose team can run stages of
+    /// one-thread lanes ([`team`]).
+    team: bool,
     pub(super) record: ScheduleRecord,
 }
 
@@ -161,20 +210,35 @@ impl Staged {
                 at_all[s.node] = at_all[s.node].min(s.end_us - s.start_us);
             }
         }
-        let lanes_threads = (threads / workers.max(1)).max(1);
-        let probe = LaneWorker::new(plan.clone(), lanes_threads, 0)?;
+        // a stage of one lane: each operation at a lane's threads, on the
+        // threads a lane runs on
+        let lane = Lane {
+            nodes: (1..n).collect(),
+            threads: (threads / workers.max(1)).max(1),
+        };
+        let probe = Staged::with_schedule(
+            plan.clone(),
+            graph,
+            Schedule {
+                stages: vec![Stage::Parallel(vec![lane.clone()])],
+                predicted_us: 0.0,
+                sequential_us: 0.0,
+            },
+            threads,
+        )?;
         let mut at_lane = vec![f64::INFINITY; n];
         let admitted = plan.admit(input.shallow_clone())?;
         for _ in 0..CALIBRATION_PASSES {
-            probe.send(Job {
-                nodes: (1..n).collect(),
+            let job = Job {
+                nodes: lane.nodes.clone(),
                 inputs: vec![(0, admitted.shallow_clone())],
                 origin: Some(Instant::now()),
                 track: 0,
-            })?;
-            let (_, spans) = probe.receive()?;
-            for s in spans {
-                at_lane[s.node] = at_lane[s.node].min(s.end_us - s.start_us);
+            };
+            for (_, spans) in probe.run_lanes(std::slice::from_ref(&lane), vec![job])? {
+                for s in spans {
+                    at_lane[s.node] = at_lane[s.node].min(s.end_us - s.start_us);
+                }
             }
         }
         drop(probe);
@@ -236,29 +300,77 @@ impl Staged {
             workers: Vec::new(),
             threads,
             schedule,
+            team: team::available(),
             record,
         };
         staged.start_workers()?;
         Ok(staged)
     }
 
-    /// Enough lane workers for the widest stage, at each thread count.
+    /// Whether a stage's `lanes` run on libtorch's OpenMP team: one intra-op
+    /// thread each, and a thread of the team for each.
+    fn on_team(&self, lanes: &[Lane]) -> bool {
+        self.team && lanes.len() <= self.threads && lanes.iter().all(|l| l.threads == 1)
+    }
+
+    /// Whether some stage runs on the team (its threads are then tracks
+    /// 0..threads of a trace, and the lane workers' come after them).
+    fn uses_team(&self) -> bool {
+        self.schedule
+            .stages
+            .iter()
+            .any(|s| matches!(s, Stage::Parallel(lanes) if self.on_team(lanes)))
+    }
+
+    /// Enough lane workers for the widest stage not on the team, at each
+    /// thread count.
     fn start_workers(&mut self) -> Result<()> {
+        let mut need: Vec<(usize, usize)> = Vec::new(); // (threads, workers)
         for stage in &self.schedule.stages {
             let Stage::Parallel(lanes) = stage else {
                 continue;
             };
+            if self.on_team(lanes) {
+                continue;
+            }
             for t in lanes.iter().map(|l| l.threads) {
-                let need = lanes.iter().filter(|l| l.threads == t).count();
-                let have = self.workers.iter().filter(|w| w.threads == t).count();
-                for _ in have..need {
-                    let index = self.workers.len();
-                    self.workers
-                        .push(LaneWorker::new(self.plan.clone(), t, index + 1)?);
+                let n = lanes.iter().filter(|l| l.threads == t).count();
+                match need.iter_mut().find(|(k, _)| *k == t) {
+                    Some((_, m)) => *m = (*m).max(n),
+                    None => need.push((t, n)),
                 }
             }
         }
+        for (t, n) in need {
+            for _ in 0..n {
+                let index = self.workers.len();
+                self.workers
+                    .push(LaneWorker::new(self.plan.clone(), t, index + 1)?);
+            }
+        }
         Ok(())
+    }
+
+    /// Runs a stage's lanes at once, `jobs[i]` on `lanes[i]`: on the team,
+    /// or each on an idle worker of its thread count; what each lane
+    /// computed, in lane order.
+    fn run_lanes(&self, lanes: &[Lane], jobs: Vec<Job>) -> Result<Vec<LaneOut>> {
+        if self.on_team(lanes) {
+            return on_team(&self.plan, jobs);
+        }
+        let first_track = if self.uses_team() { self.threads } else { 1 };
+        let mut busy: Vec<usize> = Vec::with_capacity(lanes.len());
+        for (lane, mut job) in lanes.iter().zip(jobs) {
+            let w = (0..self.workers.len())
+                .find(|&i| self.workers[i].threads == lane.threads && !busy.contains(&i))
+                .context("executor bug: no idle lane worker")?;
+            job.track = first_track + w;
+            self.workers[w].send(job)?;
+            busy.push(w);
+        }
+        // every lane's answer is awaited before an error returns
+        let done: Vec<Done> = busy.iter().map(|&w| self.workers[w].receive()).collect();
+        done.into_iter().collect()
     }
 
     /// (intra-op threads of the sequential stages, lanes at most).
@@ -276,8 +388,8 @@ impl Staged {
         (self.threads, lanes)
     }
 
-    /// One pass; with `trace`, every node's span (track 0: the calling
-    /// thread; lane workers from 1).
+    /// One pass; with `trace`, every node's span (on the tracks of
+    /// [`Staged::tracks`]).
     pub(super) fn run(&mut self, input: Tensor, trace: bool) -> Result<(Tensor, Vec<Span>)> {
         use_intra_threads(self.threads);
         let plan = self.plan.clone();
@@ -309,13 +421,8 @@ impl Staged {
                     }
                 }
                 Stage::Parallel(lanes) => {
-                    let mut busy: Vec<usize> = Vec::with_capacity(lanes.len());
+                    let mut jobs = Vec::with_capacity(lanes.len());
                     for lane in lanes {
-                        let w = (0..self.workers.len())
-                            .find(|&i| {
-                                self.workers[i].threads == lane.threads && !busy.contains(&i)
-                            })
-                            .context("executor bug: no idle lane worker")?;
                         let inputs = lane
                             .nodes
                             .iter()
@@ -330,27 +437,17 @@ impl Staged {
                                     })
                             })
                             .collect::<Result<Vec<_>>>()?;
-                        self.workers[w].send(Job {
+                        jobs.push(Job {
                             nodes: lane.nodes.clone(),
                             inputs,
                             origin,
-                            track: w + 1,
-                        })?;
-                        busy.push(w);
+                            track: 0,
+                        });
                     }
                     let mut done: Vec<(NodeId, Tensor)> = Vec::new();
-                    let mut failed = None;
-                    for &w in &busy {
-                        match self.workers[w].receive() {
-                            Ok((values, s)) => {
-                                done.extend(values);
-                                spans.extend(s);
-                            }
-                            Err(e) => failed = failed.or(Some(e)),
-                        }
-                    }
-                    if let Some(e) = failed {
-                        return Err(e);
+                    for (values, s) in self.run_lanes(lanes, jobs)? {
+                        done.extend(values);
+                        spans.extend(s);
                     }
                     // in topological order, so that a value read inside the
                     // stage is stored before its reader releases it
@@ -368,9 +465,12 @@ impl Staged {
         Ok((y, spans))
     }
 
-    /// Track names of a traced pass.
+    /// Track names of a traced pass: the calling thread, the other threads
+    /// of its OpenMP team where a stage runs on it, then the lane workers.
     pub(super) fn tracks(&self) -> Vec<String> {
+        let team = if self.uses_team() { self.threads } else { 1 };
         std::iter::once(format!("main thread ({} intra-op)", self.threads))
+            .chain((1..team).map(|t| format!("libtorch OpenMP thread {t}")))
             .chain(
                 self.workers
                     .iter()
@@ -388,12 +488,10 @@ mod tests {
     use crate::graph::weights::Weights;
     use crate::schedule::Lane;
 
-    /// speedbench's own parallel executor on two threads runs the two
-    /// branches of a diamond at once when its schedule says so: a property
-    /// of the timeline (two tracks, the branches overlapped), not of the
-    /// wall time.
-    #[test]
-    fn a_parallel_stage_overlaps_the_diamonds_branches() {
+    /// The best-overlapped of a few traced passes of a diamond whose two
+    /// branches run as one parallel stage of lanes with `lane_threads`
+    /// intra-op threads each (the calling thread has two); the track names.
+    fn diamond_stage(lane_threads: usize) -> (crate::record::Trace, Vec<String>) {
         // branches of a few ms each: far longer than a lane takes to wake
         // up, and long enough to be time-sliced when other tests hold the
         // cores
@@ -403,7 +501,7 @@ mod tests {
         let id = |n: &str| g.nodes.iter().position(|m| m.name == n).unwrap();
         let lane = |n: &str| Lane {
             nodes: vec![id(n)],
-            threads: 1,
+            threads: lane_threads,
         };
         let schedule = Schedule {
             stages: vec![
@@ -415,6 +513,7 @@ mod tests {
             sequential_us: 0.0,
         };
         let mut staged = Staged::with_schedule(plan.clone(), &g, schedule, 2).unwrap();
+        assert_eq!(staged.threads(), (2, 2));
         let _grad = plan.grad_guard();
         let x = tch::Tensor::f_from_slice(crate::io::seeded_input(1, 128, 0).as_slice().unwrap())
             .unwrap()
@@ -436,7 +535,7 @@ mod tests {
             }
         }
         let best = traces
-            .iter()
+            .into_iter()
             .max_by(|a, b| {
                 a.concurrency
                     .branch_overlap
@@ -444,8 +543,6 @@ mod tests {
             })
             .unwrap();
         let k = best.concurrency;
-        // the main thread and two lanes ran operations
-        assert_eq!(k.tracks, 3, "{:?}", best.timeline.tracks);
         assert!(!k.sequential(), "{k:?}");
         assert!(k.branch_overlap > 0.5, "{k:?}");
         let track = |n: &str| {
@@ -457,7 +554,39 @@ mod tests {
                 .track
         };
         assert_ne!(track("left"), track("right"));
-        assert_eq!(track("stem"), track("add"));
-        assert_eq!(staged.threads(), (2, 2));
+        assert_eq!((track("stem"), track("add")), (0, 0));
+        (best, staged.tracks())
+    }
+
+    /// speedbench's own parallel executor on two threads runs the two
+    /// branches of a diamond at once when its schedule says so: a property
+    /// of the timeline (the branches overlapped), not of the wall time.
+    /// One-thread lanes run on libtorch's OpenMP team: the calling thread
+    /// and the team's other thread, no thread of speedbench's.
+    #[test]
+    fn a_stage_of_one_thread_lanes_overlaps_on_libtorchs_team() {
+        assert!(team::available(), "libtorch should run on libgomp");
+        let (trace, tracks) = diamond_stage(1);
+        assert_eq!(
+            tracks,
+            ["main thread (2 intra-op)", "libtorch OpenMP thread 1"],
+        );
+        assert_eq!(trace.concurrency.tracks, 2, "{:?}", trace.timeline.tracks);
+    }
+
+    /// Lanes of more than one intra-op thread each run on lane workers.
+    #[test]
+    fn a_stage_of_wider_lanes_overlaps_on_lane_workers() {
+        let (trace, tracks) = diamond_stage(2);
+        assert_eq!(
+            tracks,
+            [
+                "main thread (2 intra-op)",
+                "torch-lane-1 (2 intra-op)",
+                "torch-lane-2 (2 intra-op)"
+            ],
+        );
+        // the main thread and the two workers ran operations
+        assert_eq!(trace.concurrency.tracks, 3, "{:?}", trace.timeline.tracks);
     }
 }
