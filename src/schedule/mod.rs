@@ -33,7 +33,7 @@ pub const CHECK_BUDGET_MS: f64 = 1500.0;
 /// A plan runs only if it measured at least this much faster than
 /// sequential (a fraction): one within a shared machine's noise of
 /// sequential gains nothing, and can measure slower in the timed passes.
-pub const PLAN_MARGIN: f64 = 0.02;
+pub const PLAN_MARGIN: f64 = 0.01;
 
 /// Whether a plan that measured `plan_ms` against `sequential_ms` runs:
 /// faster by [`PLAN_MARGIN`] at least, or kept anyway ([`keep_plan`]).
