@@ -314,3 +314,54 @@ fn readers_follow_a_moved_node_in_any_order() {
     let last = names(&decoded(p[3].as_ref().unwrap())).join(" ");
     assert_eq!(last, "ReorderOutput_token_9 left add fc");
 }
+
+/// ORT fuses a branch point's slices into one node named after one lane's
+/// slice, whose outputs keep every slice's name: it moves to the part
+/// before the lanes (where every lane reads it), whatever reads it.
+#[test]
+fn a_node_computing_another_lane_s_values_moves_before_the_lanes() {
+    let g = crate::trace::tests::diamond_of(4, 8);
+    let (part_of, stage_of) = parts(&g);
+    let fused = |inputs: &[&str]| {
+        vec![
+            node("stem_nchwc", &["input", "w_stem"], &["b"]),
+            node("ReorderOutput_token_1", &["b"], &["stem"]),
+            node("ReorderInput_token_5", &["stem"], &["stem_blocked"]),
+            node("right/GatherSliceToSplitFusion", inputs, &["left", "right"]),
+            node("ReorderInput_token_6", &["left"], &["left_blocked"]),
+            node("add", &["left_blocked", "right"], &["add"]),
+            node("fc", &["add", ""], &["logits"]),
+        ]
+    };
+    // its operand through a reorder of ORT's own
+    let p = split(&model(fused(&["stem_blocked"])), &g, &part_of, &stage_of).unwrap();
+    assert!(p[1].is_none() && p[2].is_none());
+    let first = p[0].as_ref().unwrap();
+    assert_eq!(
+        names(&decoded(first)),
+        [
+            "stem_nchwc",
+            "ReorderOutput_token_1",
+            "ReorderInput_token_5",
+            "right/GatherSliceToSplitFusion",
+            "ReorderInput_token_6"
+        ]
+    );
+    assert_eq!(first.outputs, ["right", "left_blocked"]);
+    // one that reads a value of its own lane stays there
+    let mut nodes = fused(&["r"]);
+    nodes[2] = node("right_nchwc", &["stem", "w_right"], &["r"]);
+    let p = split(&model(nodes), &g, &part_of, &stage_of).unwrap();
+    assert_eq!(
+        names(&decoded(p[0].as_ref().unwrap())),
+        ["stem_nchwc", "ReorderOutput_token_1"]
+    );
+    assert_eq!(
+        names(&decoded(p[2].as_ref().unwrap())),
+        [
+            "right_nchwc",
+            "right/GatherSliceToSplitFusion",
+            "ReorderInput_token_6"
+        ]
+    );
+}
