@@ -66,8 +66,8 @@ impl PartModel {
 /// moved to NCHWc after its source with `_nchwc`); one that stands for
 /// none goes with the producer of its inputs that runs last, else with its
 /// earliest consumer. Before that, a node of a lane that computes another
-/// lane's values from earlier stages' moves to the stage before (where
-/// that is one part). A node that
+/// lane's values moves to the stage before (where that is one part). A
+/// node that
 /// reads a value of another part of its own stage (ORT names a
 /// convolution that took in a residual sum after the convolution) moves
 /// to the next stage; one that reads a later stage's value joins that part
@@ -118,7 +118,7 @@ pub fn split(
                 .and_then(|(_, id)| part_of.get(id).copied().flatten())
         })
         .collect();
-    hoist_shared(g, &index, part_of, &producer, &mut part, stage_of);
+    hoist_shared(g, &index, part_of, &mut part, stage_of);
     // nodes of ORT's own, by their neighbours, until none moves
     loop {
         let mut moved = false;
@@ -221,30 +221,19 @@ pub fn split(
 
 /// A node of a lane that computes values of another lane of its stage
 /// (ORT fuses a branch point's slices into one `Split`, named after one
-/// lane's slice, whose outputs keep every slice's name) from earlier
-/// stages' values only moves to the part of the stage before, where that
-/// stage is one part: left in the lane, it would pull the other lanes'
-/// operations after the stage, and the lanes would run one after another.
-/// `part` holds the nodes named after IR nodes only; an operand from a
-/// node of ORT's own counts by the named nodes behind it.
+/// lane's slice, whose outputs keep every slice's name) moves to the part
+/// of the stage before, where that stage is one part: left in the lane, it
+/// would pull the other lanes' operations after the stage, and the lanes
+/// would run one after another. `part` holds the nodes named after IR
+/// nodes only. (One that reads a value of its stage is moved back by the
+/// repair that follows, to where it would have gone from its lane.)
 fn hoist_shared(
     g: &GraphProto,
     index: &HashMap<&str, NodeId>,
     part_of: &[Option<usize>],
-    producer: &HashMap<&str, usize>,
     part: &mut [Option<usize>],
     stage_of: &[usize],
 ) {
-    let producers: Vec<Vec<usize>> = g
-        .node
-        .iter()
-        .map(|n| {
-            n.input
-                .iter()
-                .filter_map(|v| producer.get(v.as_str()).copied())
-                .collect()
-        })
-        .collect();
     for (i, n) in g.node.iter().enumerate() {
         let Some(p) = part[i] else { continue };
         let s = stage_of[p];
@@ -254,42 +243,16 @@ fn hoist_shared(
             .filter_map(|o| index.get(o.as_str()))
             .filter_map(|&id| part_of.get(id).copied().flatten())
             .any(|q| q != p && stage_of[q] == s);
-        if !shared || named_behind(i, &producers, part).any(|q| stage_of[q] >= s) {
-            continue;
-        }
         let Some(before) = stage_of.iter().copied().filter(|&t| t < s).max() else {
             continue;
         };
         let before: Vec<usize> = (0..stage_of.len())
             .filter(|&q| stage_of[q] == before)
             .collect();
-        if let [one] = before[..] {
-            part[i] = Some(one);
+        if let ([one], true) = (&before[..], shared) {
+            part[i] = Some(*one);
         }
     }
-}
-
-/// The parts of the named nodes behind `i`'s operands, through nodes of
-/// ORT's own.
-fn named_behind<'a>(
-    i: usize,
-    producers: &'a [Vec<usize>],
-    part: &'a [Option<usize>],
-) -> impl Iterator<Item = usize> + 'a {
-    let mut seen: HashSet<usize> = HashSet::new();
-    let mut todo: Vec<usize> = producers[i].clone();
-    std::iter::from_fn(move || {
-        while let Some(n) = todo.pop() {
-            if !seen.insert(n) {
-                continue;
-            }
-            match part[n] {
-                Some(q) => return Some(q),
-                None => todo.extend(producers[n].iter().copied()),
-            }
-        }
-        None
-    })
 }
 
 /// The model of part `p`: its nodes in the optimised graph's order, the
