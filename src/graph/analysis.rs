@@ -113,6 +113,20 @@ pub fn branch_nodes(g: &Graph) -> Vec<bool> {
     branches(g, &reachability(g))
 }
 
+/// [`branch_nodes`] of the subgraph on `nodes` (a component of a region:
+/// the paths between its nodes stay inside it), in the order of `nodes`.
+pub fn branch_nodes_within(g: &Graph, nodes: &[NodeId]) -> Vec<bool> {
+    let reach = reachability(g);
+    nodes
+        .iter()
+        .map(|&a| {
+            nodes
+                .iter()
+                .any(|&b| a != b && !bit(&reach[a], b) && !bit(&reach[b], a))
+        })
+        .collect()
+}
+
 fn branches(g: &Graph, reach: &[Vec<u64>]) -> Vec<bool> {
     let n = g.nodes.len();
     let comparable = |a: usize, b: usize| bit(&reach[a], b) || bit(&reach[b], a);

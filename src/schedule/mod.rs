@@ -10,7 +10,7 @@
 //! Sequential is always a candidate, so the predicted time never exceeds
 //! the sequential one.
 
-use crate::graph::analysis::branch_nodes;
+use crate::graph::analysis::{branch_nodes, branch_nodes_within};
 use crate::graph::{Graph, NodeId};
 pub use crate::record::{ParallelStage, ScheduleRecord};
 
@@ -159,11 +159,108 @@ fn pack(costs: &[f64], lanes: usize) -> Vec<(Vec<usize>, f64)> {
     out
 }
 
+/// The fastest packing of `items` (each a run of nodes in order) onto 2 to
+/// `workers` concurrent lanes that share `threads`, by `cost`: its time
+/// (the slowest lane plus `overhead_us`) and lanes.
+fn best_lanes(
+    items: &[Vec<NodeId>],
+    cost: &dyn Fn(NodeId, usize) -> f64,
+    threads: usize,
+    workers: usize,
+    overhead_us: f64,
+) -> Option<(f64, Vec<Lane>)> {
+    let mut best: Option<(f64, Vec<Lane>)> = None;
+    for lanes in 2..=workers.min(items.len()) {
+        // lanes share the threads: lanes that each kept all of them
+        // (oversubscribed) made the sequential cell of the same worker
+        // twice as slow on a 2-core machine (their idle OpenMP teams),
+        // so they are not a candidate
+        let per_lane = (threads / lanes).max(1);
+        let costs: Vec<f64> = items
+            .iter()
+            .map(|p| p.iter().map(|&n| cost(n, per_lane)).sum())
+            .collect();
+        let packed = pack(&costs, lanes);
+        let time = packed.iter().map(|l| l.1).fold(0.0, f64::max) + overhead_us;
+        if best.as_ref().is_none_or(|b| time < b.0) {
+            let lanes = packed
+                .into_iter()
+                .map(|(picked, _)| {
+                    let mut nodes: Vec<NodeId> =
+                        picked.iter().flat_map(|&i| items[i].clone()).collect();
+                    nodes.sort_unstable();
+                    Lane {
+                        nodes,
+                        threads: per_lane,
+                    }
+                })
+                .collect();
+            best = Some((time, lanes));
+        }
+    }
+    best
+}
+
+/// The stages of a branch region whose components are `parts` that nest
+/// one level: the costliest component runs one operation after another
+/// except for its own costliest run of branches, which runs as a parallel
+/// stage together with the other components (independent of all of it),
+/// as in the first block of a ResNeXt stage, where the downsample branch
+/// spans the block and the group branches sit inside the main path. The
+/// predicted time and the stages; None where that component has no
+/// branches of its own.
+fn nested(
+    g: &Graph,
+    parts: &[Vec<NodeId>],
+    cost: &dyn Fn(NodeId, usize) -> f64,
+    threads: usize,
+    workers: usize,
+    overhead_us: f64,
+) -> Option<(f64, Vec<Stage>)> {
+    let seq = |nodes: &[NodeId]| nodes.iter().map(|&n| cost(n, threads)).sum::<f64>();
+    let big = (0..parts.len()).max_by(|&a, &b| seq(&parts[a]).total_cmp(&seq(&parts[b])))?;
+    let main = &parts[big];
+    let inner = branch_nodes_within(g, main);
+    // the component's runs of branch nodes, as index ranges of `main`
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (i, &on_branch) in inner.iter().enumerate() {
+        match runs.last_mut() {
+            Some((_, end)) if on_branch && *end == i => *end = i + 1,
+            _ if on_branch => runs.push((i, i + 1)),
+            _ => {}
+        }
+    }
+    let &(start, end) = runs
+        .iter()
+        .max_by(|a, b| seq(&main[a.0..a.1]).total_cmp(&seq(&main[b.0..b.1])))?;
+    let mut items = components(g, &main[start..end]);
+    items.extend(
+        parts
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != big)
+            .map(|(_, p)| p.clone()),
+    );
+    let (time, lanes) = best_lanes(&items, cost, threads, workers, overhead_us)?;
+    let (before, after) = (&main[..start], &main[end..]);
+    let stages = [
+        Stage::Sequential(before.to_vec()),
+        Stage::Parallel(lanes),
+        Stage::Sequential(after.to_vec()),
+    ]
+    .into_iter()
+    .filter(|s| !matches!(s, Stage::Sequential(n) if n.is_empty()))
+    .collect();
+    Some((seq(before) + time + seq(after), stages))
+}
+
 /// The schedule the costs predict fastest. `cost(node, threads)` is a
 /// node's measured time in µs at that many intra-op threads; `threads` the
 /// intra-op threads of the sequential schedule, `workers` the most lanes
 /// that may run at once, `overhead_us` what starting and joining a
-/// parallel stage costs.
+/// parallel stage costs. A branch region runs one operation after
+/// another, its components on concurrent lanes, or (where one component
+/// holds branches of its own) [`nested`], whichever is predicted fastest.
 pub fn plan(
     g: &Graph,
     cost: &dyn Fn(NodeId, usize) -> f64,
@@ -174,10 +271,6 @@ pub fn plan(
     let threads = threads.max(1);
     let mut stages: Vec<Stage> = Vec::new();
     let (mut predicted, mut sequential) = (0.0, 0.0);
-    let push_sequential = |stages: &mut Vec<Stage>, nodes: &[NodeId]| match stages.last_mut() {
-        Some(Stage::Sequential(run)) => run.extend_from_slice(nodes),
-        _ => stages.push(Stage::Sequential(nodes.to_vec())),
-    };
     for region in regions(g) {
         let seq: f64 = region.nodes.iter().map(|&n| cost(n, threads)).sum();
         sequential += seq;
@@ -186,43 +279,20 @@ pub fn plan(
         } else {
             vec![]
         };
-        let mut best: Option<(f64, Vec<Lane>)> = None;
-        for lanes in 2..=workers.min(parts.len()) {
-            // lanes share the threads: lanes that each kept all of them
-            // (oversubscribed) made the sequential cell of the same worker
-            // twice as slow on a 2-core machine (their idle OpenMP teams),
-            // so they are not a candidate
-            let per_lane = (threads / lanes).max(1);
-            let costs: Vec<f64> = parts
-                .iter()
-                .map(|p| p.iter().map(|&n| cost(n, per_lane)).sum())
-                .collect();
-            let packed = pack(&costs, lanes);
-            let time = packed.iter().map(|l| l.1).fold(0.0, f64::max) + overhead_us;
-            if time < seq && best.as_ref().is_none_or(|b| time < b.0) {
-                let lanes = packed
-                    .into_iter()
-                    .map(|(items, _)| {
-                        let mut nodes: Vec<NodeId> =
-                            items.iter().flat_map(|&i| parts[i].clone()).collect();
-                        nodes.sort_unstable();
-                        Lane {
-                            nodes,
-                            threads: per_lane,
-                        }
-                    })
-                    .collect();
-                best = Some((time, lanes));
-            }
-        }
-        match best {
-            Some((time, lanes)) => {
-                predicted += time;
-                stages.push(Stage::Parallel(lanes));
-            }
-            None => {
-                predicted += seq;
-                push_sequential(&mut stages, &region.nodes);
+        let flat = best_lanes(&parts, cost, threads, workers, overhead_us)
+            .map(|(time, lanes)| (time, vec![Stage::Parallel(lanes)]));
+        let inside = nested(g, &parts, cost, threads, workers, overhead_us);
+        let best = [flat, inside]
+            .into_iter()
+            .flatten()
+            .filter(|(time, _)| *time < seq)
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        let (time, chosen) = best.unwrap_or((seq, vec![Stage::Sequential(region.nodes)]));
+        predicted += time;
+        for stage in chosen {
+            match (stage, stages.last_mut()) {
+                (Stage::Sequential(nodes), Some(Stage::Sequential(run))) => run.extend(nodes),
+                (stage, _) => stages.push(stage),
             }
         }
     }

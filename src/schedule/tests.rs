@@ -384,3 +384,87 @@ fn a_plan_s_record_lists_its_parallel_stages() {
     };
     assert!(seq.record(&g, "x").chosen.starts_with("sequential"));
 }
+
+/// The first block of a ResNeXt stage in small: the main path `a1 -> (b1 |
+/// b2 | b3) -> a2` and a downsample `d` beside the whole of it.
+fn nested_block() -> Graph {
+    let conv = |p: &str| Op::Conv {
+        out: 4,
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+        groups: 1,
+        bias: false,
+        params: ParamRef::whole(p),
+    };
+    let mut g = Graph::new("nested", Shape::new(3, 8, 8));
+    let stem = g.add("stem", conv("stem"), &[0]).unwrap();
+    let a1 = g.add("a1", conv("a1"), &[stem]).unwrap();
+    let b: Vec<NodeId> = ["b1", "b2", "b3"]
+        .iter()
+        .map(|n| g.add(n, conv(n), &[a1]).unwrap())
+        .collect();
+    let cat = g.add("cat", Op::Concat, &b).unwrap();
+    let a2 = g.add("a2", conv("a2"), &[cat]).unwrap();
+    let d = g.add("d", conv("d"), &[stem]).unwrap();
+    g.add("add", Op::Add, &[a2, d]).unwrap();
+    g
+}
+
+/// Where one component of a region holds branches of its own, its
+/// costliest run of them runs as a parallel stage together with the other
+/// components; the rest of that component runs before and after it.
+#[test]
+fn branches_inside_a_component_run_beside_the_other_components() {
+    let g = nested_block();
+    let names = |nodes: &[NodeId]| {
+        nodes
+            .iter()
+            .map(|&n| g.nodes[n].name.as_str())
+            .collect::<Vec<_>>()
+    };
+    // one region of two components: the main path and the downsample
+    let r = regions(&g);
+    let region = r.iter().find(|r| r.branch).unwrap();
+    assert_eq!(components(&g, &region.nodes).len(), 2);
+    // no scaling: the three group branches and the downsample on two lanes
+    let one = [
+        ("a1", 100.0),
+        ("b1", 300.0),
+        ("b2", 300.0),
+        ("b3", 300.0),
+        ("cat", 10.0),
+        ("a2", 100.0),
+        ("d", 200.0),
+    ];
+    let s = plan(&g, &costs(&g, &one, 1.0), 2, 2, 20.0);
+    let stages: Vec<Vec<Vec<&str>>> = s
+        .stages
+        .iter()
+        .map(|st| match st {
+            Stage::Sequential(n) => vec![names(n)],
+            Stage::Parallel(lanes) => lanes.iter().map(|l| names(&l.nodes)).collect(),
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            vec![vec!["stem", "a1"]],
+            vec![vec!["b1", "b3"], vec!["b2", "d"]],
+            vec![vec!["cat", "a2", "add"]],
+        ]
+    );
+    // predicted: stem (1) + a1 + the slower lane (600) + overhead + the rest
+    let want = 1.0 + 100.0 + 600.0 + 20.0 + 10.0 + 100.0 + 1.0;
+    assert!((s.predicted_us - want).abs() < 1e-9, "{s:?}");
+    // flat, the main path (1010) against the downsample would save 180 of
+    // the sequential 1312
+    assert!(s.predicted_us < s.sequential_us - 400.0, "{s:?}");
+    // perfect scaling: sequential, nested or not
+    assert!(!plan(&g, &costs(&g, &one, 0.5), 2, 2, 20.0).is_parallel());
+    // every node once, in an order its inputs allow
+    let order = s.nodes();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..g.nodes.len()).collect::<Vec<_>>());
+}
