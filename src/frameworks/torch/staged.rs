@@ -176,6 +176,19 @@ fn on_team(plan: &Plan, jobs: Vec<Job>) -> Result<Vec<LaneOut>> {
         .collect()
 }
 
+/// Per node, the shortest of `best` and its spans' durations.
+fn keep_fastest(best: &mut [f64], spans: &[Span]) {
+    for s in spans {
+        best[s.node] = best[s.node].min(s.end_us - s.start_us);
+    }
+}
+
+/// The intra-op threads of a lane when `workers` lanes share `threads`
+/// (at least one): what calibration times the lanes' operations at.
+fn lane_threads(threads: usize, workers: usize) -> usize {
+    (threads / workers.max(1)).max(1)
+}
+
 /// The cost-model schedule, its lane workers and what it recorded.
 pub(super) struct Staged {
     plan: Arc<Plan>,
@@ -206,15 +219,13 @@ impl Staged {
         for _ in 0..CALIBRATION_PASSES {
             let mut spans = Vec::with_capacity(n);
             drop(plan.run_sequential(input.shallow_clone(), Some(&mut spans))?);
-            for s in spans {
-                at_all[s.node] = at_all[s.node].min(s.end_us - s.start_us);
-            }
+            keep_fastest(&mut at_all, &spans);
         }
         // a stage of one lane: each operation at a lane's threads, on the
         // threads a lane runs on
         let lane = Lane {
             nodes: (1..n).collect(),
-            threads: (threads / workers.max(1)).max(1),
+            threads: lane_threads(threads, workers),
         };
         let probe = Staged::with_schedule(
             plan.clone(),
@@ -236,9 +247,7 @@ impl Staged {
                 track: 0,
             };
             for (_, spans) in probe.run_lanes(std::slice::from_ref(&lane), vec![job])? {
-                for s in spans {
-                    at_lane[s.node] = at_lane[s.node].min(s.end_us - s.start_us);
-                }
+                keep_fastest(&mut at_lane, &spans);
             }
         }
         drop(probe);
@@ -487,6 +496,35 @@ mod tests {
     use crate::frameworks::Optimize;
     use crate::graph::weights::Weights;
     use crate::schedule::Lane;
+
+    #[test]
+    fn calibration_keeps_each_operation_s_fastest_time() {
+        let span = |node, start_us, end_us| Span {
+            node,
+            track: 0,
+            start_us,
+            end_us,
+        };
+        let mut best = vec![f64::INFINITY, 4.0, f64::INFINITY];
+        keep_fastest(
+            &mut best,
+            &[
+                span(1, 10.0, 15.0),
+                span(2, 20.0, 23.0),
+                span(2, 30.0, 32.5),
+            ],
+        );
+        assert_eq!(best, [f64::INFINITY, 4.0, 2.5]);
+    }
+
+    #[test]
+    fn lanes_share_the_threads() {
+        assert_eq!(lane_threads(2, 2), 1);
+        assert_eq!(lane_threads(8, 2), 4);
+        assert_eq!(lane_threads(3, 2), 1);
+        assert_eq!(lane_threads(2, 4), 1);
+        assert_eq!(lane_threads(6, 0), 6);
+    }
 
     /// The best-overlapped of a few traced passes of a diamond whose two
     /// branches run as one parallel stage of lanes with `lane_threads`
