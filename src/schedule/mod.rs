@@ -159,6 +159,12 @@ fn pack(costs: &[f64], lanes: usize) -> Vec<(Vec<usize>, f64)> {
     out
 }
 
+/// The intra-op threads of each of `lanes` lanes that share `threads` (at
+/// least one).
+pub fn lane_threads(threads: usize, lanes: usize) -> usize {
+    (threads / lanes.max(1)).max(1)
+}
+
 /// The fastest packing of `items` (each a run of nodes in order) onto 2 to
 /// `workers` concurrent lanes that share `threads`, by `cost`: its time
 /// (the slowest lane plus `overhead_us`) and lanes.
@@ -175,7 +181,7 @@ fn best_lanes(
         // (oversubscribed) made the sequential cell of the same worker
         // twice as slow on a 2-core machine (their idle OpenMP teams),
         // so they are not a candidate
-        let per_lane = (threads / lanes).max(1);
+        let per_lane = lane_threads(threads, lanes);
         let costs: Vec<f64> = items
             .iter()
             .map(|p| p.iter().map(|&n| cost(n, per_lane)).sum())

@@ -1,9 +1,9 @@
 use super::*;
 use crate::graph::{Op, ParamRef, Shape};
 
-/// input -> stem -> (heavy: two convs, light: one conv) -> add -> head.
-fn diamond() -> Graph {
-    let conv = |p: &str| Op::Conv {
+/// A 3x3 convolution to 4 channels with the weights named `p`.
+fn conv(p: &str) -> Op {
+    Op::Conv {
         out: 4,
         kernel: 3,
         stride: 1,
@@ -11,7 +11,11 @@ fn diamond() -> Graph {
         groups: 1,
         bias: false,
         params: ParamRef::whole(p),
-    };
+    }
+}
+
+/// input -> stem -> (heavy: two convs, light: one conv) -> add -> head.
+fn diamond() -> Graph {
     let mut g = Graph::new("diamond", Shape::new(3, 8, 8));
     let stem = g.add("stem", conv("stem"), &[0]).unwrap();
     let h1 = g.add("heavy1", conv("heavy1"), &[stem]).unwrap();
@@ -217,15 +221,6 @@ fn the_environment_can_keep_the_plan() {
 
 /// input -> stem -> three single-conv branches a, b, c -> concat.
 fn trident() -> Graph {
-    let conv = |p: &str| Op::Conv {
-        out: 4,
-        kernel: 3,
-        stride: 1,
-        pad: 1,
-        groups: 1,
-        bias: false,
-        params: ParamRef::whole(p),
-    };
     let mut g = Graph::new("trident", Shape::new(3, 8, 8));
     let stem = g.add("stem", conv("stem"), &[0]).unwrap();
     let a = g.add("a", conv("a"), &[stem]).unwrap();
@@ -388,15 +383,6 @@ fn a_plan_s_record_lists_its_parallel_stages() {
 /// The first block of a ResNeXt stage in small: the main path `a1 -> (b1 |
 /// b2 | b3) -> a2` and a downsample `d` beside the whole of it.
 fn nested_block() -> Graph {
-    let conv = |p: &str| Op::Conv {
-        out: 4,
-        kernel: 3,
-        stride: 1,
-        pad: 1,
-        groups: 1,
-        bias: false,
-        params: ParamRef::whole(p),
-    };
     let mut g = Graph::new("nested", Shape::new(3, 8, 8));
     let stem = g.add("stem", conv("stem"), &[0]).unwrap();
     let a1 = g.add("a1", conv("a1"), &[stem]).unwrap();
@@ -467,4 +453,13 @@ fn branches_inside_a_component_run_beside_the_other_components() {
     let mut sorted = order.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, (1..g.nodes.len()).collect::<Vec<_>>());
+}
+
+#[test]
+fn lanes_share_the_threads() {
+    assert_eq!(lane_threads(2, 2), 1);
+    assert_eq!(lane_threads(8, 2), 4);
+    assert_eq!(lane_threads(3, 2), 1);
+    assert_eq!(lane_threads(2, 4), 1);
+    assert_eq!(lane_threads(6, 0), 6);
 }

@@ -26,7 +26,7 @@ use super::team;
 use super::trace::Span;
 use crate::graph::{Graph, NodeId};
 use crate::record::stats::median;
-use crate::schedule::{self, Lane, Schedule, ScheduleRecord, Stage};
+use crate::schedule::{self, lane_threads, Lane, Schedule, ScheduleRecord, Stage};
 
 /// What starting and joining a parallel stage costs (a channel send, a
 /// wake-up, a receive), µs: the cost model charges it to every parallel
@@ -181,12 +181,6 @@ fn keep_fastest(best: &mut [f64], spans: &[Span]) {
     for s in spans {
         best[s.node] = best[s.node].min(s.end_us - s.start_us);
     }
-}
-
-/// The intra-op threads of a lane when `workers` lanes share `threads`
-/// (at least one): what calibration times the lanes' operations at.
-fn lane_threads(threads: usize, workers: usize) -> usize {
-    (threads / workers.max(1)).max(1)
 }
 
 /// The cost-model schedule, its lane workers and what it recorded.
@@ -515,15 +509,6 @@ mod tests {
             ],
         );
         assert_eq!(best, [f64::INFINITY, 4.0, 2.5]);
-    }
-
-    #[test]
-    fn lanes_share_the_threads() {
-        assert_eq!(lane_threads(2, 2), 1);
-        assert_eq!(lane_threads(8, 2), 4);
-        assert_eq!(lane_threads(3, 2), 1);
-        assert_eq!(lane_threads(2, 4), 1);
-        assert_eq!(lane_threads(6, 0), 6);
     }
 
     /// The best-overlapped of a few traced passes of a diamond whose two
