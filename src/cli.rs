@@ -111,7 +111,8 @@ pub enum Gate {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Framework(s) to time; repeat, or `all`.
+    /// Framework(s) to time; repeat, or `all`. A framework named twice is
+    /// timed twice (`ort` and `ort#2`): an A/A check of the method.
     #[arg(long = "framework", value_name = "ort|ort-own|torch|tf|all")]
     pub frameworks: Vec<String>,
     /// Model(s) to time; repeat, or `all`.
@@ -141,6 +142,16 @@ pub struct RunArgs {
     pub iters: Option<usize>,
     #[arg(long)]
     pub warmup: Option<usize>,
+    /// Worker processes per cell: each cell is timed in R processes of its
+    /// own (the timed iterations shared out among them), in a balanced,
+    /// shuffled order, and its intervals span processes and iterations.
+    /// Default from the profile (smoke 1, quick 3, paper 5).
+    #[arg(long, value_name = "R")]
+    pub processes: Option<usize>,
+    /// Seed of the processes' shuffled order (recorded in the results);
+    /// default: a random one.
+    #[arg(long, value_name = "N")]
+    pub order_seed: Option<u64>,
     /// Profile from harness.toml (paper, quick, smoke); default: paper where
     /// a CUDA device is present, else quick.
     #[arg(long)]
@@ -175,7 +186,7 @@ pub struct RunArgs {
     pub wide: bool,
     /// Continue an interrupted run: its plan (and shard), skipping the cells
     /// it holds.
-    #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "optimize", "batch", "size", "iters", "warmup", "device", "mode", "weights", "out", "shard", "shard_count"])]
+    #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "optimize", "batch", "size", "iters", "warmup", "processes", "order_seed", "device", "mode", "weights", "out", "shard", "shard_count"])]
     pub resume: Option<PathBuf>,
     /// Run shard K of N (K is 1-based: 1 <= K <= N): a deterministic slice
     /// of the (model, framework) workers, balanced by expected cost (MACs x
@@ -214,6 +225,8 @@ impl RunArgs {
             size: self.size,
             warmup: self.warmup,
             iters: self.iters,
+            processes: self.processes,
+            order_seed: self.order_seed,
             out: self.out.clone(),
             weights: self.weights.clone(),
         }
@@ -253,6 +266,16 @@ pub struct TraceArgs {
     pub iters: usize,
     #[arg(long)]
     pub warmup: Option<usize>,
+    /// Worker processes per cell: each cell is timed in R processes of its
+    /// own (the timed iterations shared out among them), in a balanced,
+    /// shuffled order, and its intervals span processes and iterations.
+    /// Default from the profile (smoke 1, quick 3, paper 5).
+    #[arg(long, value_name = "R")]
+    pub processes: Option<usize>,
+    /// Seed of the processes' shuffled order (recorded in the results);
+    /// default: a random one.
+    #[arg(long, value_name = "N")]
+    pub order_seed: Option<u64>,
     /// Profile from harness.toml for everything not given here.
     #[arg(long)]
     pub profile: Option<String>,
@@ -283,6 +306,9 @@ impl TraceArgs {
             size: self.size,
             warmup: self.warmup,
             iters: Some(self.iters),
+            // the traced passes are the product: one process per cell
+            processes: Some(1),
+            order_seed: None,
             out: Some(out),
             weights: self.weights.clone(),
         }

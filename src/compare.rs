@@ -6,15 +6,17 @@
 //! threshold (criterion's rule). Improved likewise below `1 - threshold`.
 //! Within-run ratios (parallel/sequential per framework, framework/framework
 //! per model) are compared the same way: a slower or busier runner moves them
-//! far less than it moves milliseconds.
+//! far less than it moves milliseconds. The intervals span the worker
+//! processes of each cell as well as its iterations
+//! ([`crate::record::intervals`]); a cell timed while other processes took
+//! more than a quarter of a core is inconclusive, never REGRESSED or
+//! improved.
 
 use serde::Serialize;
 
-use crate::record::stats::{self, median, Ratio};
+use crate::record::stats::{median, Ratio};
 use crate::record::CellRecord;
 use crate::record::{Device, Mode, Optimize};
-
-const RESAMPLES: usize = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -22,6 +24,10 @@ pub enum Verdict {
     Regressed,
     Improved,
     Unchanged,
+    /// A cell (or a cell of a ratio) was timed while other processes took
+    /// more than [`crate::record::BUSY_CORES`]: neither regressed nor
+    /// improved can be told.
+    Inconclusive,
 }
 
 impl std::fmt::Display for Verdict {
@@ -30,6 +36,7 @@ impl std::fmt::Display for Verdict {
             Verdict::Regressed => "REGRESSED",
             Verdict::Improved => "improved",
             Verdict::Unchanged => "unchanged",
+            Verdict::Inconclusive => "inconclusive (busy)",
         })
     }
 }
@@ -126,33 +133,44 @@ pub fn verdict(r: &Ratio, threshold: f64) -> Verdict {
     }
 }
 
-/// The comparison's bootstrap: every set resampled, a fixed seed.
-pub(crate) fn bootstrap(sets: &[&[f64]], stat: impl Fn(&[Vec<f64>]) -> f64) -> Ratio {
-    stats::bootstrap(sets, RESAMPLES, 0xc0ffee, stat)
+/// Seed of the comparison's bootstrap.
+const SEED: u64 = 0xc0ffee;
+
+/// A cell's median with its interval over processes and iterations.
+pub(crate) fn median_of(c: &CellRecord) -> Ratio {
+    crate::record::contrast(&[(c, 0, 1.0)], SEED)
 }
 
-/// A cell's median now over its median then, with its bootstrap interval.
+/// `num`'s median over `den`'s, cells of one run (paired by process).
+pub(crate) fn within(num: &CellRecord, den: &CellRecord) -> Ratio {
+    crate::record::contrast(&[(num, 0, 1.0), (den, 0, -1.0)], SEED)
+}
+
+/// A cell's median now over its median then, with its interval over the
+/// processes and iterations of both runs.
 pub(crate) fn time_ratio(current: &CellRecord, baseline: &CellRecord) -> Ratio {
-    bootstrap(&[&current.samples_ms, &baseline.samples_ms], |s| {
-        median(&s[0]) / median(&s[1])
-    })
+    crate::record::contrast(&[(current, 0, 1.0), (baseline, 1, -1.0)], SEED)
 }
 
 /// A within-run ratio (numerator, denominator) now over the same ratio
-/// then: a ratio of ratios of medians, with its bootstrap interval.
+/// then: a ratio of ratios of medians, each run's pair paired by process.
 pub(crate) fn ratio_of_ratios(
     (cn, cd): (&CellRecord, &CellRecord),
     (bn, bd): (&CellRecord, &CellRecord),
 ) -> Ratio {
-    bootstrap(
-        &[
-            &cn.samples_ms,
-            &cd.samples_ms,
-            &bn.samples_ms,
-            &bd.samples_ms,
-        ],
-        |s| (median(&s[0]) / median(&s[1])) / (median(&s[2]) / median(&s[3])),
+    crate::record::contrast(
+        &[(cn, 0, 1.0), (cd, 0, -1.0), (bn, 1, -1.0), (bd, 1, 1.0)],
+        SEED,
     )
+}
+
+/// The verdict on `r`, inconclusive where a cell behind it was busy.
+pub(crate) fn judged(r: &Ratio, threshold: f64, cells: &[&CellRecord]) -> Verdict {
+    if cells.iter().any(|c| c.busy()) {
+        Verdict::Inconclusive
+    } else {
+        verdict(r, threshold)
+    }
 }
 
 pub(crate) fn index(cells: &[CellRecord]) -> std::collections::BTreeMap<CellKey, &CellRecord> {
@@ -171,7 +189,7 @@ pub fn compare(baseline: &[CellRecord], current: &[CellRecord], threshold: f64) 
                 what: k.to_string(),
                 baseline: median(&b.samples_ms),
                 current: median(&c.samples_ms),
-                verdict: verdict(&ratio, threshold),
+                verdict: judged(&ratio, threshold, &[c, b]),
                 ratio,
             });
         }
@@ -197,7 +215,7 @@ pub fn compare(baseline: &[CellRecord], current: &[CellRecord], threshold: f64) 
             what,
             baseline: median(&bn.samples_ms) / median(&bd.samples_ms),
             current: median(&cn.samples_ms) / median(&cd.samples_ms),
-            verdict: verdict(&ratio, threshold),
+            verdict: judged(&ratio, threshold, &[cn, cd, bn, bd]),
             ratio,
         });
     }
@@ -290,11 +308,19 @@ mod tests {
 
     #[test]
     fn verdicts_and_keys_read_as_reports_print_them() {
-        let words: Vec<String> = [Verdict::Regressed, Verdict::Improved, Verdict::Unchanged]
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(words, ["REGRESSED", "improved", "unchanged"]);
+        let words: Vec<String> = [
+            Verdict::Regressed,
+            Verdict::Improved,
+            Verdict::Unchanged,
+            Verdict::Inconclusive,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            words,
+            ["REGRESSED", "improved", "unchanged", "inconclusive (busy)"]
+        );
         assert_eq!(level_suffix(Optimize::Default), "");
         assert_eq!(level_suffix(Optimize::Max), " --optimize max");
         let key = CellKey {

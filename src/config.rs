@@ -28,6 +28,8 @@ pub struct Request {
     pub size: Option<usize>,
     pub warmup: Option<usize>,
     pub iters: Option<usize>,
+    pub processes: Option<usize>,
+    pub order_seed: Option<u64>,
     pub out: Option<PathBuf>,
     pub weights: Option<PathBuf>,
 }
@@ -89,6 +91,8 @@ pub struct Profile {
     pub size: Option<usize>,
     pub warmup: Option<usize>,
     pub iters: Option<usize>,
+    /// Worker processes per cell.
+    pub processes: Option<usize>,
 }
 
 /// Lays `over` onto `base`: tables merge key by key, anything else replaces.
@@ -165,6 +169,19 @@ fn expand(names: &[String], known: &[String], what: &str) -> Result<Vec<String>>
     Ok(out)
 }
 
+/// A framework named more than once is timed once per naming, as an A/A
+/// check of the method: `ort`, `ort#2`, `ort#3`... (`frameworks`, expanded
+/// and deduplicated, in the order `asked` first names them).
+fn repeats(asked: &[String], frameworks: Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in frameworks {
+        let times = asked.iter().filter(|a| **a == f).count().max(1);
+        out.push(f.clone());
+        out.extend((2..=times).map(|k| format!("{f}#{k}")));
+    }
+    out
+}
+
 pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
     let h = match &args.config {
         Some(path) => Harness::load(path)?,
@@ -195,6 +212,7 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
     );
     let warmup = field(args.warmup, p.warmup, "warmup")?;
     let iters = field(args.iters, p.iters, "iters")?;
+    let processes = args.processes.or(p.processes).unwrap_or(1);
     let (models, skipped_models) = models(args, &h, catalog, size)?;
     let known_fw: Vec<String> = frameworks::FRAMEWORKS
         .iter()
@@ -222,7 +240,7 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         for f in &v {
             frameworks::by_name(f)?;
         }
-        v
+        repeats(&args.frameworks, v)
     };
     let modes = match &args.modes {
         Some(m) => m.clone(),
@@ -250,6 +268,8 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         size,
         warmup,
         iters,
+        processes,
+        order_seed: args.order_seed.unwrap_or_else(rand::random),
         intra_threads: threads(h.threads.intra, "threads.intra", &src)?,
         inter_threads: threads(h.threads.inter, "threads.inter", &src)?,
         seed: h.matrix.seed,
@@ -264,6 +284,7 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         ("--batch", plan.batch),
         ("--size", plan.size),
         ("--iters", plan.iters),
+        ("--processes", plan.processes),
     ] {
         if v == 0 {
             bail!(
@@ -271,6 +292,13 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
                 plan.profile
             );
         }
+    }
+    if plan.processes > plan.iters {
+        bail!(
+            "--processes {} is more than --iters {}: every process needs a timed iteration",
+            plan.processes,
+            plan.iters
+        );
     }
     if plan.frameworks.is_empty() {
         bail!(
@@ -415,6 +443,38 @@ mod tests {
         // unknown keys are still refused, with the line
         let e = plan_with("[threads]\nintra = 1\nbogus = 2\n", &[]).unwrap_err();
         assert!(e.to_string().contains("h.toml:3"), "{e}");
+    }
+
+    #[test]
+    fn a_framework_named_twice_is_timed_twice() {
+        let mut r = request(None);
+        r.frameworks = ["ort", "ort", "ort", "ort-own"].map(String::from).to_vec();
+        let p = plan(&r, &Catalog::built_in().unwrap()).unwrap();
+        assert_eq!(p.frameworks, ["ort", "ort#2", "ort#3", "ort-own"]);
+        assert_eq!(repeats(&["a".into()], vec!["a".into()]), ["a"]);
+    }
+
+    #[test]
+    fn processes_from_the_profile_or_the_flag() {
+        let mut r = request(None);
+        assert_eq!(plan(&r, &Catalog::built_in().unwrap()).unwrap().processes, 1);
+        r.profile = Some("quick".into());
+        let p = plan(&r, &Catalog::built_in().unwrap()).unwrap();
+        assert_eq!((p.processes, p.iters), (3, 100));
+        // a random order seed unless given
+        r.order_seed = Some(9);
+        r.processes = Some(5);
+        let p = plan(&r, &Catalog::built_in().unwrap()).unwrap();
+        assert_eq!((p.processes, p.order_seed), (5, 9));
+        r.processes = Some(101);
+        let e = plan(&r, &Catalog::built_in().unwrap()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--processes 101 is more than --iters 100: every process needs a timed iteration"
+        );
+        r.processes = Some(0);
+        let e = plan(&r, &Catalog::built_in().unwrap()).unwrap_err();
+        assert!(e.to_string().starts_with("--processes must be at least 1"), "{e}");
     }
 
     #[test]

@@ -193,7 +193,8 @@ pub fn costs(
     plan: &RunPlan,
     macs: &dyn Fn(&str) -> Result<u64>,
 ) -> Result<Vec<((String, String), u128)>> {
-    let per_image = (plan.batch * (plan.warmup + plan.iters) * plan.sessions()) as u128;
+    let passes = plan.warmup * plan.processes.max(1) + plan.iters;
+    let per_image = (plan.batch * passes * plan.sessions()) as u128;
     let mut out = Vec::new();
     for model in &plan.models {
         let m = u128::from(macs(model)?) * per_image;
@@ -513,8 +514,8 @@ mod tests {
         assert_eq!(partition(&items[..2], 4), vec![1, 0]);
     }
 
-    /// A worker's expected cost: MACs per image x batch x (warm-up +
-    /// timed iterations) x sessions (modes x levels), per framework.
+    /// A worker's expected cost: MACs per image x batch x (warm-up x
+    /// processes + timed iterations) x cells (modes x levels), per framework.
     /// A plan of models a and b in ort and torch, both modes, three levels,
     /// batch 3, 2 warm-up + 5 timed iterations.
     fn plan_ab() -> RunPlan {
@@ -530,6 +531,8 @@ mod tests {
             size: 64,
             warmup: 2,
             iters: 5,
+            processes: 1,
+            order_seed: 0,
             intra_threads: 1,
             inter_threads: 1,
             seed: 0,
@@ -564,6 +567,10 @@ mod tests {
                 (key("b", "torch"), 882),
             ]
         );
+        // each process warms up: 3 x (2 x 2 + 5) x 6 = 162
+        let mut two = plan.clone();
+        two.processes = 2;
+        assert_eq!(costs(&two, &macs).unwrap()[0].1, 162_000);
         let mut unknown = plan.clone();
         unknown.models.push("c".into());
         assert!(costs(&unknown, &macs).is_err());

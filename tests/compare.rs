@@ -674,3 +674,65 @@ fn report_history_marks_a_step_not_an_outlier() {
         r.stderr
     );
 }
+
+fn compare_cells(base: CellRecord, cur: CellRecord) -> (i32, serde_json::Value) {
+    let t = tempfile::tempdir().unwrap();
+    let (b, c) = (t.path().join("base.json"), t.path().join("cur.json"));
+    run_file(vec![base]).save(&b).unwrap();
+    run_file(vec![cur]).save(&c).unwrap();
+    let out = speedbench(&[
+        "compare",
+        b.to_str().unwrap(),
+        c.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
+    (out.code, serde_json::from_str(&out.stdout).unwrap())
+}
+
+/// Processes that each sit at their own level (what a process's memory
+/// layout and thread placement do) with tight iterations inside: pooled
+/// as if they were one process, a second run 8% off looks REGRESSED; over
+/// the processes, the difference is within their 6% spread.
+#[test]
+fn between_process_spread_keeps_a_shift_inside_it_unchanged() {
+    let procs = |levels: &[f64], seed: u64| -> Vec<Vec<f64>> {
+        levels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| samples(l, 0.002, 40, seed + i as u64))
+            .collect()
+    };
+    let base = procs(&[100.0, 106.0, 112.0], 1);
+    let cur = procs(&[108.0, 114.48, 120.96], 7);
+    let pooled = |p: &Vec<Vec<f64>>| cell("resnet50", "ort", Sequential, 1, p.concat());
+    let (code, v) = compare_cells(pooled(&base), pooled(&cur));
+    assert_eq!((code, verdict(&v)), (1, "regressed"), "{v}");
+    let (code, v) = compare_cells(
+        common::cell_in_processes("resnet50", "ort", Sequential, base, &[]),
+        common::cell_in_processes("resnet50", "ort", Sequential, cur, &[]),
+    );
+    assert_eq!((code, verdict(&v)), (0, "unchanged"), "{v}");
+}
+
+/// A cell timed beside another process's load is neither regressed nor
+/// improved, however far it moved; exit 0.
+#[test]
+fn a_busy_cell_is_inconclusive_never_regressed() {
+    let base = vec![samples(100.0, 0.01, 50, 1), samples(100.0, 0.01, 50, 2)];
+    let slow = vec![samples(150.0, 0.01, 50, 3), samples(150.0, 0.01, 50, 4)];
+    let idle = common::cell_in_processes("resnet50", "ort", Sequential, base.clone(), &[0.0, 0.0]);
+    let busy = common::cell_in_processes("resnet50", "ort", Sequential, slow.clone(), &[0.0, 1.0]);
+    let (code, v) = compare_cells(idle.clone(), busy);
+    assert_eq!((code, verdict(&v)), (0, "inconclusive"), "{v}");
+    // the same slowdown on an idle machine regresses
+    let calm = common::cell_in_processes("resnet50", "ort", Sequential, slow, &[0.1, 0.2]);
+    let (code, v) = compare_cells(idle, calm);
+    assert_eq!((code, verdict(&v)), (1, "regressed"), "{v}");
+    // a busy baseline makes it inconclusive too
+    let b = common::cell_in_processes("resnet50", "ort", Sequential, base.clone(), &[0.9]);
+    let i = common::cell_in_processes("resnet50", "ort", Sequential, base, &[]);
+    let (_, v) = compare_cells(b, i);
+    assert_eq!(verdict(&v), "inconclusive", "{v}");
+}

@@ -521,6 +521,7 @@ fn the_report_names_the_schedule_that_ran() {
         boundary: None,
         segments: None,
         chosen: chosen.into(),
+        ran: vec![],
     };
     let mut torch = cell("scalenet50", "torch", Parallel, 1, known());
     torch.schedule = Some(record(
@@ -632,4 +633,117 @@ fn operations_a_cuda_cell_ran_on_the_cpu_are_reported() {
     );
     let g = report::grid::paper(&[cpu], false);
     assert!(!g.notes.iter().any(|n| n.contains("ran on the CPU")));
+}
+
+/// A cell's processes: absorbed one by one in any order of arrival, each
+/// sample keeping its process, the summary over all of them; a process
+/// dropped (to be timed again) takes its samples with it.
+#[test]
+fn processes_absorb_and_drop() {
+    use speedbench::record::ProcessRecord;
+    let part = |i: usize, xs: Vec<f64>| {
+        let mut c = cell("resnet50", "ort", Sequential, 1, xs.clone());
+        c.sample_process = vec![i; xs.len()];
+        c.processes = vec![ProcessRecord {
+            index: i,
+            slot: 10 + i,
+            samples: xs.len(),
+            compute_samples: 1,
+            interrupted: false,
+            calibrated: i == 0,
+            load: None,
+        }];
+        c.compute_samples_ms = vec![i as f64];
+        c.worker_peak_rss_mib = Some(100.0 * (i + 1) as f64);
+        c.session_mib = Some(7.0 + i as f64);
+        c
+    };
+    let mut c = part(0, vec![10.0, 12.0]);
+    c.summarise();
+    assert!(c.has_process(0) && !c.has_process(1));
+    c.absorb(part(1, vec![20.0, 22.0, 24.0]));
+    c.absorb(part(2, vec![30.0]));
+    assert_eq!(c.sample_process, [0, 0, 1, 1, 1, 2]);
+    assert_eq!(c.process_samples(), [vec![10.0, 12.0], vec![20.0, 22.0, 24.0], vec![30.0]]);
+    assert_eq!(c.compute_samples_ms, [0.0, 1.0, 2.0]);
+    assert_eq!((c.latency.n, c.latency.median, c.latency.processes), (6, 21.0, 3));
+    assert_eq!(c.compute.as_ref().unwrap().n, 3);
+    // the peak of all, the session of the first
+    assert_eq!((c.worker_peak_rss_mib, c.session_mib), (Some(300.0), Some(7.0)));
+    assert!(c.has_process(2));
+    c.drop_process(1);
+    assert_eq!(c.samples_ms, [10.0, 12.0, 30.0]);
+    assert_eq!(c.sample_process, [0, 0, 2]);
+    assert_eq!(c.compute_samples_ms, [0.0, 2.0]);
+    assert_eq!(c.latency.n, 3);
+    assert!(!c.has_process(1) && c.has_process(0) && c.has_process(2));
+    let idx: Vec<usize> = c.processes.iter().map(|p| p.index).collect();
+    assert_eq!(idx, [0, 2]);
+    // an interrupted process is not done, and redone
+    let mut p = part(1, vec![5.0]);
+    p.processes[0].interrupted = true;
+    p.interrupted = true;
+    c.absorb(p);
+    assert!(c.interrupted && !c.has_process(1));
+    c.drop_process(1);
+    assert!(!c.interrupted);
+    // a cell from before process repetition: one process, all or nothing
+    let mut old = cell("resnet50", "ort", Sequential, 1, vec![1.0, 2.0]);
+    assert!(old.has_process(0) && old.has_process(3));
+    assert_eq!(old.process_samples(), [vec![1.0, 2.0]]);
+    old.interrupted = true;
+    assert!(!old.has_process(0));
+    old.drop_process(0);
+    assert!(old.samples_ms.is_empty() && !old.interrupted);
+}
+
+/// A failure names its cell and process; one from before one process per
+/// cell stands for every mode and level of its (model, framework).
+#[test]
+fn failures_belong_to_their_cell() {
+    use speedbench::record::{Device, Failure, Optimize};
+    let mut f = Failure {
+        model: "m".into(),
+        framework: "ort".into(),
+        device: Device::Cpu,
+        mode: Some(Parallel),
+        optimize: Some(Optimize::Max),
+        process: Some(1),
+        cause: "x".into(),
+        stderr_tail: vec![],
+    };
+    assert!(f.is_of("m", "ort", Parallel, Optimize::Max));
+    assert!(!f.is_of("m", "ort", Sequential, Optimize::Max));
+    assert!(!f.is_of("m", "ort", Parallel, Optimize::Default));
+    assert!(!f.is_of("m", "torch", Parallel, Optimize::Max));
+    assert!(!f.is_of("n", "ort", Parallel, Optimize::Max));
+    (f.mode, f.optimize) = (None, None);
+    assert!(f.is_of("m", "ort", Sequential, Optimize::Default));
+}
+
+/// The A/A table: each repeat over its original with the paired interval,
+/// and how many hold 1.00; the busy mark and its note where a cell was
+/// timed beside a load.
+#[test]
+fn repeats_table_and_busy_marks() {
+    let p = |c: f64, s: u64| vec![common::samples(c, 0.01, 30, s), common::samples(c, 0.01, 30, s + 1)];
+    let a = common::cell_in_processes("resnet50", "ort", Sequential, p(10.0, 1), &[0.0, 0.0]);
+    let b = common::cell_in_processes("resnet50", "ort#2", Sequential, p(10.0, 5), &[0.0, 0.0]);
+    let far = common::cell_in_processes("resnet50", "ort#3", Sequential, p(13.0, 9), &[0.0, 0.9]);
+    let cells = vec![a.clone(), b, far];
+    let g = report::repeats::grid(&cells).expect("a repeats table");
+    assert_eq!(g.rows.len(), 2);
+    assert_eq!(g.rows[0][1], "ort#2 / ort");
+    assert_eq!(g.rows[0][6], "yes");
+    assert_eq!(g.rows[1][6], "NO");
+    assert!(g.rows[1][4].ends_with('!'), "{:?}", g.rows[1]);
+    assert!(!g.rows[0][4].ends_with('!'));
+    assert!(g.notes[0].contains("1 of 2 95% intervals hold 1.00"), "{:?}", g.notes);
+    assert!(g.notes[1].contains("resnet50 ort#3 sequential (0.90 cores)"), "{:?}", g.notes);
+    assert!(report::repeats::grid(&[a.clone()]).is_none());
+    // the wide tables carry it, and the headline under the terminal's table
+    assert!(report::grids(&cells, false).iter().any(|g| g.title.starts_with("Repeats")));
+    let fit = report::terminal(&cells, false, report::View::Fit(200));
+    assert!(fit.contains("Repeats (A/A)") && fit.contains("busy machine"), "{fit}");
+    assert!(!report::terminal(&[a], false, report::View::Fit(200)).contains("busy"));
 }

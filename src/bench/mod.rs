@@ -1,8 +1,11 @@
-//! Timing: the parent's runner, the per-cell worker process, the memory
-//! guard and the machine's peak.
+//! Timing: the parent's runner and the order of its worker processes, the
+//! per-cell worker process, its load probe, the memory guard and the
+//! machine's peak.
 
 pub mod fma;
+pub mod load;
 pub mod memory;
+pub mod order;
 pub mod peak;
 pub mod runner;
 pub mod timing;

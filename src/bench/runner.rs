@@ -1,6 +1,7 @@
-//! The parent side of `speedbench run`: one worker process per (model,
-//! framework), progress bars, and a results file rewritten atomically after
-//! every worker so that nothing measured is lost.
+//! The parent side of `speedbench run`: one worker process per cell and
+//! process, in each model's balanced, shuffled order ([`super::order`]),
+//! progress bars, and a results file rewritten atomically after every
+//! process so that nothing measured is lost.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -13,8 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::order::{model_seed, order};
 use super::worker::{Job, Message};
-use crate::record::{CellRecord, Failure, RunFile};
+use crate::record::{CellRecord, Failure, Mode, Optimize, RunFile};
 use crate::zoo::Catalog;
 
 const STDERR_TAIL: usize = 20;
@@ -26,11 +28,14 @@ enum Event {
 }
 
 /// Runs one job in a child process.
-fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<Vec<CellRecord>, Failure> {
+fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<CellRecord, Failure> {
     let fail = |cause: String, tail: Vec<String>| Failure {
         model: job.model.clone(),
         framework: job.framework.clone(),
         device: job.plan.device,
+        mode: Some(job.mode),
+        optimize: Some(job.optimize),
+        process: Some(job.process),
         cause,
         stderr_tail: tail,
     };
@@ -91,7 +96,7 @@ fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<Vec<Cel
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
             }
-            Ok(Event::Line(Message::Cells(c))) => cells = Some(c),
+            Ok(Event::Line(Message::Cell(c))) => cells = Some(*c),
             Ok(Event::Line(Message::Error(e))) => error = Some(e),
             Ok(Event::Garbage) => {}
             Ok(Event::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -148,16 +153,21 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
-/// Runs every (model, framework) of the file's plan (of its shard, for a
-/// shard) that it does not hold yet, saving the file after each worker. `--resume` passes a file loaded
-/// from disk; a fresh run one from [`crate::results::start`].
+/// One cell of a model: (framework, level, mode).
+type Cell = (String, Optimize, Mode);
+
+/// Runs every cell of the file's plan (of its shard, for a shard) in its
+/// processes, each model's in their recorded order, skipping the processes
+/// the file holds already and saving the file after each. `--resume`
+/// passes a file loaded from disk; a fresh run one from
+/// [`crate::results::start`].
 pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -> Result<Outcome> {
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
     let plan = file.plan.clone();
     for f in &plan.skipped {
         eprintln!("note: framework '{f}' is not built into this binary; skipped");
     }
-    let style = ProgressStyle::with_template("{prefix:<32} [{bar:30}] {pos}/{len} {elapsed}")
+    let style = ProgressStyle::with_template("{prefix:<44} [{bar:30}] {pos}/{len} {elapsed}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
     let machine_peak = file.machine_peak.as_ref().map(|p| p.all_gmacs);
@@ -169,65 +179,89 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
         .collect();
     let mut interrupted = false;
     let shard = plan.shard.as_ref().map(|s| s.shard);
-    'matrix: for model in &plan.models {
-        for framework in &plan.frameworks {
-            if !plan.runs(model, framework) {
+    let processes = plan.processes.max(1);
+    'matrix: for (mi, model) in plan.models.iter().enumerate() {
+        let mut cells: Vec<Cell> = Vec::new();
+        for f in plan.frameworks.iter().filter(|f| plan.runs(model, f)) {
+            for &o in &plan.optimize {
+                cells.extend(plan.modes.iter().map(|&m| (f.clone(), o, m)));
+            }
+        }
+        // a cell whose process failed runs no more processes in this run
+        let mut failed = vec![false; cells.len()];
+        let units = order(cells.len(), processes, model_seed(plan.order_seed, mi));
+        for (slot, unit) in units.into_iter().enumerate() {
+            let (framework, level, mode) = &cells[unit.cell];
+            let is = |c: &CellRecord| {
+                &c.model == model && &c.framework == framework && c.mode == *mode && c.optimize == *level
+            };
+            if failed[unit.cell]
+                || file.cells.iter().any(|c| is(c) && c.has_process(unit.process))
+            {
                 continue;
             }
-            let done = plan.modes.iter().all(|m| {
-                plan.optimize.iter().all(|o| {
-                    file.cells.iter().any(|c| {
-                        &c.model == model
-                            && &c.framework == framework
-                            && c.mode == *m
-                            && c.optimize == *o
-                            && !c.interrupted
-                    })
-                })
-            });
-            if done {
-                continue;
-            }
-            // A cell that is redone replaces its partial or failed record.
-            file.cells
-                .retain(|c| !(&c.model == model && &c.framework == framework));
-            file.failures
-                .retain(|f| !(&f.model == model && &f.framework == framework));
             if STOP.load(Ordering::SeqCst) {
                 interrupted = true;
                 break 'matrix;
             }
+            // A process that is redone replaces its partial record, and a
+            // failure of the cell is tried again.
+            for c in file.cells.iter_mut().filter(|c| is(c)) {
+                c.drop_process(unit.process);
+            }
+            file.cells.retain(|c| !c.samples_ms.is_empty() || !is(c));
+            file.failures.retain(|f| !f.is_of(model, framework, *mode, *level));
+            let earlier = file.cells.iter().find(|c| is(c));
             let job = Job {
                 model: model.clone(),
                 framework: framework.clone(),
+                mode: *mode,
+                optimize: *level,
+                process: unit.process,
+                slot,
                 plan: plan.clone(),
                 models_dir: catalog.dir.clone(),
                 verbose,
                 gemm_gmacs: gemm.get(framework).copied(),
+                schedule: earlier.and_then(|c| c.schedule.clone()),
+                trace: earlier.is_none_or(|c| c.trace.is_none()),
             };
-            let bar = ProgressBar::new(((plan.warmup + plan.iters) * plan.sessions()) as u64);
+            let bar = ProgressBar::new((plan.warmup + plan.iters_of(unit.process)) as u64);
             bar.set_style(style.clone());
-            bar.set_prefix(format!("{model} {framework} {}", plan.device));
+            bar.set_prefix(format!(
+                "{model} {framework} {mode}{} {}/{processes}",
+                crate::compare::level_suffix(*level),
+                unit.process + 1
+            ));
             match run_worker(&job, Duration::from_secs(plan.timeout_s), &bar) {
-                Ok(mut cells) => {
+                Ok(mut part) => {
                     bar.finish();
-                    for c in &mut cells {
-                        c.machine_peak_gmacs = machine_peak;
-                        c.shard = shard;
-                        c.env = Some(file.env.clone());
-                        if let Some(g) = c.gemm_gmacs {
-                            gemm.entry(framework.clone()).or_insert(g);
+                    part.machine_peak_gmacs = machine_peak;
+                    part.shard = shard;
+                    part.env = Some(file.env.clone());
+                    if let Some(g) = part.gemm_gmacs {
+                        gemm.entry(framework.clone()).or_insert(g);
+                    }
+                    match file.cells.iter_mut().find(|c| is(c)) {
+                        Some(c) => c.absorb(part),
+                        None => {
+                            part.summarise();
+                            file.cells.push(part);
                         }
                     }
-                    file.cells.extend(cells);
                 }
                 Err(f) if STOP.load(Ordering::SeqCst) => {
                     bar.abandon_with_message("interrupted");
-                    eprintln!("interrupted: {model} {framework}: {}", f.cause);
+                    eprintln!("interrupted: {model} {framework} {mode}: {}", f.cause);
                 }
                 Err(f) => {
                     bar.abandon_with_message("failed");
-                    eprintln!("error: {model} {framework}: {}", f.cause);
+                    eprintln!(
+                        "error: {model} {framework} {mode} process {}/{processes}: {}",
+                        unit.process + 1,
+                        f.cause
+                    );
+                    failed[unit.cell] = true;
                     file.failures.push(f);
                 }
             }

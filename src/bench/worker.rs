@@ -1,7 +1,8 @@
-//! The worker: one child process per (model, framework, device, batch, size).
-//! It loads every requested mode, warms them up, and times them interleaved
-//! (A B B A ...) so that drift on a shared machine hits all modes alike.
-//! It speaks JSON lines on stdout; its stderr is the framework's noise.
+//! The worker: one child process per cell and process (model, framework,
+//! mode, level; process i of R). It loads one session, warms it up, times
+//! it while watching what the rest of the machine does, and traces one
+//! pass where asked. It speaks JSON lines on stdout; its stderr is the
+//! framework's noise.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,21 +12,29 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::load::Probe;
 use super::memory;
-use super::timing::{time_sessions, Protocol};
-use crate::frameworks::{self, PrepareOptions, Prepared};
+use super::timing::{time_session, warm_up, Protocol};
+use crate::frameworks::{self, PrepareOptions};
 use crate::graph::analysis::analyse;
 use crate::io::seeded_input;
 use crate::record::stats::summarise;
-use crate::record::{CellRecord, Device, Mode, RunPlan};
+use crate::record::{CellRecord, Device, Mode, Optimize, ProcessRecord, RunPlan, ScheduleRecord};
 
 /// What the parent asks a worker to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Job {
     pub model: String,
+    /// As the plan names it (`ort#2` for a second timing of `ort`).
     pub framework: String,
-    /// The run's plan: device, modes, batch, size, iterations, threads, seed
-    /// and weights.
+    pub mode: Mode,
+    pub optimize: Optimize,
+    /// Which of the cell's processes this is, from 0.
+    pub process: usize,
+    /// Its position in its model's run order.
+    pub slot: usize,
+    /// The run's plan: device, batch, size, iterations, threads, seed and
+    /// weights.
     pub plan: RunPlan,
     /// The user's models folder, if any (the built-in models otherwise).
     pub models_dir: Option<PathBuf>,
@@ -34,6 +43,13 @@ pub struct Job {
     /// run measured it; this worker measures it otherwise.
     #[serde(default)]
     pub gemm_gmacs: Option<f64>,
+    /// The schedule an earlier process of the cell chose: run it again
+    /// rather than calibrate.
+    #[serde(default)]
+    pub schedule: Option<ScheduleRecord>,
+    /// Trace one pass after the timed ones (the cell's first process).
+    #[serde(default)]
+    pub trace: bool,
 }
 
 /// One line of the worker's stdout.
@@ -41,8 +57,8 @@ pub struct Job {
 pub enum Message {
     /// Iterations done so far (warm-up included) out of `total`.
     Progress { done: usize, total: usize },
-    /// The finished cells, one per mode.
-    Cells(Vec<CellRecord>),
+    /// The process's part of the cell: its samples, one process record.
+    Cell(Box<CellRecord>),
     /// A clean failure with its message.
     Error(String),
 }
@@ -52,153 +68,145 @@ pub enum Message {
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Runs a job, reporting progress through `emit`.
-pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<Vec<CellRecord>> {
+pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
+    let plan = &job.plan;
     let catalog = crate::zoo::Catalog::open(job.models_dir.as_deref())?;
     let loaded = crate::zoo::load(
         &catalog,
         &job.model,
-        job.plan.size,
-        job.plan.weights.as_deref(),
-        job.plan.seed,
+        plan.size,
+        plan.weights.as_deref(),
+        plan.seed,
     )?;
     let analysis = analyse(&loaded.graph);
     let fw = frameworks::by_name(&job.framework)?;
     let version = fw.version()?;
-    let input = seeded_input(job.plan.batch, job.plan.size, job.plan.seed);
-    let mut prepared = Vec::new();
-    let sessions = job
-        .plan
-        .optimize
-        .iter()
-        .flat_map(|&level| job.plan.modes.iter().map(move |&mode| (level, mode)));
-    for (level, mode) in sessions {
-        let opts = PrepareOptions::new(
-            job.plan.device,
-            mode,
-            level,
-            job.plan.intra_threads,
-            job.plan.inter_threads,
-            job.verbose,
-        );
-        let before = memory::rss_mib();
-        let gpu_before = fw.device_memory(job.plan.device);
-        fw.reset_device_peak(job.plan.device);
-        let mut p = frameworks::prepare(fw.as_ref(), &loaded.graph, &loaded.weights, &opts)
-            .with_context(|| {
-                format!(
-                    "{} {mode} on {} at --optimize {level}",
-                    job.framework, job.plan.device
-                )
-            })?;
-        // one pass allocates the activations: count them with the session
-        p.run(&input)?;
-        let grew = before.zip(memory::rss_mib()).map(|(b, a)| a - b);
-        let gpu_grew = gpu_before
-            .zip(fw.device_memory(job.plan.device))
-            .map(|(b, a)| a.peak_mib - b.current_mib);
-        prepared.push((opts, p, (grew, gpu_grew)));
-    }
+    let input = seeded_input(plan.batch, plan.size, plan.seed);
+    let mut opts = PrepareOptions::new(
+        plan.device,
+        job.mode,
+        job.optimize,
+        plan.intra_threads,
+        plan.inter_threads,
+        job.verbose,
+    );
+    opts.schedule = job.schedule.clone();
+    let before = memory::rss_mib();
+    let gpu_before = fw.device_memory(plan.device);
+    fw.reset_device_peak(plan.device);
+    let mut p = frameworks::prepare(fw.as_ref(), &loaded.graph, &loaded.weights, &opts)
+        .with_context(|| {
+            format!(
+                "{} {} on {} at --optimize {}",
+                job.framework, job.mode, plan.device, job.optimize
+            )
+        })?;
+    // one pass allocates the activations (and calibrates a schedule):
+    // count them with the session
+    p.run(&input)?;
+    let grew = before.zip(memory::rss_mib()).map(|(b, a)| a - b);
+    let gpu_grew = gpu_before
+        .zip(fw.device_memory(plan.device))
+        .map(|(b, a)| a.peak_mib - b.current_mib);
     // The best GEMM through this framework and device, once per run.
     let gemm = job
         .gemm_gmacs
-        .or_else(|| super::peak::gemm(fw.as_ref(), job.plan.device, job.plan.intra_threads).ok());
+        .or_else(|| super::peak::gemm(fw.as_ref(), plan.device, plan.intra_threads).ok());
     // the device-memory peak of the timed passes, not of the GEMM's matrices
-    fw.reset_device_peak(job.plan.device);
+    fw.reset_device_peak(plan.device);
     if std::env::var_os("SPEEDBENCH_TEST_CRASH").is_some_and(|m| m == job.model.as_str()) {
         // Test hook: a worker that dies the hard way, as a segfaulting
         // framework would (tests/durability.rs).
         std::process::abort();
     }
+    let protocol = Protocol {
+        warmup: plan.warmup,
+        iters: plan.iters_of(job.process),
+        compute: plan.device == Device::Cuda,
+    };
+    let mut progress = |done, total| emit(Message::Progress { done, total });
+    warm_up(p.as_mut(), &input, protocol, &INTERRUPTED, &mut progress)?;
     if let Some(marker) = std::env::var_os("SPEEDBENCH_TEST_TIMING") {
         // Test hook: the timed iterations begin now (tests/durability.rs
-        // interrupts a worker then, however long the sessions took to load).
+        // interrupts a worker then, however long the session took to load).
         let _ = std::fs::write(marker, job.model.as_bytes());
     }
-    let protocol = Protocol {
-        warmup: job.plan.warmup,
-        iters: job.plan.iters,
-        compute: job.plan.device == Device::Cuda,
-    };
     let origin = Instant::now();
     let clock = || origin.elapsed().as_secs_f64() * 1e3;
-    let timed = {
-        let mut sessions: Vec<&mut dyn Prepared> = prepared
-            .iter_mut()
-            .map(|(_, p, _)| p.as_mut() as &mut dyn Prepared)
-            .collect();
-        time_sessions(
-            &mut sessions,
-            &input,
-            protocol,
-            &INTERRUPTED,
-            &clock,
-            &mut |done, total| emit(Message::Progress { done, total }),
-        )?
-    };
-    let (samples, compute, interrupted) = (timed.samples, timed.compute, timed.interrupted);
-    // One traced pass per cell, after the timed iterations: a failed trace
-    // costs the cell its timeline, never its samples.
-    let traces: Vec<_> = prepared
-        .iter_mut()
-        .map(|(opts, p, _)| match p.trace(&input) {
+    let probe = Probe::start();
+    let timed = time_session(
+        p.as_mut(),
+        &input,
+        protocol,
+        &INTERRUPTED,
+        &clock,
+        &mut progress,
+    )?;
+    let load = probe.and_then(Probe::finish);
+    // One traced pass after the timed iterations: a failed trace costs
+    // the cell its timeline, never its samples.
+    let trace = if job.trace {
+        match p.trace(&input) {
             Ok(t) => Some(crate::trace::finish(
                 t,
                 &loaded.graph,
-                opts.mode == Mode::Sequential,
+                job.mode == Mode::Sequential,
             )),
             Err(e) => {
-                eprintln!(
-                    "warning: {} {} trace failed: {e:#}",
-                    job.framework, opts.mode
-                );
+                eprintln!("warning: {} {} trace failed: {e:#}", job.framework, job.mode);
                 None
             }
-        })
-        .collect();
-    let host = crate::record::env::host();
-    let gpu_peak = fw.device_memory(job.plan.device).map(|m| m.peak_mib);
-    Ok(prepared
-        .iter()
-        .zip(samples.into_iter().zip(compute).zip(traces))
-        .map(|((opts, p, grew), ((s, c), t))| {
-            (opts.clone(), p.threads_used(), p.schedule(), *grew, s, c, t)
-        })
-        .map(|(opts, used, schedule, grew, s, c, trace)| CellRecord {
-            model: job.model.clone(),
-            framework: job.framework.clone(),
-            framework_version: version.clone(),
-            device: job.plan.device,
-            mode: opts.mode,
-            optimize: opts.optimize,
-            batch: job.plan.batch,
-            size: job.plan.size,
-            warmup: job.plan.warmup,
-            intra_threads: used.map_or(opts.intra_threads, |u| u.0),
-            inter_threads: used.map_or(opts.inter_threads, |u| u.1),
-            params: analysis.params,
-            macs: analysis.macs,
-            ideal_speedup: analysis.ideal_speedup,
-            host: host.clone(),
-            latency: summarise(&s),
-            samples_ms: s,
-            iters: job.plan.iters,
-            interrupted,
-            gemm_gmacs: gemm,
-            machine_peak_gmacs: None,
-            session_mib: grew.0,
-            gpu_session_mib: grew.1,
-            gpu_peak_mib: gpu_peak,
-            compute: (!c.is_empty()).then(|| summarise(&c)),
-            compute_samples_ms: c,
-            worker_peak_rss_mib: memory::peak_rss_mib(),
-            trace,
-            schedule,
-            // the parent fills both in
-            shard: None,
-            env: None,
-        })
-        .filter(|c| !c.samples_ms.is_empty())
-        .collect())
+        }
+    } else {
+        None
+    };
+    let used = p.threads_used();
+    let schedule = p.schedule();
+    let n = timed.samples.len();
+    Ok(CellRecord {
+        model: job.model.clone(),
+        framework: job.framework.clone(),
+        framework_version: version,
+        device: plan.device,
+        mode: job.mode,
+        optimize: job.optimize,
+        batch: plan.batch,
+        size: plan.size,
+        warmup: plan.warmup,
+        intra_threads: used.map_or(opts.intra_threads, |u| u.0),
+        inter_threads: used.map_or(opts.inter_threads, |u| u.1),
+        params: analysis.params,
+        macs: analysis.macs,
+        ideal_speedup: analysis.ideal_speedup,
+        host: crate::record::env::host(),
+        latency: summarise(&timed.samples),
+        sample_process: vec![job.process; n],
+        processes: vec![ProcessRecord {
+            index: job.process,
+            slot: job.slot,
+            samples: n,
+            compute_samples: timed.compute.len(),
+            interrupted: timed.interrupted,
+            calibrated: job.schedule.is_none() && schedule.is_some(),
+            load,
+        }],
+        samples_ms: timed.samples,
+        iters: plan.iters,
+        interrupted: timed.interrupted,
+        gemm_gmacs: gemm,
+        machine_peak_gmacs: None,
+        session_mib: grew,
+        gpu_session_mib: gpu_grew,
+        gpu_peak_mib: fw.device_memory(plan.device).map(|m| m.peak_mib),
+        compute: (!timed.compute.is_empty()).then(|| summarise(&timed.compute)),
+        compute_samples_ms: timed.compute,
+        worker_peak_rss_mib: memory::peak_rss_mib(),
+        trace,
+        schedule,
+        // the parent fills both in
+        shard: None,
+        env: None,
+    })
 }
 
 /// Entry point of `speedbench worker`: a job on stdin, messages on stdout.
@@ -216,8 +224,8 @@ pub fn main() -> Result<()> {
         let _ = out.flush();
     };
     match run_job(&job, &mut send) {
-        Ok(cells) => {
-            send(Message::Cells(cells));
+        Ok(cell) => {
+            send(Message::Cell(Box::new(cell)));
             Ok(())
         }
         Err(e) => {

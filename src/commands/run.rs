@@ -115,10 +115,17 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
         }
     }
     for f in &file.failures {
+        let what = f.mode.map_or(String::new(), |m| format!(" {m}"));
+        let process = f
+            .process
+            .map_or(String::new(), |p| format!(" (process {})", p + 1));
         eprintln!(
-            "failed: {} {} {}: {}",
+            "failed: {} {} {}{what}{process}: {}",
             f.model, f.framework, f.device, f.cause
         );
+    }
+    if let Some(line) = busy_warning(&file.cells) {
+        eprintln!("{line}");
     }
     if outcome.interrupted {
         eprintln!(
@@ -138,6 +145,27 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
         code = code.max(c);
     }
     Ok(code)
+}
+
+/// One line naming the cells timed while other processes took more than
+/// [`crate::record::BUSY_CORES`], if any.
+pub fn busy_warning(cells: &[crate::record::CellRecord]) -> Option<String> {
+    let busy: Vec<String> = cells
+        .iter()
+        .filter(|c| c.busy())
+        .map(|c| format!("{} {} {}", c.model, c.framework, c.mode))
+        .collect();
+    let most = cells
+        .iter()
+        .filter(|c| c.busy())
+        .filter_map(|c| c.other_cores())
+        .fold(0.0, f64::max);
+    (!busy.is_empty()).then(|| {
+        format!(
+            "warning: busy machine: other processes took up to {most:.2} cores while {} timed (marked !; compare calls them inconclusive); rerun on an idle machine",
+            busy.join(", ")
+        )
+    })
 }
 
 /// This shard's slice of `plan`, announced on one line.
@@ -170,7 +198,8 @@ fn slice(
 fn preflight(plan: &RunPlan, catalog: &Catalog) -> Result<()> {
     for m in &plan.models {
         let g = zoo::build(catalog.find(m)?, plan.size)?;
-        memory::check(&g, plan.batch, plan.sessions())?;
+        // one session per worker process
+        memory::check(&g, plan.batch, 1)?;
     }
     let cores = cores();
     let busiest = plan.intra_threads * plan.inter_threads;
@@ -190,8 +219,8 @@ fn announce(plan: &RunPlan) {
         eprintln!("note: model '{}' skipped: {}", s.model, s.reason);
     }
     eprintln!(
-        "speedbench run: profile {} ({} x {}px, {} warm-up + {} timed), {} on {}, {} thread(s) intra, {} inter, --optimize {}",
-        plan.profile, plan.batch, plan.size, plan.warmup, plan.iters,
+        "speedbench run: profile {} ({} x {}px, {} timed iterations per cell in {} worker process(es) of {} warm-up each, order seed {}), {} on {}, {} thread(s) intra, {} inter, --optimize {}",
+        plan.profile, plan.batch, plan.size, plan.iters, plan.processes, plan.warmup, plan.order_seed,
         plan.frameworks.join("+"), plan.device, plan.intra_threads, plan.inter_threads,
         plan.optimize.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
     );

@@ -14,7 +14,7 @@ use ndarray::{Array2, Array4};
 use serde::{Deserialize, Serialize};
 
 use crate::record::Timeline;
-pub use crate::record::{Device, Mode, Optimize, FRAMEWORKS};
+pub use crate::record::{Device, Mode, Optimize, ScheduleRecord, FRAMEWORKS};
 
 use crate::graph::weights::Weights;
 use crate::graph::{Graph, Shape};
@@ -32,6 +32,11 @@ pub struct PrepareOptions {
     pub optimize: Optimize,
     /// Show the framework's own log output.
     pub verbose: bool,
+    /// A schedule an earlier process of the cell calibrated and chose: the
+    /// parallel mode runs it instead of calibrating again, so every process
+    /// of a cell times the same schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleRecord>,
 }
 
 impl PrepareOptions {
@@ -55,6 +60,7 @@ impl PrepareOptions {
             },
             optimize,
             verbose,
+            schedule: None,
         }
     }
 }
@@ -184,7 +190,7 @@ pub fn built_in() -> Vec<&'static str> {
 
 /// The framework called `name`.
 pub fn by_name(name: &str) -> Result<Box<dyn Framework>> {
-    match name {
+    match crate::record::base_framework(name) {
         #[cfg(feature = "ort")]
         "ort" => Ok(Box::new(ort::Ort { own: false })),
         #[cfg(feature = "ort")]
@@ -235,6 +241,7 @@ mod tests {
                 inter_threads: 1,
                 optimize: Optimize::Max,
                 verbose: true,
+                schedule: None,
             }
         );
     }
@@ -251,6 +258,7 @@ mod tests {
                 inter_threads: 4,
                 optimize: Optimize::None,
                 verbose: false,
+                schedule: None,
             }
         );
     }

@@ -211,6 +211,14 @@ fn judge(
 
 type Index<'a> = BTreeMap<CellKey, &'a CellRecord>;
 
+/// `j`, inconclusive where a cell of the current run behind it was busy.
+fn unless_busy(mut j: Judged, cells: &[&CellRecord]) -> Judged {
+    if cells.iter().any(|c| c.busy()) {
+        j.verdict = Verdict::Inconclusive;
+    }
+    j
+}
+
 /// `current` judged against `history`: the cells of earlier runs, oldest
 /// first.
 pub fn judge_run(
@@ -229,14 +237,15 @@ pub fn judge_run(
             continue;
         };
         let values: Vec<f64> = held.iter().map(|b| median(&b.samples_ms)).collect();
-        let now = compare::bootstrap(&[&c.samples_ms], |s| median(&s[0]));
-        cells.push(judge(
+        let now = compare::median_of(c);
+        let j = judge(
             k.to_string(),
             &values,
             now,
             || compare::time_ratio(c, last),
             p,
-        ));
+        );
+        cells.push(unless_busy(j, &[c]));
     }
     let mut within_run = Vec::new();
     for (num, den, what) in compare::ratio_pairs(&cur) {
@@ -252,16 +261,15 @@ pub fn judge_run(
             .map(|(n, d)| median(&n.samples_ms) / median(&d.samples_ms))
             .collect();
         let (cn, cd) = (cur[&num], cur[&den]);
-        let now = compare::bootstrap(&[&cn.samples_ms, &cd.samples_ms], |s| {
-            median(&s[0]) / median(&s[1])
-        });
-        within_run.push(judge(
+        let now = compare::within(cn, cd);
+        let j = judge(
             what,
             &values,
             now,
             || compare::ratio_of_ratios((cn, cd), last),
             p,
-        ));
+        );
+        within_run.push(unless_busy(j, &[cn, cd]));
     }
     let missing = runs
         .last()

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use super::env::Environment;
 use super::stats::Summary;
 use super::timeline::Trace;
+use super::intervals::{self, Term};
+use super::process::ProcessRecord;
+use super::stats::Ratio;
 use super::{Device, Mode, Optimize, Shard};
 
 /// One timed cell: (model, framework, device, mode, batch, size).
@@ -35,6 +38,17 @@ pub struct CellRecord {
     pub host: String,
     /// Host-to-host latency of every timed iteration, milliseconds.
     pub samples_ms: Vec<f64>,
+    /// The worker process (its index in `processes`) of every sample in
+    /// `samples_ms`; empty in files from before process repetition, where
+    /// every sample came from one process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample_process: Vec<usize>,
+    /// The worker processes that measured the cell, in their order;
+    /// empty in files from before process repetition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<ProcessRecord>,
+    /// Summary of `samples_ms`; its median interval is over both levels
+    /// (processes, then iterations).
     pub latency: Summary,
     /// Timed iterations asked for; more than `samples_ms.len()` when the run
     /// was interrupted.
@@ -119,6 +133,138 @@ impl CellRecord {
             .filter(|p| *p > 0.0)
             .map(|p| self.achieved_gmacs() / p)
     }
+
+    /// The samples of each worker process, in process order (one group in
+    /// files from before process repetition).
+    pub fn process_samples(&self) -> Vec<Vec<f64>> {
+        group_by_process(&self.samples_ms, &self.sample_process)
+    }
+
+    /// Some process timed while other processes used more than
+    /// [`super::BUSY_CORES`].
+    pub fn busy(&self) -> bool {
+        self.processes.iter().any(ProcessRecord::busy)
+    }
+
+    /// The largest CPU share other processes took while a process of the
+    /// cell timed, in cores.
+    pub fn other_cores(&self) -> Option<f64> {
+        self.processes
+            .iter()
+            .filter_map(|p| p.load.map(|l| l.other_cores))
+            .reduce(f64::max)
+    }
+
+    /// How the samples spread between and within processes.
+    pub fn spread(&self) -> intervals::Spread {
+        let groups = self.process_samples();
+        let refs: Vec<&[f64]> = groups.iter().map(Vec::as_slice).collect();
+        intervals::spread(&refs)
+    }
+
+    /// Whether process `index` of the cell was timed to the end; a cell
+    /// from before process repetition was timed in one process.
+    pub fn has_process(&self, index: usize) -> bool {
+        if self.processes.is_empty() {
+            return !self.interrupted;
+        }
+        self.processes
+            .iter()
+            .any(|p| p.index == index && !p.interrupted)
+    }
+
+    /// Removes process `index`'s samples and record (to time it again).
+    pub fn drop_process(&mut self, index: usize) {
+        if self.processes.is_empty() {
+            // from before process repetition: its one process is all of it
+            self.samples_ms.clear();
+            self.compute_samples_ms.clear();
+            self.interrupted = false;
+            return;
+        }
+        let (samples, process): (Vec<f64>, Vec<usize>) = self
+            .samples_ms
+            .iter()
+            .zip(&self.sample_process)
+            .filter(|(_, &p)| p != index)
+            .map(|(&x, &p)| (x, p))
+            .unzip();
+        (self.samples_ms, self.sample_process) = (samples, process);
+        // compute samples follow the processes' order, by their counts
+        if let Some(pos) = self.processes.iter().position(|p| p.index == index) {
+            let from: usize = self.processes[..pos].iter().map(|p| p.compute_samples).sum();
+            let to = (from + self.processes[pos].compute_samples).min(self.compute_samples_ms.len());
+            self.compute_samples_ms.drain(from.min(to)..to);
+        }
+        self.processes.retain(|p| p.index != index);
+        self.interrupted = self.processes.iter().any(|p| p.interrupted);
+        if !self.samples_ms.is_empty() {
+            self.summarise();
+        }
+    }
+
+    /// Adds the samples and process record of `part`, another process of
+    /// the same cell; what only one process measures (the trace, the
+    /// schedule, the session's memory) stays from the first that had it.
+    pub fn absorb(&mut self, part: CellRecord) {
+        self.samples_ms.extend(part.samples_ms);
+        self.sample_process.extend(part.sample_process);
+        self.compute_samples_ms.extend(part.compute_samples_ms);
+        self.processes.extend(part.processes);
+        self.interrupted |= part.interrupted;
+        self.worker_peak_rss_mib = match (self.worker_peak_rss_mib, part.worker_peak_rss_mib) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.gpu_peak_mib = match (self.gpu_peak_mib, part.gpu_peak_mib) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.trace = self.trace.take().or(part.trace);
+        self.schedule = self.schedule.take().or(part.schedule);
+        self.session_mib = self.session_mib.or(part.session_mib);
+        self.gpu_session_mib = self.gpu_session_mib.or(part.gpu_session_mib);
+        self.gemm_gmacs = self.gemm_gmacs.or(part.gemm_gmacs);
+        self.summarise();
+    }
+
+    /// Recomputes `latency` (and `compute`) from the samples of every
+    /// process.
+    pub fn summarise(&mut self) {
+        self.latency = super::stats::summarise_processes(&self.process_samples());
+        if !self.compute_samples_ms.is_empty() {
+            self.compute = Some(super::stats::summarise(&self.compute_samples_ms));
+        }
+    }
+}
+
+/// `samples` grouped by their process index (`process`, one per sample;
+/// empty: one group), in order of index.
+pub fn group_by_process(samples: &[f64], process: &[usize]) -> Vec<Vec<f64>> {
+    if process.len() != samples.len() {
+        return vec![samples.to_vec()];
+    }
+    let n = process.iter().copied().max().map_or(0, |m| m + 1);
+    let mut groups = vec![Vec::new(); n];
+    for (&x, &p) in samples.iter().zip(process) {
+        groups[p].push(x);
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
+/// The product of cells' medians, each to its sign (+1 or -1), with its
+/// 95% interval over processes and iterations ([`intervals::contrast`]):
+/// `(cell, block, sign)`, where cells of one block (one run) are paired by
+/// process index.
+pub fn contrast(cells: &[(&CellRecord, usize, f64)], seed: u64) -> Ratio {
+    let groups: Vec<Vec<Vec<f64>>> = cells.iter().map(|(c, _, _)| c.process_samples()).collect();
+    let terms: Vec<Term> = cells
+        .iter()
+        .zip(&groups)
+        .map(|((_, block, sign), g)| Term::new(g.iter().map(Vec::as_slice).collect(), *block, *sign))
+        .collect();
+    intervals::contrast(&terms, seed)
 }
 
 /// The `--optimize` levels the cells ran at.
@@ -126,13 +272,32 @@ pub fn levels(cells: &[CellRecord]) -> std::collections::BTreeSet<Optimize> {
     cells.iter().map(|c| c.optimize).collect()
 }
 
-/// A cell whose worker failed.
+/// A worker process that failed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Failure {
     pub model: String,
     pub framework: String,
     pub device: Device,
+    /// The cell's mode, level and the process that failed; absent in files
+    /// from before one process per cell, whose workers held every mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimize: Option<Optimize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<usize>,
     pub cause: String,
     /// Last lines the worker wrote to stderr.
     pub stderr_tail: Vec<String>,
+}
+
+impl Failure {
+    /// Whether this failure is of the cell (model, framework, mode, level);
+    /// one from before one process per cell is of every mode and level.
+    pub fn is_of(&self, model: &str, framework: &str, mode: Mode, level: Optimize) -> bool {
+        self.model == model
+            && self.framework == framework
+            && self.mode.is_none_or(|m| m == mode)
+            && self.optimize.is_none_or(|o| o == level)
+    }
 }

@@ -9,6 +9,12 @@ use serde::{Deserialize, Serialize};
 /// All framework names speedbench knows, built in or not, in report order.
 pub const FRAMEWORKS: [&str; 4] = ["ort", "ort-own", "torch", "tf"];
 
+/// The framework a name stands for: `ort#2` (the second timing of `ort` in
+/// an A/A run) is `ort`.
+pub fn base_framework(name: &str) -> &str {
+    name.split_once('#').map_or(name, |(base, _)| base)
+}
+
 /// Where a graph runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]

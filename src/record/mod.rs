@@ -6,17 +6,20 @@
 mod cell;
 pub mod env;
 mod file;
+pub mod intervals;
 mod kinds;
 mod plan;
+mod process;
 mod schedule;
 mod shard;
 pub mod stats;
 mod timeline;
 
-pub use cell::{levels, CellRecord, Failure};
+pub use cell::{contrast, group_by_process, levels, CellRecord, Failure};
 pub use file::{MergedInput, RunFile, SCHEMA_VERSION};
-pub use kinds::{Device, Mode, Optimize, FRAMEWORKS};
+pub use kinds::{base_framework, Device, Mode, Optimize, FRAMEWORKS};
 pub use plan::{one_or_many, RunPlan, SkippedModel};
-pub use schedule::{ParallelStage, ScheduleRecord};
+pub use process::{MachineLoad, ProcessRecord, BUSY_CORES};
+pub use schedule::{LaneNodes, ParallelStage, ScheduleRecord, StageNodes};
 pub use shard::{Shard, ShardPlan};
 pub use timeline::{Concurrency, OpEvent, Timeline, Trace, NO_OVERLAP};

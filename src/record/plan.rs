@@ -12,6 +12,10 @@ fn default_levels() -> Vec<Optimize> {
     vec![Optimize::Default]
 }
 
+fn one() -> usize {
+    1
+}
+
 /// A level or a list of levels (`"max"` or `["default", "max"]`).
 pub fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Optimize>, D::Error> {
     #[derive(Deserialize)]
@@ -43,8 +47,18 @@ pub struct RunPlan {
     pub optimize: Vec<Optimize>,
     pub batch: usize,
     pub size: usize,
+    /// Warm-up iterations of each worker process.
     pub warmup: usize,
+    /// Timed iterations of each cell, shared out among its processes.
     pub iters: usize,
+    /// Worker processes per cell (`--processes`); plans saved before
+    /// process repetition timed every cell in one.
+    #[serde(default = "one")]
+    pub processes: usize,
+    /// Seed of the shuffled, balanced order of the processes
+    /// ([`crate::bench`]'s order); recorded so `--resume` repeats it.
+    #[serde(default)]
+    pub order_seed: u64,
     pub intra_threads: usize,
     pub inter_threads: usize,
     pub seed: u64,
@@ -70,15 +84,47 @@ pub struct SkippedModel {
 }
 
 impl RunPlan {
-    /// Sessions each worker loads and times side by side: one per mode and
-    /// `--optimize` level.
+    /// Cells of each (model, framework): one per mode and `--optimize`
+    /// level, each timed in processes of its own.
     pub fn sessions(&self) -> usize {
         self.modes.len() * self.optimize.len()
+    }
+
+    /// Timed iterations of process `process` of a cell: `iters` shared out
+    /// among the processes, the first ones taking one more where it does
+    /// not divide.
+    pub fn iters_of(&self, process: usize) -> usize {
+        let r = self.processes.max(1);
+        self.iters / r + usize::from(process < self.iters % r)
     }
 
     /// Whether this run measures (`model`, `framework`): always, unless it
     /// is a shard that left the pair to another.
     pub fn runs(&self, model: &str, framework: &str) -> bool {
         self.shard.as_ref().is_none_or(|s| s.runs(model, framework))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iterations_shared_out_among_processes() {
+        let mut p: super::RunPlan = serde_json::from_value(serde_json::json!({
+            "profile": "quick", "frameworks": ["ort"], "models": ["resnet50"],
+            "device": "cpu", "modes": ["sequential"], "batch": 1, "size": 224,
+            "warmup": 5, "iters": 100, "intra_threads": 2, "inter_threads": 2,
+            "seed": 0, "timeout_s": 60, "out": "results", "weights": null, "skipped": []
+        }))
+        .unwrap();
+        // a plan from before process repetition: one process, no seed
+        assert_eq!((p.processes, p.order_seed), (1, 0));
+        assert_eq!(p.iters_of(0), 100);
+        p.processes = 3;
+        let each: Vec<usize> = (0..3).map(|i| p.iters_of(i)).collect();
+        assert_eq!(each, [34, 33, 33]);
+        p.iters = 2;
+        assert_eq!((0..3).map(|i| p.iters_of(i)).collect::<Vec<_>>(), [1, 1, 0]);
+        p.processes = 0;
+        assert_eq!(p.iters_of(0), 2);
     }
 }

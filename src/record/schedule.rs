@@ -36,4 +36,25 @@ pub struct ScheduleRecord {
     pub segments: Option<String>,
     /// What ran: the cost model's schedule, or sequential and why.
     pub chosen: String,
+    /// The schedule that ran, stage by stage, by IR node name: the cell's
+    /// first process stores it and its other processes run it again
+    /// without calibrating; empty in files from before process repetition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ran: Vec<StageNodes>,
+}
+
+/// One stage of a stored schedule.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum StageNodes {
+    /// Nodes one after another at every intra-op thread.
+    Sequential(Vec<String>),
+    /// Lanes at the same time: each its nodes and intra-op threads.
+    Parallel(Vec<LaneNodes>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LaneNodes {
+    pub nodes: Vec<String>,
+    pub threads: usize,
 }

@@ -14,8 +14,46 @@ pub struct Summary {
     pub stddev: f64,
     /// Coefficient of variation, stddev / mean.
     pub cv: f64,
-    /// Distribution-free 95% confidence interval of the median.
+    /// 95% confidence interval of the median: over processes and
+    /// iterations where more than one process measured the cell
+    /// ([`super::intervals`]), else distribution-free over the iterations.
     pub median_ci: (f64, f64),
+    /// Worker processes the samples came from (1 in files from before
+    /// process repetition).
+    #[serde(default = "one")]
+    pub processes: usize,
+    /// Coefficient of variation of the per-process medians: the spread
+    /// between processes; absent with one process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub between_cv: Option<f64>,
+    /// Median of the processes' own coefficients of variation: the spread
+    /// within a process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_cv: Option<f64>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Seed of a cell's median interval.
+const MEDIAN_SEED: u64 = 0x6d656469;
+
+/// [`summarise`] of the pooled samples of `processes`, with the median's
+/// interval over both levels and the spread at each.
+pub fn summarise_processes(processes: &[Vec<f64>]) -> Summary {
+    let pooled: Vec<f64> = processes.concat();
+    let mut s = summarise(&pooled);
+    let refs: Vec<&[f64]> = processes.iter().map(Vec::as_slice).collect();
+    let spread = super::intervals::spread(&refs);
+    s.processes = spread.processes.max(1);
+    s.between_cv = spread.between_cv;
+    s.within_cv = Some(spread.within_cv);
+    if spread.processes > 1 {
+        let term = super::intervals::Term::new(refs, 0, 1.0);
+        s.median_ci = super::intervals::contrast(&[term], MEDIAN_SEED).ci;
+    }
+    s
 }
 
 /// Quantile with linear interpolation between closest ranks (type 7, as
@@ -65,6 +103,9 @@ pub fn summarise(samples: &[f64]) -> Summary {
         stddev,
         cv: if mean > 0.0 { stddev / mean } else { 0.0 },
         median_ci: median_ci(&s),
+        processes: 1,
+        between_cv: None,
+        within_cv: None,
     }
 }
 
@@ -105,6 +146,21 @@ mod tests {
     }
 
     #[test]
+    fn summary_over_processes() {
+        // one process: the iteration-level summary, its spread within
+        let one = summarise_processes(&[vec![1.0, 2.0, 3.0]]);
+        assert_eq!(one.median_ci, summarise(&[1.0, 2.0, 3.0]).median_ci);
+        assert_eq!((one.processes, one.between_cv), (1, None));
+        assert!((one.within_cv.unwrap() - 0.5).abs() < 1e-12);
+        // two processes of one sample: the interval of intervals' hand case
+        let two = summarise_processes(&[vec![2.0], vec![4.0]]);
+        assert_eq!((two.n, two.median, two.processes), (2, 3.0, 2));
+        let half = 12.706 * std::f64::consts::LN_2 / 2.0;
+        assert!((two.median_ci.1 - 3.0 * half.exp()).abs() < 1e-9, "{two:?}");
+        assert!((two.between_cv.unwrap() - 2f64.sqrt() / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
     fn summary_of_known_samples() {
         let v: Vec<f64> = (1..=101).map(f64::from).collect();
         let s = summarise(&v);
@@ -130,115 +186,4 @@ pub fn median(samples: &[f64]) -> f64 {
 pub struct Ratio {
     pub value: f64,
     pub ci: (f64, f64),
-}
-
-/// A statistic of some sample sets and its percentile-bootstrap 95%
-/// interval (Efron & Tibshirani, An Introduction to the Bootstrap, ch. 13):
-/// every set is resampled with replacement, `resamples` times. Seeded, so
-/// the same samples always give the same interval.
-pub fn bootstrap(
-    sets: &[&[f64]],
-    resamples: usize,
-    seed: u64,
-    stat: impl Fn(&[Vec<f64>]) -> f64,
-) -> Ratio {
-    use rand::{Rng, SeedableRng};
-    let mut buf: Vec<Vec<f64>> = sets.iter().map(|s| s.to_vec()).collect();
-    let value = stat(&buf);
-    if sets.iter().any(|s| s.len() < 2) || resamples == 0 {
-        return Ratio {
-            value,
-            ci: (value, value),
-        };
-    }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut values: Vec<f64> = (0..resamples)
-        .map(|_| {
-            for (b, s) in buf.iter_mut().zip(sets) {
-                for x in b.iter_mut() {
-                    *x = s[rng.gen_range(0..s.len())];
-                }
-            }
-            stat(&buf)
-        })
-        .collect();
-    values.sort_by(|a, b| a.total_cmp(b));
-    Ratio {
-        value,
-        ci: (quantile(&values, 0.025), quantile(&values, 0.975)),
-    }
-}
-
-/// `median(num) / median(den)` and its bootstrap 95% interval.
-pub fn ratio_of_medians(num: &[f64], den: &[f64], resamples: usize) -> Ratio {
-    bootstrap(&[num, den], resamples, 0x5eedb007, |s| {
-        median(&s[0]) / median(&s[1])
-    })
-}
-
-#[cfg(test)]
-mod ratio_tests {
-    use super::*;
-
-    #[test]
-    fn ratio_interval_covers_a_known_shift() {
-        // den around 10, num around 12: ratio 1.2, interval tight around it.
-        let den: Vec<f64> = (0..200).map(|i| 10.0 + (i % 10) as f64 * 0.01).collect();
-        let num: Vec<f64> = den.iter().map(|x| x * 1.2).collect();
-        let r = ratio_of_medians(&num, &den, 500);
-        assert!((r.value - 1.2).abs() < 1e-9);
-        assert!(r.ci.0 <= 1.2 && 1.2 <= r.ci.1, "{r:?}");
-        assert!(r.ci.1 - r.ci.0 < 0.02, "{r:?}");
-        // deterministic
-        assert_eq!(r, ratio_of_medians(&num, &den, 500));
-    }
-
-    /// The bootstrap interval of a mean of 1000 values spread evenly over
-    /// 0..999 has half-width 1.96 x 288.7 / sqrt(1000) = 17.9 at 95% (an
-    /// 80% one would be 11.7, a 90% one 15.0).
-    #[test]
-    fn bootstrap_interval_is_95_percent_wide() {
-        let v: Vec<f64> = (0..1000).map(f64::from).collect();
-        let r = bootstrap(&[&v], 4000, 7, |s| {
-            s[0].iter().sum::<f64>() / s[0].len() as f64
-        });
-        let half = (r.ci.1 - r.ci.0) / 2.0;
-        assert!((16.5..19.5).contains(&half), "{r:?}");
-        assert!(r.ci.0 < 499.5 && 499.5 < r.ci.1, "{r:?}");
-        assert_eq!(r.value, 499.5);
-        // a ratio's interval: the same width, relative
-        let w: Vec<f64> = v.iter().map(|x| x + 1000.0).collect();
-        let q = ratio_of_medians(&w, &w, 2000);
-        assert_eq!(q.value, 1.0);
-        assert!(
-            q.ci.0 < 1.0 && q.ci.1 > 1.0 && q.ci.1 - q.ci.0 < 0.1,
-            "{q:?}"
-        );
-    }
-
-    #[test]
-    fn one_sample_or_no_resample_gives_a_point_interval() {
-        let r = bootstrap(&[&[3.0]], 100, 1, |s| s[0][0]);
-        assert_eq!(
-            r,
-            Ratio {
-                value: 3.0,
-                ci: (3.0, 3.0)
-            }
-        );
-        let r = bootstrap(&[&[1.0, 2.0]], 0, 1, |s| s[0][0]);
-        assert_eq!(r.ci, (1.0, 1.0));
-        // two samples are enough to resample
-        let r = bootstrap(&[&[1.0, 3.0]], 200, 1, |s| s[0].iter().sum::<f64>() / 2.0);
-        assert_eq!(r.value, 2.0);
-        assert_eq!(r.ci, (1.0, 3.0));
-    }
-
-    #[test]
-    fn noisy_samples_give_a_wide_interval() {
-        let a: Vec<f64> = (0..30).map(|i| 10.0 + ((i * 7919) % 13) as f64).collect();
-        let b: Vec<f64> = (0..30).map(|i| 10.0 + ((i * 104729) % 17) as f64).collect();
-        let r = ratio_of_medians(&a, &b, 500);
-        assert!(r.ci.1 - r.ci.0 > 0.1, "{r:?}");
-    }
 }

@@ -34,6 +34,11 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
         "cv",
         "median_ci_low_ms",
         "median_ci_high_ms",
+        "processes",
+        "between_process_cv",
+        "within_process_cv",
+        "busy",
+        "other_cores",
         "images_per_s",
         "achieved_gmacs",
         "machine_peak_gmacs",
@@ -48,6 +53,7 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
     ])?;
     for c in cells {
         let l = &c.latency;
+        let spread = c.spread();
         w.write_record([
             c.model.clone(),
             c.framework.clone(),
@@ -71,6 +77,11 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
             l.cv.to_string(),
             l.median_ci.0.to_string(),
             l.median_ci.1.to_string(),
+            spread.processes.to_string(),
+            opt(spread.between_cv),
+            spread.within_cv.to_string(),
+            c.busy().to_string(),
+            opt(c.other_cores()),
             c.images_per_s().to_string(),
             c.achieved_gmacs().to_string(),
             opt(c.machine_peak_gmacs),

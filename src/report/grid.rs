@@ -4,14 +4,18 @@
 use std::collections::BTreeSet;
 
 use super::published;
-use crate::record::stats::{quantile, ratio_of_medians, Ratio};
+use crate::record::stats::{quantile, Ratio};
 use crate::record::CellRecord;
 use crate::record::{Device, Mode, Optimize};
 
 /// Coefficient of variation above which a cell is marked noisy.
 pub const NOISY_CV: f64 = 0.05;
 const NOISE_MARK: &str = "~";
-const BOOTSTRAP: usize = 2000;
+/// Marks a cell timed while other processes took more than
+/// [`crate::record::BUSY_CORES`].
+pub const BUSY_MARK: &str = "!";
+/// Seed of the speedups' bootstrap.
+const SEED: u64 = 0x5eedb007;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
@@ -34,7 +38,7 @@ pub(super) struct Group {
 pub(super) fn framework_rank(f: &str) -> usize {
     crate::record::FRAMEWORKS
         .iter()
-        .position(|k| *k == f)
+        .position(|k| *k == crate::record::base_framework(f))
         .unwrap_or(99)
 }
 
@@ -204,15 +208,42 @@ pub fn noisy(c: &CellRecord) -> bool {
     c.latency.cv > NOISY_CV
 }
 
-/// Median ms, marked when noisy.
+/// Median ms, marked when noisy (~) and when the machine was busy (!).
 pub(super) fn ms(c: &CellRecord) -> String {
-    let mark = if noisy(c) { NOISE_MARK } else { "" };
-    format!("{:.2}{mark}", c.latency.median)
+    let noise = if noisy(c) { NOISE_MARK } else { "" };
+    let busy = if c.busy() { BUSY_MARK } else { "" };
+    format!("{:.2}{noise}{busy}", c.latency.median)
 }
 
-/// Sequential over parallel median: above 1 means parallel is faster.
+/// The note that explains [`BUSY_MARK`], naming the busy cells.
+pub fn busy_note(cells: &[CellRecord]) -> Option<String> {
+    let busy: Vec<String> = cells
+        .iter()
+        .filter(|c| c.busy())
+        .map(|c| {
+            format!(
+                "{} {} {}{} ({:.2} cores)",
+                c.model,
+                c.framework,
+                c.mode,
+                crate::compare::level_suffix(c.optimize),
+                c.other_cores().unwrap_or(0.0)
+            )
+        })
+        .collect();
+    (!busy.is_empty()).then(|| {
+        format!(
+            "{BUSY_MARK} busy machine: other processes took more than {} of a core while these cells timed, so their times and ratios are not to be trusted and compare calls them inconclusive: {}.",
+            crate::record::BUSY_CORES,
+            busy.join(", ")
+        )
+    })
+}
+
+/// Sequential over parallel median: above 1 means parallel is faster; the
+/// interval spans both cells' processes (paired) and iterations.
 pub fn speedup(seq: &CellRecord, par: &CellRecord) -> Ratio {
-    ratio_of_medians(&seq.samples_ms, &par.samples_ms, BOOTSTRAP)
+    crate::record::contrast(&[(seq, 0, 1.0), (par, 0, -1.0)], SEED)
 }
 
 fn ratio_text(r: &Ratio) -> String {
@@ -312,7 +343,7 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
         rows.push(row);
     }
     let mut notes = vec![
-        "Times are medians of host-to-host latency in ms. Speedup = sequential median / parallel median (above 1: parallel is faster), 95% bootstrap CI; 'of ideal' = speedup / (work/span).".to_string(),
+        "Times are medians of host-to-host latency in ms over every worker process of a cell. Speedup = sequential median / parallel median (above 1: parallel is faster), 95% CI over processes and iterations (two-level bootstrap, at least the Student-t interval of the per-process medians); 'of ideal' = speedup / (work/span).".to_string(),
     ];
     notes.push(level_note);
     if traced {
@@ -351,6 +382,7 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
             NOISY_CV * 100.0
         ));
     }
+    notes.extend(busy_note(cells));
     if with_published {
         notes.push("Published columns: Li et al., CVPR 2019 (TensorFlow, GTX 1060, batch 16, 224 px); quoted, not measured here.".into());
     }
@@ -365,6 +397,16 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
 /// Where the per-cell table has its 'ran' and 'schedule' columns (dropped
 /// for files from before traces and schedules).
 const RAN_COLUMN: usize = 18;
+
+/// `R: between% · within%` of a cell's processes ("1: - · within%" with
+/// one process).
+fn spread_text(c: &CellRecord) -> String {
+    let s = c.spread();
+    let between = s
+        .between_cv
+        .map_or("-".to_string(), |b| format!("{:.1}%", b * 100.0));
+    format!("{}: {between} · {:.1}%", s.processes, s.within_cv * 100.0)
+}
 
 /// One row per cell: the spread of its samples.
 pub fn detail(cells: &[CellRecord]) -> Grid {
@@ -390,6 +432,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "ran",
         "schedule",
         "CV",
+        "processes: CV between · within",
         "host",
     ]
     .map(String::from)
@@ -444,6 +487,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
                 concurrency(c),
                 schedule(c),
                 format!("{:.1}%", l.cv * 100.0),
+                spread_text(c),
                 c.host.clone(),
             ];
             if !traced {
@@ -461,8 +505,12 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         header,
         rows,
         notes: vec![
+            "Median 95% CI: over the cell's worker processes and their iterations (two-level bootstrap, at least the Student-t interval of the per-process medians; over iterations alone with one process). Processes: how many timed the cell, the coefficient of variation of their medians (between) and the median of their own (within): where between dominates, more processes narrow the interval, more iterations do not.".into(),
             "Session MiB: resident memory a mode's session added when prepared and run once; in brackets, on a GPU, the device memory it needed (framework allocator).".into(),
             "% of FMA peak: achieved conv+fc GMAC/s against the machine's fused multiply-add peak (independent FMA chains on the widest vector unit, on the cores the run used; on a GPU, SMs x FP32 units x clock), measured once per run. Best GEMM: a large float32 matrix product through the same framework, once per run.".into(),
-        ],
+        ]
+        .into_iter()
+        .chain(busy_note(cells))
+        .collect(),
     }
 }

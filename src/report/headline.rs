@@ -155,7 +155,7 @@ pub fn render(cells: &[CellRecord], width: usize) -> String {
     if has(SPEEDUP) {
         medians.push_str("; speedup = seq / par (above 1: parallel is faster)");
         if has(CI) {
-            medians.push_str(", bootstrap 95% CI");
+            medians.push_str(", 95% CI over processes and iterations");
         }
     }
     g.notes.push(format!("{medians}."));
@@ -169,6 +169,7 @@ pub fn render(cells: &[CellRecord], width: usize) -> String {
         g.notes.push(format!("{ran}."));
     }
     g.notes.extend(h.levels);
+    g.notes.extend(grid::busy_note(cells));
     if !dropped.is_empty() {
         g.notes.push(format!(
             "Left out to fit {width} columns: {}.",

@@ -9,16 +9,19 @@ pub mod history;
 pub mod history_table;
 pub mod html;
 pub mod published;
+pub mod repeats;
 pub mod rows;
 pub mod svg;
 pub mod table;
 
 use crate::record::CellRecord;
 
-/// The two wide tables (paper-style, per cell) the files hold and `--wide`
-/// prints.
+/// The wide tables (paper-style, per cell, and the A/A repeats where a
+/// framework was named twice) the files hold and `--wide` prints.
 pub fn grids(cells: &[CellRecord], with_published: bool) -> Vec<grid::Grid> {
-    vec![grid::paper(cells, with_published), grid::detail(cells)]
+    let mut g = vec![grid::paper(cells, with_published), grid::detail(cells)];
+    g.extend(repeats::grid(cells));
+    g
 }
 
 /// How a terminal shows records.
@@ -34,7 +37,14 @@ pub enum View {
 /// with [`View::Wide`] the tables of [`grids`] in full.
 pub fn terminal(cells: &[CellRecord], with_published: bool, view: View) -> String {
     match view {
-        View::Fit(width) => headline::render(cells, width),
+        View::Fit(width) => {
+            let mut out = headline::render(cells, width);
+            if let Some(g) = repeats::grid(cells) {
+                out.push('\n');
+                out.push_str(&table::fitted(&[g], width));
+            }
+            out
+        }
         View::Wide => table::terminal(&grids(cells, with_published)),
     }
 }
@@ -46,7 +56,10 @@ pub struct JsonCell<'a> {
     pub cell: &'a CellRecord,
     pub images_per_s: f64,
     pub noisy: bool,
-    /// For a parallel cell: sequential / parallel median, bootstrap 95% CI.
+    /// Timed while other processes took more than a quarter of a core.
+    pub busy: bool,
+    /// For a parallel cell: sequential / parallel median, 95% CI over
+    /// processes and iterations.
     pub speedup: Option<crate::record::stats::Ratio>,
 }
 
@@ -57,6 +70,7 @@ pub fn json(cells: &[CellRecord]) -> anyhow::Result<String> {
             cell: c,
             images_per_s: c.images_per_s(),
             noisy: grid::noisy(c),
+            busy: c.busy(),
             speedup: sequential_twin(c, cells).map(|s| grid::speedup(s, c)),
         })
         .collect();

@@ -10,9 +10,11 @@
 //! Sequential is always a candidate, so the predicted time never exceeds
 //! the sequential one.
 
+use anyhow::{bail, Context, Result};
+
 use crate::graph::analysis::{branch_nodes, branch_nodes_within};
 use crate::graph::{Graph, NodeId};
-pub use crate::record::{ParallelStage, ScheduleRecord};
+pub use crate::record::{LaneNodes, ParallelStage, ScheduleRecord, StageNodes};
 
 /// Timed passes of each candidate in a calibration's comparisons when the
 /// sequential pass takes `pass_ms`: as many as fit in about
@@ -358,7 +360,74 @@ impl Schedule {
             } else {
                 "sequential: the cost model predicts no gain from overlapping".into()
             },
+            ran: self.stored(g),
         }
+    }
+
+    /// The stages by node name, as a cell stores the schedule it ran.
+    pub fn stored(&self, g: &Graph) -> Vec<StageNodes> {
+        let names = |nodes: &[NodeId]| nodes.iter().map(|&n| g.nodes[n].name.clone()).collect();
+        self.stages
+            .iter()
+            .map(|s| match s {
+                Stage::Sequential(n) => StageNodes::Sequential(names(n)),
+                Stage::Parallel(lanes) => StageNodes::Parallel(
+                    lanes
+                        .iter()
+                        .map(|l| LaneNodes {
+                            nodes: names(&l.nodes),
+                            threads: l.threads,
+                        })
+                        .collect(),
+                ),
+            })
+            .collect()
+    }
+
+    /// A stored schedule on `g` again (see [`Schedule::stored`]); refused
+    /// unless it names every node of `g` but the input exactly once.
+    pub fn from_stored(g: &Graph, stages: &[StageNodes]) -> Result<Schedule> {
+        let ids = |names: &[String]| -> Result<Vec<NodeId>> {
+            names
+                .iter()
+                .map(|n| {
+                    g.nodes.iter().position(|x| &x.name == n).with_context(|| {
+                        format!("the stored schedule names node '{n}', which this graph does not have")
+                    })
+                })
+                .collect()
+        };
+        let stages = stages
+            .iter()
+            .map(|s| match s {
+                StageNodes::Sequential(n) => Ok(Stage::Sequential(ids(n)?)),
+                StageNodes::Parallel(lanes) => Ok(Stage::Parallel(
+                    lanes
+                        .iter()
+                        .map(|l| {
+                            Ok(Lane {
+                                nodes: ids(&l.nodes)?,
+                                threads: l.threads.max(1),
+                            })
+                        })
+                        .collect::<Result<_>>()?,
+                )),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let s = Schedule {
+            stages,
+            predicted_us: 0.0,
+            sequential_us: 0.0,
+        };
+        let mut seen = s.nodes();
+        seen.sort_unstable();
+        if seen != (1..g.nodes.len()).collect::<Vec<_>>() {
+            bail!(
+                "the stored schedule does not run each of this graph's {} nodes exactly once",
+                g.nodes.len() - 1
+            );
+        }
+        Ok(s)
     }
 }
 

@@ -463,3 +463,59 @@ fn lanes_share_the_threads() {
     assert_eq!(lane_threads(2, 4), 1);
     assert_eq!(lane_threads(6, 0), 6);
 }
+
+/// A schedule stored by name runs again as the same stages, on the same
+/// graph; a name the graph lacks, a node left out or run twice is refused.
+#[test]
+fn a_stored_schedule_comes_back_as_it_ran() {
+    let g = diamond();
+    let s = Schedule {
+        stages: vec![
+            Stage::Sequential(vec![id(&g, "stem")]),
+            Stage::Parallel(vec![
+                Lane {
+                    nodes: vec![id(&g, "heavy1"), id(&g, "heavy2")],
+                    threads: 2,
+                },
+                Lane {
+                    nodes: vec![id(&g, "light")],
+                    threads: 1,
+                },
+            ]),
+            Stage::Sequential(vec![id(&g, "add"), id(&g, "gap"), id(&g, "flat")]),
+        ],
+        predicted_us: 1.0,
+        sequential_us: 2.0,
+    };
+    let stored = s.stored(&g);
+    assert_eq!(
+        stored[1],
+        StageNodes::Parallel(vec![
+            LaneNodes {
+                nodes: vec!["heavy1".into(), "heavy2".into()],
+                threads: 2
+            },
+            LaneNodes {
+                nodes: vec!["light".into()],
+                threads: 1
+            },
+        ])
+    );
+    assert_eq!(s.record(&g, "x").ran, stored);
+    let back = Schedule::from_stored(&g, &stored).unwrap();
+    assert_eq!(back.stages, s.stages);
+    let mut bad = stored.clone();
+    bad[0] = StageNodes::Sequential(vec!["stem2".into()]);
+    let e = Schedule::from_stored(&g, &bad).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "the stored schedule names node 'stem2', which this graph does not have"
+    );
+    for stages in [&stored[1..], &[stored.clone(), vec![stored[0].clone()]].concat()[..]] {
+        let e = Schedule::from_stored(&g, stages).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "the stored schedule does not run each of this graph's 7 nodes exactly once"
+        );
+    }
+}

@@ -109,6 +109,8 @@ pub fn cell(
         latency: summarise(&samples),
         iters: samples.len(),
         samples_ms: samples,
+        sample_process: vec![],
+        processes: vec![],
         interrupted: false,
         gemm_gmacs: Some(50.0),
         machine_peak_gmacs: Some(100.0),
@@ -123,6 +125,45 @@ pub fn cell(
         shard: None,
         env: None,
     }
+}
+
+/// `cell` measured in processes: each group of samples one process, in
+/// slots 0, 1, ...; `busy` gives the other processes' cores of each.
+pub fn cell_in_processes(
+    model: &str,
+    framework: &str,
+    mode: Mode,
+    processes: Vec<Vec<f64>>,
+    busy: &[f64],
+) -> CellRecord {
+    use speedbench::record::{MachineLoad, ProcessRecord};
+    let mut c = cell(model, framework, mode, 1, processes.concat());
+    c.sample_process = processes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| std::iter::repeat_n(i, p.len()))
+        .collect();
+    c.processes = processes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ProcessRecord {
+            index: i,
+            slot: i,
+            samples: p.len(),
+            compute_samples: 0,
+            interrupted: false,
+            calibrated: false,
+            load: busy.get(i).map(|&b| MachineLoad {
+                other_cores: b,
+                own_cores: 2.0,
+                involuntary_switches: 0,
+                load_avg: 2.0,
+                cores: 2,
+            }),
+        })
+        .collect();
+    c.summarise();
+    c
 }
 
 /// A results file holding `cells`.
@@ -151,6 +192,8 @@ pub fn run_file(cells: Vec<CellRecord>) -> RunFile {
             size: 128,
             warmup: 1,
             iters: 100,
+            processes: 1,
+            order_seed: 0,
             intra_threads: 2,
             inter_threads: 2,
             seed: 0,

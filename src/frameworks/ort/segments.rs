@@ -19,15 +19,13 @@
 //! cost) and the schedule against that whole session (the schedule is kept
 //! only if it is faster).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ndarray::{Array2, Array4};
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::{Session, SessionInputValue};
-use ort::value::{DynValue, TensorRef};
+use ort::session::Session;
+use ort::value::DynValue;
 
 use super::config::{session_config, SessionConfig};
 use super::session::OrtSession;
@@ -207,14 +205,7 @@ impl Segmented {
             Vec::new()
         };
         drop(cut);
-        let lanes = steps
-            .iter()
-            .map(|s| match s {
-                Step::Lanes(l) => l.len(),
-                Step::One(_) => 1,
-            })
-            .max()
-            .unwrap_or(1);
+        let lanes = widest(&steps);
         let mut ready = Ready {
             steps,
             record: record.clone(),
@@ -248,9 +239,44 @@ impl Segmented {
             ready.steps.clear();
             ready.lanes = 1;
             ready.fallback = Some(whole);
+            record.ran = sequential(&self.graph).stored(&self.graph);
         }
         ready.record = record;
         Ok(ready)
+    }
+
+    /// The schedule an earlier process of the cell calibrated and chose
+    /// (`record.ran`), built again without calibrating: its segments, or
+    /// the whole graph in one session where it chose sequential.
+    fn reuse(&mut self, record: ScheduleRecord, input: &Array4<f32>) -> Result<Ready> {
+        let weights = self.weights.take().context("ORT segments: built twice")?;
+        let threads = self.opts.intra_threads.max(1);
+        let schedule = Schedule::from_stored(&self.graph, &record.ran)?;
+        let whole_bytes = onnx::to_onnx(&self.graph, &weights)?;
+        let session = super::session(&whole_bytes, &self.config(threads), Device::Cpu)?;
+        let mut whole = OrtSession::new(
+            session,
+            Device::Cpu,
+            (self.graph.input(), self.graph.num_classes()),
+            (threads, 1),
+            false,
+        );
+        if !schedule.is_parallel() {
+            return Ok(Ready {
+                steps: Vec::new(),
+                record,
+                lanes: 1,
+                fallback: Some(whole),
+            });
+        }
+        let (_, cut) = self.cut(&weights, &whole_bytes, &schedule, &mut whole, input)?;
+        let steps = self.build(&weights, &schedule, &cut, false)?;
+        Ok(Ready {
+            lanes: widest(&steps),
+            steps,
+            record,
+            fallback: None,
+        })
     }
 
     /// Where the schedule's parts are cut from, and those parts built at
@@ -349,13 +375,37 @@ impl Segmented {
 
     fn ready(&mut self, input: &Array4<f32>) -> Result<&mut Ready> {
         if self.ready.is_none() {
-            let r = self.calibrate(input)?;
+            let r = match self.opts.schedule.take().filter(|r| !r.ran.is_empty()) {
+                Some(stored) => self.reuse(stored, input)?,
+                None => self.calibrate(input)?,
+            };
             if self.opts.verbose {
                 eprintln!("ort parallel: {}", r.record.chosen);
             }
             self.ready = Some(r);
         }
         self.ready.as_mut().context("ORT segments not calibrated")
+    }
+}
+
+/// The lanes of the widest step.
+fn widest(steps: &[Step]) -> usize {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::Lanes(l) => l.len(),
+            Step::One(_) => 1,
+        })
+        .max()
+        .unwrap_or(1)
+}
+
+/// Every node of `g` but the input, one after another.
+fn sequential(g: &Graph) -> Schedule {
+    Schedule {
+        stages: vec![Stage::Sequential((1..g.nodes.len()).collect())],
+        predicted_us: 0.0,
+        sequential_us: 0.0,
     }
 }
 
@@ -405,136 +455,6 @@ fn parts(schedule: &Schedule, threads: usize) -> Vec<(usize, &[NodeId], usize)> 
         }
     }
     parts
-}
-
-fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
-    let t = Instant::now();
-    f()?;
-    Ok(t.elapsed().as_secs_f64() * 1e3)
-}
-
-/// Runs one part on its inputs (the batch for the graph's input, else
-/// earlier parts' values); its outputs by name.
-fn run_part(
-    part: &mut Part,
-    x: &TensorRef<f32>,
-    values: &HashMap<String, DynValue>,
-) -> Result<Values> {
-    let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(part.inputs.len());
-    for name in &part.inputs {
-        let v: SessionInputValue = if name == onnx::INPUT {
-            SessionInputValue::from(x.view())
-        } else {
-            values
-                .get(name)
-                .with_context(|| format!("ORT segments: value '{name}' is missing"))?
-                .into()
-        };
-        inputs.push((Cow::Borrowed(name.as_str()), v));
-    }
-    let mut out = part.session.run(inputs)?;
-    part.outputs
-        .iter()
-        .map(|name| {
-            out.remove(name.as_str())
-                .map(|v| (name.clone(), v))
-                .with_context(|| format!("ORT segments: no output '{name}'"))
-        })
-        .collect()
-}
-
-/// The shape of every value that crosses a boundary in one pass of
-/// `steps` (one part after another), by name.
-fn value_shapes(steps: &mut [Step], input: &Array4<f32>) -> Result<HashMap<String, Vec<i64>>> {
-    let (values, _) = pass(steps, input, false, false)?;
-    Ok(values
-        .iter()
-        .map(|(name, v)| (name.clone(), v.shape().iter().copied().collect()))
-        .collect())
-}
-
-/// One pass through the parts; the graph's output and, with `trace`, each
-/// part's span ([`pass`]).
-fn run_steps(
-    steps: &mut [Step],
-    input: &Array4<f32>,
-    concurrent: bool,
-    trace: bool,
-) -> Result<(DynValue, Vec<PartSpan>)> {
-    let (mut values, spans) = pass(steps, input, concurrent, trace)?;
-    let output = values
-        .remove(onnx::OUTPUT)
-        .context("ORT segments produced no output")?;
-    Ok((output, spans))
-}
-
-/// One pass through the parts: every value they passed on, by name;
-/// `concurrent`: the lanes of a stage on their own threads (else one after
-/// another on this one). With `trace`, each part's span (its track: 0 for
-/// the calling thread, lane index from 1 for the others).
-fn pass(
-    steps: &mut [Step],
-    input: &Array4<f32>,
-    concurrent: bool,
-    trace: bool,
-) -> Result<(HashMap<String, DynValue>, Vec<PartSpan>)> {
-    let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
-    let data = input.as_slice().context("input is not contiguous")?;
-    let x = TensorRef::from_array_view((shape, data))?;
-    let origin = Instant::now();
-    let us = |t: Instant| t.duration_since(origin).as_secs_f64() * 1e6;
-    let mut values: HashMap<String, DynValue> = HashMap::new();
-    let mut spans = Vec::new();
-    for step in steps.iter_mut() {
-        let results: Vec<(usize, Result<Values>, f64, f64)> = match step {
-            Step::One(part) => {
-                let start = Instant::now();
-                let r = run_part(part, &x, &values);
-                vec![(0, r, us(start), us(Instant::now()))]
-            }
-            Step::Lanes(parts) if concurrent => std::thread::scope(|scope| {
-                let values = &values;
-                let x = &x;
-                let handles: Vec<_> = parts
-                    .iter_mut()
-                    .enumerate()
-                    .map(|(i, part)| {
-                        scope.spawn(move || {
-                            let start = Instant::now();
-                            let r = run_part(part, x, values);
-                            (i + 1, r, us(start), us(Instant::now()))
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            (0, Err(anyhow::anyhow!("an ORT lane panicked")), 0.0, 0.0)
-                        })
-                    })
-                    .collect()
-            }),
-            Step::Lanes(parts) => parts
-                .iter_mut()
-                .enumerate()
-                .map(|(i, part)| {
-                    let start = Instant::now();
-                    let r = run_part(part, &x, &values);
-                    (i + 1, r, us(start), us(Instant::now()))
-                })
-                .collect(),
-        };
-        for (track, r, start, end) in results {
-            for (id, v) in r? {
-                values.insert(id, v);
-            }
-            if trace {
-                spans.push((track, start, end));
-            }
-        }
-    }
-    Ok((values, spans))
 }
 
 impl Prepared for Segmented {
@@ -602,6 +522,9 @@ impl Prepared for Segmented {
         })
     }
 }
+
+mod run;
+use run::{run_steps, timed, value_shapes};
 
 #[cfg(test)]
 mod tests;

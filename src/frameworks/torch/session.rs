@@ -20,7 +20,7 @@ use crate::frameworks::{check_input, check_output, Device, Optimize, PrepareOpti
 use crate::graph::analysis::analyse;
 use crate::graph::weights::Weights;
 use crate::graph::Graph;
-use crate::record::Timeline;
+use crate::record::{ScheduleRecord, Timeline};
 
 /// The running form of a [`ScheduleKind`].
 enum Schedule {
@@ -35,6 +35,8 @@ enum Schedule {
         lanes: usize,
         verbose: bool,
         staged: Option<Box<Staged>>,
+        /// The schedule an earlier process of the cell chose, to run again.
+        reuse: Option<ScheduleRecord>,
     },
     Streams(Streams),
 }
@@ -84,6 +86,7 @@ impl TorchModel {
                 lanes: workers,
                 verbose: opts.verbose,
                 staged: None,
+                reuse: opts.schedule.clone().filter(|r| !r.ran.is_empty()),
             },
             ScheduleKind::Streams => {
                 let streams = Streams::new(graph, lanes(graph, workers))?;
@@ -193,12 +196,16 @@ impl Schedule {
             lanes,
             verbose,
             staged,
+            reuse,
         } = self
         else {
             return Ok(None);
         };
         if staged.is_none() {
-            let s = Staged::calibrate(plan.clone(), graph, x, *intra, *lanes)?;
+            let s = match reuse.take() {
+                Some(r) => Staged::reuse(plan.clone(), graph, r, *intra)?,
+                None => Staged::calibrate(plan.clone(), graph, x, *intra, *lanes)?,
+            };
             if *verbose {
                 eprintln!("torch parallel: {}", s.record.chosen);
             }

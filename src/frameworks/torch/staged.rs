@@ -285,6 +285,22 @@ impl Staged {
             };
             staged.workers.clear();
         }
+        record.ran = staged.schedule.stored(graph);
+        staged.record = record;
+        Ok(staged)
+    }
+
+    /// The schedule an earlier process of the cell calibrated and chose
+    /// (`record.ran`), started without calibrating; its record kept.
+    pub(super) fn reuse(
+        plan: Arc<Plan>,
+        graph: &Graph,
+        record: ScheduleRecord,
+        threads: usize,
+    ) -> Result<Staged> {
+        use_intra_threads(threads);
+        let schedule = Schedule::from_stored(graph, &record.ran)?;
+        let mut staged = Staged::with_schedule(plan, graph, schedule, threads)?;
         staged.record = record;
         Ok(staged)
     }

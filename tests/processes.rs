@@ -1,0 +1,174 @@
+//! One session per worker process, R processes per cell: the order of the
+//! processes (balanced, seeded, resumable), the schedule the first process
+//! of a parallel cell chose and the others reuse, and the busy-machine
+//! guard with a real CPU hog beside a run.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::speedbench;
+use speedbench::bench::order::{model_seed, order};
+use speedbench::record::{Mode, RunFile};
+
+fn run(out: &Path, extra: &[&str]) -> (common::Out, PathBuf) {
+    let mut args = vec![
+        "run",
+        "--profile",
+        "smoke",
+        "--framework",
+        "ort",
+        "--model",
+        "resnet50",
+        "--warmup",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let o = speedbench(&args);
+    assert!(o.code == 0, "{}", o.stderr);
+    let path = o
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("results: "))
+        .map(PathBuf::from)
+        .expect("a results line");
+    (o, path)
+}
+
+#[test]
+fn each_cell_runs_in_its_own_processes_in_the_recorded_order_and_reuses_its_schedule() {
+    let t = tempfile::tempdir().unwrap();
+    let (_, path) = run(
+        t.path(),
+        &["--processes", "3", "--iters", "7", "--order-seed", "5"],
+    );
+    let f = RunFile::load(&path).unwrap();
+    assert_eq!((f.plan.processes, f.plan.order_seed), (3, 5));
+    assert_eq!(f.cells.len(), 2);
+    // the plan's cells are (ort, default, sequential) and (ort, default,
+    // parallel): their slots are the recorded order's
+    let expected = order(2, 3, model_seed(5, 0));
+    for (i, mode) in [Mode::Sequential, Mode::Parallel].into_iter().enumerate() {
+        let c = f.cells.iter().find(|c| c.mode == mode).unwrap();
+        let idx: Vec<usize> = c.processes.iter().map(|p| p.index).collect();
+        assert_eq!(idx, [0, 1, 2], "{mode}");
+        let slots: Vec<usize> = c.processes.iter().map(|p| p.slot).collect();
+        let want: Vec<usize> = expected
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.cell == i)
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(slots, want, "{mode}");
+        // 7 iterations shared out 3, 2, 2, every sample with its process
+        assert_eq!(c.sample_process, [0, 0, 0, 1, 1, 2, 2]);
+        assert_eq!(c.samples_ms.len(), 7);
+        assert_eq!(c.latency.processes, 3);
+        assert!(c.latency.between_cv.is_some());
+        assert!(c.processes.iter().all(|p| p.load.is_some()));
+        // one traced pass, by the first process
+        assert!(c.trace.is_some(), "{mode}");
+    }
+    // the parallel cell's first process calibrated the schedule; the
+    // others ran the one it stored
+    let par = f.cells.iter().find(|c| c.mode == Mode::Parallel).unwrap();
+    let calibrated: Vec<bool> = par.processes.iter().map(|p| p.calibrated).collect();
+    assert_eq!(calibrated, [true, false, false]);
+    let s = par.schedule.as_ref().expect("the parallel cell's schedule");
+    assert!(!s.ran.is_empty(), "{s:?}");
+    let seq = f.cells.iter().find(|c| c.mode == Mode::Sequential).unwrap();
+    assert!(seq.processes.iter().all(|p| !p.calibrated));
+}
+
+#[test]
+fn resume_redoes_only_the_missing_process_in_its_place() {
+    let t = tempfile::tempdir().unwrap();
+    let (_, path) = run(
+        t.path(),
+        &[
+            "--processes",
+            "2",
+            "--iters",
+            "4",
+            "--mode",
+            "sequential",
+            "--order-seed",
+            "1",
+        ],
+    );
+    let done = RunFile::load(&path).unwrap();
+    let mut f = done.clone();
+    // as if the run had stopped during the second process
+    let c = &mut f.cells[0];
+    c.drop_process(1);
+    assert_eq!((c.samples_ms.len(), c.processes.len()), (2, 1));
+    f.finished = None;
+    f.save(&path).unwrap();
+    let o = speedbench(&["run", "--resume", path.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let again = RunFile::load(&path).unwrap();
+    let (a, b) = (&done.cells[0], &again.cells[0]);
+    // process 0 kept as it was, process 1 timed again in its slot
+    assert_eq!(a.samples_ms[..2], b.samples_ms[..2]);
+    assert_eq!(b.sample_process, [0, 0, 1, 1]);
+    assert_eq!(a.processes[1].slot, b.processes[1].slot);
+    assert_eq!(b.processes[0], a.processes[0]);
+    assert!(again.finished.is_some());
+}
+
+/// One core kept busy by a shell loop, for as long as the guard lives.
+struct Hog(Child);
+
+impl Hog {
+    fn start() -> Hog {
+        Hog(Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap())
+    }
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_cpu_hog_beside_a_run_marks_its_cells_busy_and_compare_inconclusive() {
+    let t = tempfile::tempdir().unwrap();
+    let hog = Hog::start();
+    let (o, path) = run(
+        t.path(),
+        &["--mode", "sequential", "--iters", "30", "--wide"],
+    );
+    drop(hog);
+    let f = RunFile::load(&path).unwrap();
+    let c = &f.cells[0];
+    assert!(c.busy(), "{:?}", c.processes);
+    assert!(c.other_cores().unwrap() > 0.5, "{:?}", c.processes);
+    assert!(
+        o.stderr
+            .contains("warning: busy machine: other processes took up to")
+            && o.stderr.contains("resnet50 ort sequential timed"),
+        "{}",
+        o.stderr
+    );
+    // the busy mark beside the median, and its note
+    assert!(o.stdout.contains(&format!("{:.2}", c.latency.median)));
+    assert!(o.stdout.contains("! busy machine"), "{}", o.stdout);
+    let cmp = speedbench(&[
+        "compare",
+        path.to_str().unwrap(),
+        path.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(cmp.code, 0, "{}", cmp.stderr);
+    assert!(cmp.stdout.contains("\"verdict\": \"inconclusive\""), "{}", cmp.stdout);
+}
