@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::order::{model_seed, order};
 use super::worker::{Job, Message};
-use crate::record::{CellRecord, Failure, Mode, Optimize, RunFile};
+use crate::record::{base_framework, CellRecord, Failure, Mode, Optimize, RunFile};
 use crate::zoo::Catalog;
 
 const STDERR_TAIL: usize = 20;
@@ -181,15 +181,30 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
     let shard = plan.shard.as_ref().map(|s| s.shard);
     let processes = plan.processes.max(1);
     'matrix: for (mi, model) in plan.models.iter().enumerate() {
+        // the cells compared with each other side by side: a framework's
+        // modes at one level, with its A/A repeats
         let mut cells: Vec<Cell> = Vec::new();
-        for f in plan.frameworks.iter().filter(|f| plan.runs(model, f)) {
+        let mut groups: Vec<usize> = Vec::new();
+        let ran: Vec<&String> = plan
+            .frameworks
+            .iter()
+            .filter(|f| plan.runs(model, f))
+            .collect();
+        let mut bases: Vec<&str> = ran.iter().map(|f| base_framework(f)).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        bases.retain(|b| seen.insert(*b));
+        for base in bases {
             for &o in &plan.optimize {
-                cells.extend(plan.modes.iter().map(|&m| (f.clone(), o, m)));
+                let before = cells.len();
+                for f in ran.iter().filter(|f| base_framework(f) == base) {
+                    cells.extend(plan.modes.iter().map(|&m| ((*f).clone(), o, m)));
+                }
+                groups.push(cells.len() - before);
             }
         }
         // a cell whose process failed runs no more processes in this run
         let mut failed = vec![false; cells.len()];
-        let units = order(cells.len(), processes, model_seed(plan.order_seed, mi));
+        let units = order(&groups, processes, model_seed(plan.order_seed, mi));
         for (slot, unit) in units.into_iter().enumerate() {
             let (framework, level, mode) = &cells[unit.cell];
             let is = |c: &CellRecord| {

@@ -24,6 +24,16 @@ fn rows(changes: &[Change], unit: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// How many were inconclusive because a cell was timed on a busy machine.
+pub fn inconclusive_note(n: usize) -> Option<String> {
+    (n > 0).then(|| {
+        format!(
+            "{n} inconclusive: timed while other processes took more than {} of a core (marked ! in the run's report); rerun on an idle machine.",
+            crate::record::BUSY_CORES
+        )
+    })
+}
+
 fn header(first: &str) -> Vec<String> {
     [first, "baseline", "current", "change", "95% CI", "verdict"]
         .map(String::from)
@@ -40,6 +50,7 @@ pub fn grids(c: &Comparison) -> Vec<Grid> {
         c.threshold * 100.0
     );
     let mut notes = vec![summary];
+    notes.extend(inconclusive_note(count(&c.cells, Verdict::Inconclusive)));
     if !c.only_in_baseline.is_empty() {
         notes.push(format!(
             "Only in the baseline: {}.",

@@ -80,6 +80,10 @@ pub fn grids(c: &HistoryComparison) -> Vec<Grid> {
         c.z
     )];
     notes.extend(fallback_note(&c.cells));
+    notes.extend(super::comparison::inconclusive_note(count(
+        &c.cells,
+        Verdict::Inconclusive,
+    )));
     if c.cells.iter().any(|j| j.since_step) {
         notes.push(
             "\"since step\": the cell's level changed in the window; its history starts there."
