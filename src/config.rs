@@ -293,13 +293,6 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
             );
         }
     }
-    if plan.processes > plan.iters {
-        bail!(
-            "--processes {} is more than --iters {}: every process needs a timed iteration",
-            plan.processes,
-            plan.iters
-        );
-    }
     if plan.frameworks.is_empty() {
         bail!(
             "no framework to run: none of the requested ones is built into this binary (built: {})",
@@ -321,6 +314,17 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
     }
     if plan.timeout_s == 0 {
         bail!("{src}: run.timeout_s must be at least 1");
+    }
+    if plan.processes > plan.iters {
+        let named = |flag: Option<usize>, key: &str, v: usize| match flag {
+            Some(_) => format!("--{key} {v}"),
+            None => format!("profiles.{}.{key} = {v}", plan.profile),
+        };
+        bail!(
+            "{src}: {} is more than {}: every worker process needs a timed iteration (give fewer processes or more iterations)",
+            named(args.processes, "processes", plan.processes),
+            named(args.iters, "iters", plan.iters)
+        );
     }
     Ok(plan)
 }
@@ -457,7 +461,10 @@ mod tests {
     #[test]
     fn processes_from_the_profile_or_the_flag() {
         let mut r = request(None);
-        assert_eq!(plan(&r, &Catalog::built_in().unwrap()).unwrap().processes, 1);
+        assert_eq!(
+            plan(&r, &Catalog::built_in().unwrap()).unwrap().processes,
+            1
+        );
         r.profile = Some("quick".into());
         let p = plan(&r, &Catalog::built_in().unwrap()).unwrap();
         assert_eq!((p.processes, p.iters), (3, 100));
@@ -470,11 +477,14 @@ mod tests {
         let e = plan(&r, &Catalog::built_in().unwrap()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "--processes 101 is more than --iters 100: every process needs a timed iteration"
+            "harness.toml (built in): --processes 101 is more than profiles.quick.iters = 100: every worker process needs a timed iteration (give fewer processes or more iterations)"
         );
         r.processes = Some(0);
         let e = plan(&r, &Catalog::built_in().unwrap()).unwrap_err();
-        assert!(e.to_string().starts_with("--processes must be at least 1"), "{e}");
+        assert!(
+            e.to_string().starts_with("--processes must be at least 1"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -50,7 +50,7 @@ fn harness_config_errors() {
         &["none.toml", "cannot read"],
     );
     // (file, its text, what the one error line must say)
-    let cases: [(&str, String, &[&str]); 7] = [
+    let cases: [(&str, String, &[&str]); 8] = [
         ("bad.toml", "[matrix\n".into(), &["bad.toml:1"]),
         (
             "unk.toml",
@@ -81,6 +81,15 @@ fn harness_config_errors() {
             "nolevel.toml",
             GOOD_HARNESS.replace("[matrix]", "[matrix]\noptimize = []"),
             &["nolevel.toml", "matrix.optimize is empty"],
+        ),
+        // the built-in quick profile's 3 processes over the file's 1 iteration
+        (
+            "few.toml",
+            GOOD_HARNESS.to_string(),
+            &[
+                "few.toml: profiles.quick.processes = 3 is more than profiles.quick.iters = 1",
+                "every worker process needs a timed iteration",
+            ],
         ),
     ];
     for (name, text, needles) in cases {

@@ -103,7 +103,10 @@ fn a_crashing_worker_costs_one_cell_and_is_recorded() {
     // one process per cell, each of se_resnet50's two crashed
     assert_eq!(f.failures.len(), 2);
     for fail in &f.failures {
-        assert_eq!((fail.model.as_str(), fail.process), ("se_resnet50", Some(0)));
+        assert_eq!(
+            (fail.model.as_str(), fail.process),
+            ("se_resnet50", Some(0))
+        );
         assert!(fail.cause.contains("signal 6 (abort)"), "{}", fail.cause);
     }
     assert_ne!(f.failures[0].mode, f.failures[1].mode);

@@ -664,12 +664,21 @@ fn processes_absorb_and_drop() {
     c.absorb(part(1, vec![20.0, 22.0, 24.0]));
     c.absorb(part(2, vec![30.0]));
     assert_eq!(c.sample_process, [0, 0, 1, 1, 1, 2]);
-    assert_eq!(c.process_samples(), [vec![10.0, 12.0], vec![20.0, 22.0, 24.0], vec![30.0]]);
+    assert_eq!(
+        c.process_samples(),
+        [vec![10.0, 12.0], vec![20.0, 22.0, 24.0], vec![30.0]]
+    );
     assert_eq!(c.compute_samples_ms, [0.0, 1.0, 2.0]);
-    assert_eq!((c.latency.n, c.latency.median, c.latency.processes), (6, 21.0, 3));
+    assert_eq!(
+        (c.latency.n, c.latency.median, c.latency.processes),
+        (6, 21.0, 3)
+    );
     assert_eq!(c.compute.as_ref().unwrap().n, 3);
     // the peak of all, the session of the first
-    assert_eq!((c.worker_peak_rss_mib, c.session_mib), (Some(300.0), Some(7.0)));
+    assert_eq!(
+        (c.worker_peak_rss_mib, c.session_mib),
+        (Some(300.0), Some(7.0))
+    );
     assert!(c.has_process(2));
     c.drop_process(1);
     assert_eq!(c.samples_ms, [10.0, 12.0, 30.0]);
@@ -726,7 +735,12 @@ fn failures_belong_to_their_cell() {
 /// timed beside a load.
 #[test]
 fn repeats_table_and_busy_marks() {
-    let p = |c: f64, s: u64| vec![common::samples(c, 0.01, 30, s), common::samples(c, 0.01, 30, s + 1)];
+    let p = |c: f64, s: u64| {
+        vec![
+            common::samples(c, 0.01, 30, s),
+            common::samples(c, 0.01, 30, s + 1),
+        ]
+    };
     let a = common::cell_in_processes("resnet50", "ort", Sequential, p(10.0, 1), &[0.0, 0.0]);
     let b = common::cell_in_processes("resnet50", "ort#2", Sequential, p(10.0, 5), &[0.0, 0.0]);
     let far = common::cell_in_processes("resnet50", "ort#3", Sequential, p(13.0, 9), &[0.0, 0.9]);
@@ -738,12 +752,25 @@ fn repeats_table_and_busy_marks() {
     assert_eq!(g.rows[1][6], "NO");
     assert!(g.rows[1][4].ends_with('!'), "{:?}", g.rows[1]);
     assert!(!g.rows[0][4].ends_with('!'));
-    assert!(g.notes[0].contains("1 of 2 95% intervals hold 1.00"), "{:?}", g.notes);
-    assert!(g.notes[1].contains("resnet50 ort#3 sequential (0.90 cores)"), "{:?}", g.notes);
-    assert!(report::repeats::grid(&[a.clone()]).is_none());
+    assert!(
+        g.notes[0].contains("1 of 2 95% intervals hold 1.00"),
+        "{:?}",
+        g.notes
+    );
+    assert!(
+        g.notes[1].contains("resnet50 ort#3 sequential (0.90 cores)"),
+        "{:?}",
+        g.notes
+    );
+    assert!(report::repeats::grid(std::slice::from_ref(&a)).is_none());
     // the wide tables carry it, and the headline under the terminal's table
-    assert!(report::grids(&cells, false).iter().any(|g| g.title.starts_with("Repeats")));
+    assert!(report::grids(&cells, false)
+        .iter()
+        .any(|g| g.title.starts_with("Repeats")));
     let fit = report::terminal(&cells, false, report::View::Fit(200));
-    assert!(fit.contains("Repeats (A/A)") && fit.contains("busy machine"), "{fit}");
+    assert!(
+        fit.contains("Repeats (A/A)") && fit.contains("busy machine"),
+        "{fit}"
+    );
     assert!(!report::terminal(&[a], false, report::View::Fit(200)).contains("busy"));
 }

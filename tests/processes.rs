@@ -170,5 +170,9 @@ fn a_cpu_hog_beside_a_run_marks_its_cells_busy_and_compare_inconclusive() {
         "json",
     ]);
     assert_eq!(cmp.code, 0, "{}", cmp.stderr);
-    assert!(cmp.stdout.contains("\"verdict\": \"inconclusive\""), "{}", cmp.stdout);
+    assert!(
+        cmp.stdout.contains("\"verdict\": \"inconclusive\""),
+        "{}",
+        cmp.stdout
+    );
 }

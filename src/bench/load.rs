@@ -8,8 +8,9 @@ use crate::record::MachineLoad;
 
 /// Busy CPU time of the whole machine from the text of /proc/stat, in
 /// clock ticks: user, nice, system, irq, softirq and steal of the `cpu`
-/// line (idle and iowait are not busy; guest time is inside user).
-pub fn busy_ticks(stat: &str) -> Option<u64> {
+/// line (idle and iowait are not busy; guest time is inside user), and of
+/// it the steal (time a hypervisor gave other guests).
+pub fn busy_ticks(stat: &str) -> Option<(u64, u64)> {
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
     let v: Vec<u64> = line
         .split_whitespace()
@@ -18,7 +19,7 @@ pub fn busy_ticks(stat: &str) -> Option<u64> {
         .collect::<Option<_>>()?;
     // user nice system idle iowait irq softirq steal
     let at = |i: usize| v.get(i).copied().unwrap_or(0);
-    (v.len() >= 4).then(|| at(0) + at(1) + at(2) + at(5) + at(6) + at(7))
+    (v.len() >= 4).then(|| (at(0) + at(1) + at(2) + at(5) + at(6) + at(7), at(7)))
 }
 
 /// The 1-minute load average from the text of /proc/loadavg.
@@ -50,15 +51,17 @@ fn own() -> Option<(f64, u64)> {
     Some((secs(u.ru_utime) + secs(u.ru_stime), u.ru_nivcsw as u64))
 }
 
-fn machine_busy_s() -> Option<f64> {
+/// The machine's busy and stolen seconds so far.
+fn machine_busy_s() -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    Some(busy_ticks(&stat)? as f64 / ticks_per_s())
+    let (busy, steal) = busy_ticks(&stat)?;
+    Some((busy as f64 / ticks_per_s(), steal as f64 / ticks_per_s()))
 }
 
 /// A reading at the start of the timed iterations.
 pub struct Probe {
     wall: Instant,
-    machine_s: f64,
+    machine_s: (f64, f64),
     own_s: f64,
     switches: u64,
 }
@@ -79,13 +82,15 @@ impl Probe {
     pub fn finish(self) -> Option<MachineLoad> {
         let wall = self.wall.elapsed().as_secs_f64();
         let (own_s, switches) = own()?;
-        let machine = machine_busy_s()? - self.machine_s;
+        let (busy, steal) = machine_busy_s()?;
+        let (machine, stolen) = (busy - self.machine_s.0, steal - self.machine_s.1);
         let mine = own_s - self.own_s;
         // each of the two readings of /proc/stat can be a tick off on
         // every core
         let resolution = 2.0 * crate::record::env::cores() as f64 / ticks_per_s();
         Some(measured(
             machine - resolution,
+            (stolen - resolution).max(0.0),
             mine,
             wall,
             switches.saturating_sub(self.switches),
@@ -102,10 +107,18 @@ impl Probe {
 /// microseconds: the caller takes the readings' resolution off the
 /// machine's time, so that a short timing reads no load it cannot tell
 /// from rounding, and what reads below zero is none.
-pub fn measured(machine_s: f64, own_s: f64, wall: f64, switches: u64, load: f64) -> MachineLoad {
+pub fn measured(
+    machine_s: f64,
+    stolen_s: f64,
+    own_s: f64,
+    wall: f64,
+    switches: u64,
+    load: f64,
+) -> MachineLoad {
     let per = |s: f64| if wall > 0.0 { s / wall } else { 0.0 };
     MachineLoad {
         other_cores: per(machine_s - own_s).max(0.0),
+        stolen_cores: per(stolen_s).max(0.0),
         own_cores: per(own_s),
         involuntary_switches: switches,
         load_avg: load,
@@ -121,9 +134,9 @@ mod tests {
     fn busy_ticks_of_proc_stat() {
         let stat = "cpu  100 5 20 9000 7 3 2 11 40 0\ncpu0 50 2 10 4500 3 1 1 5 20 0\nintr 1 2\n";
         // user 100 + nice 5 + system 20 + irq 3 + softirq 2 + steal 11
-        assert_eq!(busy_ticks(stat), Some(141));
+        assert_eq!(busy_ticks(stat), Some((141, 11)));
         // an old kernel's four columns
-        assert_eq!(busy_ticks("cpu 1 2 3 4\n"), Some(6));
+        assert_eq!(busy_ticks("cpu 1 2 3 4\n"), Some((6, 0)));
         assert_eq!(busy_ticks("cpu 1 2 3\n"), None);
         assert_eq!(busy_ticks("cpu0 1 2 3 4\n"), None);
         assert_eq!(busy_ticks("cpu 1 x 3 4\n"), None);
@@ -137,12 +150,16 @@ mod tests {
 
     #[test]
     fn others_are_the_machine_less_the_worker() {
-        let l = measured(5.0, 3.0, 2.0, 7, 1.5);
-        assert_eq!((l.other_cores, l.own_cores), (1.0, 1.5));
+        let l = measured(5.0, 1.0, 3.0, 2.0, 7, 1.5);
+        assert_eq!(
+            (l.other_cores, l.own_cores, l.stolen_cores),
+            (1.0, 1.5, 0.5)
+        );
         assert_eq!((l.involuntary_switches, l.load_avg), (7, 1.5));
         // tick rounding never reads as negative use
-        assert_eq!(measured(2.99, 3.0, 2.0, 0, 0.0).other_cores, 0.0);
-        assert_eq!(measured(1.0, 0.0, 0.0, 0, 0.0).other_cores, 0.0);
+        assert_eq!(measured(2.99, 0.0, 3.0, 2.0, 0, 0.0).other_cores, 0.0);
+        assert_eq!(measured(1.0, 1.0, 0.0, 0.0, 0, 0.0).other_cores, 0.0);
+        assert_eq!(measured(1.0, -1.0, 0.0, 1.0, 0, 0.0).stolen_cores, 0.0);
     }
 
     /// A probe across real work reads the worker's own CPU time.

@@ -131,7 +131,10 @@ mod tests {
         // a later pair of rounds is a fresh shuffle, not a repeat of the first
         let differs = (0..30).any(|s| {
             let o = order(&[6], 3, s);
-            o[0..6].iter().map(|u| u.cell).ne(o[12..18].iter().map(|u| u.cell))
+            o[0..6]
+                .iter()
+                .map(|u| u.cell)
+                .ne(o[12..18].iter().map(|u| u.cell))
         });
         assert!(differs);
     }

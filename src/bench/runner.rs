@@ -208,10 +208,16 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
         for (slot, unit) in units.into_iter().enumerate() {
             let (framework, level, mode) = &cells[unit.cell];
             let is = |c: &CellRecord| {
-                &c.model == model && &c.framework == framework && c.mode == *mode && c.optimize == *level
+                &c.model == model
+                    && &c.framework == framework
+                    && c.mode == *mode
+                    && c.optimize == *level
             };
             if failed[unit.cell]
-                || file.cells.iter().any(|c| is(c) && c.has_process(unit.process))
+                || file
+                    .cells
+                    .iter()
+                    .any(|c| is(c) && c.has_process(unit.process))
             {
                 continue;
             }
@@ -225,7 +231,8 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
                 c.drop_process(unit.process);
             }
             file.cells.retain(|c| !c.samples_ms.is_empty() || !is(c));
-            file.failures.retain(|f| !f.is_of(model, framework, *mode, *level));
+            file.failures
+                .retain(|f| !f.is_of(model, framework, *mode, *level));
             let earlier = file.cells.iter().find(|c| is(c));
             let job = Job {
                 model: model.clone(),

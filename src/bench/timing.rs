@@ -131,7 +131,9 @@ mod tests {
         let x = Array4::zeros((1, 3, 1, 1));
         let warm = warm_up(&mut f, &x, p, stop, &mut |d, t| progress.push((d, t)));
         let timed = warm.and_then(|()| {
-            time_session(&mut f, &x, p, stop, &clock, &mut |d, t| progress.push((d, t)))
+            time_session(&mut f, &x, p, stop, &clock, &mut |d, t| {
+                progress.push((d, t))
+            })
         });
         let calls = log.borrow().clone();
         (timed, calls, progress)

@@ -153,7 +153,10 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
                 job.mode == Mode::Sequential,
             )),
             Err(e) => {
-                eprintln!("warning: {} {} trace failed: {e:#}", job.framework, job.mode);
+                eprintln!(
+                    "warning: {} {} trace failed: {e:#}",
+                    job.framework, job.mode
+                );
                 None
             }
         }

@@ -155,14 +155,22 @@ pub fn busy_warning(cells: &[crate::record::CellRecord]) -> Option<String> {
         .filter(|c| c.busy())
         .map(|c| format!("{} {} {}", c.model, c.framework, c.mode))
         .collect();
-    let most = cells
-        .iter()
-        .filter(|c| c.busy())
-        .filter_map(|c| c.other_cores())
-        .fold(0.0, f64::max);
+    let most = |f: fn(&crate::record::CellRecord) -> Option<f64>| {
+        cells
+            .iter()
+            .filter(|c| c.busy())
+            .filter_map(f)
+            .fold(0.0, f64::max)
+    };
+    let (other, stolen) = (most(|c| c.other_cores()), most(|c| c.stolen_cores()));
+    let steal = if stolen > 0.0 {
+        format!(", the hypervisor's steal up to {stolen:.2} of it,")
+    } else {
+        String::new()
+    };
     (!busy.is_empty()).then(|| {
         format!(
-            "warning: busy machine: other processes took up to {most:.2} cores while {} timed (marked !; compare calls them inconclusive); rerun on an idle machine",
+            "warning: busy machine: other processes took up to {other:.2} cores{steal} while {} timed (marked !; compare calls them inconclusive); rerun on an idle machine",
             busy.join(", ")
         )
     })

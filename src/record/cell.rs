@@ -3,11 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::env::Environment;
-use super::stats::Summary;
-use super::timeline::Trace;
 use super::intervals::{self, Term};
 use super::process::ProcessRecord;
 use super::stats::Ratio;
+use super::stats::Summary;
+use super::timeline::Trace;
 use super::{Device, Mode, Optimize, Shard};
 
 /// One timed cell: (model, framework, device, mode, batch, size).
@@ -155,6 +155,15 @@ impl CellRecord {
             .reduce(f64::max)
     }
 
+    /// The most steal time (a hypervisor's other guests) while a process
+    /// of the cell timed, in cores.
+    pub fn stolen_cores(&self) -> Option<f64> {
+        self.processes
+            .iter()
+            .filter_map(|p| p.load.map(|l| l.stolen_cores))
+            .reduce(f64::max)
+    }
+
     /// How the samples spread between and within processes.
     pub fn spread(&self) -> intervals::Spread {
         let groups = self.process_samples();
@@ -192,8 +201,12 @@ impl CellRecord {
         (self.samples_ms, self.sample_process) = (samples, process);
         // compute samples follow the processes' order, by their counts
         if let Some(pos) = self.processes.iter().position(|p| p.index == index) {
-            let from: usize = self.processes[..pos].iter().map(|p| p.compute_samples).sum();
-            let to = (from + self.processes[pos].compute_samples).min(self.compute_samples_ms.len());
+            let from: usize = self.processes[..pos]
+                .iter()
+                .map(|p| p.compute_samples)
+                .sum();
+            let to =
+                (from + self.processes[pos].compute_samples).min(self.compute_samples_ms.len());
             self.compute_samples_ms.drain(from.min(to)..to);
         }
         self.processes.retain(|p| p.index != index);
@@ -262,7 +275,9 @@ pub fn contrast(cells: &[(&CellRecord, usize, f64)], seed: u64) -> Ratio {
     let terms: Vec<Term> = cells
         .iter()
         .zip(&groups)
-        .map(|((_, block, sign), g)| Term::new(g.iter().map(Vec::as_slice).collect(), *block, *sign))
+        .map(|((_, block, sign), g)| {
+            Term::new(g.iter().map(Vec::as_slice).collect(), *block, *sign)
+        })
         .collect();
     intervals::contrast(&terms, seed)
 }

@@ -94,7 +94,10 @@ pub fn two_level_bootstrap(terms: &[Term], resamples: usize, seed: u64) -> Ratio
         .iter()
         .all(|t| t.processes.len() > 1 || t.processes.iter().any(|p| p.len() > 1));
     if terms.is_empty() || resamples == 0 || !resamplable {
-        return Ratio { value: v, ci: (v, v) };
+        return Ratio {
+            value: v,
+            ci: (v, v),
+        };
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let groups = draw_groups(terms);
@@ -136,7 +139,8 @@ pub fn t975(df: usize) -> f64 {
         _ => {
             // Cornish-Fisher expansion about the normal quantile
             let (z, n): (f64, f64) = (1.959_964, df as f64);
-            z + (z.powi(3) + z) / (4.0 * n) + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * n * n)
+            z + (z.powi(3) + z) / (4.0 * n)
+                + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * n * n)
         }
     }
 }
@@ -206,13 +210,21 @@ fn cv(v: &[f64]) -> f64 {
 }
 
 pub fn spread(processes: &[&[f64]]) -> Spread {
-    let ps: Vec<&[f64]> = processes.iter().copied().filter(|p| !p.is_empty()).collect();
+    let ps: Vec<&[f64]> = processes
+        .iter()
+        .copied()
+        .filter(|p| !p.is_empty())
+        .collect();
     let medians: Vec<f64> = ps.iter().map(|p| median(p)).collect();
     let within: Vec<f64> = ps.iter().map(|p| cv(p)).collect();
     Spread {
         processes: ps.len(),
         between_cv: (ps.len() > 1).then(|| cv(&medians)),
-        within_cv: if within.is_empty() { 0.0 } else { median(&within) },
+        within_cv: if within.is_empty() {
+            0.0
+        } else {
+            median(&within)
+        },
     }
 }
 
@@ -267,13 +279,22 @@ mod tests {
     /// with no spread; drawn independently it spreads with the drift.
     #[test]
     fn a_paired_block_cancels_drift_between_rounds() {
-        let seq: Vec<Vec<f64>> = [1.0, 2.0, 3.0].iter().map(|&d| vec![12.5 * d; 20]).collect();
-        let par: Vec<Vec<f64>> = [1.0, 2.0, 3.0].iter().map(|&d| vec![10.0 * d; 20]).collect();
+        let seq: Vec<Vec<f64>> = [1.0, 2.0, 3.0]
+            .iter()
+            .map(|&d| vec![12.5 * d; 20])
+            .collect();
+        let par: Vec<Vec<f64>> = [1.0, 2.0, 3.0]
+            .iter()
+            .map(|&d| vec![10.0 * d; 20])
+            .collect();
         let s: Vec<&[f64]> = seq.iter().map(|v| v.as_slice()).collect();
         let p: Vec<&[f64]> = par.iter().map(|v| v.as_slice()).collect();
         let paired = contrast(&[one(&s, 0, 1.0), one(&p, 0, -1.0)], 9);
         assert!((paired.value - 1.25).abs() < 1e-12);
-        assert!((paired.ci.0 - 1.25).abs() < 1e-9 && (paired.ci.1 - 1.25).abs() < 1e-9, "{paired:?}");
+        assert!(
+            (paired.ci.0 - 1.25).abs() < 1e-9 && (paired.ci.1 - 1.25).abs() < 1e-9,
+            "{paired:?}"
+        );
         let apart = contrast(&[one(&s, 0, 1.0), one(&p, 1, -1.0)], 9);
         assert!(apart.ci.0 < 1.0 && apart.ci.1 > 2.0, "{apart:?}");
     }
@@ -285,7 +306,11 @@ mod tests {
         let (a, b, c) = ([1.0], [2.0], [3.0]);
         let t = [one(&[&a, &b], 0, 1.0), one(&[&a, &b, &c], 0, -1.0)];
         assert_eq!(draw_groups(&t), vec![vec![0], vec![1]]);
-        let t = [one(&[&a, &b], 0, 1.0), one(&[&b, &c], 0, -1.0), one(&[&a, &c], 1, 1.0)];
+        let t = [
+            one(&[&a, &b], 0, 1.0),
+            one(&[&b, &c], 0, -1.0),
+            one(&[&a, &c], 1, 1.0),
+        ];
         assert_eq!(draw_groups(&t), vec![vec![0, 1], vec![2]]);
     }
 
@@ -295,7 +320,10 @@ mod tests {
         let r = contrast(&[one(&[&v], 0, 1.0)], 7);
         assert_eq!(r.value, 499.5);
         // the median's spread over 1000 uniform values: about -+ 31
-        assert!(r.ci.0 > 455.0 && r.ci.0 < 480.0 && r.ci.1 > 519.0 && r.ci.1 < 545.0, "{r:?}");
+        assert!(
+            r.ci.0 > 455.0 && r.ci.0 < 480.0 && r.ci.1 > 519.0 && r.ci.1 < 545.0,
+            "{r:?}"
+        );
         assert!(process_t_interval(&[one(&[&v], 0, 1.0)]).is_none());
         // a single sample cannot be resampled
         let r = contrast(&[one(&[&[5.0][..]], 0, 1.0)], 7);

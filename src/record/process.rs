@@ -16,6 +16,9 @@ pub struct MachineLoad {
     /// CPU time of everything but the worker (other processes, the kernel's
     /// interrupts, a hypervisor's steal) over the timed wall time, in cores.
     pub other_cores: f64,
+    /// Of `other_cores`, what a hypervisor gave other guests (steal time).
+    #[serde(default)]
+    pub stolen_cores: f64,
     /// The worker's own CPU time over the same wall time, in cores.
     pub own_cores: f64,
     /// Times the kernel took a core from the worker (involuntary context
@@ -79,6 +82,7 @@ mod tests {
     fn busy_above_a_quarter_core_of_others() {
         let mut l = MachineLoad {
             other_cores: BUSY_CORES,
+            stolen_cores: 0.0,
             own_cores: 2.0,
             involuntary_switches: 0,
             load_avg: 0.0,

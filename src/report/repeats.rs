@@ -15,8 +15,11 @@ pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
     for c in cells.iter().filter(|c| c.framework.contains('#')) {
         let Some(a) = cells.iter().find(|a| {
             a.framework == base_framework(&c.framework)
-                && (&a.model, a.device, a.mode, a.optimize, a.batch, a.size, &a.host)
-                    == (&c.model, c.device, c.mode, c.optimize, c.batch, c.size, &c.host)
+                && (
+                    &a.model, a.device, a.mode, a.optimize, a.batch, a.size, &a.host,
+                ) == (
+                    &c.model, c.device, c.mode, c.optimize, c.batch, c.size, &c.host,
+                )
         }) else {
             continue;
         };
@@ -43,9 +46,17 @@ pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
     notes.extend(grid::busy_note(cells));
     Some(Grid {
         title: "Repeats (A/A): a framework named twice".into(),
-        header: ["model", "repeat / original", "mode", "original ms", "repeat ms", "ratio [95% CI]", "holds 1.00"]
-            .map(String::from)
-            .to_vec(),
+        header: [
+            "model",
+            "repeat / original",
+            "mode",
+            "original ms",
+            "repeat ms",
+            "ratio [95% CI]",
+            "holds 1.00",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows,
         notes,
     })

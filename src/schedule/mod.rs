@@ -392,7 +392,9 @@ impl Schedule {
                 .iter()
                 .map(|n| {
                     g.nodes.iter().position(|x| &x.name == n).with_context(|| {
-                        format!("the stored schedule names node '{n}', which this graph does not have")
+                        format!(
+                            "the stored schedule names node '{n}', which this graph does not have"
+                        )
                     })
                 })
                 .collect()

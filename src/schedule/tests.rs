@@ -511,7 +511,10 @@ fn a_stored_schedule_comes_back_as_it_ran() {
         e,
         "the stored schedule names node 'stem2', which this graph does not have"
     );
-    for stages in [&stored[1..], &[stored.clone(), vec![stored[0].clone()]].concat()[..]] {
+    for stages in [
+        &stored[1..],
+        &[stored.clone(), vec![stored[0].clone()]].concat()[..],
+    ] {
         let e = Schedule::from_stored(&g, stages).unwrap_err().to_string();
         assert_eq!(
             e,

@@ -155,6 +155,7 @@ pub fn cell_in_processes(
             calibrated: false,
             load: busy.get(i).map(|&b| MachineLoad {
                 other_cores: b,
+                stolen_cores: 0.0,
                 own_cores: 2.0,
                 involuntary_switches: 0,
                 load_avg: 2.0,

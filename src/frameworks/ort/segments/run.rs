@@ -51,7 +51,10 @@ fn run_part(
 
 /// The shape of every value that crosses a boundary in one pass of
 /// `steps` (one part after another), by name.
-pub(super) fn value_shapes(steps: &mut [Step], input: &Array4<f32>) -> Result<HashMap<String, Vec<i64>>> {
+pub(super) fn value_shapes(
+    steps: &mut [Step],
+    input: &Array4<f32>,
+) -> Result<HashMap<String, Vec<i64>>> {
     let (values, _) = pass(steps, input, false, false)?;
     Ok(values
         .iter()
@@ -142,4 +145,3 @@ pub(super) fn pass(
     }
     Ok((values, spans))
 }
-
