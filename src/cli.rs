@@ -138,9 +138,13 @@ pub struct RunArgs {
     pub batch: Option<usize>,
     #[arg(long)]
     pub size: Option<usize>,
-    #[arg(long)]
+    /// Timed iterations of each cell, shared out among its worker
+    /// processes. Default from the profile.
+    #[arg(long, value_name = "N")]
     pub iters: Option<usize>,
-    #[arg(long)]
+    /// Untimed warm-up passes of each worker process. Default from the
+    /// profile.
+    #[arg(long, value_name = "N")]
     pub warmup: Option<usize>,
     /// Worker processes per cell: each cell is timed in R processes of its
     /// own (the timed iterations shared out among them), in a balanced,

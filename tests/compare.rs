@@ -9,15 +9,23 @@ use speedbench::record::Mode::{Parallel, Sequential};
 use speedbench::record::Optimize;
 
 fn compare(base: Vec<f64>, cur: Vec<f64>, extra: &[&str]) -> (i32, serde_json::Value) {
+    compare_cells_with(
+        cell("resnet50", "ort", Sequential, 1, base),
+        cell("resnet50", "ort", Sequential, 1, cur),
+        extra,
+    )
+}
+
+/// `compare --format json` of two one-cell files, with `extra` flags.
+fn compare_cells_with(
+    base: CellRecord,
+    cur: CellRecord,
+    extra: &[&str],
+) -> (i32, serde_json::Value) {
     let t = tempfile::tempdir().unwrap();
-    let b = t.path().join("base.json");
-    let c = t.path().join("cur.json");
-    run_file(vec![cell("resnet50", "ort", Sequential, 1, base)])
-        .save(&b)
-        .unwrap();
-    run_file(vec![cell("resnet50", "ort", Sequential, 1, cur)])
-        .save(&c)
-        .unwrap();
+    let (b, c) = (t.path().join("base.json"), t.path().join("cur.json"));
+    run_file(vec![base]).save(&b).unwrap();
+    run_file(vec![cur]).save(&c).unwrap();
     let mut args = vec![
         "compare",
         b.to_str().unwrap(),
@@ -676,19 +684,7 @@ fn report_history_marks_a_step_not_an_outlier() {
 }
 
 fn compare_cells(base: CellRecord, cur: CellRecord) -> (i32, serde_json::Value) {
-    let t = tempfile::tempdir().unwrap();
-    let (b, c) = (t.path().join("base.json"), t.path().join("cur.json"));
-    run_file(vec![base]).save(&b).unwrap();
-    run_file(vec![cur]).save(&c).unwrap();
-    let out = speedbench(&[
-        "compare",
-        b.to_str().unwrap(),
-        c.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
-    (out.code, serde_json::from_str(&out.stdout).unwrap())
+    compare_cells_with(base, cur, &[])
 }
 
 /// Processes that each sit at their own level (what a process's memory

@@ -129,6 +129,17 @@ impl Segmented {
         })
     }
 
+    /// `session` of the whole graph as a prepared sequential graph.
+    fn whole(&self, session: Session, threads: usize) -> OrtSession {
+        OrtSession::new(
+            session,
+            Device::Cpu,
+            (self.graph.input(), self.graph.num_classes()),
+            (threads, 1),
+            false,
+        )
+    }
+
     /// The IR node a part ends with, which names it in a trace.
     fn last_name(&self, nodes: &[NodeId]) -> String {
         nodes
@@ -187,13 +198,7 @@ impl Segmented {
             &self.graph,
             "speedbench cost model over ONNX Runtime segments",
         );
-        let mut whole = OrtSession::new(
-            whole,
-            Device::Cpu,
-            (self.graph.input(), self.graph.num_classes()),
-            (threads, 1),
-            false,
-        );
+        let mut whole = self.whole(whole, threads);
         // the parts at every intra-op thread, one after another: what the
         // boundaries alone cost against the whole graph in one session
         let (mut split_steps, cut) =
@@ -254,13 +259,7 @@ impl Segmented {
         let schedule = Schedule::from_stored(&self.graph, &record.ran)?;
         let whole_bytes = onnx::to_onnx(&self.graph, &weights)?;
         let session = super::session(&whole_bytes, &self.config(threads), Device::Cpu)?;
-        let mut whole = OrtSession::new(
-            session,
-            Device::Cpu,
-            (self.graph.input(), self.graph.num_classes()),
-            (threads, 1),
-            false,
-        );
+        let mut whole = self.whole(session, threads);
         if !schedule.is_parallel() {
             return Ok(Ready {
                 steps: Vec::new(),
