@@ -443,6 +443,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
             c.host.clone(),
             c.device,
             framework_rank(&c.framework),
+            c.framework.clone(),
             c.optimize,
             c.model.clone(),
             c.mode,
