@@ -51,6 +51,10 @@ fn each_cell_runs_in_its_own_processes_in_the_recorded_order_and_reuses_its_sche
     // the plan's cells are (ort, default, sequential) and (ort, default,
     // parallel): their slots are the recorded order's
     let expected = order(&[2], 3, model_seed(5, 0));
+    // this seed runs the parallel cell first; the file keeps the plan's order
+    assert_eq!(expected[0].cell, 1);
+    let modes: Vec<Mode> = f.cells.iter().map(|c| c.mode).collect();
+    assert_eq!(modes, [Mode::Sequential, Mode::Parallel]);
     for (i, mode) in [Mode::Sequential, Mode::Parallel].into_iter().enumerate() {
         let c = f.cells.iter().find(|c| c.mode == mode).unwrap();
         let idx: Vec<usize> = c.processes.iter().map(|p| p.index).collect();

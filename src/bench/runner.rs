@@ -153,6 +153,24 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
+/// Where a cell stands in the plan: model, framework, level, mode (the
+/// order a results file keeps its cells in; the run's order is shuffled).
+fn plan_order(plan: &crate::record::RunPlan, c: &CellRecord) -> (usize, usize, usize, usize) {
+    let at = |v: &[String], x: &str| v.iter().position(|y| y == x).unwrap_or(usize::MAX);
+    (
+        at(&plan.models, &c.model),
+        at(&plan.frameworks, &c.framework),
+        plan.optimize
+            .iter()
+            .position(|o| *o == c.optimize)
+            .unwrap_or(usize::MAX),
+        plan.modes
+            .iter()
+            .position(|m| *m == c.mode)
+            .unwrap_or(usize::MAX),
+    )
+}
+
 /// One cell of a model: (framework, level, mode).
 type Cell = (String, Optimize, Mode);
 
@@ -269,6 +287,8 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
                         None => {
                             part.summarise();
                             file.cells.push(part);
+                            // cells in the plan's order, whatever the run's
+                            file.cells.sort_by_key(|c| plan_order(&plan, c));
                         }
                     }
                 }
