@@ -173,6 +173,10 @@ pub struct RunArgs {
     /// After the run, store its results as baseline NAME (results/baselines/NAME.json).
     #[arg(long, value_name = "NAME")]
     pub save_baseline: Option<String>,
+    /// Replace the --save-baseline file where it exists (refused otherwise,
+    /// before anything is measured).
+    #[arg(long)]
+    pub force: bool,
     /// After the run, compare with baseline NAME (or a .json path); exit 1 on a regression.
     #[arg(long, value_name = "NAME")]
     pub baseline: Option<String>,
@@ -432,6 +436,9 @@ pub enum Command {
         /// it, as `run` does).
         #[arg(long, value_name = "ALL.json")]
         out: PathBuf,
+        /// Replace --out where it exists (refused otherwise).
+        #[arg(long)]
+        force: bool,
     },
     /// Compare a run with a baseline, or with a folder of earlier runs
     /// (--history); exit 1 on a regression, 2 on bad input.

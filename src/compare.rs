@@ -12,6 +12,7 @@
 //! more than a quarter of a core is inconclusive, never REGRESSED or
 //! improved.
 
+pub use crate::record::level_suffix;
 use serde::Serialize;
 
 use crate::record::stats::{median, Ratio};
@@ -53,15 +54,6 @@ pub struct CellKey {
     pub optimize: Optimize,
     pub batch: usize,
     pub size: usize,
-}
-
-/// ` --optimize LEVEL` where the level is not the default, else nothing.
-pub fn level_suffix(level: Optimize) -> String {
-    if level == Optimize::Default {
-        String::new()
-    } else {
-        format!(" --optimize {level}")
-    }
 }
 
 impl CellKey {

@@ -114,7 +114,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 commands::report(files, *format, out.as_deref(), *published, *wide)
             }
         }
-        Command::Merge { files, out } => commands::merge(files, out),
+        Command::Merge { files, out, force } => commands::merge(files, out, *force),
         Command::Compare {
             files,
             history,

@@ -59,8 +59,11 @@ pub fn start(plan: &RunPlan, machine_peak: Option<MachinePeak>) -> Result<(PathB
         failures: vec![],
         merged_from: vec![],
     };
-    file.save(&path)
-        .with_context(|| format!("--out {}: not writable", plan.out.display()))?;
+    if let Err(e) = file.save(&path) {
+        // the name reserved for this run holds nothing: free it
+        let _ = std::fs::remove_file(&path);
+        return Err(e).with_context(|| format!("--out {}: not writable", plan.out.display()));
+    }
     Ok((path, file))
 }
 
@@ -71,7 +74,7 @@ pub fn write_siblings(path: &Path, file: &RunFile) -> Result<Vec<&'static str>> 
     let mut written = vec![];
     let mut write = |ext: &'static str, text: String| -> Result<()> {
         let p = path.with_extension(ext);
-        std::fs::write(&p, text).with_context(|| format!("{}: cannot write", p.display()))?;
+        crate::record::write_durably(&p, text.as_bytes())?;
         written.push(ext);
         Ok(())
     };
@@ -101,6 +104,18 @@ pub fn baseline_path(results: &Path, name: &str) -> Result<PathBuf> {
         bail!("baseline name '{name}': use letters, digits, '-', '_' and '.' only");
     }
     Ok(results.join("baselines").join(format!("{name}.json")))
+}
+
+/// Refuses to replace an existing file at `dest` unless `force`; `flag`
+/// names the option that chose it.
+pub fn refuse_overwrite(dest: &Path, force: bool, flag: &str) -> Result<()> {
+    if !force && dest.exists() {
+        bail!(
+            "{flag} {}: the file exists; give --force to replace it",
+            dest.display()
+        );
+    }
+    Ok(())
 }
 
 /// Stores `file` as the baseline at `dest` (its folder created).

@@ -165,6 +165,40 @@ fn unwritable_out_is_reported_before_any_work() {
 }
 
 #[test]
+fn an_existing_baseline_is_not_replaced_unless_forced() {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().join("baselines/main.json");
+    std::fs::create_dir_all(base.parent().unwrap()).unwrap();
+    std::fs::write(&base, "the team's baseline").unwrap();
+    let out = t.path().to_str().unwrap();
+    let args = [
+        "run",
+        "--profile",
+        "smoke",
+        "--model",
+        "resnet50",
+        "--out",
+        out,
+        "--save-baseline",
+        "main",
+    ];
+    // refused before anything is measured: no results file is made
+    fails_with(
+        &speedbench(&args),
+        &["--save-baseline", "main.json", "exists", "--force"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(&base).unwrap(),
+        "the team's baseline"
+    );
+    let made: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(made, ["baselines"]);
+}
+
+#[test]
 fn model_spec_errors() {
     let m = models_copy();
     let dir = m.path().to_str().unwrap();

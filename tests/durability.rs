@@ -151,6 +151,26 @@ fn ctrl_c_saves_what_is_done_exits_130_and_resume_finishes() {
     let mut f = partial.clone();
     f.plan.iters = 2;
     f.save(&path).unwrap();
+    // a redo that crashes keeps the interrupted process's samples
+    let crashed = Command::new(env!("CARGO_BIN_EXE_speedbench"))
+        .args(["run", "--resume", path.to_str().unwrap()])
+        .env("SPEEDBENCH_TEST_CRASH", partial.cells[0].model.as_str())
+        .output()
+        .unwrap();
+    assert_eq!(crashed.status.code(), Some(1));
+    let kept = RunFile::load(&path).unwrap();
+    let same = kept
+        .cells
+        .iter()
+        .find(|c| c.mode == partial.cells[0].mode && c.model == partial.cells[0].model);
+    assert_eq!(
+        same.map(|c| &c.samples_ms),
+        Some(&partial.cells[0].samples_ms)
+    );
+    assert!(kept
+        .failures
+        .iter()
+        .any(|f| f.model == partial.cells[0].model));
     let out = speedbench(&["run", "--resume", path.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let done = RunFile::load(&path).unwrap();
@@ -186,4 +206,104 @@ fn resume_refuses_unreadable_files() {
         "{}",
         out.stderr
     );
+}
+
+/// The worker processes of `parent`, from /proc.
+fn children(parent: u32) -> Vec<u32> {
+    let task = format!("/proc/{parent}/task/{parent}/children");
+    std::fs::read_to_string(task)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Whether `pid` still runs (a zombie waiting to be reaped does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| !r.trim_start().starts_with('Z'))
+    })
+}
+
+#[test]
+fn a_killed_run_takes_its_worker_with_it() {
+    let t = tempfile::tempdir().unwrap();
+    let marker = t.path().join("timing-started");
+    let mut child = spawn(
+        t.path(),
+        &["resnet50"],
+        "100000",
+        Some(("SPEEDBENCH_TEST_TIMING", marker.to_str().unwrap())),
+    );
+    let start = Instant::now();
+    while !marker.exists() && start.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let workers = children(child.id());
+    assert_eq!(workers.len(), 1, "one worker times");
+    // SIGKILL to the parent alone, not its process group
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let start = Instant::now();
+    while alive(workers[0]) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!alive(workers[0]), "the worker outlived its parent");
+}
+
+/// Runs `script` in a mount namespace of its own with a tmpfs of `size` at
+/// DIR (`$1`); `None` where this machine cannot (no root, no unshare).
+fn on_a_small_disk(size: &str, script: &str) -> Option<(std::process::Output, Vec<String>)> {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("disk");
+    std::fs::create_dir(&dir).unwrap();
+    let list = t.path().join("files");
+    let full = format!(
+        "mount -t tmpfs -o size={size} tmpfs \"$1\" || exit 99; {script}; rc=$?; ls -A \"$1\" > \"$2\"; exit $rc"
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &full, "sh"])
+        .arg(&dir)
+        .arg(&list)
+        .env("SB", env!("CARGO_BIN_EXE_speedbench"))
+        .current_dir(common::repo())
+        .output()
+        .ok()?;
+    if out.status.code() == Some(99) || !list.exists() {
+        eprintln!(
+            "skipped: cannot mount a tmpfs here: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let files = std::fs::read_to_string(list).unwrap();
+    Some((out, files.lines().map(String::from).collect()))
+}
+
+#[test]
+fn a_full_disk_leaves_no_empty_or_temporary_file() {
+    let run = "$SB run --profile smoke --framework ort --model resnet50 --model se_resnet50 --warmup 1 --iters 2 --out \"$1\"";
+    // full before the run's file is first written, or before its first
+    // cell is: no file under a results name, no temporary file
+    for fill in ["head -c 7800 /dev/zero > \"$1/fill\"", "true"] {
+        let Some((out, files)) = on_a_small_disk("8k", &format!("{fill}; {run}")) else {
+            return;
+        };
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("No space left on device"), "{err}");
+        let files: Vec<&String> = files.iter().filter(|f| *f != "fill").collect();
+        assert!(files.is_empty(), "{fill}: {files:?}");
+    }
+    // room for a few saves, not all: what was saved stays, readable
+    let Some((out, files)) = on_a_small_disk("48k", run) else {
+        return;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("holds what was saved before"), "{err}");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with(".json"), "{files:?}");
 }

@@ -647,7 +647,6 @@ fn processes_absorb_and_drop() {
         c.processes = vec![ProcessRecord {
             index: i,
             slot: 10 + i,
-            samples: xs.len(),
             compute_samples: 1,
             interrupted: false,
             calibrated: i == 0,
@@ -773,4 +772,65 @@ fn repeats_table_and_busy_marks() {
         "{fit}"
     );
     assert!(!report::terminal(&[a], false, report::View::Fit(200)).contains("busy"));
+}
+
+/// The busy cells are named once for every table and warning, with their
+/// level and the most CPU others took; the steal is the most any process
+/// saw.
+#[test]
+fn busy_cells_name_level_and_load() {
+    use speedbench::record::{busy_cells, Optimize};
+    let two = |c: f64| {
+        vec![
+            common::samples(c, 0.01, 10, 1),
+            common::samples(c, 0.01, 10, 2),
+        ]
+    };
+    let mut busy = common::cell_in_processes("resnet50", "ort", Sequential, two(10.0), &[0.1, 0.6]);
+    busy.optimize = Optimize::Max;
+    for (p, s) in busy.processes.iter_mut().zip([0.05, 0.4]) {
+        p.load.as_mut().unwrap().stolen_cores = s;
+    }
+    let idle = common::cell_in_processes("resnet50", "tf", Sequential, two(10.0), &[0.0, 0.2]);
+    let unread = common::cell_in_processes("resnet50", "torch", Sequential, two(10.0), &[]);
+    assert_eq!(
+        busy_cells(&[busy.clone(), idle.clone(), unread.clone()]),
+        ["resnet50 ort sequential --optimize max (0.60 cores)"]
+    );
+    assert_eq!(busy.stolen_cores(), Some(0.4));
+    assert_eq!(idle.stolen_cores(), Some(0.0));
+    assert_eq!((unread.stolen_cores(), unread.other_cores()), (None, None));
+    assert_eq!(idle.other_cores(), Some(0.2));
+}
+
+/// Absorbing a process keeps the larger of two peaks, or the one known.
+#[test]
+fn absorb_keeps_the_larger_peak() {
+    let one = |s: u64, rss: Option<f64>, gpu: Option<f64>| {
+        let mut c = common::cell_in_processes(
+            "resnet50",
+            "ort",
+            Sequential,
+            vec![common::samples(10.0, 0.01, 5, s)],
+            &[],
+        );
+        (c.worker_peak_rss_mib, c.gpu_peak_mib) = (rss, gpu);
+        c
+    };
+    let mut a = one(1, Some(100.0), None);
+    let mut b = one(2, Some(150.0), Some(7.0));
+    b.processes[0].index = 1;
+    a.absorb(b);
+    assert_eq!(
+        (a.worker_peak_rss_mib, a.gpu_peak_mib),
+        (Some(150.0), Some(7.0))
+    );
+    let mut c = one(3, None, Some(3.0));
+    c.processes[0].index = 2;
+    a.absorb(c);
+    assert_eq!(
+        (a.worker_peak_rss_mib, a.gpu_peak_mib),
+        (Some(150.0), Some(7.0))
+    );
+    assert_eq!(a.processes.len(), 3);
 }

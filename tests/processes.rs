@@ -158,7 +158,7 @@ fn a_cpu_hog_beside_a_run_marks_its_cells_busy_and_compare_inconclusive() {
     assert!(c.other_cores().unwrap() > 0.5, "{:?}", c.processes);
     assert!(
         o.stderr
-            .contains("warning: busy machine: other processes took up to")
+            .contains("warning: busy machine: other processes took CPU")
             && o.stderr.contains("resnet50 ort sequential timed"),
         "{}",
         o.stderr

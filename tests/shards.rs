@@ -213,6 +213,17 @@ fn three_shards_merge_into_the_unsharded_run() {
     for ext in ["csv", "md", "svg"] {
         assert!(all.with_extension(ext).is_file(), "no .{ext} beside it");
     }
+    // a second merge onto the same file is refused unless forced
+    let again = speedbench(&args);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("--out") && again.stderr.contains("exists; give --force"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(RunFile::load(&all).unwrap(), merged);
+    args.push("--force");
+    assert_eq!(speedbench(&args).code, 0);
     // report and compare read it like any other results file
     let out = speedbench(&["report", all.to_str().unwrap(), "--format", "csv"]);
     assert_eq!(out.code, 0, "{}", out.stderr);

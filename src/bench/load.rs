@@ -27,14 +27,24 @@ pub fn load_avg(text: &str) -> Option<f64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-fn ticks_per_s() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
+/// Clock ticks per second from `sysconf(_SC_CLK_TCK)`'s answer: Linux's
+/// USER_HZ (100) where it gives none.
+fn hz(sysconf: libc::c_long) -> f64 {
+    if sysconf > 0 {
+        sysconf as f64
     } else {
         100.0
     }
+}
+
+fn ticks_per_s() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    hz(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+}
+
+/// Seconds of a `timeval`.
+fn seconds(t: libc::timeval) -> f64 {
+    t.tv_sec as f64 + t.tv_usec as f64 / 1e6
 }
 
 /// The worker's own CPU time (all its threads) in seconds, and its
@@ -47,33 +57,79 @@ fn own() -> Option<(f64, u64)> {
     }
     // SAFETY: initialised by the successful call above.
     let u = unsafe { u.assume_init() };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Some((secs(u.ru_utime) + secs(u.ru_stime), u.ru_nivcsw as u64))
+    Some((
+        seconds(u.ru_utime) + seconds(u.ru_stime),
+        u.ru_nivcsw as u64,
+    ))
+}
+
+/// Busy and stolen seconds from the text of /proc/stat at `hz` ticks a
+/// second.
+fn busy_seconds(stat: &str, hz: f64) -> Option<(f64, f64)> {
+    let (busy, steal) = busy_ticks(stat)?;
+    Some((busy as f64 / hz, steal as f64 / hz))
 }
 
 /// The machine's busy and stolen seconds so far.
 fn machine_busy_s() -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let (busy, steal) = busy_ticks(&stat)?;
-    Some((busy as f64 / ticks_per_s(), steal as f64 / ticks_per_s()))
+    busy_seconds(&std::fs::read_to_string("/proc/stat").ok()?, ticks_per_s())
+}
+
+/// The clocks the probe reads at each end of the timed iterations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Reading {
+    /// The machine's busy seconds, and of them the stolen ones.
+    machine_s: f64,
+    stolen_s: f64,
+    /// The worker's own CPU seconds and involuntary context switches.
+    own_s: f64,
+    switches: u64,
+}
+
+impl Reading {
+    fn now() -> Option<Reading> {
+        let (own_s, switches) = own()?;
+        let (machine_s, stolen_s) = machine_busy_s()?;
+        Some(Reading {
+            machine_s,
+            stolen_s,
+            own_s,
+            switches,
+        })
+    }
+}
+
+/// What /proc/stat can tell apart: each of two readings can be a tick off
+/// on every core.
+fn resolution_s(cores: usize, hz: f64) -> f64 {
+    2.0 * cores as f64 / hz
+}
+
+/// The load between readings `a` and `b`, `wall` seconds apart, with the
+/// readings' `resolution` seconds taken off the machine's time and the
+/// steal.
+fn between(a: Reading, b: Reading, wall: f64, resolution: f64, load: f64) -> MachineLoad {
+    measured(
+        b.machine_s - a.machine_s - resolution,
+        (b.stolen_s - a.stolen_s - resolution).max(0.0),
+        b.own_s - a.own_s,
+        wall,
+        b.switches.saturating_sub(a.switches),
+        load,
+    )
 }
 
 /// A reading at the start of the timed iterations.
 pub struct Probe {
     wall: Instant,
-    machine_s: (f64, f64),
-    own_s: f64,
-    switches: u64,
+    start: Reading,
 }
 
 impl Probe {
     /// `None` where /proc/stat or getrusage cannot be read.
     pub fn start() -> Option<Probe> {
-        let (own_s, switches) = own()?;
         Some(Probe {
-            machine_s: machine_busy_s()?,
-            own_s,
-            switches,
+            start: Reading::now()?,
             wall: Instant::now(),
         })
     }
@@ -81,24 +137,13 @@ impl Probe {
     /// What the rest of the machine did since [`Probe::start`].
     pub fn finish(self) -> Option<MachineLoad> {
         let wall = self.wall.elapsed().as_secs_f64();
-        let (own_s, switches) = own()?;
-        let (busy, steal) = machine_busy_s()?;
-        let (machine, stolen) = (busy - self.machine_s.0, steal - self.machine_s.1);
-        let mine = own_s - self.own_s;
-        // each of the two readings of /proc/stat can be a tick off on
-        // every core
-        let resolution = 2.0 * crate::record::env::cores() as f64 / ticks_per_s();
-        Some(measured(
-            machine - resolution,
-            (stolen - resolution).max(0.0),
-            mine,
-            wall,
-            switches.saturating_sub(self.switches),
-            std::fs::read_to_string("/proc/loadavg")
-                .ok()
-                .and_then(|t| load_avg(&t))
-                .unwrap_or(0.0),
-        ))
+        let end = Reading::now()?;
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|t| load_avg(&t))
+            .unwrap_or(0.0);
+        let resolution = resolution_s(crate::record::env::cores(), ticks_per_s());
+        Some(between(self.start, end, wall, resolution, load))
     }
 }
 
@@ -140,6 +185,97 @@ mod tests {
         assert_eq!(busy_ticks("cpu 1 2 3\n"), None);
         assert_eq!(busy_ticks("cpu0 1 2 3 4\n"), None);
         assert_eq!(busy_ticks("cpu 1 x 3 4\n"), None);
+    }
+
+    #[test]
+    fn ticks_and_seconds() {
+        assert_eq!(hz(250), 250.0);
+        // no answer: Linux's USER_HZ
+        assert_eq!((hz(0), hz(-1)), (100.0, 100.0));
+        assert_eq!(ticks_per_s(), 100.0, "USER_HZ on Linux");
+        let tv = |s, us| libc::timeval {
+            tv_sec: s,
+            tv_usec: us,
+        };
+        assert_eq!(seconds(tv(2, 250_000)), 2.25);
+        let stat = "cpu  300 0 100 9000 0 0 0 50 0 0\n";
+        assert_eq!(busy_seconds(stat, 100.0), Some((4.5, 0.5)));
+        assert_eq!(busy_seconds("cpu0 1\n", 100.0), None);
+    }
+
+    /// The worker's own CPU time and the machine's busy time both count a
+    /// spin of this thread (user and system time alike).
+    /// This thread's CPU time (user and system), in seconds.
+    fn thread_cpu_s() -> f64 {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the struct it is given.
+        assert_eq!(
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) },
+            0
+        );
+        t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+    }
+
+    #[test]
+    fn own_and_machine_time_count_this_process() {
+        let thread0 = thread_cpu_s();
+        let (own0, _) = own().unwrap();
+        let (busy0, _) = machine_busy_s().unwrap();
+        // spin until 0.3 s of this process's CPU time has passed, half of
+        // it in system calls
+        let mut x = 0u64;
+        while own().unwrap().0 - own0 < 0.3 {
+            x = x.wrapping_add(std::hint::black_box(1));
+            if x.is_multiple_of(4) {
+                std::hint::black_box(std::fs::metadata("/proc/self").ok());
+            }
+        }
+        let (own1, _) = own().unwrap();
+        let (busy1, _) = machine_busy_s().unwrap();
+        let thread = thread_cpu_s() - thread0;
+        let mine = own1 - own0;
+        // the process's time holds this thread's, user and system
+        assert!(mine >= thread - 0.02, "{mine} < {thread}");
+        assert!((0.3..5.0).contains(&mine), "{mine}");
+        // /proc/stat counts everything, this spin included, to a tick per
+        // core at each end
+        let slack = 2.0 * crate::record::env::cores() as f64 / ticks_per_s();
+        assert!(busy1 - busy0 >= mine - slack, "{busy0} {busy1} {mine}");
+        // and more than this process could use on every core meanwhile
+        assert!(busy1 - busy0 < 1000.0 && busy0 > 0.0);
+    }
+
+    #[test]
+    fn the_load_between_two_readings() {
+        let a = Reading {
+            machine_s: 10.0,
+            stolen_s: 1.0,
+            own_s: 4.0,
+            switches: 3,
+        };
+        let b = Reading {
+            machine_s: 16.5,
+            stolen_s: 2.5,
+            own_s: 8.0,
+            switches: 10,
+        };
+        // machine 6.5 - 0.5 resolution - own 4 = 2 s of others over 2 s;
+        // steal 1.5 - 0.5 = 1 s
+        let l = between(a, b, 2.0, 0.5, 0.7);
+        assert_eq!(
+            (l.other_cores, l.stolen_cores, l.own_cores),
+            (1.0, 0.5, 2.0)
+        );
+        assert_eq!((l.involuntary_switches, l.load_avg), (7, 0.7));
+        // steal within the resolution is none
+        let c = Reading { stolen_s: 1.2, ..b };
+        assert_eq!(between(a, c, 2.0, 0.5, 0.0).stolen_cores, 0.0);
+        // a counter that went back (a new process) counts no switches
+        assert_eq!(between(b, a, 1.0, 0.0, 0.0).involuntary_switches, 0);
+        assert_eq!(resolution_s(4, 100.0), 0.08);
     }
 
     #[test]

@@ -41,16 +41,28 @@ fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<CellRec
     };
     let exe = std::env::current_exe()
         .map_err(|e| fail(format!("cannot find own executable: {e}"), vec![]))?;
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("worker")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    dies_with_parent(&mut command);
+    let mut child = command
         .spawn()
         .map_err(|e| fail(format!("cannot start worker: {e}"), vec![]))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let json = serde_json::to_vec(job).unwrap_or_default();
-        let _ = stdin.write_all(&json);
+    let sent = match (child.stdin.take(), serde_json::to_vec(job)) {
+        (Some(mut stdin), Ok(json)) => stdin.write_all(&json).map_err(|e| e.to_string()),
+        (None, _) => Err("no pipe to its stdin".into()),
+        (_, Err(e)) => Err(e.to_string()),
+    };
+    if let Err(e) = sent {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(fail(
+            format!("cannot send the job to the worker: {e}"),
+            vec![],
+        ));
     }
     let (tx, rx) = mpsc::channel();
     let stdout = child.stdout.take();
@@ -125,6 +137,27 @@ fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<CellRec
     }
 }
 
+/// The worker is killed (SIGKILL) when the parent dies, however it dies,
+/// so a killed run never leaves a worker timing on its own.
+fn dies_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure calls only prctl and
+    // getppid, both async-signal-safe, and allocates nothing.
+    let parent = std::process::id() as libc::pid_t;
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // the parent died before the death signal was armed
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("the parent has exited"));
+            }
+            Ok(())
+        });
+    }
+}
+
 fn describe_exit(s: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (s.code(), s.signal()) {
@@ -174,13 +207,48 @@ fn plan_order(plan: &crate::record::RunPlan, c: &CellRecord) -> (usize, usize, u
 /// One cell of a model: (framework, level, mode).
 type Cell = (String, Optimize, Mode);
 
+/// Saves `file` at `path`. Where it cannot, a file this run created
+/// (`fresh`) that still holds no measurement is removed, so a failed run
+/// leaves no empty results file behind; one that holds measurements keeps
+/// them (the save before this one), and the error says so.
+fn save(file: &RunFile, path: &std::path::Path, fresh: bool) -> Result<()> {
+    use anyhow::Context;
+    let Err(e) = file.save(path) else {
+        return Ok(());
+    };
+    let held = RunFile::load(path).map_or(0, |f| f.cells.len() + f.failures.len());
+    if fresh && held == 0 {
+        let _ = std::fs::remove_file(path);
+        Err(e).context(
+            "cannot save the results; nothing had been saved, and the run's file is removed",
+        )
+    } else {
+        Err(e).with_context(|| {
+            format!(
+                "cannot save the results; {} holds what was saved before (finish with --resume)",
+                path.display()
+            )
+        })
+    }
+}
+
 /// Runs every cell of the file's plan (of its shard, for a shard) in its
 /// processes, each model's in their recorded order, skipping the processes
 /// the file holds already and saving the file after each. `--resume`
-/// passes a file loaded from disk; a fresh run one from
+/// passes a file loaded from disk; a fresh run (`fresh`) one from
 /// [`crate::results::start`].
-pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -> Result<Outcome> {
-    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+pub fn run(
+    path: PathBuf,
+    mut file: RunFile,
+    fresh: bool,
+    catalog: &Catalog,
+    verbose: bool,
+) -> Result<Outcome> {
+    if let Err(e) = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst)) {
+        eprintln!(
+            "warning: cannot install the Ctrl-C handler ({e}): Ctrl-C will end the run at once, and the process in flight is lost"
+        );
+    }
     let plan = file.plan.clone();
     for f in &plan.skipped {
         eprintln!("note: framework '{f}' is not built into this binary; skipped");
@@ -243,12 +311,8 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
                 interrupted = true;
                 break 'matrix;
             }
-            // A process that is redone replaces its partial record, and a
-            // failure of the cell is tried again.
-            for c in file.cells.iter_mut().filter(|c| is(c)) {
-                c.drop_process(unit.process);
-            }
-            file.cells.retain(|c| !c.samples_ms.is_empty() || !is(c));
+            // A failure of the cell is tried again (and replaced by this
+            // try's outcome).
             file.failures
                 .retain(|f| !f.is_of(model, framework, *mode, *level));
             let earlier = file.cells.iter().find(|c| is(c));
@@ -282,6 +346,12 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
                     if let Some(g) = part.gemm_gmacs {
                         gemm.entry(framework.clone()).or_insert(g);
                     }
+                    // a process that is redone replaces its partial
+                    // record only now: a redo that fails keeps it
+                    for c in file.cells.iter_mut().filter(|c| is(c)) {
+                        c.drop_process(unit.process);
+                    }
+                    file.cells.retain(|c| !c.samples_ms.is_empty() || !is(c));
                     match file.cells.iter_mut().find(|c| is(c)) {
                         Some(c) => c.absorb(part),
                         None => {
@@ -307,7 +377,7 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
                     file.failures.push(f);
                 }
             }
-            file.save(&path)?;
+            save(&file, &path, fresh)?;
             if STOP.load(Ordering::SeqCst) {
                 interrupted = true;
                 break 'matrix;
@@ -317,7 +387,7 @@ pub fn run(path: PathBuf, mut file: RunFile, catalog: &Catalog, verbose: bool) -
     if !interrupted {
         file.finished = Some(chrono::Local::now().to_rfc3339());
     }
-    file.save(&path)?;
+    save(&file, &path, fresh)?;
     Ok(Outcome {
         path,
         file,

@@ -187,7 +187,6 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
         processes: vec![ProcessRecord {
             index: job.process,
             slot: job.slot,
-            samples: n,
             compute_samples: timed.compute.len(),
             interrupted: timed.interrupted,
             calibrated: job.schedule.is_none() && schedule.is_some(),
@@ -215,7 +214,11 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
 /// Entry point of `speedbench worker`: a job on stdin, messages on stdout.
 pub fn main() -> Result<()> {
     // Ctrl-C reaches the whole process group: finish the sample in flight.
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    if let Err(e) = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)) {
+        eprintln!(
+            "worker: cannot install the Ctrl-C handler ({e}); Ctrl-C loses this process's samples"
+        );
+    }
     let job: Job = serde_json::from_reader(std::io::stdin().lock())
         .context("worker: the job on stdin is not valid JSON")?;
     let stdout = std::io::stdout();

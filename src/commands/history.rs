@@ -45,17 +45,20 @@ pub fn load_folder(dir: &Path) -> Result<Vec<(PathBuf, Time, RunFile)>> {
             paths.push(e.path());
         }
     }
-    if paths.is_empty() {
+    let mut runs = Vec::new();
+    for p in paths {
+        // one broken or foreign file (a failed save, a tool's JSON) must
+        // not take the whole history down
+        match RunFile::load(&p).and_then(|r| Ok((started(&r, &p)?, r))) {
+            Ok((t, r)) => runs.push((p, t, r)),
+            Err(e) => eprintln!("warning: {e:#}; skipped"),
+        }
+    }
+    if runs.is_empty() {
         bail!(
             "{}: the history folder holds no results file (*.json)",
             dir.display()
         );
-    }
-    let mut runs = Vec::new();
-    for p in paths {
-        let r = RunFile::load(&p)?;
-        let t = started(&r, &p)?;
-        runs.push((p, t, r));
     }
     runs.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
     Ok(runs)

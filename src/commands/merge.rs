@@ -16,13 +16,14 @@ use crate::results;
 
 /// Loads `files`, merges them into `out` and writes the CSV, markdown and
 /// SVG beside it, as `run` does for its results file.
-pub fn merge(files: &[PathBuf], out: &Path) -> Result<i32> {
+pub fn merge(files: &[PathBuf], out: &Path, force: bool) -> Result<i32> {
     if out.extension().is_none_or(|e| e != "json") {
         bail!(
             "--out: expected a .json path (CSV, markdown and SVG go beside it), got '{}'",
             out.display()
         );
     }
+    results::refuse_overwrite(out, force, "--out")?;
     let mut inputs = Vec::new();
     for f in files {
         inputs.push((f.clone(), RunFile::load(f)?));

@@ -48,6 +48,9 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
         .as_deref()
         .map(|n| results::baseline_path(&plan.out, n))
         .transpose()?;
+    if let Some(dest) = &save_as {
+        results::refuse_overwrite(dest, args.force, "--save-baseline")?;
+    }
     let compare_with = args
         .baseline
         .as_deref()
@@ -59,6 +62,7 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
     // the machine's peak, measured once: before a fresh results file is
     // created (it then holds everything but cells), or for a resumed file
     // from before the peak was recorded
+    let fresh = resumed.is_none();
     let (path, file) = match resumed {
         Some((p, mut f)) => {
             if f.machine_peak.is_none() {
@@ -73,7 +77,7 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
         None => results::start(&plan, peak::machine(&plan))?,
     };
     announce(&plan);
-    let outcome = runner::run(path, file, catalog, verbose)?;
+    let outcome = runner::run(path, file, fresh, catalog, verbose)?;
     let (path, file) = (outcome.path, outcome.file);
     // the headline fitted to the terminal; the wide tables with --wide
     let width = super::terminal_width();
@@ -135,6 +139,7 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
         return Ok(130);
     }
     if let Some(dest) = &save_as {
+        results::refuse_overwrite(dest, args.force, "--save-baseline")?;
         results::save_baseline(&file, dest)?;
         say(&format!("baseline saved: {}", dest.display()));
     }
@@ -150,27 +155,20 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
 /// One line naming the cells timed while other processes took more than
 /// [`crate::record::BUSY_CORES`], if any.
 pub fn busy_warning(cells: &[crate::record::CellRecord]) -> Option<String> {
-    let busy: Vec<String> = cells
+    let busy = crate::record::busy_cells(cells);
+    let stolen = cells
         .iter()
         .filter(|c| c.busy())
-        .map(|c| format!("{} {} {}", c.model, c.framework, c.mode))
-        .collect();
-    let most = |f: fn(&crate::record::CellRecord) -> Option<f64>| {
-        cells
-            .iter()
-            .filter(|c| c.busy())
-            .filter_map(f)
-            .fold(0.0, f64::max)
-    };
-    let (other, stolen) = (most(|c| c.other_cores()), most(|c| c.stolen_cores()));
+        .filter_map(|c| c.stolen_cores())
+        .fold(0.0, f64::max);
     let steal = if stolen > 0.0 {
-        format!(", the hypervisor's steal up to {stolen:.2} of it,")
+        format!(" (the hypervisor's steal up to {stolen:.2} cores)")
     } else {
         String::new()
     };
     (!busy.is_empty()).then(|| {
         format!(
-            "warning: busy machine: other processes took up to {other:.2} cores{steal} while {} timed (marked !; compare calls them inconclusive); rerun on an idle machine",
+            "warning: busy machine: other processes took CPU{steal} while {} timed (marked !; compare calls them inconclusive); rerun on an idle machine",
             busy.join(", ")
         )
     })

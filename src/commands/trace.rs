@@ -32,7 +32,7 @@ pub fn trace(args: &TraceArgs, catalog: &Catalog, verbose: bool) -> Result<i32> 
         plan.warmup,
         plan.iters
     );
-    let outcome = runner::run(path, file, catalog, verbose)?;
+    let outcome = runner::run(path, file, true, catalog, verbose)?;
     let cells: Vec<&CellRecord> = outcome.file.cells.iter().collect();
     for f in &outcome.file.failures {
         eprintln!(

@@ -225,14 +225,8 @@ impl CellRecord {
         self.compute_samples_ms.extend(part.compute_samples_ms);
         self.processes.extend(part.processes);
         self.interrupted |= part.interrupted;
-        self.worker_peak_rss_mib = match (self.worker_peak_rss_mib, part.worker_peak_rss_mib) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        self.gpu_peak_mib = match (self.gpu_peak_mib, part.gpu_peak_mib) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        self.worker_peak_rss_mib = larger(self.worker_peak_rss_mib, part.worker_peak_rss_mib);
+        self.gpu_peak_mib = larger(self.gpu_peak_mib, part.gpu_peak_mib);
         self.trace = self.trace.take().or(part.trace);
         self.schedule = self.schedule.take().or(part.schedule);
         self.session_mib = self.session_mib.or(part.session_mib);
@@ -248,6 +242,34 @@ impl CellRecord {
         if !self.compute_samples_ms.is_empty() {
             self.compute = Some(super::stats::summarise(&self.compute_samples_ms));
         }
+    }
+}
+
+/// The cells timed while other processes took more than
+/// [`super::BUSY_CORES`], each named with its level and the most CPU others
+/// took ("resnet50 ort sequential --optimize max (0.40 cores)").
+pub fn busy_cells(cells: &[CellRecord]) -> Vec<String> {
+    cells
+        .iter()
+        .filter(|c| c.busy())
+        .map(|c| {
+            format!(
+                "{} {} {}{} ({:.2} cores)",
+                c.model,
+                c.framework,
+                c.mode,
+                super::level_suffix(c.optimize),
+                c.other_cores().unwrap_or(0.0)
+            )
+        })
+        .collect()
+}
+
+/// The larger of two optional peaks (either, where only one is known).
+fn larger(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -33,6 +33,37 @@ pub struct RunFile {
     pub merged_from: Vec<MergedInput>,
 }
 
+/// Writes `bytes` to `path` as SQLite commits: a temporary file beside it
+/// (`NAME.tmp`), fsynced, renamed over `path`, then the folder fsynced so
+/// that the rename survives a crash. On any failure the temporary file is
+/// removed and `path` keeps what it held.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("{}: cannot write", path.display()));
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // a folder that cannot be opened or synced (some network file systems)
+    // still has the renamed file
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 /// One input of a merged results file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MergedInput {
@@ -49,12 +80,11 @@ pub struct MergedInput {
 }
 
 impl RunFile {
-    /// Writes atomically: a temporary file beside the target, then rename.
+    /// Writes atomically and durably ([`write_durably`]): the file at
+    /// `path` is the old one or the new one, never a part of either.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(self)?;
-        std::fs::write(&tmp, text).with_context(|| format!("{}: cannot write", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
+        write_durably(path, text.as_bytes())
     }
 
     pub fn load(path: &Path) -> Result<RunFile> {

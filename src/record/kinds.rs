@@ -105,3 +105,12 @@ impl Optimize {
         self >= Optimize::Max
     }
 }
+
+/// ` --optimize LEVEL` where the level is not the default, else nothing.
+pub fn level_suffix(level: Optimize) -> String {
+    if level == Optimize::Default {
+        String::new()
+    } else {
+        format!(" --optimize {level}")
+    }
+}

@@ -15,9 +15,9 @@ mod shard;
 pub mod stats;
 mod timeline;
 
-pub use cell::{contrast, group_by_process, levels, CellRecord, Failure};
-pub use file::{MergedInput, RunFile, SCHEMA_VERSION};
-pub use kinds::{base_framework, Device, Mode, Optimize, FRAMEWORKS};
+pub use cell::{busy_cells, contrast, group_by_process, levels, CellRecord, Failure};
+pub use file::{write_durably, MergedInput, RunFile, SCHEMA_VERSION};
+pub use kinds::{base_framework, level_suffix, Device, Mode, Optimize, FRAMEWORKS};
 pub use plan::{one_or_many, RunPlan, SkippedModel};
 pub use process::{MachineLoad, ProcessRecord, BUSY_CORES};
 pub use schedule::{LaneNodes, ParallelStage, ScheduleRecord, StageNodes};

@@ -48,9 +48,6 @@ pub struct ProcessRecord {
     pub index: usize,
     /// Its position in its model's run order (all cells' processes).
     pub slot: usize,
-    /// Timed samples it gave (those of `CellRecord::samples_ms` whose
-    /// `sample_process` is `index`).
-    pub samples: usize,
     /// Device compute samples it gave (GPU; in `compute_samples_ms`, after
     /// those of the processes before it).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -94,7 +91,6 @@ mod tests {
         let mut p = ProcessRecord {
             index: 0,
             slot: 0,
-            samples: 1,
             compute_samples: 0,
             interrupted: false,
             calibrated: false,

@@ -217,20 +217,7 @@ pub(super) fn ms(c: &CellRecord) -> String {
 
 /// The note that explains [`BUSY_MARK`], naming the busy cells.
 pub fn busy_note(cells: &[CellRecord]) -> Option<String> {
-    let busy: Vec<String> = cells
-        .iter()
-        .filter(|c| c.busy())
-        .map(|c| {
-            format!(
-                "{} {} {}{} ({:.2} cores)",
-                c.model,
-                c.framework,
-                c.mode,
-                crate::compare::level_suffix(c.optimize),
-                c.other_cores().unwrap_or(0.0)
-            )
-        })
-        .collect();
+    let busy = crate::record::busy_cells(cells);
     (!busy.is_empty()).then(|| {
         format!(
             "{BUSY_MARK} busy machine: other processes took more than {} of a core while these cells timed, so their times and ratios are not to be trusted and compare calls them inconclusive: {}.",

@@ -146,10 +146,9 @@ pub fn cell_in_processes(
     c.processes = processes
         .iter()
         .enumerate()
-        .map(|(i, p)| ProcessRecord {
+        .map(|(i, _)| ProcessRecord {
             index: i,
             slot: i,
-            samples: p.len(),
             compute_samples: 0,
             interrupted: false,
             calibrated: false,
