@@ -174,8 +174,34 @@ fn paper_table_columns_by_header_name() {
     assert_eq!(at("ort cpu seq ms"), "40.00");
     assert_eq!(at("ort cpu par ms"), "20.00");
     assert_eq!(at("ort cpu par/seq speedup [95% CI]"), "2.00x [2.00, 2.00]");
-    // 2.00 of the graph's ideal 1.1
-    assert_eq!(at("ort cpu of ideal"), "182%");
+    // a gain of 1.00 where the graph allows 0.10: ten times its share
+    assert_eq!(at("ort cpu gain share"), "1000%");
+    assert_eq!(
+        at("ort cpu machine ideal"),
+        "",
+        "no cost model scheduled it"
+    );
+    // the cost model's sequential over its best schedule
+    let mut scheduled = cells.clone();
+    scheduled[1].schedule = Some(speedbench::record::ScheduleRecord {
+        scheduler: "test".into(),
+        stages: 3,
+        parallel_stages: vec![],
+        predicted_ms: 10.0,
+        predicted_sequential_ms: 12.0,
+        measured: None,
+        boundary: None,
+        segments: None,
+        chosen: "plan".into(),
+        ran: vec![],
+    });
+    let g2 = report::grid::paper(&scheduled, false);
+    let i = g2
+        .header
+        .iter()
+        .position(|h| h == "ort cpu machine ideal")
+        .unwrap();
+    assert_eq!(g2.rows[0][i], "1.20x");
     assert_eq!(at("ideal speedup (work/span)"), "1.10x");
     // torch has no parallel cell: no speedup; its samples are noisy
     assert_eq!(at("torch cpu seq ms"), "500.50~");

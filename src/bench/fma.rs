@@ -259,7 +259,7 @@ pub fn gpu() -> anyhow::Result<MachinePeak> {
         })?;
         Ok(MachinePeak {
             unit: format!(
-                "{sms} SMs x {} FP32 units x {:.2} GHz (sm_{major}{minor})",
+                "nominal, not measured: {sms} SMs x {} FP32 units x {:.2} GHz (sm_{major}{minor})",
                 fp32_per_sm(major, minor).unwrap_or(0),
                 f64::from(khz) / 1e6
             ),

@@ -134,6 +134,13 @@ impl CellRecord {
             .map(|p| self.achieved_gmacs() / p)
     }
 
+    /// The machine's ideal speedup (see
+    /// [`super::ScheduleRecord::machine_ideal`]) of a parallel cell that
+    /// ran a cost model's schedule.
+    pub fn machine_ideal(&self) -> Option<f64> {
+        self.schedule.as_ref()?.machine_ideal()
+    }
+
     /// The samples of each worker process, in process order (one group in
     /// files from before process repetition).
     pub fn process_samples(&self) -> Vec<Vec<f64>> {

@@ -43,6 +43,18 @@ pub struct ScheduleRecord {
     pub ran: Vec<StageNodes>,
 }
 
+impl ScheduleRecord {
+    /// The machine's ideal speedup for this cell: the cost model's
+    /// predicted sequential time over the best schedule it found from the
+    /// measured per-operation times at each thread count (on this
+    /// machine's cores, not the graph's unbounded ones); `None` where no
+    /// cost model predicted (a framework's own executor).
+    pub fn machine_ideal(&self) -> Option<f64> {
+        (self.predicted_ms > 0.0 && self.predicted_sequential_ms > 0.0)
+            .then(|| self.predicted_sequential_ms / self.predicted_ms)
+    }
+}
+
 /// One stage of a stored schedule.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "lowercase")]

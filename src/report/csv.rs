@@ -45,6 +45,8 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
         "of_machine_peak",
         "gemm_gmacs",
         "speedup",
+        "gain_share",
+        "machine_ideal_speedup",
         "threads_or_streams_used",
         "ops_in_flight",
         "branch_overlap",
@@ -90,6 +92,10 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
             super::sequential_twin(c, cells).map_or(String::new(), |s| {
                 (s.latency.median / c.latency.median).to_string()
             }),
+            opt(super::sequential_twin(c, cells).and_then(|s| {
+                super::grid::gain_share(s.latency.median / c.latency.median, c.ideal_speedup)
+            })),
+            opt(c.machine_ideal()),
             c.concurrency()
                 .map_or(String::new(), |k| k.tracks.to_string()),
             opt(c.concurrency().map(|k| k.in_flight)),

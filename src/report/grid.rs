@@ -233,6 +233,13 @@ pub fn speedup(seq: &CellRecord, par: &CellRecord) -> Ratio {
     crate::record::contrast(&[(seq, 0, 1.0), (par, 0, -1.0)], SEED)
 }
 
+/// The share of the gain the graph allows that a speedup got:
+/// (speedup - 1) / (ideal - 1); `None` where the graph allows none (no
+/// branches).
+pub fn gain_share(speedup: f64, ideal: f64) -> Option<f64> {
+    (ideal - 1.0 > 1e-9).then(|| (speedup - 1.0) / (ideal - 1.0))
+}
+
 fn ratio_text(r: &Ratio) -> String {
     format!("{:.2}x [{:.2}, {:.2}]", r.value, r.ci.0, r.ci.1)
 }
@@ -264,7 +271,8 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
         header.push(format!("{l} seq ms"));
         header.push(format!("{l} par ms"));
         header.push(format!("{l} par/seq speedup [95% CI]"));
-        header.push(format!("{l} of ideal"));
+        header.push(format!("{l} gain share"));
+        header.push(format!("{l} machine ideal"));
         if traced {
             header.push(format!("{l} par ran"));
         }
@@ -306,10 +314,17 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
                 (Some(s), Some(p)) => {
                     let r = speedup(s, p);
                     row.push(ratio_text(&r));
-                    row.push(format!("{:.0}%", 100.0 * r.value / first.ideal_speedup));
+                    row.push(
+                        gain_share(r.value, first.ideal_speedup)
+                            .map_or("-".into(), |g| format!("{:.0}%", 100.0 * g)),
+                    );
                 }
                 _ => row.extend([String::new(), String::new()]),
             }
+            row.push(
+                par.and_then(CellRecord::machine_ideal)
+                    .map_or(String::new(), |m| format!("{m:.2}x")),
+            );
             if traced {
                 row.push(par.map(concurrency).unwrap_or_default());
             }
@@ -330,7 +345,7 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
         rows.push(row);
     }
     let mut notes = vec![
-        "Times are medians of host-to-host latency in ms over every worker process of a cell. Speedup = sequential median / parallel median (above 1: parallel is faster), 95% CI over processes and iterations (two-level bootstrap, at least the Student-t interval of the per-process medians); 'of ideal' = speedup / (work/span).".to_string(),
+        "Times are medians of host-to-host latency in ms over every worker process of a cell. Speedup = sequential median / parallel median (above 1: parallel is faster), 95% CI over processes and iterations (two-level bootstrap, at least the Student-t interval of the per-process medians); 'gain share' = (speedup - 1) / (ideal - 1), the part of the gain the graph's branches allow (work/span, unlimited cores) that the parallel mode got: 0% none, 100% all, below 0 slower ('-': no branches). 'machine ideal' = the cost model's predicted sequential time over the best schedule it found from the per-operation times measured on this machine at each thread count: what branch parallelism can gain here (blank where no cost model scheduled: TensorFlow, the frameworks' own executors).".to_string(),
     ];
     notes.push(level_note);
     if traced {
@@ -405,7 +420,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "optimize",
         "batch",
         "size",
-        "threads intra x inter",
+        "threads intra x inter (requested)",
         "n",
         "median ms",
         "compute ms",
@@ -495,10 +510,27 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         notes: vec![
             "Median 95% CI: over the cell's worker processes and their iterations (two-level bootstrap, at least the Student-t interval of the per-process medians; over iterations alone with one process). Processes: how many timed the cell, the coefficient of variation of their medians (between) and the median of their own (within): where between dominates, more processes narrow the interval, more iterations do not.".into(),
             "Session MiB: resident memory a mode's session added when prepared and run once; in brackets, on a GPU, the device memory it needed (framework allocator).".into(),
-            "% of FMA peak: achieved conv+fc GMAC/s against the machine's fused multiply-add peak (independent FMA chains on the widest vector unit, on the cores the run used; on a GPU, SMs x FP32 units x clock), measured once per run. Best GEMM: a large float32 matrix product through the same framework, once per run.".into(),
+            "% of FMA peak: achieved conv+fc GMAC/s against the machine's fused multiply-add peak (independent FMA chains on the widest vector unit, on the cores the run used), measured once per run; on a GPU the nominal figure (SMs x FP32 units x clock, from a table: not measured). Best GEMM: float32 matrix products through the same framework, once per run: four chained products per pass, so that the host copies in and out weigh a quarter of what one product's would. Threads: what the plan asked each framework for; the 'ran' column shows how many threads ran operations in the traced pass.".into(),
         ]
         .into_iter()
         .chain(busy_note(cells))
         .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gain_share;
+
+    #[test]
+    fn the_gain_share_is_of_the_gain_the_graph_allows() {
+        // a graph that allows 1.10x: no gain is 0%, all of it 100%
+        assert_eq!(gain_share(1.0, 1.1), Some(0.0));
+        assert!((gain_share(1.1, 1.1).unwrap() - 1.0).abs() < 1e-12);
+        assert!((gain_share(1.05, 1.1).unwrap() - 0.5).abs() < 1e-12);
+        // slower than sequential reads below zero, not as 91%
+        assert!((gain_share(0.99, 1.1).unwrap() + 0.1).abs() < 1e-12);
+        // no branches: no share
+        assert_eq!(gain_share(1.02, 1.0), None);
     }
 }

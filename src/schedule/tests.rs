@@ -522,3 +522,31 @@ fn a_stored_schedule_comes_back_as_it_ran() {
         );
     }
 }
+
+/// The machine ideal of the diamond with known per-operation times: the
+/// other nodes cost 1 µs each (4 of them); heavy 400 + 400 and light 300
+/// do not scale, so on two lanes the light branch hides under the heavy
+/// one: sequential 1104, best 824 (+ 20 overhead) = 1.3398x. With perfect
+/// scaling no schedule beats sequential: an ideal of 1.
+#[test]
+fn the_machine_ideal_of_a_diamond() {
+    let g = diamond();
+    let one = [("heavy1", 400.0), ("heavy2", 400.0), ("light", 300.0)];
+    let r = plan(&g, &costs(&g, &one, 1.0), 2, 2, 20.0).record(&g, "test");
+    assert!((r.predicted_sequential_ms - 1.104).abs() < 1e-12, "{r:?}");
+    let m = r.machine_ideal().unwrap();
+    assert!((m - 1104.0 / 824.0).abs() < 1e-12, "{m}");
+    let r = plan(&g, &costs(&g, &one, 0.5), 2, 2, 20.0).record(&g, "test");
+    assert_eq!(r.machine_ideal(), Some(1.0));
+    // a record without the cost model's prediction has none
+    let own = ScheduleRecord {
+        predicted_ms: 0.0,
+        ..r.clone()
+    };
+    assert_eq!(own.machine_ideal(), None);
+    let own = ScheduleRecord {
+        predicted_sequential_ms: 0.0,
+        ..r
+    };
+    assert_eq!(own.machine_ideal(), None);
+}
