@@ -37,10 +37,52 @@ pub const CHECK_BUDGET_MS: f64 = 1500.0;
 /// sequential gains nothing, and can measure slower in the timed passes.
 pub const PLAN_MARGIN: f64 = 0.01;
 
-/// Whether a plan that measured `plan_ms` against `sequential_ms` runs:
-/// faster by [`PLAN_MARGIN`] at least, or kept anyway ([`keep_plan`]).
+/// Whether a plan that measured `plan_ms` against `sequential_ms` runs on
+/// its merits: faster by [`PLAN_MARGIN`] at least.
 pub fn plan_wins(sequential_ms: f64, plan_ms: f64) -> bool {
-    plan_ms < sequential_ms * (1.0 - PLAN_MARGIN) || keep_plan()
+    plan_ms < sequential_ms * (1.0 - PLAN_MARGIN)
+}
+
+/// The end of a calibration, one flow for every executor: whether the plan
+/// runs, and what the record says ran where it is not simply the plan: a
+/// plan that lost runs anyway when `forced` (`SPEEDBENCH_SCHEDULE=plan`),
+/// and the record says it was forced, never that the cost model chose it.
+pub fn judge(
+    sequential_ms: f64,
+    plan_ms: f64,
+    forced: bool,
+    against: &str,
+) -> (bool, Option<String>) {
+    if plan_wins(sequential_ms, plan_ms) {
+        (true, None)
+    } else if forced {
+        (
+            true,
+            Some(format!(
+                "forced by SPEEDBENCH_SCHEDULE=plan: the cost model's schedule measured {plan_ms:.2} ms against {sequential_ms:.2} ms {against} (not {:.0}% faster)",
+                PLAN_MARGIN * 100.0
+            )),
+        )
+    } else {
+        (false, Some(plan_lost(sequential_ms, plan_ms, against)))
+    }
+}
+
+/// Records a calibration's medians in `record` and settles it by
+/// [`judge`] with the environment's [`keep_plan`]: true where the plan
+/// runs.
+pub fn settle(
+    record: &mut ScheduleRecord,
+    sequential_ms: f64,
+    plan_ms: f64,
+    against: &str,
+) -> bool {
+    record.measured = Some((sequential_ms, plan_ms));
+    let (runs, chosen) = judge(sequential_ms, plan_ms, keep_plan(), against);
+    if let Some(c) = chosen {
+        record.chosen = c;
+    }
+    runs
 }
 
 /// Why a measured plan did not run, for the record.

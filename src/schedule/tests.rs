@@ -340,6 +340,28 @@ fn a_plan_runs_only_if_it_measured_clearly_faster() {
     );
 }
 
+/// A plan that lost runs only when forced, and its record says forced.
+#[test]
+fn a_forced_plan_says_so_in_the_record() {
+    assert_eq!(judge(100.0, 90.0, false, "x"), (true, None));
+    assert_eq!(judge(100.0, 90.0, true, "x"), (true, None));
+    let (runs, chosen) = judge(100.0, 120.0, false, "sequential");
+    assert!(!runs);
+    assert!(chosen.unwrap().starts_with("sequential: "));
+    let (runs, chosen) = judge(100.0, 120.0, true, "sequential");
+    assert!(runs);
+    assert_eq!(
+        chosen.unwrap(),
+        "forced by SPEEDBENCH_SCHEDULE=plan: the cost model's schedule measured 120.00 ms against 100.00 ms sequential (not 1% faster)"
+    );
+    // settle records the medians and what ran
+    let g = diamond();
+    let mut r = plan(&g, &costs(&g, &[], 1.0), 2, 2, 0.0).record(&g, "test");
+    let before = r.chosen.clone();
+    assert!(settle(&mut r, 100.0, 50.0, "x"));
+    assert_eq!((r.measured, &r.chosen), (Some((100.0, 50.0)), &before));
+}
+
 /// The record of a plan names its parallel stages by their first node,
 /// with each lane's node count and threads, in ms.
 #[test]

@@ -233,14 +233,12 @@ impl Segmented {
         drop(split_steps);
         let (w, split) = (median(&w), median(&split));
         record.boundary = Some((w, split));
-        if schedule.is_parallel() {
+        let mut runs = schedule.is_parallel();
+        if runs {
             let p = median(&sched);
-            record.measured = Some((w, p));
-            if !schedule::plan_wins(w, p) {
-                record.chosen = schedule::plan_lost(w, p, "for the whole graph in one session");
-            }
+            runs = schedule::settle(&mut record, w, p, "for the whole graph in one session");
         }
-        if !schedule.is_parallel() || record.chosen.starts_with("sequential") {
+        if !runs {
             ready.steps.clear();
             ready.lanes = 1;
             ready.fallback = Some(whole);

@@ -275,9 +275,7 @@ impl Staged {
             par.push(t.elapsed().as_secs_f64() * 1e3);
         }
         let (s, p) = (median(&seq), median(&par));
-        record.measured = Some((s, p));
-        if !schedule::plan_wins(s, p) {
-            record.chosen = schedule::plan_lost(s, p, "sequential");
+        if !schedule::settle(&mut record, s, p, "sequential") {
             staged.schedule = Schedule {
                 stages: vec![Stage::Sequential((1..n).collect())],
                 predicted_us: staged.schedule.sequential_us,
