@@ -257,6 +257,21 @@ mod tests {
         assert_eq!(c.ci, (lo, hi));
     }
 
+    /// A term of one process with one sample has nothing to resample: the
+    /// bootstrap gives no interval rather than one from the other terms
+    /// alone, however those vary.
+    #[test]
+    fn a_single_sample_term_gives_no_bootstrap_interval() {
+        let single = [5.0];
+        let (a, b) = ([1.0, 2.0, 3.0], [4.0, 6.0, 8.0]);
+        let t = [one(&[&single], 0, 1.0), one(&[&a, &b], 0, -1.0)];
+        let r = two_level_bootstrap(&t, 500, 3);
+        assert_eq!(r.ci, (r.value, r.value));
+        // the varying term alone has one
+        let r = two_level_bootstrap(&t[1..], 500, 3);
+        assert!(r.ci.0 < r.ci.1, "{r:?}");
+    }
+
     /// The draw of processes matters: three processes with identical
     /// iterations inside each (no within-process spread) still give an
     /// interval as wide as their medians' range, which an iteration-only
