@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use crate::frameworks;
+pub use crate::frameworks::{check_cuda_graph, CUDA_GRAPH_FRAMEWORKS};
 use crate::record::env::cores;
 use crate::record::{one_or_many, Device, Mode, Optimize, RunPlan, SkippedModel};
 use crate::zoo::{self, Catalog};
@@ -327,30 +328,6 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         );
     }
     Ok(plan)
-}
-
-/// Frameworks with a CUDA-graph mode (`--optimize cuda-graph`).
-pub const CUDA_GRAPH_FRAMEWORKS: &[&str] = &["torch", "ort", "ort-own"];
-
-/// `--optimize cuda-graph` captures CUDA graphs: refused off CUDA, and for a
-/// framework with no such mode (TensorFlow), naming what to do instead.
-pub fn check_cuda_graph(levels: &[Optimize], device: Device, frameworks: &[String]) -> Result<()> {
-    if !levels.contains(&Optimize::CudaGraph) {
-        return Ok(());
-    }
-    if device != Device::Cuda {
-        bail!("--optimize cuda-graph captures CUDA graphs: it needs --device cuda (this run is on {device})");
-    }
-    if let Some(f) = frameworks
-        .iter()
-        .find(|f| !CUDA_GRAPH_FRAMEWORKS.contains(&f.as_str()))
-    {
-        bail!(
-            "--optimize cuda-graph: {f} has no CUDA-graph mode (only {} have); time it in a run of its own, or name the others with --framework",
-            CUDA_GRAPH_FRAMEWORKS.join(", ")
-        );
-    }
-    Ok(())
 }
 
 /// A `[threads]` key: 0 means every core; more than [`max_threads`] is

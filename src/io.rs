@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
-use ndarray::{Array2, Array4};
+use ndarray::{Array2, Array4, Axis};
 use ndarray_npy::{write_npy, ReadNpyExt};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -176,6 +176,44 @@ pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
 pub fn seeded_input(batch: usize, size: usize, seed: u64) -> Array4<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(0x5eed));
     Array4::from_shape_simple_fn((batch, 3, size, size), || StandardNormal.sample(&mut rng))
+}
+
+/// max |a - b|, max |a - b| / max |b|, rows whose argmax agree.
+pub fn compare_logits(a: &Array2<f32>, b: &Array2<f32>) -> Result<(f64, f64, usize)> {
+    if a.shape() != b.shape() {
+        bail!("shapes differ: {:?} vs {:?}", a.shape(), b.shape());
+    }
+    let max_ref = b.iter().fold(0f64, |m, v| m.max(f64::from(v.abs())));
+    let max_diff = a
+        .iter()
+        .zip(b.iter())
+        .fold(0f64, |m, (x, y)| m.max(f64::from((x - y).abs())));
+    let argmax = |r: ndarray::ArrayView1<f32>| {
+        r.iter()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                if v > best.1 {
+                    (i, v)
+                } else {
+                    best
+                }
+            })
+            .0
+    };
+    let agree = a
+        .axis_iter(Axis(0))
+        .zip(b.axis_iter(Axis(0)))
+        .filter(|(x, y)| argmax(*x) == argmax(*y))
+        .count();
+    let rel = if max_ref > 0.0 {
+        max_diff / max_ref
+    } else {
+        max_diff
+    };
+    if !rel.is_finite() || a.iter().any(|v| !v.is_finite()) {
+        return Ok((f64::INFINITY, f64::INFINITY, agree));
+    }
+    Ok((max_diff, rel, agree))
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use ndarray::{Array2, Axis};
+use ndarray::Array2;
 use serde::Serialize;
 
+pub use crate::io::compare_logits as compare;
 use crate::io::seeded_input;
 use crate::record::{Device, Mode, Optimize};
 
@@ -32,44 +33,6 @@ pub struct Agreement {
 
 fn sci(v: &f64) -> String {
     format!("{v:.2e}")
-}
-
-/// max |a - b|, max |a - b| / max |b|, rows whose argmax agree.
-pub fn compare(a: &Array2<f32>, b: &Array2<f32>) -> Result<(f64, f64, usize)> {
-    if a.shape() != b.shape() {
-        bail!("shapes differ: {:?} vs {:?}", a.shape(), b.shape());
-    }
-    let max_ref = b.iter().fold(0f64, |m, v| m.max(f64::from(v.abs())));
-    let max_diff = a
-        .iter()
-        .zip(b.iter())
-        .fold(0f64, |m, (x, y)| m.max(f64::from((x - y).abs())));
-    let argmax = |r: ndarray::ArrayView1<f32>| {
-        r.iter()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-                if v > best.1 {
-                    (i, v)
-                } else {
-                    best
-                }
-            })
-            .0
-    };
-    let agree = a
-        .axis_iter(Axis(0))
-        .zip(b.axis_iter(Axis(0)))
-        .filter(|(x, y)| argmax(*x) == argmax(*y))
-        .count();
-    let rel = if max_ref > 0.0 {
-        max_diff / max_ref
-    } else {
-        max_diff
-    };
-    if !rel.is_finite() || a.iter().any(|v| !v.is_finite()) {
-        return Ok((f64::INFINITY, f64::INFINITY, agree));
-    }
-    Ok((max_diff, rel, agree))
 }
 
 pub struct VerifyOptions<'a> {

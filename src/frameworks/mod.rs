@@ -165,7 +165,7 @@ pub fn prepare(
     weights: &Weights,
     opts: &PrepareOptions,
 ) -> Result<Box<dyn Prepared>> {
-    crate::config::check_cuda_graph(&[opts.optimize], opts.device, &[fw.name().to_string()])?;
+    check_cuda_graph(&[opts.optimize], opts.device, &[fw.name().to_string()])?;
     if opts.optimize.rewrites() {
         let (g, w) = crate::graph::fold::fold_batchnorm(graph, weights)?;
         return fw.prepare(&g, &w, opts);
@@ -221,6 +221,30 @@ pub fn cuda_present() -> bool {
 pub fn require_cuda(framework: &str) -> Result<()> {
     if !cuda_present() {
         bail!("--device cuda: no NVIDIA GPU or driver found on this machine ({framework}); use --device cpu");
+    }
+    Ok(())
+}
+
+/// Frameworks with a CUDA-graph mode (`--optimize cuda-graph`).
+pub const CUDA_GRAPH_FRAMEWORKS: &[&str] = &["torch", "ort", "ort-own"];
+
+/// `--optimize cuda-graph` captures CUDA graphs: refused off CUDA, and for a
+/// framework with no such mode (TensorFlow), naming what to do instead.
+pub fn check_cuda_graph(levels: &[Optimize], device: Device, frameworks: &[String]) -> Result<()> {
+    if !levels.contains(&Optimize::CudaGraph) {
+        return Ok(());
+    }
+    if device != Device::Cuda {
+        bail!("--optimize cuda-graph captures CUDA graphs: it needs --device cuda (this run is on {device})");
+    }
+    if let Some(f) = frameworks
+        .iter()
+        .find(|f| !CUDA_GRAPH_FRAMEWORKS.contains(&f.as_str()))
+    {
+        bail!(
+            "--optimize cuda-graph: {f} has no CUDA-graph mode (only {} have); time it in a run of its own, or name the others with --framework",
+            CUDA_GRAPH_FRAMEWORKS.join(", ")
+        );
     }
     Ok(())
 }

@@ -12,6 +12,7 @@
 
 pub mod analysis;
 pub mod fold;
+pub mod names;
 pub mod onnx;
 pub(crate) mod onnx_proto;
 pub(crate) mod onnx_split;

@@ -61,7 +61,7 @@ impl PartModel {
 /// `part_of[n]` is the part of IR node `n` (`None` for the input), and
 /// `stage_of[p]` the stage part `p` runs in: stages run in order, the parts
 /// of one stage concurrently. An ORT node goes to the part of the IR node
-/// it stands for by name, as in a trace ([`crate::trace::ir_node`]: ORT
+/// it stands for by name, as in a trace ([`super::names::ir_node`]: ORT
 /// names a fused node after the last operation it took in, and a node
 /// moved to NCHWc after its source with `_nchwc`); one that stands for
 /// none goes with the producer of its inputs that runs last, else with its
@@ -92,7 +92,7 @@ pub fn split(
     if let Some(t) = g.initializer.iter().find(|t| t.data_location != 0) {
         bail!("initializer '{}' is stored outside the model", t.name);
     }
-    let index = crate::trace::operation_names(graph);
+    let index = super::names::operation_names(graph);
     let initializers: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
     let mut producer: HashMap<&str, usize> = HashMap::new();
     for (i, n) in g.node.iter().enumerate() {
@@ -114,7 +114,7 @@ pub fn split(
         .node
         .iter()
         .map(|n| {
-            crate::trace::ir_node(&index, &n.name)
+            super::names::ir_node(&index, &n.name)
                 .and_then(|(_, id)| part_of.get(id).copied().flatten())
         })
         .collect();

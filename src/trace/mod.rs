@@ -9,26 +9,9 @@ pub mod chrome;
 use std::collections::HashMap;
 
 use crate::graph::analysis::branch_nodes;
+pub use crate::graph::names::{ir_node, operation_names};
 use crate::graph::{Graph, NodeId};
 use crate::record::{OpEvent, Timeline, Trace};
-
-/// Characters after which a framework's name may carry its own suffix to
-/// an IR node's name: `layer1.0.conv1/perm` (TensorFlow helpers),
-/// `stem.conv_fused` (fusions).
-const SEPARATORS: &[char] = &['/', '_', ':', '.', '-'];
-
-/// The IR node a framework's operation name stands for: the node of that
-/// exact name, else the longest node name the operation's name starts with
-/// followed by a separator; `None` for framework-internal work.
-pub fn ir_node<'a>(names: &HashMap<&'a str, NodeId>, name: &str) -> Option<(&'a str, NodeId)> {
-    let lookup = |n: &str| names.get_key_value(n).map(|(k, v)| (*k, *v));
-    lookup(name).or_else(|| {
-        name.char_indices()
-            .rev()
-            .filter(|(_, c)| SEPARATORS.contains(c))
-            .find_map(|(i, _)| lookup(&name[..i]))
-    })
-}
 
 /// Operation types that are framework bookkeeping, never an IR node's
 /// work, whatever their names (TensorFlow's weight constants are named
@@ -48,17 +31,6 @@ pub const INTERNAL_OPS: &[&str] = &[
     "MemcpyHtoD",
     "MemcpyDtoH",
 ];
-
-/// The IR's operations by name (the input is none), for [`ir_node`].
-pub fn operation_names(graph: &Graph) -> HashMap<&str, NodeId> {
-    graph
-        .nodes
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, n)| (n.name.as_str(), i))
-        .collect()
-}
 
 /// Fills in the IR node of every event that has none yet, by name
 /// ([`ir_node`]); the input node is never an operation, and the

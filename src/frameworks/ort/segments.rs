@@ -302,7 +302,7 @@ impl Segmented {
                 let mut steps = self.build(weights, schedule, &cut, true)?;
                 let want = whole.run(input)?;
                 let got = super::logits(run_steps(&mut steps, input, false, false)?.0)?;
-                let (diff, rel, _) = crate::verify::compare(&got, &want)?;
+                let (diff, rel, _) = crate::io::compare_logits(&got, &want)?;
                 if rel <= 1e-4 {
                     return Ok((steps, cut));
                 }

@@ -180,7 +180,7 @@ mod tests {
                 .unwrap()
                 .run(&x)
                 .unwrap();
-            let (_, rel, agree) = crate::verify::compare(&got, &want).unwrap();
+            let (_, rel, agree) = crate::io::compare_logits(&got, &want).unwrap();
             assert!(rel < 1e-5, "{mode}: max|diff|/max|ref| = {rel}");
             assert_eq!(agree, 3);
         }

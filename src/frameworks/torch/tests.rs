@@ -119,7 +119,7 @@ fn schedules_agree_bit_for_bit_on_scalenet50() {
     // With two intra-op threads in the sequential schedule: equal up to
     // rounding.
     let seq2 = run(&loaded.graph, Mode::Sequential, 2, &x);
-    let (_, rel, agree) = crate::verify::compare(&seq2, &par).unwrap();
+    let (_, rel, agree) = crate::io::compare_logits(&seq2, &par).unwrap();
     assert!(rel < 1e-5 && agree == 1, "{rel}");
 }
 
@@ -152,7 +152,7 @@ fn cuda_schedules_match_the_cpu() {
         let mut p = Torch.prepare(&g, &w, &opts(Device::Cuda, mode, 1)).unwrap();
         let y = p.run(&x).unwrap();
         assert_eq!(y, p.run(&x).unwrap());
-        let (_, rel, _) = crate::verify::compare(&y, &cpu).unwrap();
+        let (_, rel, _) = crate::io::compare_logits(&y, &cpu).unwrap();
         assert!(rel < 1e-5, "{mode}: {rel}");
     }
 }
