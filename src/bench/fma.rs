@@ -325,12 +325,11 @@ mod tests {
         assert!((0.5..20_000.0).contains(&b), "{b} GMAC/s");
         let scalar = rate(Unit::Scalar, 1, 200_000);
         assert!((0.01..1_000.0).contains(&scalar), "{scalar} GMAC/s");
-        // the best of several is about the rate of one (4x for noise)
-        assert!(b > 0.25 * r, "best {b} vs one {r} GMAC/s");
-        // a vector unit does several lanes per instruction
-        if u != Unit::Scalar {
-            assert!(b > 2.0 * scalar, "{u:?} {b} vs scalar {scalar} GMAC/s");
-        }
+        // No comparison of two rates here: both are wall-clock speeds, and
+        // a test must not depend on the machine being idle (one measured
+        // "best 12.0 vs one 49.8 GMAC/s" beside a build). The vector unit
+        // against the scalar recurrence is `speedbench run`'s "machine
+        // peak" line and the benchmark's to show.
     }
 
     #[test]
