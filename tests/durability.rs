@@ -65,6 +65,25 @@ fn wait_for_cells(dir: &Path, n: usize) -> RunFile {
     }
 }
 
+/// A run of `models` with endless iterations, returned once its first
+/// worker is timing (loading and calibrating its session takes long on a
+/// loaded machine).
+fn spawn_timing(out: &Path, models: &[&str]) -> Child {
+    let marker = out.join("timing-started");
+    let child = spawn(
+        out,
+        models,
+        "100000",
+        Some(("SPEEDBENCH_TEST_TIMING", marker.to_str().unwrap())),
+    );
+    let start = Instant::now();
+    while !marker.exists() && start.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(marker.exists(), "the first worker never started timing");
+    child
+}
+
 #[test]
 fn sigkill_of_the_parent_keeps_every_finished_cell() {
     let t = tempfile::tempdir().unwrap();
@@ -116,20 +135,8 @@ fn a_crashing_worker_costs_one_cell_and_is_recorded() {
 #[test]
 fn ctrl_c_saves_what_is_done_exits_130_and_resume_finishes() {
     let t = tempfile::tempdir().unwrap();
-    let marker = t.path().join("timing-started");
-    let mut child = spawn(
-        t.path(),
-        &["resnet50", "se_resnet50"],
-        "100000",
-        Some(("SPEEDBENCH_TEST_TIMING", marker.to_str().unwrap())),
-    );
-    // wait until the first worker is timing (loading and calibrating its
-    // sessions takes long on a loaded machine), then interrupt the group
-    let start = Instant::now();
-    while !marker.exists() && start.elapsed() < Duration::from_secs(300) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(marker.exists(), "the first worker never started timing");
+    // wait until the first worker is timing, then interrupt the group
+    let mut child = spawn_timing(t.path(), &["resnet50", "se_resnet50"]);
     std::thread::sleep(Duration::from_secs(2));
     let pgid = format!("-{}", child.id());
     let kill = Command::new("kill")
@@ -230,17 +237,7 @@ fn alive(pid: u32) -> bool {
 #[test]
 fn a_killed_run_takes_its_worker_with_it() {
     let t = tempfile::tempdir().unwrap();
-    let marker = t.path().join("timing-started");
-    let mut child = spawn(
-        t.path(),
-        &["resnet50"],
-        "100000",
-        Some(("SPEEDBENCH_TEST_TIMING", marker.to_str().unwrap())),
-    );
-    let start = Instant::now();
-    while !marker.exists() && start.elapsed() < Duration::from_secs(300) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut child = spawn_timing(t.path(), &["resnet50"]);
     let workers = children(child.id());
     assert_eq!(workers.len(), 1, "one worker times");
     // SIGKILL to the parent alone, not its process group
