@@ -145,6 +145,23 @@ mod tests {
     }
 
     #[test]
+    fn an_existing_file_is_replaced_only_when_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let there = dir.path().join("main.json");
+        std::fs::write(&there, "kept").unwrap();
+        let e = refuse_overwrite(&there, false, "--out").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "--out {}: the file exists; give --force to replace it",
+                there.display()
+            )
+        );
+        assert!(refuse_overwrite(&there, true, "--out").is_ok());
+        assert!(refuse_overwrite(&dir.path().join("new.json"), false, "--out").is_ok());
+    }
+
+    #[test]
     fn baselines_live_in_the_results_folder() {
         let p = baseline_path(Path::new("out/here"), "main").unwrap();
         assert_eq!(p, Path::new("out/here/baselines/main.json"));
