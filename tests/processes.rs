@@ -159,7 +159,7 @@ fn a_cpu_hog_beside_a_run_marks_its_cells_busy_and_compare_inconclusive() {
     assert!(
         o.stderr
             .contains("warning: busy machine: other processes took CPU")
-            && o.stderr.contains("resnet50 ort sequential timed"),
+            && o.stderr.contains("while resnet50 ort sequential ("),
         "{}",
         o.stderr
     );
