@@ -180,3 +180,63 @@ fn a_cpu_hog_beside_a_run_marks_its_cells_busy_and_compare_inconclusive() {
         cmp.stdout
     );
 }
+
+/// What a cell records as its threads is what ran: for each framework, the
+/// intra-op threads asked for in sequential mode and the threads that were
+/// on a CPU while it timed (libtorch's and ONNX Runtime's pools are the
+/// calling thread and intra - 1 helpers; TensorFlow's inter-op thread may
+/// run beside its intra-op pool).
+#[test]
+fn each_framework_runs_its_sequential_pass_on_the_threads_it_records() {
+    let t = tempfile::tempdir().unwrap();
+    for intra in [1usize, 2] {
+        let config = t.path().join(format!("threads{intra}.toml"));
+        std::fs::write(&config, format!("[threads]\nintra = {intra}\ninter = 1\n")).unwrap();
+        let out = t.path().join(format!("out{intra}"));
+        let o = speedbench(&[
+            "run",
+            "--profile",
+            "smoke",
+            "--model",
+            "resnet50",
+            "--mode",
+            "sequential",
+            "--framework",
+            "ort",
+            "--framework",
+            "torch",
+            "--framework",
+            "tf",
+            "--iters",
+            "20",
+            "--warmup",
+            "1",
+            "--processes",
+            "1",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.code == 0, "{}", o.stderr);
+        let path = o
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("results: "))
+            .unwrap();
+        let f = RunFile::load(Path::new(path)).unwrap();
+        assert_eq!(f.cells.len(), 3);
+        for c in &f.cells {
+            let ran = c.processes[0]
+                .threads_ran
+                .expect("/proc/self/task is readable");
+            let what = format!("{} at intra {intra}: {ran} ran", c.framework);
+            assert_eq!(c.intra_threads, intra, "{what}");
+            if c.framework == "tf" {
+                assert!((intra..=intra + 2).contains(&ran), "{what}");
+            } else {
+                assert_eq!(ran, intra, "{what}");
+            }
+        }
+    }
+}

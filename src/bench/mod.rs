@@ -8,5 +8,6 @@ pub mod memory;
 pub mod order;
 pub mod peak;
 pub mod runner;
+pub mod threads;
 pub mod timing;
 pub mod worker;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::load::Probe;
 use super::memory;
+use super::threads;
 use super::timing::{time_session, warm_up, Protocol};
 use crate::frameworks::{self, PrepareOptions};
 use crate::graph::analysis::analyse;
@@ -134,6 +135,7 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
     let origin = Instant::now();
     let clock = || origin.elapsed().as_secs_f64() * 1e3;
     let probe = Probe::start();
+    let threads_before = threads::now();
     let timed = time_session(
         p.as_mut(),
         &input,
@@ -142,6 +144,9 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
         &clock,
         &mut progress,
     )?;
+    let threads_ran = threads_before
+        .zip(threads::now())
+        .map(|(b, a)| threads::ran(&b, &a, origin.elapsed().as_nanos() as u64).len());
     let load = probe.and_then(Probe::finish);
     // One traced pass after the timed iterations: a failed trace costs
     // the cell its timeline, never its samples.
@@ -191,6 +196,7 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
             interrupted: timed.interrupted,
             calibrated: job.schedule.is_none() && schedule.is_some(),
             load,
+            threads_ran,
         }],
         samples_ms: timed.samples,
         iters: plan.iters,

@@ -162,6 +162,13 @@ impl CellRecord {
             .reduce(f64::max)
     }
 
+    /// The fewest and the most threads that ran in the cell's processes
+    /// ([`ProcessRecord::threads_ran`]); `None` where none could say.
+    pub fn threads_ran(&self) -> Option<(usize, usize)> {
+        let ran = self.processes.iter().filter_map(|p| p.threads_ran);
+        Some((ran.clone().min()?, ran.max()?))
+    }
+
     /// The most steal time (a hypervisor's other guests) while a process
     /// of the cell timed, in cores.
     pub fn stolen_cores(&self) -> Option<f64> {

@@ -63,6 +63,12 @@ pub struct ProcessRecord {
     /// read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<MachineLoad>,
+    /// Its threads that were on a CPU at least a tenth of the timed wall
+    /// time (the framework's pool threads that worked or spun, and the
+    /// calling thread): what ran, beside the threads the cell asked for.
+    /// Absent where /proc could not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads_ran: Option<usize>,
 }
 
 impl ProcessRecord {
@@ -95,6 +101,7 @@ mod tests {
             interrupted: false,
             calibrated: false,
             load: None,
+            threads_ran: None,
         };
         assert!(!p.busy());
         p.load = Some(l);

@@ -22,6 +22,7 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
         "size",
         "intra_threads",
         "inter_threads",
+        "threads_ran",
         "params",
         "macs",
         "iters",
@@ -67,6 +68,8 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
             c.size.to_string(),
             c.intra_threads.to_string(),
             c.inter_threads.to_string(),
+            c.threads_ran()
+                .map_or(String::new(), |(_, most)| most.to_string()),
             c.params.to_string(),
             c.macs.to_string(),
             l.n.to_string(),

@@ -402,6 +402,17 @@ const RAN_COLUMN: usize = 18;
 
 /// `R: between% · within%` of a cell's processes ("1: - · within%" with
 /// one process).
+/// `intra x inter` as the cell asked, and the threads that ran in its
+/// processes (`· 2 ran`; `· 1-2 ran` where its processes differ).
+fn threads_text(c: &CellRecord) -> String {
+    let asked = format!("{} x {}", c.intra_threads, c.inter_threads);
+    match c.threads_ran() {
+        Some((few, most)) if few == most => format!("{asked} · {most} ran"),
+        Some((few, most)) => format!("{asked} · {few}-{most} ran"),
+        None => asked,
+    }
+}
+
 fn spread_text(c: &CellRecord) -> String {
     let s = c.spread();
     let between = s
@@ -420,7 +431,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "optimize",
         "batch",
         "size",
-        "threads intra x inter (requested)",
+        "threads intra x inter (requested) · ran",
         "n",
         "median ms",
         "compute ms",
@@ -464,7 +475,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
                 c.optimize.to_string(),
                 c.batch.to_string(),
                 c.size.to_string(),
-                format!("{} x {}", c.intra_threads, c.inter_threads),
+                threads_text(c),
                 l.n.to_string(),
                 ms(c),
                 c.compute

@@ -10,6 +10,8 @@
 //! Sequential is always a candidate, so the predicted time never exceeds
 //! the sequential one.
 
+pub mod calibrate;
+
 use anyhow::{bail, Context, Result};
 
 use crate::graph::analysis::{branch_nodes, branch_nodes_within};

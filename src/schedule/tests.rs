@@ -15,7 +15,7 @@ fn conv(p: &str) -> Op {
 }
 
 /// input -> stem -> (heavy: two convs, light: one conv) -> add -> head.
-fn diamond() -> Graph {
+pub(super) fn diamond() -> Graph {
     let mut g = Graph::new("diamond", Shape::new(3, 8, 8));
     let stem = g.add("stem", conv("stem"), &[0]).unwrap();
     let h1 = g.add("heavy1", conv("heavy1"), &[stem]).unwrap();
@@ -27,7 +27,7 @@ fn diamond() -> Graph {
     g
 }
 
-fn id(g: &Graph, name: &str) -> NodeId {
+pub(super) fn id(g: &Graph, name: &str) -> NodeId {
     g.nodes.iter().position(|n| n.name == name).unwrap()
 }
 

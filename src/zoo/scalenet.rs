@@ -129,3 +129,60 @@ fn block(
     let sum = g.add(&format!("{p}.add"), Op::Add, &[x, shortcut])?;
     relu(g, &format!("{p}.relu3"), sum)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::{Op, ResizeMode};
+    use crate::zoo::{build, Catalog};
+
+    /// Each upsampling of ScaleNet-50 at `size`: (block, branch input
+    /// side, pooled side, nearest?).
+    fn upsamplings(size: usize) -> Vec<(String, usize, usize, bool)> {
+        let catalog = Catalog::built_in().unwrap();
+        let g = build(catalog.find("scalenet50").unwrap(), size).unwrap();
+        g.nodes
+            .iter()
+            .filter_map(|n| match n.op {
+                Op::Resize { h, mode, .. } => Some((
+                    n.name.rsplit_once(".up.").unwrap().0.to_string(),
+                    h,
+                    g.nodes[n.inputs[0]].shape.h,
+                    mode == ResizeMode::Nearest,
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The authors' rule: nearest where the branch input's side divides by
+    /// the pooled map's, else bilinear (14 -> pool 4 -> 3 and 7 -> pool 2
+    /// -> 3 at 224 px; 32 -> pool 7 -> 4 is nearest at 256 px although 32
+    /// is not a multiple of 7).
+    #[test]
+    fn upsampling_is_nearest_only_where_the_pooled_side_divides() {
+        for size in [224, 256, 160] {
+            let ups = upsamplings(size);
+            assert!(!ups.is_empty());
+            for (block, side, pooled, nearest) in &ups {
+                assert_eq!(
+                    *nearest,
+                    side % pooled == 0,
+                    "{block} at {size}: {side} from {pooled}"
+                );
+            }
+        }
+        let at = |size, side, pooled| {
+            upsamplings(size)
+                .into_iter()
+                .filter(|u| (u.1, u.2) == (side, pooled))
+                .map(|u| u.3)
+                .collect::<Vec<_>>()
+        };
+        let (bilinear_14, bilinear_7) = (at(224, 14, 3), at(224, 7, 3));
+        assert!(!bilinear_14.is_empty() && bilinear_14.iter().all(|n| !n));
+        assert!(!bilinear_7.is_empty() && bilinear_7.iter().all(|n| !n));
+        let nearest_32 = at(256, 32, 4);
+        assert!(!nearest_32.is_empty() && nearest_32.iter().all(|n| *n));
+        assert!(at(224, 56, 8).iter().all(|n| *n));
+    }
+}

@@ -160,6 +160,7 @@ pub fn cell_in_processes(
                 load_avg: 2.0,
                 cores: 2,
             }),
+            threads_ran: None,
         })
         .collect();
     c.summarise();

@@ -11,13 +11,13 @@
 //! boundaries; where that graph cannot be split along the schedule (or its
 //! parts disagree with the whole graph), from the IR.
 //!
-//! The first pass calibrates: ORT's profiler times every node in a whole-
-//! graph session at all intra-op threads and at a lane's, the cost model
-//! plans, and interleaved passes (as many as fit in 1.5 s, 5 to 30) each
-//! measure the segments run one after another, every one at every intra-op
-//! thread, against the whole graph in one session (what the boundaries
-//! cost) and the schedule against that whole session (the schedule is kept
-//! only if it is faster).
+//! The first pass calibrates by the one flow of [`crate::schedule::calibrate`]:
+//! ORT's profiler times every node in a whole-graph session at all
+//! intra-op threads and at a lane's, the cost model plans, and interleaved
+//! passes measure the schedule against the whole graph in one session
+//! (the schedule is kept only if it is faster) and, for the record, the
+//! segments run one after another at every intra-op thread (what the
+//! boundaries cost).
 
 use std::collections::HashMap;
 
@@ -29,14 +29,13 @@ use ort::value::DynValue;
 
 use super::config::{session_config, SessionConfig};
 use super::session::OrtSession;
-use super::trace::traced_run;
 use crate::frameworks::{check_input, Device, Mode, PrepareOptions, Prepared};
 use crate::graph::onnx_split::{self, PartModel};
 use crate::graph::weights::Weights;
 use crate::graph::{onnx, Graph, NodeId};
-use crate::record::stats::median;
 use crate::record::{OpEvent, ScheduleRecord, Timeline};
-use crate::schedule::{self, Schedule, Stage};
+use crate::schedule::calibrate::{calibrate, Calibrated, Candidate};
+use crate::schedule::{Schedule, Stage};
 
 /// A part's outputs by ONNX value name.
 type Values = Vec<(String, DynValue)>;
@@ -147,29 +146,10 @@ impl Segmented {
             .map_or(String::new(), |&n| self.graph.nodes[n].name.clone())
     }
 
-    /// Per IR node, its time in µs in `session`'s traced pass (a fused
-    /// node's time counts for the node ORT named it after).
-    fn costs(&self, session: &mut Session, input: &Array4<f32>) -> Result<Vec<f64>> {
-        let shape: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
-        let data = input.as_slice().context("input is not contiguous")?;
-        let mut t = traced_run(session, shape, data)?;
-        crate::trace::map_to_ir(&mut t, &self.graph);
-        let index: HashMap<&str, NodeId> = self
-            .graph
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.as_str(), i))
-            .collect();
-        let mut cost = vec![0.0; self.graph.nodes.len()];
-        for e in &t.events {
-            if let Some(&i) = e.node.as_deref().and_then(|n| index.get(n)) {
-                cost[i] += e.dur_us;
-            }
-        }
-        Ok(cost)
-    }
-
+    /// Calibrates on `input` by the one flow ([`calibrate`]): the cost
+    /// model's plan, built as segments, against the whole graph in one
+    /// session; the segments one after another beside them (what the
+    /// boundaries alone cost).
     fn calibrate(&mut self, input: &Array4<f32>) -> Result<Ready> {
         let weights = self
             .weights
@@ -177,74 +157,37 @@ impl Segmented {
             .context("ORT segments: calibrated twice")?;
         let threads = self.opts.intra_threads.max(1);
         let workers = self.opts.inter_threads.max(1);
-        let lane_threads = (threads / workers).max(1);
         let whole_bytes = onnx::to_onnx(&self.graph, &weights)?;
-        let mut whole = super::session(&whole_bytes, &self.config(threads), Device::Cpu)?;
-        let mut narrow = super::session(&whole_bytes, &self.config(lane_threads), Device::Cpu)?;
-        let (at_all, at_lane) = (
-            self.costs(&mut whole, input)?,
-            self.costs(&mut narrow, input)?,
-        );
-        drop(narrow);
-        let cost = |id: NodeId, t: usize| {
-            if t >= threads {
-                at_all[id]
-            } else {
-                at_lane[id]
-            }
+        let session = super::session(&whole_bytes, &self.config(threads), Device::Cpu)?;
+        let mut c = Calibrating {
+            segmented: self,
+            whole: self.whole(session, threads),
+            narrow: None,
+            weights,
+            whole_bytes,
+            input,
+            split_steps: Vec::new(),
+            steps: Vec::new(),
+            record: None,
         };
-        let schedule = schedule::plan(&self.graph, &cost, threads, workers, STAGE_OVERHEAD_US);
-        let mut record = schedule.record(
-            &self.graph,
-            "speedbench cost model over ONNX Runtime segments",
-        );
-        let mut whole = self.whole(whole, threads);
-        // the parts at every intra-op thread, one after another: what the
-        // boundaries alone cost against the whole graph in one session
-        let (mut split_steps, cut) =
-            self.cut(&weights, &whole_bytes, &schedule, &mut whole, input)?;
-        record.segments = Some(cut.describe());
-        let steps = if schedule.is_parallel() {
-            self.build(&weights, &schedule, &cut, false)?
-        } else {
-            Vec::new()
-        };
-        drop(cut);
-        let lanes = widest(&steps);
+        let found = calibrate(&mut c, &self.graph, threads, workers, STAGE_OVERHEAD_US)?;
+        let mut record = c.record.take().context("ORT segments: no plan built")?;
+        if let (Some(w), Some(split)) = (found.sequential_ms, found.extra_ms) {
+            record.boundary = Some((w, split));
+        }
+        let runs = found.settle(&mut record, "for the whole graph in one session");
         let mut ready = Ready {
-            steps,
-            record: record.clone(),
-            lanes,
+            lanes: widest(&c.steps),
+            steps: std::mem::take(&mut c.steps),
+            record,
             fallback: None,
         };
-        let (mut w, mut split, mut sched) = (Vec::new(), Vec::new(), Vec::new());
-        let whole_ms = at_all.iter().sum::<f64>() / 1e3;
-        for _ in 0..schedule::check_passes(whole_ms) {
-            w.push(timed(|| whole.run(input).map(drop))?);
-            split.push(timed(|| {
-                run_steps(&mut split_steps, input, false, false).map(drop)
-            })?);
-            if schedule.is_parallel() {
-                sched.push(timed(|| {
-                    run_steps(&mut ready.steps, input, true, false).map(drop)
-                })?);
-            }
-        }
-        drop(split_steps);
-        let (w, split) = (median(&w), median(&split));
-        record.boundary = Some((w, split));
-        let mut runs = schedule.is_parallel();
-        if runs {
-            let p = median(&sched);
-            runs = schedule::settle(&mut record, w, p, "for the whole graph in one session");
-        }
         if !runs {
             ready.steps.clear();
             ready.lanes = 1;
-            ready.fallback = Some(whole);
-            record.ran = sequential(&self.graph).stored(&self.graph);
+            ready.fallback = Some(c.whole);
+            ready.record.ran = sequential(&self.graph).stored(&self.graph);
         }
-        ready.record = record;
         Ok(ready)
     }
 
@@ -385,6 +328,93 @@ impl Segmented {
     }
 }
 
+/// A calibration in progress ([`calibrate`]): the whole graph in one
+/// session at every intra-op thread (the baseline) and at a lane's, and
+/// once planned, the segments one after another at every thread (the
+/// extra candidate) and as the plan's steps.
+struct Calibrating<'a> {
+    segmented: &'a Segmented,
+    whole: OrtSession,
+    narrow: Option<OrtSession>,
+    weights: Weights,
+    whole_bytes: Vec<u8>,
+    input: &'a Array4<f32>,
+    split_steps: Vec<Step>,
+    steps: Vec<Step>,
+    record: Option<ScheduleRecord>,
+}
+
+impl Calibrated for Calibrating<'_> {
+    /// Per IR node, its time in µs in a traced pass (a fused node's time
+    /// counts for the node ORT named it after).
+    fn node_times(&mut self, threads: usize) -> Result<Vec<f64>> {
+        let s = self.segmented;
+        let session = if threads >= s.opts.intra_threads.max(1) {
+            &mut self.whole
+        } else {
+            match &mut self.narrow {
+                Some(n) => n,
+                narrow => {
+                    let config = s.config(threads);
+                    let session = super::session(&self.whole_bytes, &config, Device::Cpu)?;
+                    narrow.insert(s.whole(session, threads))
+                }
+            }
+        };
+        let mut t = session.trace(self.input)?;
+        crate::trace::map_to_ir(&mut t, &s.graph);
+        let index: HashMap<&str, NodeId> = s
+            .graph
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect();
+        let mut cost = vec![0.0; s.graph.nodes.len()];
+        for e in &t.events {
+            if let Some(&i) = e.node.as_deref().and_then(|n| index.get(n)) {
+                cost[i] += e.dur_us;
+            }
+        }
+        Ok(cost)
+    }
+
+    fn build(&mut self, schedule: &Schedule) -> Result<()> {
+        drop(self.narrow.take());
+        let s = self.segmented;
+        let mut record =
+            schedule.record(&s.graph, "speedbench cost model over ONNX Runtime segments");
+        let (split_steps, cut) = s.cut(
+            &self.weights,
+            &self.whole_bytes,
+            schedule,
+            &mut self.whole,
+            self.input,
+        )?;
+        record.segments = Some(cut.describe());
+        if schedule.is_parallel() {
+            self.steps = s.build(&self.weights, schedule, &cut, false)?;
+        }
+        self.split_steps = split_steps;
+        self.record = Some(record);
+        Ok(())
+    }
+
+    fn extra(&self) -> bool {
+        true
+    }
+
+    fn pass(&mut self, candidate: Candidate) -> Result<()> {
+        let x = self.input;
+        match candidate {
+            Candidate::Sequential => drop(self.whole.run(x)?),
+            Candidate::Plan => drop(run_steps(&mut self.steps, x, true, false)?),
+            Candidate::Extra => drop(run_steps(&mut self.split_steps, x, false, false)?),
+        }
+        Ok(())
+    }
+}
+
 /// The lanes of the widest step.
 fn widest(steps: &[Step]) -> usize {
     steps
@@ -521,7 +551,7 @@ impl Prepared for Segmented {
 }
 
 mod run;
-use run::{run_steps, timed, value_shapes};
+use run::{run_steps, value_shapes};
 
 #[cfg(test)]
 mod tests;

@@ -91,6 +91,11 @@ pub(super) fn check_cuda() -> Result<()> {
 /// Makes the calling thread's libtorch operations use `n` intra-op threads.
 /// The setting is per thread (OpenMP), but `set_num_threads` also clears
 /// oneDNN's caches, so it is called only when the value changes.
+/// The intra-op threads libtorch runs with on the calling thread.
+pub(super) fn intra_threads() -> usize {
+    usize::try_from(tch::get_num_threads()).map_or(1, |n| n.max(1))
+}
+
 pub(super) fn use_intra_threads(n: usize) {
     let n = i32::try_from(n.max(1)).unwrap_or(i32::MAX);
     if tch::get_num_threads() != n {

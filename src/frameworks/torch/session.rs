@@ -11,7 +11,7 @@ use tch::{Device as TchDevice, Tensor};
 use super::config::{schedule_config, ScheduleConfig, ScheduleKind};
 use super::ffi;
 use super::graphs::CudaGraph;
-use super::library::{check_cuda, load_cuda, use_intra_threads};
+use super::library::{check_cuda, intra_threads, load_cuda, use_intra_threads};
 use super::plan::{int, Plan};
 use super::staged::Staged;
 use super::streams::{lanes, pool_stream, synchronize, CurrentStream, Streams};
@@ -52,6 +52,9 @@ pub(super) struct TorchModel {
     /// `--optimize cuda-graph`: the passes replay one captured graph.
     capture: bool,
     graphed: Option<Graphed>,
+    /// The intra-op threads libtorch ran the last CPU pass with, read back
+    /// from it on the calling thread (`get_num_threads`).
+    ran_intra: Option<usize>,
 }
 
 /// A pass of the schedule captured as a CUDA graph, with the input it
@@ -107,6 +110,7 @@ impl TorchModel {
             config,
             capture: opts.optimize == Optimize::CudaGraph,
             graphed: None,
+            ran_intra: None,
         })
     }
 
@@ -217,15 +221,17 @@ impl Schedule {
 
 impl Prepared for TorchModel {
     /// The mapping's threads; for the CPU cost-model schedule once
-    /// calibrated, the calling thread's intra-op threads and the most
-    /// lanes any stage runs (1 where it chose sequential).
+    /// calibrated, the most lanes any stage runs (1 where it chose
+    /// sequential). On the CPU after a pass, the intra-op threads are the
+    /// ones libtorch ran it with on the calling thread, read back from it.
     fn threads_used(&self) -> Option<(usize, usize)> {
-        match &self.schedule {
+        let (intra, inter) = match &self.schedule {
             Schedule::Staged {
                 staged: Some(s), ..
-            } => Some(s.threads()),
-            _ => Some(self.config.threads()),
-        }
+            } => s.threads(),
+            _ => self.config.threads(),
+        };
+        Some((self.ran_intra.unwrap_or(intra), inter))
     }
 
     fn schedule(&self) -> Option<crate::record::ScheduleRecord> {
@@ -347,6 +353,9 @@ impl Prepared for TorchModel {
             }
             Schedule::Streams(streams) => streams.run(&self.plan, x, self.device)?,
         };
+        if self.device == TchDevice::Cpu {
+            self.ran_intra = Some(intra_threads());
+        }
         let y = y
             .f_reshape([batch, self.plan.classes])?
             .f_to_device(TchDevice::Cpu)?
@@ -424,8 +433,25 @@ mod tests {
             2,
             false,
         );
-        let m = TorchModel::new(&g, &w, &opts).unwrap();
+        let mut m = TorchModel::new(&g, &w, &opts).unwrap();
         assert_eq!(m.threads_used(), Some((4, 1)));
         assert!(matches!(m.schedule, Schedule::Sequential { intra: 4 }));
+        // after a pass, what libtorch ran it with, read back: the threads
+        // asked for, whatever the calling thread had before
+        for (asked, before) in [(4, 1), (3, 4), (1, 2)] {
+            let opts = PrepareOptions {
+                intra_threads: asked,
+                ..opts.clone()
+            };
+            let mut m = TorchModel::new(&g, &w, &opts).unwrap();
+            use_intra_threads(before);
+            m.run(&crate::io::seeded_input(1, 12, 0)).unwrap();
+            assert_eq!(m.ran_intra, Some(intra_threads()));
+            assert_eq!(m.threads_used(), Some((asked, 1)));
+        }
+        // a pass run with other threads than asked records those
+        use_intra_threads(2);
+        m.ran_intra = Some(intra_threads());
+        assert_eq!(m.threads_used(), Some((2, 1)));
     }
 }

@@ -8,7 +8,7 @@
 //! those threads, runs on libtorch's own OpenMP team ([`team`]); wider
 //! lanes run on worker threads whose intra-op threads are set once
 //! (changing them clears oneDNN's caches). Interleaved timed passes of
-//! both ([`schedule::check_passes`]) then keep the schedule only if it beat
+//! both (the one flow of [`crate::schedule::calibrate`]) keep the schedule only if it beat
 //! the sequential one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,16 +25,13 @@ use super::plan::{gather, release, Plan};
 use super::team;
 use super::trace::Span;
 use crate::graph::{Graph, NodeId};
-use crate::record::stats::median;
-use crate::schedule::{self, lane_threads, Lane, Schedule, ScheduleRecord, Stage};
+use crate::schedule::calibrate::{calibrate, Calibrated, Candidate};
+use crate::schedule::{Lane, Schedule, ScheduleRecord, Stage};
 
 /// What starting and joining a parallel stage costs (a channel send, a
 /// wake-up, a receive), µs: the cost model charges it to every parallel
 /// stage.
 const STAGE_OVERHEAD_US: f64 = 50.0;
-/// Calibration passes per thread count (the fastest time of each
-/// operation counts).
-const CALIBRATION_PASSES: usize = 3;
 
 /// One lane of a stage, sent to a worker.
 struct Job {
@@ -183,6 +180,75 @@ fn keep_fastest(best: &mut [f64], spans: &[Span]) {
     }
 }
 
+/// A calibration in progress ([`calibrate`]): the plan is built into
+/// `staged`; `probe` runs every operation on one lane.
+struct Calibrating<'a> {
+    graph: &'a Graph,
+    input: &'a Tensor,
+    threads: usize,
+    probe: Option<Staged>,
+    staged: Staged,
+}
+
+impl Calibrated for Calibrating<'_> {
+    fn node_times(&mut self, threads: usize) -> Result<Vec<f64>> {
+        let plan = self.staged.plan.clone();
+        let n = plan.len();
+        let mut best = vec![f64::INFINITY; n];
+        if threads >= self.threads {
+            let mut spans = Vec::with_capacity(n);
+            drop(plan.run_sequential(self.input.shallow_clone(), Some(&mut spans))?);
+            keep_fastest(&mut best, &spans);
+            return Ok(best);
+        }
+        // a stage of one lane: each operation at a lane's threads, on the
+        // threads a lane runs on
+        let lane = Lane {
+            nodes: (1..n).collect(),
+            threads,
+        };
+        let probe = match &mut self.probe {
+            Some(p) => p,
+            probe => probe.insert(Staged::with_schedule(
+                plan.clone(),
+                self.graph,
+                Schedule {
+                    stages: vec![Stage::Parallel(vec![lane.clone()])],
+                    predicted_us: 0.0,
+                    sequential_us: 0.0,
+                },
+                self.threads,
+            )?),
+        };
+        let job = Job {
+            nodes: lane.nodes.clone(),
+            inputs: vec![(0, plan.admit(self.input.shallow_clone())?)],
+            origin: Some(Instant::now()),
+            track: 0,
+        };
+        for (_, spans) in probe.run_lanes(std::slice::from_ref(&lane), vec![job])? {
+            keep_fastest(&mut best, &spans);
+        }
+        Ok(best)
+    }
+
+    fn build(&mut self, schedule: &Schedule) -> Result<()> {
+        let plan = self.staged.plan.clone();
+        self.staged = Staged::with_schedule(plan, self.graph, schedule.clone(), self.threads)?;
+        Ok(())
+    }
+
+    fn pass(&mut self, candidate: Candidate) -> Result<()> {
+        let x = self.input.shallow_clone();
+        match candidate {
+            Candidate::Sequential => drop(self.staged.plan.run_sequential(x, None)?),
+            Candidate::Plan => drop(self.staged.run(x, false)?),
+            Candidate::Extra => bail!("libtorch's calibration has no third candidate"),
+        }
+        Ok(())
+    }
+}
+
 /// The cost-model schedule, its lane workers and what it recorded.
 pub(super) struct Staged {
     plan: Arc<Plan>,
@@ -198,7 +264,8 @@ pub(super) struct Staged {
 
 impl Staged {
     /// Calibrates on `input`, plans, and checks the plan against the
-    /// sequential schedule; `workers` is the most lanes at once.
+    /// sequential schedule ([`calibrate`]); `workers` is the most lanes at
+    /// once.
     pub(super) fn calibrate(
         plan: Arc<Plan>,
         graph: &Graph,
@@ -207,79 +274,30 @@ impl Staged {
         workers: usize,
     ) -> Result<Staged> {
         use_intra_threads(threads);
-        let n = plan.len();
-        // per node, the fastest time at all threads (here) and at one (a lane)
-        let mut at_all = vec![f64::INFINITY; n];
-        for _ in 0..CALIBRATION_PASSES {
-            let mut spans = Vec::with_capacity(n);
-            drop(plan.run_sequential(input.shallow_clone(), Some(&mut spans))?);
-            keep_fastest(&mut at_all, &spans);
-        }
-        // a stage of one lane: each operation at a lane's threads, on the
-        // threads a lane runs on
-        let lane = Lane {
-            nodes: (1..n).collect(),
-            threads: lane_threads(threads, workers),
+        let sequential = || Schedule {
+            stages: vec![Stage::Sequential((1..plan.len()).collect())],
+            predicted_us: 0.0,
+            sequential_us: 0.0,
         };
-        let probe = Staged::with_schedule(
-            plan.clone(),
+        let mut c = Calibrating {
             graph,
-            Schedule {
-                stages: vec![Stage::Parallel(vec![lane.clone()])],
-                predicted_us: 0.0,
-                sequential_us: 0.0,
-            },
+            input,
             threads,
-        )?;
-        let mut at_lane = vec![f64::INFINITY; n];
-        let admitted = plan.admit(input.shallow_clone())?;
-        for _ in 0..CALIBRATION_PASSES {
-            let job = Job {
-                nodes: lane.nodes.clone(),
-                inputs: vec![(0, admitted.shallow_clone())],
-                origin: Some(Instant::now()),
-                track: 0,
-            };
-            for (_, spans) in probe.run_lanes(std::slice::from_ref(&lane), vec![job])? {
-                keep_fastest(&mut at_lane, &spans);
-            }
-        }
-        drop(probe);
-        let cost = |id: NodeId, t: usize| -> f64 {
-            let c = if t >= threads {
-                at_all[id]
-            } else {
-                at_lane[id]
-            };
-            if c.is_finite() {
-                c
-            } else {
-                0.0
-            }
+            probe: None,
+            staged: Staged::with_schedule(plan.clone(), graph, sequential(), threads)?,
         };
-        let schedule = schedule::plan(graph, &cost, threads, workers, STAGE_OVERHEAD_US);
-        let mut staged = Staged::with_schedule(plan.clone(), graph, schedule, threads)?;
-        if !staged.schedule.is_parallel() {
+        let found = calibrate(&mut c, graph, threads, workers, STAGE_OVERHEAD_US)?;
+        drop(c.probe.take());
+        let mut staged = c.staged;
+        if !found.schedule.is_parallel() {
             return Ok(staged);
         }
         let mut record = staged.record.clone();
-        // the plan against the sequential schedule, interleaved
-        let (mut seq, mut par) = (Vec::new(), Vec::new());
-        let pass_ms = at_all.iter().filter(|c| c.is_finite()).sum::<f64>() / 1e3;
-        for _ in 0..schedule::check_passes(pass_ms) {
-            let t = Instant::now();
-            drop(plan.run_sequential(input.shallow_clone(), None)?);
-            seq.push(t.elapsed().as_secs_f64() * 1e3);
-            let t = Instant::now();
-            drop(staged.run(input.shallow_clone(), false)?);
-            par.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        let (s, p) = (median(&seq), median(&par));
-        if !schedule::settle(&mut record, s, p, "sequential") {
+        if !found.settle(&mut record, "sequential") {
             staged.schedule = Schedule {
-                stages: vec![Stage::Sequential((1..n).collect())],
-                predicted_us: staged.schedule.sequential_us,
-                sequential_us: staged.schedule.sequential_us,
+                predicted_us: found.schedule.sequential_us,
+                sequential_us: found.schedule.sequential_us,
+                ..sequential()
             };
             staged.workers.clear();
         }

@@ -13,12 +13,6 @@ use ort::value::{DynValue, TensorRef};
 use super::{Part, PartSpan, Step, Values};
 use crate::graph::onnx;
 
-pub(super) fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
-    let t = Instant::now();
-    f()?;
-    Ok(t.elapsed().as_secs_f64() * 1e3)
-}
-
 /// Runs one part on its inputs (the batch for the graph's input, else
 /// earlier parts' values); its outputs by name.
 fn run_part(

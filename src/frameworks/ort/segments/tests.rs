@@ -15,7 +15,7 @@ fn scalenet() -> crate::zoo::Loaded {
 /// A schedule of ScaleNet-50 with every branch region on two lanes (costs
 /// that do not scale with threads make overlapping pay everywhere).
 fn branchy(g: &Graph) -> Schedule {
-    schedule::plan(g, &|_, _| 100.0, 2, 2, 1.0)
+    crate::schedule::plan(g, &|_, _| 100.0, 2, 2, 1.0)
 }
 
 /// ScaleNet-50 split into ORT segments: every IR node in exactly one
