@@ -18,6 +18,10 @@ pub struct Cli {
     /// Show the frameworks' own log output.
     #[arg(long, global = true)]
     pub verbose: bool,
+    /// No progress while measuring: neither the bars on a terminal nor the
+    /// line per finished process printed when stderr is not a terminal.
+    #[arg(long, global = true)]
+    pub quiet: bool,
     /// A folder of model specs that add to the built-in models or replace
     /// them by name.
     #[arg(long, global = true, env = "SPEEDBENCH_MODELS_DIR", value_name = "DIR")]
@@ -416,6 +420,11 @@ pub enum Command {
         /// else the terminal's, else 120); with --out they are always wide.
         #[arg(long)]
         wide: bool,
+        /// --format md: only the headline (per model and framework: the
+        /// medians, the speedup and its interval), with its notes; for a
+        /// README or a pull request.
+        #[arg(long)]
+        headline: bool,
         /// The runs over time (files, or folders of them): median time per
         /// cell with its step changes marked (svg; html: the newest run's
         /// page with that chart), or the step changes listed (table, md,

@@ -27,9 +27,10 @@ fn main() {
 fn run(cli: &Cli) -> anyhow::Result<i32> {
     // the models: built in, plus --models-dir where given
     let catalog = || speedbench::zoo::Catalog::open(cli.models_dir.as_deref());
+    let progress = speedbench::bench::progress::Progress::for_stderr(cli.quiet);
     match &cli.command {
-        Command::Run(args) => commands::run(args, &catalog()?, cli.verbose),
-        Command::Trace(args) => commands::trace(args, &catalog()?, cli.verbose),
+        Command::Run(args) => commands::run(args, &catalog()?, cli.verbose, progress),
+        Command::Trace(args) => commands::trace(args, &catalog()?, cli.verbose, progress),
         Command::Models { size, format } => commands::models(&catalog()?, *size, *format),
         Command::Infer {
             framework,
@@ -100,6 +101,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             out,
             published,
             wide,
+            headline,
             history,
             baseline,
         } => {
@@ -108,10 +110,21 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                     "--wide widens --format table; the other formats are always complete"
                 );
             }
+            if *headline && (*history || *format != speedbench::cli::ReportFormat::Md) {
+                anyhow::bail!(
+                    "--headline picks the headline of --format md (a terminal's --format table shows it anyway)"
+                );
+            }
             if *history {
                 commands::history(files, baseline.as_deref(), *format, out.as_deref())
             } else {
-                commands::report(files, *format, out.as_deref(), *published, *wide)
+                commands::report(
+                    files,
+                    *format,
+                    out.as_deref(),
+                    *published,
+                    (*wide, *headline),
+                )
             }
         }
         Command::Merge { files, out, force } => commands::merge(files, out, *force),

@@ -41,10 +41,25 @@ fn run(out: &Path, extra: &[&str]) -> (common::Out, PathBuf) {
 #[test]
 fn each_cell_runs_in_its_own_processes_in_the_recorded_order_and_reuses_its_schedule() {
     let t = tempfile::tempdir().unwrap();
-    let (_, path) = run(
+    let (o, path) = run(
         t.path(),
         &["--processes", "3", "--iters", "7", "--order-seed", "5"],
     );
+    // stderr is not a terminal: one line per finished process, the time
+    // left on each but the last
+    let lines: Vec<&str> = o.stderr.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines.len(), 6, "{}", o.stderr);
+    for (i, l) in lines.iter().enumerate() {
+        assert!(
+            l.starts_with(&format!("[{}/6] resnet50 ort ", i + 1)),
+            "{l}"
+        );
+        assert!(
+            l.contains(": median ") && l.contains(" ms (") && l.contains("; elapsed "),
+            "{l}"
+        );
+        assert_eq!(l.contains(" left"), i < 5, "{l}");
+    }
     let f = RunFile::load(&path).unwrap();
     assert_eq!((f.plan.processes, f.plan.order_seed), (3, 5));
     assert_eq!(f.cells.len(), 2);
@@ -90,7 +105,7 @@ fn each_cell_runs_in_its_own_processes_in_the_recorded_order_and_reuses_its_sche
 #[test]
 fn resume_redoes_only_the_missing_process_in_its_place() {
     let t = tempfile::tempdir().unwrap();
-    let (_, path) = run(
+    let (o, path) = run(
         t.path(),
         &[
             "--processes",
@@ -101,7 +116,13 @@ fn resume_redoes_only_the_missing_process_in_its_place() {
             "sequential",
             "--order-seed",
             "1",
+            "--quiet",
         ],
+    );
+    assert!(
+        !o.stderr.lines().any(|l| l.starts_with('[')),
+        "{}",
+        o.stderr
     );
     let done = RunFile::load(&path).unwrap();
     let mut f = done.clone();

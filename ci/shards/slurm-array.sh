@@ -18,6 +18,12 @@
 #SBATCH --cpus-per-task=8
 #SBATCH --time=04:00:00
 #SBATCH --output=results/shards/slurm-%A_%a.out
+#
+# SPEEDBENCH_PROFILE (default paper) and SPEEDBENCH_OUT (default
+# results/shards) change the profile and the folder; arguments after the
+# script's name go to `speedbench run` (ci/slurm.sh submits it this way on
+# a one-node cluster).
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-.}"
-exec ./target/release/speedbench run --profile paper --out results/shards "$@"
+exec ./target/release/speedbench run --profile "${SPEEDBENCH_PROFILE:-paper}" \
+  --out "${SPEEDBENCH_OUT:-results/shards}" "$@"

@@ -7,6 +7,7 @@ pub mod load;
 pub mod memory;
 pub mod order;
 pub mod peak;
+pub mod progress;
 pub mod runner;
 pub mod threads;
 pub mod timing;

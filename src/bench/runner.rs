@@ -12,11 +12,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
+
+use super::progress::{finished, Progress};
 
 use super::order::{model_seed, order};
 use super::worker::{Job, Message};
-use crate::record::{base_framework, CellRecord, Failure, Mode, Optimize, RunFile};
+use crate::record::{base_framework, CellRecord, Failure, Mode, Optimize, RunFile, RunPlan};
 use crate::zoo::Catalog;
 
 const STDERR_TAIL: usize = 20;
@@ -232,6 +234,17 @@ fn save(file: &RunFile, path: &std::path::Path, fresh: bool) -> Result<()> {
     }
 }
 
+/// Every worker process of `plan`: each model's cells (the frameworks that
+/// run it, at each level and mode) times the processes of a cell.
+pub fn plan_processes(plan: &RunPlan) -> usize {
+    let pairs: usize = plan
+        .models
+        .iter()
+        .map(|m| plan.frameworks.iter().filter(|f| plan.runs(m, f)).count())
+        .sum();
+    pairs * plan.optimize.len() * plan.modes.len() * plan.processes.max(1)
+}
+
 /// Runs every cell of the file's plan (of its shard, for a shard) in its
 /// processes, each model's in their recorded order, skipping the processes
 /// the file holds already and saving the file after each. `--resume`
@@ -243,6 +256,7 @@ pub fn run(
     fresh: bool,
     catalog: &Catalog,
     verbose: bool,
+    progress: Progress,
 ) -> Result<Outcome> {
     if let Err(e) = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst)) {
         eprintln!(
@@ -253,9 +267,6 @@ pub fn run(
     for f in &plan.skipped {
         eprintln!("note: framework '{f}' is not built into this binary; skipped");
     }
-    let style = ProgressStyle::with_template("{prefix:<44} [{bar:30}] {pos}/{len} {elapsed}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
     let machine_peak = file.machine_peak.as_ref().map(|p| p.all_gmacs);
     // the best GEMM through each framework, measured by its first worker
     let mut gemm: std::collections::BTreeMap<String, f64> = file
@@ -266,6 +277,11 @@ pub fn run(
     let mut interrupted = false;
     let shard = plan.shard.as_ref().map(|s| s.shard);
     let processes = plan.processes.max(1);
+    // every process of the run, less those the file holds (for --resume)
+    let started = Instant::now();
+    let mut done = 0;
+    let held: usize = file.cells.iter().map(|c| c.processes.len()).sum();
+    let mut total = plan_processes(&plan).saturating_sub(held);
     'matrix: for (mi, model) in plan.models.iter().enumerate() {
         // the cells compared with each other side by side: a framework's
         // modes at one level, with its A/A repeats
@@ -299,12 +315,15 @@ pub fn run(
                     && c.mode == *mode
                     && c.optimize == *level
             };
-            if failed[unit.cell]
-                || file
-                    .cells
-                    .iter()
-                    .any(|c| is(c) && c.has_process(unit.process))
+            if file
+                .cells
+                .iter()
+                .any(|c| is(c) && c.has_process(unit.process))
             {
+                continue;
+            }
+            if failed[unit.cell] {
+                total = total.saturating_sub(1);
                 continue;
             }
             if STOP.load(Ordering::SeqCst) {
@@ -330,16 +349,24 @@ pub fn run(
                 schedule: earlier.and_then(|c| c.schedule.clone()),
                 trace: earlier.is_none_or(|c| c.trace.is_none()),
             };
-            let bar = ProgressBar::new((plan.warmup + plan.iters_of(unit.process)) as u64);
-            bar.set_style(style.clone());
-            bar.set_prefix(format!(
+            let what = format!(
                 "{model} {framework} {mode}{} {}/{processes}",
                 crate::compare::level_suffix(*level),
                 unit.process + 1
-            ));
-            match run_worker(&job, Duration::from_secs(plan.timeout_s), &bar) {
+            );
+            let steps = (plan.warmup + plan.iters_of(unit.process)) as u64;
+            let bar = progress.bar(steps, what.clone());
+            let took = Instant::now();
+            let outcome = run_worker(&job, Duration::from_secs(plan.timeout_s), &bar);
+            done += 1;
+            match outcome {
                 Ok(mut part) => {
                     bar.finish();
+                    progress.line(|| {
+                        let median = crate::record::stats::median(&part.samples_ms);
+                        let took = took.elapsed();
+                        finished(done, total, &what, median, took, started.elapsed())
+                    });
                     part.machine_peak_gmacs = machine_peak;
                     part.shard = shard;
                     part.env = Some(file.env.clone());

@@ -126,7 +126,9 @@ pub fn compare(a: &HistoryArgs) -> Result<i32> {
         );
     }
     let text = match a.format {
-        F::Table => report::table::terminal(&report::history_table::grids(&cmp)),
+        F::Table => {
+            report::table::fitted(&report::history_table::grids(&cmp), super::terminal_width())
+        }
         F::Md => report::table::markdown(&report::history_table::grids(&cmp)),
         F::Json => serde_json::to_string_pretty(&cmp)?,
     };

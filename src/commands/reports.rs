@@ -14,7 +14,7 @@ pub fn report(
     format: crate::cli::ReportFormat,
     out: Option<&Path>,
     published: bool,
-    wide: bool,
+    (wide, headline): (bool, bool),
 ) -> Result<i32> {
     use crate::cli::ReportFormat as F;
     if files.is_empty() {
@@ -37,6 +37,7 @@ pub fn report(
     };
     let text = match format {
         F::Table => report::terminal(&cells, with_published, view),
+        F::Md if headline => report::table::markdown(&[report::headline::grid(&cells)]),
         F::Md => report::table::markdown(&grids),
         F::Csv => report::csv::render(&cells)?,
         F::Json => report::json(&cells)?,
@@ -116,7 +117,7 @@ pub fn compare(
     }
     let grids = report::comparison::grids(&cmp);
     let text = match format {
-        F::Table => report::table::terminal(&grids),
+        F::Table => report::table::fitted(&grids, super::terminal_width()),
         F::Md => report::table::markdown(&grids),
         F::Json => serde_json::to_string_pretty(&cmp)?,
     };

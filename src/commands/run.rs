@@ -1,6 +1,7 @@
 //! `speedbench run`: plan (and pick this process's shard), check, measure,
 //! write, and compare with a baseline.
 
+use crate::bench::progress::Progress;
 use anyhow::{Context, Result};
 
 use super::say;
@@ -11,7 +12,7 @@ use crate::record::{env::cores, Mode, RunFile, RunPlan};
 use crate::zoo::{self, Catalog};
 use crate::{config, report, results, shard};
 
-pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
+pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool, progress: Progress) -> Result<i32> {
     let (plan, resumed) = match &args.resume {
         Some(p) => {
             let file = RunFile::load(p)?;
@@ -77,7 +78,7 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
         None => results::start(&plan, peak::machine(&plan))?,
     };
     announce(&plan);
-    let outcome = runner::run(path, file, fresh, catalog, verbose)?;
+    let outcome = runner::run(path, file, fresh, catalog, verbose, progress)?;
     let (path, file) = (outcome.path, outcome.file);
     // the headline fitted to the terminal; the wide tables with --wide
     let width = super::terminal_width();
@@ -211,8 +212,9 @@ fn preflight(plan: &RunPlan, catalog: &Catalog) -> Result<()> {
     let busiest = plan.intra_threads * plan.inter_threads;
     if plan.modes.contains(&Mode::Parallel) && busiest > cores {
         eprintln!(
-            "note: parallel mode may run {} intra-op x {} inter-op = {busiest} threads on {cores} core(s); \
-             ort and tf oversubscribe, torch divides the intra-op threads (set [threads] in harness.toml)",
+            "note: parallel mode may run {} intra-op x {} inter-op = {busiest} threads on {cores} core(s): \
+             the cost-model schedules of torch and ort share the intra-op threads among their lanes, \
+             ort-own and tf may run them all at once (set [threads] in harness.toml)",
             plan.intra_threads,
             plan.inter_threads,
         );

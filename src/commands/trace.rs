@@ -2,6 +2,7 @@
 //! traced pass of each (Chrome trace-event JSON, optionally the timeline
 //! SVG) and a table of what each mode ran concurrently.
 
+use crate::bench::progress::Progress;
 use anyhow::{bail, Context, Result};
 
 use super::say;
@@ -12,7 +13,12 @@ use crate::report::grid::{concurrency, Grid};
 use crate::zoo::Catalog;
 use crate::{config, report, results};
 
-pub fn trace(args: &TraceArgs, catalog: &Catalog, verbose: bool) -> Result<i32> {
+pub fn trace(
+    args: &TraceArgs,
+    catalog: &Catalog,
+    verbose: bool,
+    progress: Progress,
+) -> Result<i32> {
     for (flag, path) in [("--out", Some(&args.out)), ("--svg", args.svg.as_ref())] {
         let Some(path) = path else { continue };
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
@@ -32,7 +38,7 @@ pub fn trace(args: &TraceArgs, catalog: &Catalog, verbose: bool) -> Result<i32> 
         plan.warmup,
         plan.iters
     );
-    let outcome = runner::run(path, file, true, catalog, verbose)?;
+    let outcome = runner::run(path, file, true, catalog, verbose, progress)?;
     let cells: Vec<&CellRecord> = outcome.file.cells.iter().collect();
     for f in &outcome.file.failures {
         eprintln!(
@@ -47,7 +53,10 @@ pub fn trace(args: &TraceArgs, catalog: &Catalog, verbose: bool) -> Result<i32> 
         );
     }
     let events = crate::trace::chrome::write(&args.out, &cells)?;
-    say(&report::table::terminal(&[summary(&cells)]));
+    say(&report::table::fitted(
+        &[summary(&cells)],
+        super::terminal_width(),
+    ));
     say(&format!(
         "trace: {} ({events} operations; open in https://ui.perfetto.dev or chrome://tracing)",
         args.out.display()

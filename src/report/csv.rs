@@ -57,6 +57,8 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
     for c in cells {
         let l = &c.latency;
         let spread = c.spread();
+        // a parallel cell's speedup over its sequential twin, once
+        let speedup = super::sequential_twin(c, cells).map(|s| s.latency.median / l.median);
         w.write_record([
             c.model.clone(),
             c.framework.clone(),
@@ -92,12 +94,8 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
             opt(c.machine_peak_gmacs),
             opt(c.of_peak()),
             opt(c.gemm_gmacs),
-            super::sequential_twin(c, cells).map_or(String::new(), |s| {
-                (s.latency.median / c.latency.median).to_string()
-            }),
-            opt(super::sequential_twin(c, cells).and_then(|s| {
-                super::grid::gain_share(s.latency.median / c.latency.median, c.ideal_speedup)
-            })),
+            opt(speedup),
+            opt(speedup.and_then(|x| super::grid::gain_share(x, c.ideal_speedup))),
             opt(c.machine_ideal()),
             c.concurrency()
                 .map_or(String::new(), |k| k.tracks.to_string()),

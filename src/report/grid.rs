@@ -210,9 +210,23 @@ pub fn noisy(c: &CellRecord) -> bool {
 
 /// Median ms, marked when noisy (~) and when the machine was busy (!).
 pub(super) fn ms(c: &CellRecord) -> String {
-    let noise = if noisy(c) { NOISE_MARK } else { "" };
-    let busy = if c.busy() { BUSY_MARK } else { "" };
-    format!("{:.2}{noise}{busy}", c.latency.median)
+    format!("{:.2}{}", c.latency.median, marks(&[c]))
+}
+
+/// The marks of `cells` together: `~` where one is noisy, `!` where the
+/// machine was busy while one timed.
+pub(super) fn marks(cells: &[&CellRecord]) -> String {
+    let noise = if cells.iter().any(|c| noisy(c)) {
+        NOISE_MARK
+    } else {
+        ""
+    };
+    let busy = if cells.iter().any(|c| c.busy()) {
+        BUSY_MARK
+    } else {
+        ""
+    };
+    format!("{noise}{busy}")
 }
 
 /// The note that explains [`BUSY_MARK`], naming the busy cells.

@@ -52,9 +52,6 @@ fn build(cells: &[CellRecord]) -> Headline {
                 continue;
             }
             noisy |= seq.is_some_and(grid::noisy) || par.is_some_and(grid::noisy);
-            serial |= par
-                .and_then(CellRecord::concurrency)
-                .is_some_and(|k| k.sequential());
             // the model named once, on its first row
             let model = match (first, shapes.len() > 1) {
                 (false, _) => String::new(),
@@ -63,6 +60,20 @@ fn build(cells: &[CellRecord]) -> Headline {
             };
             first = false;
             let ratio = seq.zip(par).map(|(s, p)| grid::speedup(s, p));
+            // the speedup keeps its cells' marks at any width: what
+            // drops first must not take the warning with it
+            let ran_serial = par
+                .and_then(CellRecord::concurrency)
+                .is_some_and(|k| k.sequential());
+            serial |= ran_serial;
+            let speedup_marks = seq.zip(par).map_or(String::new(), |(s, p)| {
+                let serial = if ran_serial {
+                    format!(" {SERIAL_MARK}")
+                } else {
+                    String::new()
+                };
+                format!("{}{serial}", grid::marks(&[s, p]))
+            });
             rows.push(vec![
                 model,
                 label(g),
@@ -70,7 +81,7 @@ fn build(cells: &[CellRecord]) -> Headline {
                 par.map(grid::ms).unwrap_or_default(),
                 ratio
                     .as_ref()
-                    .map_or(String::new(), |r| format!("{:.2}x", r.value)),
+                    .map_or(String::new(), |r| format!("{:.2}x{speedup_marks}", r.value)),
                 ratio
                     .as_ref()
                     .map_or(String::new(), |r| format!("[{:.2}, {:.2}]", r.ci.0, r.ci.1)),
@@ -133,7 +144,7 @@ pub fn render(cells: &[CellRecord], width: usize) -> String {
     if h.grid.rows.is_empty() {
         return format!("{}\nNo cell was measured.\n", h.grid.title);
     }
-    let mut g = h.grid;
+    let mut g = h.grid.clone();
     let mut dropped = Vec::new();
     for name in DROP_ORDER {
         if table::terminal_width(&g) <= width {
@@ -144,11 +155,38 @@ pub fn render(cells: &[CellRecord], width: usize) -> String {
             dropped.push(name);
         }
     }
+    annotate(&mut g, &h, cells);
+    if !dropped.is_empty() {
+        g.notes.push(format!(
+            "Left out to fit {width} columns: {}.",
+            dropped.join(", ")
+        ));
+    }
+    table::fitted(&[g], width)
+}
+
+/// The whole headline of `cells` with its notes (`report --format md
+/// --headline`).
+pub fn grid(cells: &[CellRecord]) -> Grid {
+    let h = build(cells);
+    let mut g = h.grid.clone();
+    annotate(&mut g, &h, cells);
+    g
+}
+
+/// The notes that explain what `g` (the headline `h`, perhaps less some
+/// columns) shows.
+fn annotate(g: &mut Grid, h: &Headline, cells: &[CellRecord]) {
     let has = |name: &str| g.header.iter().any(|c| c == name);
     let mut medians = "Medians of host-to-host latency in ms".to_string();
-    if h.noisy && (has(SEQ) || has(PAR)) {
+    if h.noisy {
+        let on_speedup = if has(SPEEDUP) {
+            "; on a speedup, one of its cells"
+        } else {
+            ""
+        };
         medians.push_str(&format!(
-            " (~: noisy, CV above {:.0}%)",
+            " (~: noisy, CV above {:.0}%{on_speedup})",
             grid::NOISY_CV * 100.0
         ));
     }
@@ -158,25 +196,18 @@ pub fn render(cells: &[CellRecord], width: usize) -> String {
             medians.push_str(", 95% CI over processes and iterations");
         }
     }
+    let ran = has(RAN);
     g.notes.push(format!("{medians}."));
-    if has(RAN) {
-        let mut ran = "par ran: the traced parallel pass's threads · operations in flight · share of the branch work that overlapped".to_string();
-        if h.serial {
-            ran.push_str(&format!(
-                "; {SERIAL_MARK}: it ran one operation at a time, so its speedup is not branch parallelism"
-            ));
-        }
-        g.notes.push(format!("{ran}."));
+    if ran {
+        g.notes.push("par ran: the traced parallel pass's threads · operations in flight · share of the branch work that overlapped.".into());
     }
-    g.notes.extend(h.levels);
-    g.notes.extend(grid::busy_note(cells));
-    if !dropped.is_empty() {
+    if h.serial {
         g.notes.push(format!(
-            "Left out to fit {width} columns: {}.",
-            dropped.join(", ")
+            "{SERIAL_MARK}: the traced parallel pass ran one operation at a time, so its speedup is not branch parallelism."
         ));
     }
-    table::fitted(&[g], width)
+    g.notes.extend(h.levels.clone());
+    g.notes.extend(grid::busy_note(cells));
 }
 
 #[cfg(test)]
@@ -239,18 +270,39 @@ mod tests {
         assert!(!wide.contains("Left out"), "{wide}");
         assert!(wide.contains("1 · 0.99 · 0% (serial)"), "{wide}");
         let prose = wide.replace('\n', " ");
-        assert!(prose.contains("(serial): it ran one operation"), "{wide}");
-        let narrow = render(&cells, 80);
-        assert_eq!(
-            header(&narrow),
-            ["model", "framework", SEQ, PAR, SPEEDUP, CI]
+        assert!(
+            prose.contains("(serial): the traced parallel pass ran one operation"),
+            "{wide}"
         );
-        assert!(narrow.contains("Left out to fit 80 columns: par ran."));
-        assert!(!narrow.contains("(serial)"), "{narrow}");
+        let narrow = render(&cells, 80);
+        assert_eq!(header(&narrow), ["model", "framework", SEQ, PAR, SPEEDUP]);
+        assert!(narrow
+            .replace('\n', " ")
+            .contains("Left out to fit 80 columns: par ran, 95% CI."));
+        // the speedup keeps its marks when the columns that explain them go:
+        // ORT's serial parallel pass, noisy and quiet cells
+        let speedup_of = |text: &str, model: &str, fw: &str| -> String {
+            let at = 1 + header(text).iter().position(|h| h == SPEEDUP).unwrap();
+            let mut model_seen = false;
+            text.lines()
+                .filter(|l| {
+                    model_seen |= l.starts_with(&format!("│ {model} "));
+                    model_seen && l.contains(&format!(" {fw} cpu "))
+                })
+                .map(|l| l.split('│').nth(at).unwrap_or("").trim().to_string())
+                .next()
+                .unwrap()
+        };
+        for t in [&wide, &narrow, &render(&cells, 50)] {
+            assert_eq!(speedup_of(t, "resnet50", "ort"), "0.68x~ (serial)", "{t}");
+            assert_eq!(speedup_of(t, "resnet50", "tf"), "1.00x", "{t}");
+        }
+        assert!(narrow.contains("(serial): the traced parallel"), "{narrow}");
         // narrower still: the CI, then the medians go, never the speedup
         let narrower = render(&cells, 50);
         assert!(widest(&narrower) <= 50, "{narrower}");
         assert_eq!(header(&narrower), ["model", "framework", SPEEDUP]);
+        assert!(narrower.contains("0.68x~ (serial)"), "{narrower}");
         assert!(narrower
             .replace('\n', " ")
             .contains("Left out to fit 50 columns: par ran, 95% CI, seq ms, par ms."));
@@ -273,6 +325,8 @@ mod tests {
             .expect("a scalenet50 row");
         let fields: Vec<&str> = row.split('│').map(str::trim).collect();
         let (speedup, ci) = (fields[5], fields[6]);
+        // the number without its marks
+        let speedup = &speedup[..=speedup.find('x').unwrap()];
         assert!(
             wide.contains(&format!("{speedup} {ci}")),
             "{speedup} {ci}:\n{wide}"
