@@ -14,6 +14,12 @@ cargo test --release --locked
 cargo clippy --release --locked --all-targets -- -D warnings
 cargo fmt --check
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash ci/fuzz.sh
+# the fleet examples: Slurm's for real on a one-node cluster (about a
+# minute); the Kubernetes Job and the GitHub workflows by their schema and
+# by speedbench's own argument parser
+bash ci/slurm.sh
+venv="$(sed -n 's/^SPEEDBENCH_VENV = "\(.*\)"$/\1/p' .cargo/config.toml)"
+"$venv/bin/python" ci/check-examples.py target/release/speedbench
 # each framework's CUDA stack loads by full path from its own environment
 # (a stub libcuda.so.1 for the driver; no GPU needed): ort and torch on this
 # build, tf on a second one linking TensorFlow's --gpu environment
