@@ -577,7 +577,7 @@ fn report_refuses_truncated_and_future_results() {
     fails_with(
         &speedbench(&[
             "report",
-            "docs/quick-cpu-2core.json",
+            "tests/fixtures/quick-cpu-2core.json",
             "--format",
             "md",
             "--wide",
@@ -691,7 +691,8 @@ fn trace_writes_a_valid_trace_event_file() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout
-            .contains("ran: threads · in flight · branch overlap"),
+            .replace('\n', " ")
+            .contains("ran: threads · operations in flight"),
         "{}",
         run.stdout
     );

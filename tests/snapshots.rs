@@ -27,7 +27,7 @@ const CASES: &[(&str, &[&str])] = &[
         "report-levels.json",
         &[
             "report",
-            "docs/quick-cpu-2core-levels.json",
+            "tests/fixtures/quick-cpu-2core-levels.json",
             "--format",
             "json",
         ],
@@ -36,7 +36,7 @@ const CASES: &[(&str, &[&str])] = &[
         "report-levels.svg",
         &[
             "report",
-            "docs/quick-cpu-2core-levels.json",
+            "tests/fixtures/quick-cpu-2core-levels.json",
             "--format",
             "svg",
         ],
@@ -44,18 +44,22 @@ const CASES: &[(&str, &[&str])] = &[
     // what a terminal shows: the headline, fitted; --wide, every table
     (
         "report-trace-80.txt",
-        &["report", "docs/quick-cpu-2core-trace.json"],
+        &["report", "tests/fixtures/quick-cpu-2core-trace.json"],
     ),
     (
         "report-trace-wide.txt",
-        &["report", "docs/quick-cpu-2core-trace.json", "--wide"],
+        &[
+            "report",
+            "tests/fixtures/quick-cpu-2core-trace.json",
+            "--wide",
+        ],
     ),
     (
         "compare.md",
         &[
             "compare",
-            "docs/quick-cpu-2core.json",
-            "docs/quick-cpu-2core-levels.json",
+            "tests/fixtures/quick-cpu-2core.json",
+            "tests/fixtures/quick-cpu-2core-levels.json",
             "--format",
             "md",
         ],

@@ -351,7 +351,7 @@ pub fn run(
             };
             let what = format!(
                 "{model} {framework} {mode}{} {}/{processes}",
-                crate::compare::level_suffix(*level),
+                crate::record::level_suffix(*level),
                 unit.process + 1
             );
             let steps = (plan.warmup + plan.iters_of(unit.process)) as u64;

@@ -102,10 +102,10 @@ fn summary(cells: &[&CellRecord]) -> Grid {
         .collect();
     Grid {
         title: "Traced passes".into(),
-        header: ["model", "framework", "mode", "optimize", "median ms", "traced ms", "events (IR + internal)", "ran: threads · in flight · branch overlap"]
+        header: ["model", "framework", "mode", "optimize", "median ms", "traced ms", "events", "ran"]
             .map(String::from)
             .to_vec(),
         rows,
-        notes: vec!["One traced pass per cell after its timed iterations; 'in flight' = summed operation time / wall time of the pass.".into()],
+        notes: vec!["One traced pass per cell after its timed iterations. events: the IR operations it timed + the framework's internal ones. ran: threads · operations in flight (summed operation time / wall time of the pass) · share of the branch work that overlapped.".into()],
     }
 }

@@ -217,7 +217,7 @@ mod tests {
 
     fn recorded(name: &str) -> Vec<CellRecord> {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("docs")
+            .join("tests/fixtures")
             .join(name);
         RunFile::load(&p).unwrap().cells
     }

@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn wide_shows_the_wide_tables_and_the_headline_does_not() {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("docs/quick-cpu-2core-trace.json");
+            .join("tests/fixtures/quick-cpu-2core-trace.json");
         let cells = crate::record::RunFile::load(&p).unwrap().cells;
         let wide = terminal(&cells, false, View::Wide);
         assert_eq!(wide, table::terminal(&grids(&cells, false)));

@@ -366,25 +366,32 @@ fn a_node_computing_another_lane_s_values_moves_before_the_lanes() {
     );
 }
 
+/// `nodes` as ORT's optimised diamond, split by [`parts`]: every part.
+fn split_diamond(nodes: Vec<NodeProto>) -> Vec<PartModel> {
+    let g = crate::trace::tests::diamond_of(4, 8);
+    let (part_of, stage_of) = parts(&g);
+    let p = split(&model(nodes), &g, &part_of, &stage_of).unwrap();
+    p.into_iter()
+        .map(|p| p.expect("a part with nodes"))
+        .collect()
+}
+
 /// A node of ORT's own with no producer whose consumers lie in two stages
 /// (a reorder of the input read by the stem and by a lane) goes with the
 /// earliest; its value crosses to the later part as an input.
 #[test]
 fn an_ort_node_read_in_two_stages_goes_with_the_earliest_reader() {
-    let g = crate::trace::tests::diamond_of(4, 8);
-    let (part_of, stage_of) = parts(&g);
     let mut nodes = diamond_nodes();
     nodes[0] = node("stem_nchwc", &["x_blocked", "w_stem"], &["b"]);
     nodes[2] = node("left", &["stem", "w_left", "x_blocked"], &["left"]);
     nodes.insert(0, node("ReorderInput", &["input"], &["x_blocked"]));
-    let p = split(&model(nodes), &g, &part_of, &stage_of).unwrap();
-    let p: Vec<&PartModel> = p.iter().map(|p| p.as_ref().unwrap()).collect();
+    let p = split_diamond(nodes);
     assert_eq!(
-        names(&decoded(p[0])),
+        names(&decoded(&p[0])),
         ["ReorderInput", "stem_nchwc", "ReorderOutput_token_1"]
     );
     assert_eq!(p[0].outputs, ["x_blocked", "b", "stem"]);
-    assert_eq!(names(&decoded(p[1])), ["left"]);
+    assert_eq!(names(&decoded(&p[1])), ["left"]);
     assert_eq!(p[1].inputs, ["stem", "x_blocked"]);
 }
 
@@ -392,19 +399,16 @@ fn an_ort_node_read_in_two_stages_goes_with_the_earliest_reader() {
 /// (two stages), stays with its producer; both readers take its value.
 #[test]
 fn an_ort_node_after_its_producer_serves_readers_in_two_stages() {
-    let g = crate::trace::tests::diamond_of(4, 8);
-    let (part_of, stage_of) = parts(&g);
     let mut nodes = diamond_nodes();
     nodes[6] = node("fc", &["add", "stem"], &["logits"]);
-    let p = split(&model(nodes), &g, &part_of, &stage_of).unwrap();
-    let p: Vec<&PartModel> = p.iter().map(|p| p.as_ref().unwrap()).collect();
+    let p = split_diamond(nodes);
     assert_eq!(
-        names(&decoded(p[0])),
+        names(&decoded(&p[0])),
         ["stem_nchwc", "ReorderOutput_token_1"]
     );
     assert_eq!(p[0].outputs, ["b", "stem"]);
     assert_eq!(p[1].inputs, ["stem"]);
-    assert_eq!(names(&decoded(p[3])), ["add", "fc"]);
+    assert_eq!(names(&decoded(&p[3])), ["add", "fc"]);
     assert_eq!(p[3].inputs, ["left", "right", "stem"]);
 }
 
@@ -413,19 +417,16 @@ fn an_ort_node_after_its_producer_serves_readers_in_two_stages() {
 /// of them.
 #[test]
 fn an_ort_node_joining_two_lanes_goes_after_them() {
-    let g = crate::trace::tests::diamond_of(4, 8);
-    let (part_of, stage_of) = parts(&g);
     let mut nodes = diamond_nodes();
     // ORT's own sum of the lanes, read by add and by fc
     nodes.insert(5, node("Sum_token_9", &["left", "right"], &["s"]));
     nodes[6] = node("add", &["s", "left"], &["add"]);
     nodes[7] = node("fc", &["add", "s"], &["logits"]);
-    let p = split(&model(nodes), &g, &part_of, &stage_of).unwrap();
-    let p: Vec<&PartModel> = p.iter().map(|p| p.as_ref().unwrap()).collect();
-    assert_eq!(names(&decoded(p[1])), ["left"]);
+    let p = split_diamond(nodes);
+    assert_eq!(names(&decoded(&p[1])), ["left"]);
     assert_eq!(
-        names(&decoded(p[2])),
+        names(&decoded(&p[2])),
         ["right_nchwc", "ReorderOutput_token_2"]
     );
-    assert_eq!(names(&decoded(p[3])), ["Sum_token_9", "add", "fc"]);
+    assert_eq!(names(&decoded(&p[3])), ["Sum_token_9", "add", "fc"]);
 }
