@@ -122,8 +122,13 @@ pub struct RunArgs {
     /// Model(s) to time; repeat, or `all`.
     #[arg(long = "model", value_name = "NAME|all")]
     pub models: Vec<String>,
+    /// Where the frameworks run: cpu, or cuda (a GPU). Default: cuda where
+    /// a CUDA device is present, else cpu.
     #[arg(long, value_enum)]
     pub device: Option<DeviceArg>,
+    /// sequential (every operation one after another), parallel
+    /// (independent branches at once) or both, side by side. Default from
+    /// harness.toml.
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
     /// How far each framework may rewrite the graph: none (as written),
@@ -138,8 +143,10 @@ pub struct RunArgs {
         value_name = "none|default|max|cuda-graph[,...]"
     )]
     pub optimize: Vec<Optimize>,
+    /// Images per forward pass. Default from the profile (paper 16).
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Square input side in pixels. Default from the profile (224).
     #[arg(long)]
     pub size: Option<usize>,
     /// Timed iterations of each cell, shared out among its worker
@@ -258,24 +265,30 @@ pub struct TraceArgs {
         required = true
     )]
     pub frameworks: Vec<String>,
+    /// sequential, parallel or both (default: both).
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
+    /// cpu or cuda; default as for `run`.
     #[arg(long, value_enum)]
     pub device: Option<DeviceArg>,
+    /// The optimisation level(s), as for `run`; default from harness.toml.
     #[arg(
         long,
         value_delimiter = ',',
         value_name = "none|default|max|cuda-graph[,...]"
     )]
     pub optimize: Vec<Optimize>,
+    /// Images per forward pass. Default from the profile (paper 16).
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Square input side in pixels. Default from the profile (224).
     #[arg(long)]
     pub size: Option<usize>,
     /// Timed iterations before the traced pass (their times are reported
     /// beside it).
     #[arg(long, default_value_t = 3)]
     pub iters: usize,
+    /// Untimed warm-up passes before them. Default from the profile.
     #[arg(long)]
     pub warmup: Option<usize>,
     /// Worker processes per cell: each cell is timed in R processes of its
@@ -291,8 +304,10 @@ pub struct TraceArgs {
     /// Profile from harness.toml for everything not given here.
     #[arg(long)]
     pub profile: Option<String>,
+    /// A harness file whose keys override the built-in defaults.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Weights as a safetensors file (one model only); default: seeded.
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
     /// The Chrome trace-event JSON to write.
@@ -337,41 +352,55 @@ pub enum Command {
     Trace(TraceArgs),
     /// Print parameters, MACs and work/span of every model.
     Models {
+        /// Square input side in pixels the counts are for.
         #[arg(long, default_value_t = 224)]
         size: usize,
+        /// How to print the table.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     /// One forward pass of a .npy input to a .npy of logits.
     Infer {
+        /// The framework to run (ort, ort-own, torch, tf).
         #[arg(long)]
         framework: String,
+        /// The model to run.
         #[arg(long)]
         model: String,
+        /// Weights as a safetensors file; default: seeded.
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
+        /// The input batch, float32 [N, 3, H, W], as .npy.
         #[arg(long, value_name = "X.npy")]
         input: PathBuf,
+        /// Where to write the logits, float32 [N, classes], as .npy.
         #[arg(long, value_name = "Y.npy")]
         output: PathBuf,
+        /// cpu or cuda.
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
+        /// sequential or parallel.
         #[arg(long, value_enum, default_value_t = ModeArg::Sequential)]
         mode: ModeArg,
+        /// The optimisation level, as for `run`.
         #[arg(long, default_value_t = Optimize::Default, value_name = "none|default|max|cuda-graph")]
         optimize: Optimize,
     },
     /// Write a model as ONNX.
     Export {
+        /// The model to export.
         #[arg(long)]
         model: String,
+        /// Weights as a safetensors file; default: seeded.
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
         /// Accepted for compatibility: the batch dimension is dynamic.
         #[arg(long, default_value_t = 1)]
         batch: usize,
+        /// Square input side in pixels the graph is built for.
         #[arg(long, default_value_t = 224)]
         size: usize,
+        /// The ONNX file to write.
         #[arg(long, value_name = "FILE.onnx")]
         out: PathBuf,
         /// Also write the weights used (seeded unless --weights) as safetensors.
@@ -383,10 +412,13 @@ pub enum Command {
         /// Model(s); repeat, or `all` (default).
         #[arg(long = "model", value_name = "NAME|all")]
         models: Vec<String>,
+        /// Square input side in pixels.
         #[arg(long, default_value_t = 128)]
         size: usize,
+        /// Images in the compared batch.
         #[arg(long, default_value_t = 2)]
         batch: usize,
+        /// Weights as a safetensors file; default: seeded.
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
         /// Largest allowed max|diff| / max|ref|.
@@ -399,6 +431,7 @@ pub enum Command {
         /// framework, sequential, on the CPU, at `default`.
         #[arg(long, default_value_t = Optimize::Default, value_name = "none|default|max|cuda-graph")]
         optimize: Optimize,
+        /// How to print the comparison.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -407,6 +440,8 @@ pub enum Command {
         /// Results JSON files (from any machines).
         #[arg(required = true, value_name = "RESULTS.json")]
         files: Vec<PathBuf>,
+        /// What to write: tables (terminal, csv, md), json, charts (svg),
+        /// timelines, a trace for Perfetto or one HTML page.
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
         /// Write here instead of standard output.
@@ -473,6 +508,7 @@ pub enum Command {
         /// Noise threshold in percent: smaller changes never count.
         #[arg(long, default_value_t = 5.0, value_name = "PCT")]
         threshold: f64,
+        /// How to print the verdicts.
         #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
         format: CompareFormat,
         /// What fails the comparison: raw times, or the within-run ratios
@@ -493,4 +529,28 @@ pub enum Command {
     /// Internal: one worker process timing one cell (JSON job on stdin).
     #[command(hide = true)]
     Worker,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every flag and argument of every command says what it is.
+    #[test]
+    fn every_flag_has_help() {
+        fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let builtin = matches!(a.get_id().as_str(), "help" | "version");
+                if !builtin && a.get_help().is_none() && a.get_long_help().is_none() {
+                    out.push(format!("{path} --{}", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+                undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut missing = Vec::new();
+        undocumented(&super::Cli::command(), "speedbench", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }
