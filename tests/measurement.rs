@@ -861,3 +861,46 @@ fn absorb_keeps_the_larger_peak() {
     );
     assert_eq!(a.processes.len(), 3);
 }
+
+/// The threads that ran in a cell's processes: the fewest and the most,
+/// shown after the threads asked for, and the most in the CSV.
+#[test]
+fn the_threads_that_ran_are_shown_beside_those_asked_for() {
+    let procs = || vec![vec![10.0, 11.0], vec![12.0, 13.0], vec![11.0]];
+    let with = |ran: [Option<usize>; 3]| {
+        let mut c = common::cell_in_processes("resnet50", "ort", Sequential, procs(), &[]);
+        (c.intra_threads, c.inter_threads) = (2, 1);
+        for (p, r) in c.processes.iter_mut().zip(ran) {
+            p.threads_ran = r;
+        }
+        c
+    };
+    let column = "threads intra x inter (requested) · ran";
+    let shown = |c: &speedbench::record::CellRecord| {
+        let g = report::grid::detail(std::slice::from_ref(c));
+        let i = g.header.iter().position(|h| h == column).unwrap();
+        g.rows[0][i].clone()
+    };
+    let csv = |c: &speedbench::record::CellRecord| {
+        let text = report::csv::render(std::slice::from_ref(c)).unwrap();
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let i = r
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == "threads_ran")
+            .unwrap();
+        r.records().next().unwrap().unwrap()[i].to_string()
+    };
+    let differ = with([Some(3), Some(2), None]);
+    assert_eq!(differ.threads_ran(), Some((2, 3)));
+    assert_eq!(shown(&differ), "2 x 1 · 2-3 ran");
+    assert_eq!(csv(&differ), "3");
+    let same = with([Some(2), Some(2), Some(2)]);
+    assert_eq!(same.threads_ran(), Some((2, 2)));
+    assert_eq!(shown(&same), "2 x 1 · 2 ran");
+    let none = with([None, None, None]);
+    assert_eq!(none.threads_ran(), None);
+    assert_eq!(shown(&none), "2 x 1");
+    assert_eq!(csv(&none), "");
+}
