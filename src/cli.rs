@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::record::{Device, Mode, Optimize};
+use crate::record::{Device, Mode, Optimize, Precision};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -143,9 +143,17 @@ pub struct RunArgs {
         value_name = "none|default|max|cuda-graph[,...]"
     )]
     pub optimize: Vec<Optimize>,
-    /// Images per forward pass. Default from the profile (paper 16).
-    #[arg(long)]
-    pub batch: Option<usize>,
+    /// Number format of the weights and activations: fp32, bf16, fp16 or
+    /// tf32 (CUDA); several, comma-separated, are each their own cells. A
+    /// precision a framework cannot run on the device is named in the
+    /// report's notes, never run in fp32. Default from harness.toml (fp32).
+    #[arg(long, value_delimiter = ',', value_name = "fp32|bf16|fp16|tf32[,...]")]
+    pub precision: Vec<Precision>,
+    /// Images per forward pass; several, comma-separated (1,4,16), are each
+    /// their own cells, and the report draws latency, throughput and
+    /// speedup against batch. Default from the profile (paper 16).
+    #[arg(long, value_delimiter = ',', value_name = "N[,...]")]
+    pub batch: Vec<usize>,
     /// Square input side in pixels. Default from the profile (224).
     #[arg(long)]
     pub size: Option<usize>,
@@ -198,6 +206,10 @@ pub struct RunArgs {
     /// results (RESULTS.trace.json; open in Perfetto or chrome://tracing).
     #[arg(long)]
     pub trace: bool,
+    /// The batch the headline shows where --batch gives several; default:
+    /// the first. Must be one of --batch's.
+    #[arg(long, value_name = "N")]
+    pub headline_batch: Option<usize>,
     /// Print the wide tables (paper-style and per cell) as the .md file
     /// holds them, instead of the headline fitted to the terminal's width
     /// (COLUMNS, else the terminal's, else 120).
@@ -240,7 +252,8 @@ impl RunArgs {
             device: self.device.map(Device::from),
             modes: self.mode.map(ModeArg::modes),
             optimize: self.optimize.clone(),
-            batch: self.batch,
+            precision: self.precision.clone(),
+            batch: self.batch.clone(),
             size: self.size,
             warmup: self.warmup,
             iters: self.iters,
@@ -278,6 +291,10 @@ pub struct TraceArgs {
         value_name = "none|default|max|cuda-graph[,...]"
     )]
     pub optimize: Vec<Optimize>,
+    /// Number format: fp32, bf16, fp16 or tf32 (CUDA); several,
+    /// comma-separated, are each their own cells. Default fp32.
+    #[arg(long, value_delimiter = ',', value_name = "fp32|bf16|fp16|tf32[,...]")]
+    pub precision: Vec<Precision>,
     /// Images per forward pass. Default from the profile (paper 16).
     #[arg(long)]
     pub batch: Option<usize>,
@@ -329,7 +346,8 @@ impl TraceArgs {
             device: self.device.map(Device::from),
             modes: self.mode.map(ModeArg::modes),
             optimize: self.optimize.clone(),
-            batch: self.batch,
+            precision: self.precision.clone(),
+            batch: self.batch.into_iter().collect(),
             size: self.size,
             warmup: self.warmup,
             iters: Some(self.iters),
@@ -460,6 +478,10 @@ pub enum Command {
         /// README or a pull request.
         #[arg(long)]
         headline: bool,
+        /// The batch the headline shows where the files hold several
+        /// (`run --batch 1,4,16`); default: the first.
+        #[arg(long, value_name = "N")]
+        headline_batch: Option<usize>,
         /// The runs over time (files, or folders of them): median time per
         /// cell with its step changes marked (svg; html: the newest run's
         /// page with that chart), or the step changes listed (table, md,

@@ -13,11 +13,12 @@
 //! improved.
 
 pub use crate::record::level_suffix;
+use crate::record::setting_suffix;
 use serde::Serialize;
 
 use crate::record::stats::{median, Ratio};
 use crate::record::CellRecord;
-use crate::record::{Device, Mode, Optimize};
+use crate::record::{Device, Mode, Optimize, Precision};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +53,7 @@ pub struct CellKey {
     pub device: Device,
     pub mode: Mode,
     pub optimize: Optimize,
+    pub precision: Precision,
     pub batch: usize,
     pub size: usize,
 }
@@ -64,6 +66,7 @@ impl CellKey {
             device: c.device,
             mode: c.mode,
             optimize: c.optimize,
+            precision: c.precision,
             batch: c.batch,
             size: c.size,
         }
@@ -81,7 +84,7 @@ impl std::fmt::Display for CellKey {
             self.mode,
             self.batch,
             self.size,
-            level_suffix(self.optimize)
+            setting_suffix(self.optimize, self.precision)
         )
     }
 }
@@ -240,7 +243,7 @@ pub(crate) fn ratio_pairs(
                     k.device,
                     k.batch,
                     k.size,
-                    level_suffix(k.optimize)
+                    setting_suffix(k.optimize, k.precision)
                 );
                 out.push((k.clone(), seq, what));
             }
@@ -264,7 +267,7 @@ pub(crate) fn ratio_pairs(
                         k.device,
                         k.batch,
                         k.size,
-                        level_suffix(k.optimize),
+                        setting_suffix(k.optimize, k.precision),
                         k.framework,
                         first
                     );

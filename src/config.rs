@@ -9,7 +9,9 @@ use serde::Deserialize;
 use crate::frameworks;
 pub use crate::frameworks::{check_cuda_graph, CUDA_GRAPH_FRAMEWORKS};
 use crate::record::env::cores;
-use crate::record::{one_or_many, Device, Mode, Optimize, RunPlan, SkippedModel};
+use crate::record::{
+    one_or_many, Device, Mode, Optimize, Precision, RunPlan, SkippedModel, Unsupported,
+};
 use crate::zoo::{self, Catalog};
 
 /// What the command line asks of a run: an empty list or `None` takes
@@ -25,7 +27,10 @@ pub struct Request {
     pub device: Option<Device>,
     pub modes: Option<Vec<Mode>>,
     pub optimize: Vec<Optimize>,
-    pub batch: Option<usize>,
+    /// `--precision`s; empty: harness.toml's (fp32 unless it says).
+    pub precision: Vec<Precision>,
+    /// `--batch` sizes; empty: the profile's one.
+    pub batch: Vec<usize>,
     pub size: Option<usize>,
     pub warmup: Option<usize>,
     pub iters: Option<usize>,
@@ -66,6 +71,9 @@ pub struct Matrix {
     /// see [`Optimize`].
     #[serde(deserialize_with = "one_or_many")]
     pub optimize: Vec<Optimize>,
+    /// `fp32`, `bf16`, `fp16` or `tf32`, or a list of them, each its own
+    /// cells; absent: fp32.
+    pub precision: Vec<Precision>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,10 +215,12 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
             )
         })
     };
-    let (batch, size) = (
-        field(args.batch, p.batch, "batch")?,
-        field(args.size, p.size, "size")?,
-    );
+    let batch = if args.batch.is_empty() {
+        vec![field(None, p.batch, "batch")?]
+    } else {
+        dedup(args.batch.clone())
+    };
+    let size = field(args.size, p.size, "size")?;
     let warmup = field(args.warmup, p.warmup, "warmup")?;
     let iters = field(args.iters, p.iters, "iters")?;
     let processes = args.processes.or(p.processes).unwrap_or(1);
@@ -255,16 +265,16 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
             .device
             .unwrap_or(if cuda { Device::Cuda } else { Device::Cpu }),
         modes,
-        optimize: {
-            let mut v = if args.optimize.is_empty() {
-                h.matrix.optimize
-            } else {
-                args.optimize.clone()
-            };
-            let mut seen = std::collections::BTreeSet::new();
-            v.retain(|o| seen.insert(*o));
-            v
-        },
+        optimize: dedup(if args.optimize.is_empty() {
+            h.matrix.optimize
+        } else {
+            args.optimize.clone()
+        }),
+        precision: dedup(match (&args.precision[..], &h.matrix.precision[..]) {
+            ([], []) => vec![Precision::Fp32],
+            ([], m) => m.to_vec(),
+            (a, _) => a.to_vec(),
+        }),
         batch,
         size,
         warmup,
@@ -280,9 +290,12 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         skipped,
         skipped_models,
         shard: None,
+        unsupported: Vec::new(),
     };
+    let mut plan = plan;
+    plan.unsupported = unsupported(&plan.frameworks, plan.device, &plan.precision);
     for (flag, v) in [
-        ("--batch", plan.batch),
+        ("--batch", plan.batch.iter().copied().min().unwrap_or(0)),
         ("--size", plan.size),
         ("--iters", plan.iters),
         ("--processes", plan.processes),
@@ -302,6 +315,23 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
     }
     if plan.optimize.is_empty() {
         bail!("{src}: matrix.optimize is empty (expected one or more of none, default, max, cuda-graph)");
+    }
+    if plan.frameworks.iter().all(|f| plan.settings(f).is_empty()) {
+        let why: Vec<String> = plan
+            .unsupported
+            .iter()
+            .map(|u| format!("{} {}: {}", u.framework, u.precision, u.reason))
+            .collect();
+        bail!(
+            "--precision: no framework of this run can run {} on {} ({})",
+            plan.precision
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            plan.device,
+            why.join("; ")
+        );
     }
     check_cuda_graph(&plan.optimize, plan.device, &plan.frameworks)?;
     if plan.models.is_empty() {
@@ -328,6 +358,41 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         );
     }
     Ok(plan)
+}
+
+/// `v` without its repeats, in first-seen order.
+fn dedup<T: Ord + Clone>(mut v: Vec<T>) -> Vec<T> {
+    let mut seen = std::collections::BTreeSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+    v
+}
+
+/// The (framework, precision) pairs of a run that cannot run on `device`,
+/// each with its reason ([`frameworks::precision`]); an A/A repeat
+/// (`ort#2`) is its base framework's.
+fn unsupported(
+    frameworks: &[String],
+    device: Device,
+    precisions: &[Precision],
+) -> Vec<Unsupported> {
+    let mut bases: Vec<&str> = frameworks
+        .iter()
+        .map(|f| crate::record::base_framework(f))
+        .collect();
+    bases.dedup();
+    let mut v = Vec::new();
+    for f in dedup(bases) {
+        for &p in precisions {
+            if let Some(reason) = frameworks::precision::unsupported(f, device, p) {
+                v.push(Unsupported {
+                    framework: f.to_string(),
+                    precision: p,
+                    reason: reason.to_string(),
+                });
+            }
+        }
+    }
+    v
 }
 
 /// A `[threads]` key: 0 means every core; more than [`max_threads`] is

@@ -102,6 +102,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             published,
             wide,
             headline,
+            headline_batch,
             history,
             baseline,
         } => {
@@ -123,7 +124,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                     *format,
                     out.as_deref(),
                     *published,
-                    (*wide, *headline),
+                    (*wide, *headline, *headline_batch),
                 )
             }
         }

@@ -194,7 +194,10 @@ pub fn costs(
     macs: &dyn Fn(&str) -> Result<u64>,
 ) -> Result<Vec<((String, String), u128)>> {
     let passes = plan.warmup * plan.processes.max(1) + plan.iters;
-    let per_image = (plan.batch * passes * plan.sessions()) as u128;
+    // every batch of every setting, each mode
+    let images: usize = plan.batch.iter().sum();
+    let per_image =
+        (images * passes * plan.modes.len() * plan.optimize.len() * plan.precision.len()) as u128;
     let mut out = Vec::new();
     for model in &plan.models {
         let m = u128::from(macs(model)?) * per_image;

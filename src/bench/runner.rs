@@ -18,7 +18,7 @@ use super::progress::{finished, Progress};
 
 use super::order::{model_seed, order};
 use super::worker::{Job, Message};
-use crate::record::{base_framework, CellRecord, Failure, Mode, Optimize, RunFile, RunPlan};
+use crate::record::{base_framework, CellRecord, Failure, Mode, RunFile, RunPlan, Setting};
 use crate::zoo::Catalog;
 
 const STDERR_TAIL: usize = 20;
@@ -36,7 +36,9 @@ fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<CellRec
         framework: job.framework.clone(),
         device: job.plan.device,
         mode: Some(job.mode),
-        optimize: Some(job.optimize),
+        optimize: Some(job.setting.optimize),
+        precision: Some(job.setting.precision),
+        batch: Some(job.setting.batch),
         process: Some(job.process),
         cause,
         stderr_tail: tail,
@@ -188,26 +190,25 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
-/// Where a cell stands in the plan: model, framework, level, mode (the
-/// order a results file keeps its cells in; the run's order is shuffled).
-fn plan_order(plan: &crate::record::RunPlan, c: &CellRecord) -> (usize, usize, usize, usize) {
-    let at = |v: &[String], x: &str| v.iter().position(|y| y == x).unwrap_or(usize::MAX);
-    (
+/// Where a cell stands in the plan: model, framework, level, precision,
+/// batch, mode (the order a results file keeps its cells in; the run's
+/// order is shuffled).
+fn plan_order(plan: &crate::record::RunPlan, c: &CellRecord) -> [usize; 6] {
+    fn at<T: PartialEq>(v: &[T], x: &T) -> usize {
+        v.iter().position(|y| y == x).unwrap_or(usize::MAX)
+    }
+    [
         at(&plan.models, &c.model),
         at(&plan.frameworks, &c.framework),
-        plan.optimize
-            .iter()
-            .position(|o| *o == c.optimize)
-            .unwrap_or(usize::MAX),
-        plan.modes
-            .iter()
-            .position(|m| *m == c.mode)
-            .unwrap_or(usize::MAX),
-    )
+        at(&plan.optimize, &c.optimize),
+        at(&plan.precision, &c.precision),
+        at(&plan.batch, &c.batch),
+        at(&plan.modes, &c.mode),
+    ]
 }
 
-/// One cell of a model: (framework, level, mode).
-type Cell = (String, Optimize, Mode);
+/// One cell of a model: (framework, setting, mode).
+type Cell = (String, Setting, Mode);
 
 /// Saves `file` at `path`. Where it cannot, a file this run created
 /// (`fresh`) that still holds no measurement is removed, so a failed run
@@ -234,15 +235,26 @@ fn save(file: &RunFile, path: &std::path::Path, fresh: bool) -> Result<()> {
     }
 }
 
+/// ` b4` where the run has several batches, else nothing.
+fn batch_suffix(plan: &RunPlan, batch: usize) -> String {
+    if plan.batch.len() > 1 {
+        format!(" b{batch}")
+    } else {
+        String::new()
+    }
+}
+
 /// Every worker process of `plan`: each model's cells (the frameworks that
-/// run it, at each level and mode) times the processes of a cell.
+/// run it, at each setting they can run and mode) times the processes of a
+/// cell.
 pub fn plan_processes(plan: &RunPlan) -> usize {
-    let pairs: usize = plan
+    let cells: usize = plan
         .models
         .iter()
-        .map(|m| plan.frameworks.iter().filter(|f| plan.runs(m, f)).count())
+        .flat_map(|m| plan.frameworks.iter().filter(move |f| plan.runs(m, f)))
+        .map(|f| plan.settings(f).len())
         .sum();
-    pairs * plan.optimize.len() * plan.modes.len() * plan.processes.max(1)
+    cells * plan.modes.len() * plan.processes.max(1)
 }
 
 /// Runs every cell of the file's plan (of its shard, for a shard) in its
@@ -296,10 +308,10 @@ pub fn run(
         let mut seen = std::collections::BTreeSet::new();
         bases.retain(|b| seen.insert(*b));
         for base in bases {
-            for &o in &plan.optimize {
+            for setting in plan.settings(base) {
                 let before = cells.len();
                 for f in ran.iter().filter(|f| base_framework(f) == base) {
-                    cells.extend(plan.modes.iter().map(|&m| ((*f).clone(), o, m)));
+                    cells.extend(plan.modes.iter().map(|&m| ((*f).clone(), setting, m)));
                 }
                 groups.push(cells.len() - before);
             }
@@ -308,12 +320,12 @@ pub fn run(
         let mut failed = vec![false; cells.len()];
         let units = order(&groups, processes, model_seed(plan.order_seed, mi));
         for (slot, unit) in units.into_iter().enumerate() {
-            let (framework, level, mode) = &cells[unit.cell];
+            let (framework, setting, mode) = &cells[unit.cell];
             let is = |c: &CellRecord| {
                 &c.model == model
                     && &c.framework == framework
                     && c.mode == *mode
-                    && c.optimize == *level
+                    && c.setting() == *setting
             };
             if file
                 .cells
@@ -333,13 +345,13 @@ pub fn run(
             // A failure of the cell is tried again (and replaced by this
             // try's outcome).
             file.failures
-                .retain(|f| !f.is_of(model, framework, *mode, *level));
+                .retain(|f| !f.is_of(model, framework, *mode, *setting));
             let earlier = file.cells.iter().find(|c| is(c));
             let job = Job {
                 model: model.clone(),
                 framework: framework.clone(),
                 mode: *mode,
-                optimize: *level,
+                setting: *setting,
                 process: unit.process,
                 slot,
                 plan: plan.clone(),
@@ -350,8 +362,9 @@ pub fn run(
                 trace: earlier.is_none_or(|c| c.trace.is_none()),
             };
             let what = format!(
-                "{model} {framework} {mode}{} {}/{processes}",
-                crate::record::level_suffix(*level),
+                "{model} {framework} {mode}{}{} {}/{processes}",
+                batch_suffix(&plan, setting.batch),
+                crate::record::setting_suffix(setting.optimize, setting.precision),
                 unit.process + 1
             );
             let steps = (plan.warmup + plan.iters_of(unit.process)) as u64;

@@ -20,7 +20,7 @@ use crate::frameworks::{self, PrepareOptions};
 use crate::graph::analysis::analyse;
 use crate::io::seeded_input;
 use crate::record::stats::summarise;
-use crate::record::{CellRecord, Device, Mode, Optimize, ProcessRecord, RunPlan, ScheduleRecord};
+use crate::record::{CellRecord, Device, Mode, ProcessRecord, RunPlan, ScheduleRecord, Setting};
 
 /// What the parent asks a worker to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,7 +29,8 @@ pub struct Job {
     /// As the plan names it (`ort#2` for a second timing of `ort`).
     pub framework: String,
     pub mode: Mode,
-    pub optimize: Optimize,
+    /// Level, precision and batch.
+    pub setting: Setting,
     /// Which of the cell's processes this is, from 0.
     pub process: usize,
     /// Its position in its model's run order.
@@ -82,15 +83,16 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
     let analysis = analyse(&loaded.graph);
     let fw = frameworks::by_name(&job.framework)?;
     let version = fw.version()?;
-    let input = seeded_input(plan.batch, plan.size, plan.seed);
+    let input = seeded_input(job.setting.batch, plan.size, plan.seed);
     let mut opts = PrepareOptions::new(
         plan.device,
         job.mode,
-        job.optimize,
+        job.setting.optimize,
         plan.intra_threads,
         plan.inter_threads,
         job.verbose,
     );
+    opts.precision = job.setting.precision;
     opts.schedule = job.schedule.clone();
     let before = memory::rss_mib();
     let gpu_before = fw.device_memory(plan.device);
@@ -98,8 +100,8 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
     let mut p = frameworks::prepare(fw.as_ref(), &loaded.graph, &loaded.weights, &opts)
         .with_context(|| {
             format!(
-                "{} {} on {} at --optimize {}",
-                job.framework, job.mode, plan.device, job.optimize
+                "{} {} on {} at --optimize {} --precision {}",
+                job.framework, job.mode, plan.device, job.setting.optimize, job.setting.precision
             )
         })?;
     // one pass allocates the activations (and calibrates a schedule):
@@ -177,8 +179,9 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
         framework_version: version,
         device: plan.device,
         mode: job.mode,
-        optimize: job.optimize,
-        batch: plan.batch,
+        optimize: job.setting.optimize,
+        precision: job.setting.precision,
+        batch: job.setting.batch,
         size: plan.size,
         warmup: plan.warmup,
         intra_threads: used.map_or(opts.intra_threads, |u| u.0),

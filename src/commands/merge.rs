@@ -106,6 +106,13 @@ pub fn merge_files(inputs: Vec<(PathBuf, RunFile)>) -> Result<RunFile> {
         union(&mut plan.frameworks, &file.plan.frameworks);
         union(&mut plan.modes, &file.plan.modes);
         union(&mut plan.optimize, &file.plan.optimize);
+        union(&mut plan.precision, &file.plan.precision);
+        union(&mut plan.batch, &file.plan.batch);
+        for u in &file.plan.unsupported {
+            if !plan.unsupported.contains(u) {
+                plan.unsupported.push(u.clone());
+            }
+        }
         union(&mut plan.skipped, &file.plan.skipped);
         merged.merged_from.push(MergedInput {
             file: path.display().to_string(),
@@ -175,19 +182,12 @@ fn notes(inputs: &[(PathBuf, RunFile)]) -> Vec<String> {
     }
     let protocol = |f: &RunFile| {
         let p = &f.plan;
-        (
-            p.profile.clone(),
-            p.device,
-            p.batch,
-            p.size,
-            p.warmup,
-            p.iters,
-        )
+        (p.profile.clone(), p.device, p.size, p.warmup, p.iters)
     };
     if let Some((first_path, first)) = inputs.first() {
         if let Some((path, _)) = inputs.iter().find(|(_, f)| protocol(f) != protocol(first)) {
             notes.push(format!(
-                "{} and {} were run with different plans (profile, device, batch, size or iterations): the merged file keeps the first one's plan, and each cell its own settings",
+                "{} and {} were run with different plans (profile, device, size or iterations): the merged file keeps the first one's plan, and each cell its own settings",
                 first_path.display(),
                 path.display()
             ));

@@ -14,7 +14,7 @@ pub fn report(
     format: crate::cli::ReportFormat,
     out: Option<&Path>,
     published: bool,
-    (wide, headline): (bool, bool),
+    (wide, headline, headline_batch): (bool, bool, Option<usize>),
 ) -> Result<i32> {
     use crate::cli::ReportFormat as F;
     if files.is_empty() {
@@ -27,6 +27,7 @@ pub fn report(
     if cells.is_empty() {
         bail!("report: the results files hold no measured cell");
     }
+    report::headline::check_batch(&cells, headline_batch)?;
     let with_published = published || report::paper_protocol(&cells);
     let grids = report::grids(&cells, with_published);
     // a file gets the wide tables; a terminal the headline, unless --wide
@@ -36,8 +37,10 @@ pub fn report(
         report::View::Fit(super::terminal_width())
     };
     let text = match format {
-        F::Table => report::terminal(&cells, with_published, view),
-        F::Md if headline => report::table::markdown(&[report::headline::grid(&cells)]),
+        F::Table => report::terminal(&cells, with_published, view, headline_batch),
+        F::Md if headline => {
+            report::table::markdown(&[report::headline::grid(&cells, headline_batch)])
+        }
         F::Md => report::table::markdown(&grids),
         F::Csv => report::csv::render(&cells)?,
         F::Json => report::json(&cells)?,

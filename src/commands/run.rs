@@ -2,7 +2,7 @@
 //! write, and compare with a baseline.
 
 use crate::bench::progress::Progress;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use super::say;
 use crate::bench::{memory, peak, runner};
@@ -42,6 +42,12 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool, progress: Progress)
             (plan, None)
         }
     };
+    if let Some(b) = args.headline_batch.filter(|b| !plan.batch.contains(b)) {
+        bail!(
+            "--headline-batch {b}: the run's batches are {} (give one of them)",
+            join(&plan.batch)
+        );
+    }
     // baselines live in the results folder; a missing one fails before
     // anything is measured
     let save_as = args
@@ -88,7 +94,7 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool, progress: Progress)
         report::View::Fit(width)
     };
     let published = report::paper_protocol(&file.cells);
-    say(report::terminal(&file.cells, published, view).trim_end());
+    say(report::terminal(&file.cells, published, view, args.headline_batch).trim_end());
     say("");
     let mut written = results::write_siblings(&path, &file)?;
     if args.trace {
@@ -206,7 +212,7 @@ fn preflight(plan: &RunPlan, catalog: &Catalog) -> Result<()> {
     for m in &plan.models {
         let g = zoo::build(catalog.find(m)?, plan.size)?;
         // one session per worker process
-        memory::check(&g, plan.batch, 1)?;
+        memory::check(&g, plan.batch.iter().copied().max().unwrap_or(1), 1)?;
     }
     let cores = cores();
     let busiest = plan.intra_threads * plan.inter_threads;
@@ -226,10 +232,25 @@ fn announce(plan: &RunPlan) {
     for s in &plan.skipped_models {
         eprintln!("note: model '{}' skipped: {}", s.model, s.reason);
     }
+    for u in &plan.unsupported {
+        eprintln!(
+            "note: {} does not run --precision {} on {}: {}",
+            u.framework, u.precision, plan.device, u.reason
+        );
+    }
     eprintln!(
-        "speedbench run: profile {} ({} x {}px, {} timed iterations per cell in {} worker process(es) of {} warm-up each, order seed {}), {} on {}, {} thread(s) intra, {} inter, --optimize {}",
-        plan.profile, plan.batch, plan.size, plan.iters, plan.processes, plan.warmup, plan.order_seed,
+        "speedbench run: profile {} ({} x {}px, {} timed iterations per cell in {} worker process(es) of {} warm-up each, order seed {}), {} on {}, {} thread(s) intra, {} inter, --optimize {}, --precision {}",
+        plan.profile, join(&plan.batch), plan.size, plan.iters, plan.processes, plan.warmup, plan.order_seed,
         plan.frameworks.join("+"), plan.device, plan.intra_threads, plan.inter_threads,
-        plan.optimize.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+        join(&plan.optimize),
+        join(&plan.precision)
     );
+}
+
+/// `1,4,16`.
+fn join<T: ToString>(v: &[T]) -> String {
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }

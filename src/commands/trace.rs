@@ -33,7 +33,7 @@ pub fn trace(
         "speedbench trace: {} on {}, {} x {}px, {} warm-up + {} timed, then one traced pass per cell",
         plan.frameworks.join("+"),
         plan.device,
-        plan.batch,
+        plan.first_batch(),
         plan.size,
         plan.warmup,
         plan.iters

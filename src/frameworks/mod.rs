@@ -4,6 +4,7 @@
 pub mod cuda_stack;
 #[cfg(feature = "ort")]
 pub mod ort;
+pub mod precision;
 #[cfg(feature = "tf")]
 pub mod tf;
 #[cfg(feature = "torch")]
@@ -14,7 +15,7 @@ use ndarray::{Array2, Array4};
 use serde::{Deserialize, Serialize};
 
 use crate::record::Timeline;
-pub use crate::record::{Device, Mode, Optimize, ScheduleRecord, FRAMEWORKS};
+pub use crate::record::{Device, Mode, Optimize, Precision, ScheduleRecord, FRAMEWORKS};
 
 use crate::graph::weights::Weights;
 use crate::graph::{Graph, Shape};
@@ -30,6 +31,9 @@ pub struct PrepareOptions {
     /// mode (see [`PrepareOptions::new`]).
     pub inter_threads: usize,
     pub optimize: Optimize,
+    /// The number format ([`precision`] says where each framework can).
+    #[serde(default)]
+    pub precision: Precision,
     /// Show the framework's own log output.
     pub verbose: bool,
     /// A schedule an earlier process of the cell calibrated and chose: the
@@ -59,6 +63,7 @@ impl PrepareOptions {
                 Mode::Parallel => inter_threads,
             },
             optimize,
+            precision: Precision::Fp32,
             verbose,
             schedule: None,
         }
@@ -166,6 +171,7 @@ pub fn prepare(
     opts: &PrepareOptions,
 ) -> Result<Box<dyn Prepared>> {
     check_cuda_graph(&[opts.optimize], opts.device, &[fw.name().to_string()])?;
+    precision::check(fw.name(), opts.device, opts.precision)?;
     if opts.optimize.rewrites() {
         let (g, w) = crate::graph::fold::fold_batchnorm(graph, weights)?;
         return fw.prepare(&g, &w, opts);

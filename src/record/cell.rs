@@ -8,7 +8,7 @@ use super::process::ProcessRecord;
 use super::stats::Ratio;
 use super::stats::Summary;
 use super::timeline::Trace;
-use super::{Device, Mode, Optimize, Shard};
+use super::{Device, Mode, Optimize, Precision, Setting, Shard};
 
 /// One timed cell: (model, framework, device, mode, batch, size).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -22,6 +22,9 @@ pub struct CellRecord {
     /// `--optimize` level; files from before the option were at `default`.
     #[serde(default)]
     pub optimize: Optimize,
+    /// `--precision`; files from before the option were fp32.
+    #[serde(default)]
+    pub precision: Precision,
     pub batch: usize,
     pub size: usize,
     pub warmup: usize,
@@ -113,6 +116,15 @@ pub struct CellRecord {
 }
 
 impl CellRecord {
+    /// The cell's level, precision and batch.
+    pub fn setting(&self) -> Setting {
+        Setting {
+            optimize: self.optimize,
+            precision: self.precision,
+            batch: self.batch,
+        }
+    }
+
     pub fn images_per_s(&self) -> f64 {
         self.batch as f64 * 1000.0 / self.latency.median
     }
@@ -272,7 +284,7 @@ pub fn busy_cells(cells: &[CellRecord]) -> Vec<String> {
                 c.model,
                 c.framework,
                 c.mode,
-                super::level_suffix(c.optimize),
+                super::setting_suffix(c.optimize, c.precision),
                 c.other_cores().unwrap_or(0.0)
             )
         })
@@ -335,6 +347,12 @@ pub struct Failure {
     pub mode: Option<Mode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimize: Option<Optimize>,
+    /// The cell's precision and batch; absent in files from before they
+    /// were axes (fp32, the run's one batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<usize>,
     pub cause: String,
@@ -343,12 +361,15 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// Whether this failure is of the cell (model, framework, mode, level);
-    /// one from before one process per cell is of every mode and level.
-    pub fn is_of(&self, model: &str, framework: &str, mode: Mode, level: Optimize) -> bool {
+    /// Whether this failure is of the cell (model, framework, mode,
+    /// setting); one from before one process per cell is of every mode and
+    /// level, one from before precisions and batch lists of every one.
+    pub fn is_of(&self, model: &str, framework: &str, mode: Mode, setting: Setting) -> bool {
         self.model == model
             && self.framework == framework
             && self.mode.is_none_or(|m| m == mode)
-            && self.optimize.is_none_or(|o| o == level)
+            && self.optimize.is_none_or(|o| o == setting.optimize)
+            && self.precision.is_none_or(|p| p == setting.precision)
+            && self.batch.is_none_or(|b| b == setting.batch)
     }
 }

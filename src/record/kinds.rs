@@ -64,6 +64,13 @@ impl Mode {
 text_enum!(Device, Cpu = "cpu", Cuda = "cuda");
 text_enum!(Mode, Sequential = "sequential", Parallel = "parallel");
 text_enum!(
+    Precision,
+    Fp32 = "fp32",
+    Bf16 = "bf16",
+    Fp16 = "fp16",
+    Tf32 = "tf32"
+);
+text_enum!(
     Optimize,
     None = "none",
     Default = "default",
@@ -104,6 +111,67 @@ impl Optimize {
     pub fn rewrites(self) -> bool {
         self >= Optimize::Max
     }
+}
+
+/// The number format a cell computes in (`--precision`). Recorded in every
+/// result; reports and comparisons keep cells of different precisions
+/// apart, as they do levels. What each framework does with it, and where it
+/// cannot, is [`crate::frameworks::precision_support`].
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// IEEE single precision throughout (TF32 off on a GPU).
+    #[default]
+    Fp32,
+    /// bfloat16 weights and activations (libtorch), or the framework's
+    /// bfloat16 mixed-precision rewrite (TensorFlow).
+    Bf16,
+    /// IEEE half precision, likewise.
+    Fp16,
+    /// float32 storage, products on TF32 tensor cores (CUDA only).
+    Tf32,
+}
+
+impl Precision {
+    /// Whether this is the default precision (files from before the option
+    /// were all fp32).
+    pub fn is_fp32(&self) -> bool {
+        *self == Precision::Fp32
+    }
+
+    /// How far a cell's logits may be from the fp32 reference: the
+    /// relative L2 error ||y - ref|| / ||ref|| `verify` allows. fp32 and
+    /// TF32 are held to [`crate::verify`]'s element tolerance instead; TF32
+    /// keeps a 10-bit mantissa in its products, as fp16 does.
+    pub fn relative_l2_tolerance(self) -> Option<f64> {
+        match self {
+            Precision::Fp32 => None,
+            Precision::Bf16 => Some(2e-2),
+            Precision::Fp16 | Precision::Tf32 => Some(5e-3),
+        }
+    }
+}
+
+/// A cell's setting beyond its mode: `--optimize` level, `--precision` and
+/// batch. Cells of different settings are never compared with each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct Setting {
+    pub optimize: Optimize,
+    pub precision: Precision,
+    pub batch: usize,
+}
+
+/// How a setting differs from the defaults, as flags: ` --optimize max
+/// --precision bf16`; nothing at `default` and fp32 (the batch is named
+/// by whoever prints it).
+pub fn setting_suffix(optimize: Optimize, precision: Precision) -> String {
+    let mut s = level_suffix(optimize);
+    if !precision.is_fp32() {
+        s.push_str(&format!(" --precision {precision}"));
+    }
+    s
 }
 
 /// ` --optimize LEVEL` where the level is not the default, else nothing.

@@ -17,8 +17,11 @@ mod timeline;
 
 pub use cell::{busy_cells, contrast, group_by_process, levels, CellRecord, Failure};
 pub use file::{write_durably, MergedInput, RunFile, SCHEMA_VERSION};
-pub use kinds::{base_framework, level_suffix, Device, Mode, Optimize, FRAMEWORKS};
-pub use plan::{one_or_many, RunPlan, SkippedModel};
+pub use kinds::{
+    base_framework, level_suffix, setting_suffix, Device, Mode, Optimize, Precision, Setting,
+    FRAMEWORKS,
+};
+pub use plan::{one_or_many, RunPlan, SkippedModel, Unsupported};
 pub use process::{MachineLoad, ProcessRecord, BUSY_CORES};
 pub use schedule::{LaneNodes, ParallelStage, ScheduleRecord, StageNodes};
 pub use shard::{Shard, ShardPlan};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Device, Mode, Optimize, ShardPlan};
+use super::{Device, Mode, Optimize, Precision, Setting, ShardPlan};
 
 /// Plans saved before `--optimize` existed ran at `default`.
 fn default_levels() -> Vec<Optimize> {
@@ -14,6 +14,27 @@ fn default_levels() -> Vec<Optimize> {
 
 fn one() -> usize {
     1
+}
+
+fn fp32() -> Vec<Precision> {
+    vec![Precision::Fp32]
+}
+
+/// A value or a list of values (`16` or `[1, 4, 16]`).
+fn number_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(usize),
+        Many(Vec<usize>),
+    }
+    match OneOrMany::deserialize(d) {
+        Ok(OneOrMany::One(o)) => Ok(vec![o]),
+        Ok(OneOrMany::Many(v)) => Ok(v),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected a batch size or a list of them",
+        )),
+    }
 }
 
 /// A level or a list of levels (`"max"` or `["default", "max"]`).
@@ -45,7 +66,14 @@ pub struct RunPlan {
     /// Plans saved before `--optimize` existed ran at `default`.
     #[serde(default = "default_levels", deserialize_with = "one_or_many")]
     pub optimize: Vec<Optimize>,
-    pub batch: usize,
+    /// `--precision`s, each its own cells; plans saved before the option
+    /// ran fp32.
+    #[serde(default = "fp32")]
+    pub precision: Vec<Precision>,
+    /// Batch sizes (`--batch 1,4,16`), each its own cells; plans saved
+    /// before batch lists hold one number.
+    #[serde(deserialize_with = "number_or_list")]
+    pub batch: Vec<usize>,
     pub size: usize,
     /// Warm-up iterations of each worker process.
     pub warmup: usize,
@@ -74,6 +102,19 @@ pub struct RunPlan {
     /// a whole run (and in files from before shards).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardPlan>,
+    /// Precisions a framework cannot run on the run's device: their cells
+    /// are not run, and the report names each with its reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<Unsupported>,
+}
+
+/// A precision a framework cannot run on the run's device, and why: one
+/// line in a report's notes, not a failure.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Unsupported {
+    pub framework: String,
+    pub precision: Precision,
+    pub reason: String,
 }
 
 /// A model left out of a run, and why.
@@ -84,10 +125,40 @@ pub struct SkippedModel {
 }
 
 impl RunPlan {
-    /// Cells of each (model, framework): one per mode and `--optimize`
-    /// level, each timed in processes of its own.
-    pub fn sessions(&self) -> usize {
-        self.modes.len() * self.optimize.len()
+    /// The settings `framework` runs, in plan order (level, then precision,
+    /// then batch): every combination, less the precisions it cannot run.
+    pub fn settings(&self, framework: &str) -> Vec<Setting> {
+        let mut v = Vec::new();
+        for &optimize in &self.optimize {
+            for &precision in &self.precision {
+                if self.unsupported_reason(framework, precision).is_some() {
+                    continue;
+                }
+                for &batch in &self.batch {
+                    v.push(Setting {
+                        optimize,
+                        precision,
+                        batch,
+                    });
+                }
+            }
+        }
+        v
+    }
+
+    /// Why `framework` (or its base, for an A/A repeat) does not run
+    /// `precision` in this plan, where it does not.
+    pub fn unsupported_reason(&self, framework: &str, precision: Precision) -> Option<&str> {
+        let base = super::base_framework(framework);
+        self.unsupported
+            .iter()
+            .find(|u| u.framework == base && u.precision == precision)
+            .map(|u| u.reason.as_str())
+    }
+
+    /// The first batch: the one a headline shows unless told otherwise.
+    pub fn first_batch(&self) -> usize {
+        self.batch.first().copied().unwrap_or(1)
     }
 
     /// Timed iterations of process `process` of a cell: `iters` shared out

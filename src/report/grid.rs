@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::published;
 use crate::record::stats::{quantile, Ratio};
 use crate::record::CellRecord;
-use crate::record::{Device, Mode, Optimize};
+use crate::record::{Device, Mode, Optimize, Precision};
 
 /// Coefficient of variation above which a cell is marked noisy.
 pub const NOISY_CV: f64 = 0.05;
@@ -25,14 +25,15 @@ pub struct Grid {
     pub notes: Vec<String>,
 }
 
-/// The cells of one column group: same host, device, framework and
-/// `--optimize` level.
+/// The cells of one column group: same host, device, framework,
+/// `--optimize` level and `--precision`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Group {
     pub(super) host: String,
     pub(super) device: Device,
     pub(super) framework: String,
     pub(super) optimize: Optimize,
+    pub(super) precision: Precision,
 }
 
 pub(super) fn framework_rank(f: &str) -> usize {
@@ -50,6 +51,7 @@ pub(super) fn groups(cells: &[CellRecord]) -> Vec<Group> {
             device: c.device,
             framework: c.framework.clone(),
             optimize: c.optimize,
+            precision: c.precision,
         })
         .collect::<BTreeSet<_>>()
         .into_iter()
@@ -60,41 +62,47 @@ pub(super) fn groups(cells: &[CellRecord]) -> Vec<Group> {
             g.device,
             framework_rank(&g.framework),
             g.optimize,
+            g.precision,
         )
     });
     g
 }
 
-/// The note that says at which `--optimize` level(s) the cells ran: a
-/// report never sets a tuned cell beside an untuned one unlabelled.
-fn levels_note(cells: &[CellRecord]) -> (bool, String) {
+/// The notes that say at which `--optimize` level(s) and precision(s) the
+/// cells ran: a report never sets a tuned or reduced-precision cell beside
+/// another unlabelled.
+fn levels_note(cells: &[CellRecord]) -> Vec<String> {
     let levels = crate::record::levels(cells);
     let names: Vec<String> = levels.iter().map(Optimize::to_string).collect();
-    if levels.len() > 1 {
-        (true, format!("Cells ran at different --optimize levels ({}): each column is labelled with its level, so a tuned cell never stands beside an untuned one unmarked.", names.join(", ")))
+    let mut notes = vec![if levels.len() > 1 {
+        format!("Cells ran at different --optimize levels ({}): each column is labelled with its level, so a tuned cell never stands beside an untuned one unmarked.", names.join(", "))
     } else {
-        (
-            false,
-            format!("Every cell ran at --optimize {}.", names.join("")),
-        )
+        format!("Every cell ran at --optimize {}.", names.join(""))
+    }];
+    let precisions: BTreeSet<Precision> = cells.iter().map(|c| c.precision).collect();
+    if precisions.len() > 1 || precisions.iter().any(|p| !p.is_fp32()) {
+        let names: Vec<String> = precisions.iter().map(Precision::to_string).collect();
+        notes.push(format!("Cells ran in --precision {}: each column is labelled with its precision where they differ; a reduced precision's speed is its own, and verify --precision reports how far its logits are from fp32.", names.join(", ")));
     }
+    notes
 }
 
 /// A column group's name: framework and device, the host first when the
-/// groups come from several hosts, the `--optimize` level last when the
-/// cells ran at several.
-pub(super) fn labeller(groups: &[Group], mixed_levels: bool) -> impl Fn(&Group) -> String {
-    let hosts = groups
-        .iter()
-        .map(|g| g.host.as_str())
-        .collect::<BTreeSet<_>>()
-        .len();
+/// groups come from several hosts, the `--optimize` level and the
+/// precision last when the cells ran at several.
+pub(super) fn labeller(groups: &[Group]) -> impl Fn(&Group) -> String {
+    let count = |f: &dyn Fn(&Group) -> String| groups.iter().map(f).collect::<BTreeSet<_>>().len();
+    let hosts = count(&|g| g.host.clone());
+    let mixed_levels = count(&|g| g.optimize.to_string()) > 1;
+    let mixed_precisions = count(&|g| g.precision.to_string()) > 1;
     move |g: &Group| {
-        let level = if mixed_levels {
-            format!(" {}", g.optimize)
-        } else {
-            String::new()
-        };
+        let mut level = String::new();
+        if mixed_levels {
+            level.push_str(&format!(" {}", g.optimize));
+        }
+        if mixed_precisions {
+            level.push_str(&format!(" {}", g.precision));
+        }
         if hosts > 1 {
             format!("{} {} {}{level}", g.host, g.device, g.framework)
         } else {
@@ -129,6 +137,7 @@ pub(super) fn find<'a>(
             && c.device == g.device
             && c.framework == g.framework
             && c.optimize == g.optimize
+            && c.precision == g.precision
             && c.mode == mode
     })
 }
@@ -271,8 +280,8 @@ pub fn percentile(c: &CellRecord, p: f64) -> f64 {
 pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
     let groups = groups(cells);
     let traced = cells.iter().any(|c| c.trace.is_some());
-    let (mixed, level_note) = levels_note(cells);
-    let label = labeller(&groups, mixed);
+    let level_notes = levels_note(cells);
+    let label = labeller(&groups);
     let mut header: Vec<String> = ["model", "batch", "size", "params (M)", "GMACs"]
         .map(String::from)
         .to_vec();
@@ -361,7 +370,7 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
     let mut notes = vec![
         "Times are medians of host-to-host latency in ms over every worker process of a cell. Speedup = sequential median / parallel median (above 1: parallel is faster), 95% CI over processes and iterations (two-level bootstrap, at least the Student-t interval of the per-process medians); 'gain share' = (speedup - 1) / (ideal - 1), the part of the gain the graph's branches allow (work/span, unlimited cores) that the parallel mode got: 0% none, 100% all, below 0 slower ('-': no branches). 'machine ideal' = the cost model's predicted sequential time over the best schedule it found from the per-operation times measured on this machine at each thread count: what branch parallelism can gain here (blank where no cost model scheduled: TensorFlow, the frameworks' own executors).".to_string(),
     ];
-    notes.push(level_note);
+    notes.extend(level_notes);
     if traced {
         notes.push(format!("'par ran' is from one traced pass after the timed ones: threads or streams that ran operations · operations in flight on average (summed operation time / wall time) · share of the branch work that overlapped other work (the same for every cell in the per-cell table's 'ran'); {SEQUENTIAL_MARK} marks a parallel mode that ran one operation at a time."));
     }
@@ -443,6 +452,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "device",
         "mode",
         "optimize",
+        "precision",
         "batch",
         "size",
         "threads intra x inter (requested) · ran",
@@ -472,7 +482,9 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
             framework_rank(&c.framework),
             c.framework.clone(),
             c.optimize,
+            c.precision,
             c.model.clone(),
+            c.batch,
             c.mode,
         )
     });
@@ -487,6 +499,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
                 c.device.to_string(),
                 c.mode.to_string(),
                 c.optimize.to_string(),
+                c.precision.to_string(),
                 c.batch.to_string(),
                 c.size.to_string(),
                 threads_text(c),

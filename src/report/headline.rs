@@ -38,7 +38,7 @@ fn build(cells: &[CellRecord]) -> Headline {
         .iter()
         .map(ToString::to_string)
         .collect();
-    let label = grid::labeller(&groups, levels.len() > 1);
+    let label = grid::labeller(&groups);
     let keys = grid::row_keys(cells);
     let shapes: BTreeSet<(usize, usize)> = keys.iter().map(|k| (k.1, k.2)).collect();
     let (mut noisy, mut serial) = (false, false);
@@ -136,10 +136,60 @@ fn build(cells: &[CellRecord]) -> Headline {
     }
 }
 
-/// The headline of `cells` as a terminal table no wider than `width`
-/// columns: columns are left out in [`DROP_ORDER`] (and the notes say which)
-/// until it fits, and only then are cells cut short; notes are wrapped.
-pub fn render(cells: &[CellRecord], width: usize) -> String {
+/// The batches `cells` hold, in first-seen order (a results file keeps its
+/// plan's order).
+pub fn batches(cells: &[CellRecord]) -> Vec<usize> {
+    let mut v: Vec<usize> = Vec::new();
+    for c in cells {
+        if !v.contains(&c.batch) {
+            v.push(c.batch);
+        }
+    }
+    v
+}
+
+/// Refuses a `--headline-batch` the cells do not hold.
+pub fn check_batch(cells: &[CellRecord], asked: Option<usize>) -> anyhow::Result<()> {
+    let have = batches(cells);
+    match asked {
+        Some(b) if !have.contains(&b) => anyhow::bail!(
+            "--headline-batch {b}: no cell ran at batch {b} (batches measured: {})",
+            have.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The cells of the one batch a headline shows (`asked`, else the first),
+/// and where several were measured the note that says so.
+fn at_batch(cells: &[CellRecord], asked: Option<usize>) -> (Vec<CellRecord>, Option<String>) {
+    let have = batches(cells);
+    let Some(shown) = asked.filter(|b| have.contains(b)).or(have.first().copied()) else {
+        return (Vec::new(), None);
+    };
+    if have.len() < 2 {
+        return (cells.to_vec(), None);
+    }
+    let note = format!(
+        "Batches {} were measured; this headline shows batch {shown} (--headline-batch N for another). Latency, throughput and speedup against batch: the .batch.svg chart and the HTML page; every batch: --wide.",
+        have.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    );
+    (
+        cells.iter().filter(|c| c.batch == shown).cloned().collect(),
+        Some(note),
+    )
+}
+
+/// The headline of `cells` (at one batch: `batch`, else the first) as a
+/// terminal table no wider than `width` columns: columns are left out in
+/// [`DROP_ORDER`] (and the notes say which) until it fits, and only then
+/// are cells cut short; notes are wrapped.
+pub fn render(cells: &[CellRecord], width: usize, batch: Option<usize>) -> String {
+    let (cells, batch_note) = at_batch(cells, batch);
+    let cells = &cells[..];
     let h = build(cells);
     if h.grid.rows.is_empty() {
         return format!("{}\nNo cell was measured.\n", h.grid.title);
@@ -156,6 +206,7 @@ pub fn render(cells: &[CellRecord], width: usize) -> String {
         }
     }
     annotate(&mut g, &h, cells);
+    g.notes.extend(batch_note);
     if !dropped.is_empty() {
         g.notes.push(format!(
             "Left out to fit {width} columns: {}.",
@@ -165,12 +216,14 @@ pub fn render(cells: &[CellRecord], width: usize) -> String {
     table::fitted(&[g], width)
 }
 
-/// The whole headline of `cells` with its notes (`report --format md
-/// --headline`).
-pub fn grid(cells: &[CellRecord]) -> Grid {
-    let h = build(cells);
+/// The whole headline of `cells` (at one batch, as [`render`]) with its
+/// notes (`report --format md --headline`).
+pub fn grid(cells: &[CellRecord], batch: Option<usize>) -> Grid {
+    let (cells, batch_note) = at_batch(cells, batch);
+    let h = build(&cells);
     let mut g = h.grid.clone();
-    annotate(&mut g, &h, cells);
+    annotate(&mut g, &h, &cells);
+    g.notes.extend(batch_note);
     g
 }
 

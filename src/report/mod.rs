@@ -33,12 +33,18 @@ pub enum View {
     Wide,
 }
 
-/// What `run` and `report` print: the headline fitted to the terminal, or
+/// What `run` and `report` print: the headline (of `batch`, else the first)
+/// fitted to the terminal, or
 /// with [`View::Wide`] the tables of [`grids`] in full.
-pub fn terminal(cells: &[CellRecord], with_published: bool, view: View) -> String {
+pub fn terminal(
+    cells: &[CellRecord],
+    with_published: bool,
+    view: View,
+    batch: Option<usize>,
+) -> String {
     match view {
         View::Fit(width) => {
-            let mut out = headline::render(cells, width);
+            let mut out = headline::render(cells, width, batch);
             if let Some(g) = repeats::grid(cells) {
                 out.push('\n');
                 out.push_str(&table::fitted(&[g], width));
@@ -78,7 +84,7 @@ pub fn json(cells: &[CellRecord]) -> anyhow::Result<String> {
 }
 
 /// The sequential cell measured beside a parallel one (same model,
-/// framework, device, batch, size and host).
+/// framework, device, setting (level, precision, batch), size and host).
 pub fn sequential_twin<'a>(cell: &CellRecord, all: &'a [CellRecord]) -> Option<&'a CellRecord> {
     use crate::record::Mode;
     if cell.mode != Mode::Parallel {
@@ -88,9 +94,8 @@ pub fn sequential_twin<'a>(cell: &CellRecord, all: &'a [CellRecord]) -> Option<&
         c.mode == Mode::Sequential
             && c.model == cell.model
             && c.framework == cell.framework
-            && c.optimize == cell.optimize
+            && c.setting() == cell.setting()
             && c.device == cell.device
-            && c.batch == cell.batch
             && c.size == cell.size
             && c.host == cell.host
     })

@@ -3,7 +3,7 @@
 
 use ort::session::builder::GraphOptimizationLevel;
 
-use crate::frameworks::{Mode, Optimize, PrepareOptions};
+use crate::frameworks::{Mode, Optimize, Precision, PrepareOptions};
 
 /// The settings one ONNX Runtime session is built with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,9 @@ pub struct SessionConfig {
     /// The CUDA execution provider's `enable_cuda_graph` (`--optimize
     /// cuda-graph`): the first bound pass is captured, later ones replay it.
     pub cuda_graph: bool,
+    /// The CUDA execution provider's `use_tf32` (`--precision tf32`); off
+    /// otherwise, so that fp32 is plain float32.
+    pub tf32: bool,
 }
 
 impl SessionConfig {
@@ -42,6 +45,7 @@ pub fn session_config(opts: &PrepareOptions) -> SessionConfig {
             Optimize::Default | Optimize::Max | Optimize::CudaGraph => GraphOptimizationLevel::All,
         },
         cuda_graph: opts.optimize == Optimize::CudaGraph,
+        tf32: opts.precision == Precision::Tf32,
         intra_threads: opts.intra_threads,
         parallel_execution: parallel,
         inter_threads: parallel.then_some(opts.inter_threads),

@@ -187,6 +187,7 @@ pub(super) fn session(
         b = b
             .with_execution_providers([CUDA::default()
                 .with_cuda_graph(config.cuda_graph)
+                .with_tf32(config.tf32)
                 .build()
                 .error_on_failure()])
             .map_err(|e| {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::frameworks::{Device, Optimize, PrepareOptions};
+use crate::frameworks::{Device, Optimize, Precision, PrepareOptions};
 
 /// `tensorflow.GPUOptions`, the one field used.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -24,13 +24,23 @@ pub struct OptimizerOptions {
     pub opt_level: i32,
 }
 
-/// `tensorflow.RewriterConfig`, the one field used.
+/// `tensorflow.RewriterConfig`, the fields used.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct RewriterConfig {
     /// Turns grappler (every meta-optimiser pass) off.
     #[prost(bool, tag = "19")]
     pub disable_meta_optimizer: bool,
+    /// The CUDA auto-mixed-precision rewrite (to float16), a `Toggle`.
+    #[prost(int32, tag = "23")]
+    pub auto_mixed_precision: i32,
+    /// oneDNN's auto-mixed-precision rewrite to bfloat16 on the CPU, a
+    /// `Toggle`.
+    #[prost(int32, tag = "31")]
+    pub auto_mixed_precision_onednn_bfloat16: i32,
 }
+
+/// `RewriterConfig.Toggle`'s `ON`.
+const ON: i32 = 1;
 
 /// `tensorflow.GraphOptions`, the fields used.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -84,7 +94,10 @@ impl ConfigProto {
 /// from the options (1 inter-op thread in sequential mode, set by
 /// [`PrepareOptions::new`]), GPUs hidden on `--device cpu`; at `--optimize
 /// none` grappler and the classic optimiser are off, otherwise TensorFlow's
-/// defaults (grappler on) apply.
+/// defaults (grappler on) apply. `--precision bf16` (CPU) and `fp16` (CUDA)
+/// turn on grappler's auto-mixed-precision rewrite to that type; TF32 is
+/// TensorFlow's own default on a GPU that has it (its C API cannot turn it
+/// off, so fp32 on such a GPU is TensorFlow's fp32).
 pub fn session_config(opts: &PrepareOptions) -> ConfigProto {
     let threads = |n: usize| i32::try_from(n.max(1)).unwrap_or(i32::MAX);
     let (device_count, gpu_options) = match opts.device {
@@ -98,13 +111,32 @@ pub fn session_config(opts: &PrepareOptions) -> ConfigProto {
         gpu_options,
         allow_soft_placement: false,
         use_per_session_threads: true,
-        graph_options: (opts.optimize == Optimize::None).then_some(GraphOptions {
-            optimizer_options: Some(OptimizerOptions { opt_level: -1 }),
-            rewrite_options: Some(RewriterConfig {
-                disable_meta_optimizer: true,
-            }),
-        }),
+        graph_options: graph_options(opts),
     }
+}
+
+/// The graph options of a level and precision; `None`: TensorFlow's
+/// defaults.
+fn graph_options(opts: &PrepareOptions) -> Option<GraphOptions> {
+    let mut rewrite = RewriterConfig::default();
+    match (opts.precision, opts.device) {
+        (Precision::Bf16, Device::Cpu) => rewrite.auto_mixed_precision_onednn_bfloat16 = ON,
+        (Precision::Fp16, Device::Cuda) => rewrite.auto_mixed_precision = ON,
+        _ => {}
+    }
+    if opts.optimize == Optimize::None {
+        // the rewrite is a grappler pass: with grappler off a reduced
+        // precision would silently run in fp32, so `prepare` refuses the pair
+        rewrite.disable_meta_optimizer = true;
+        return Some(GraphOptions {
+            optimizer_options: Some(OptimizerOptions { opt_level: -1 }),
+            rewrite_options: Some(rewrite),
+        });
+    }
+    (rewrite != RewriterConfig::default()).then_some(GraphOptions {
+        optimizer_options: None,
+        rewrite_options: Some(rewrite),
+    })
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use prost::Message;
 use tensorflow::{Session, SessionOptions};
 
-use super::{require_cuda, Device, Framework, PrepareOptions, Prepared};
+use super::{require_cuda, Device, Framework, Optimize, Precision, PrepareOptions, Prepared};
 use crate::graph::weights::Weights;
 use crate::graph::Graph;
 use lower::Layout;
@@ -54,6 +54,11 @@ impl Framework for Tf {
                 (Layout::Nchw, "/device:GPU:0")
             }
         };
+        if opts.optimize == Optimize::None
+            && matches!(opts.precision, Precision::Bf16 | Precision::Fp16)
+        {
+            bail!("--precision {} in tf is grappler's auto-mixed-precision rewrite, which --optimize none turns off: time it at default or max", opts.precision);
+        }
         let config = config::session_config(opts);
         let mut options = SessionOptions::new();
         options

@@ -18,7 +18,7 @@ pub(super) struct Stream {
 
 extern "C" {
     pub(super) fn sb_torch_config(out: *mut *const c_char) -> *const c_char;
-    pub(super) fn sb_cuda_disable_tf32() -> *const c_char;
+    pub(super) fn sb_cuda_tf32(allow: i32) -> *const c_char;
     pub(super) fn sb_stream_from_pool(device: i32, out: *mut Stream) -> *const c_char;
     pub(super) fn sb_stream_exchange(s: Stream, prev: *mut Stream) -> *const c_char;
     pub(super) fn sb_stream_synchronize(s: Stream) -> *const c_char;

@@ -77,15 +77,24 @@ pub(super) fn load_cuda_library() -> Result<PathBuf> {
         .context("libtorch is not inside a site-packages")
 }
 
-/// Checks that libtorch sees a GPU, and turns TF32 off.
+/// Checks that libtorch sees a GPU, and turns TF32 off (plain float32
+/// until [`use_tf32`] says otherwise).
 pub(super) fn check_cuda() -> Result<()> {
     require_cuda("torch")?;
     load_cuda().map_err(|e| anyhow!("--device cuda: {e}"))?;
     if !tch::Cuda::is_available() {
         bail!("--device cuda: libtorch_cuda.so is loaded but libtorch sees no CUDA device");
     }
+    use_tf32(false)
+}
+
+/// TF32 tensor-core products in cuBLAS and cuDNN on or off, for the whole
+/// process (a worker runs one cell, so one precision).
+pub(super) fn use_tf32(allow: bool) -> Result<()> {
     // SAFETY: plain setter calls on libtorch's global context.
-    check("disabling TF32", unsafe { ffi::sb_cuda_disable_tf32() })
+    check("setting TF32", unsafe {
+        ffi::sb_cuda_tf32(i32::from(allow))
+    })
 }
 
 /// Makes the calling thread's libtorch operations use `n` intra-op threads.

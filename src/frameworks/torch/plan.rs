@@ -10,7 +10,7 @@ use tch::{Device as TchDevice, Tensor};
 
 use super::ffi::{self, check};
 use super::trace::Span;
-use crate::frameworks::Optimize;
+use crate::frameworks::{Optimize, Precision};
 use crate::graph::weights::Weights;
 use crate::graph::{Graph, NodeId, Op, ResizeMode, Shape};
 
@@ -31,6 +31,19 @@ pub(super) struct Plan {
     inference: bool,
     /// Input and convolution weights in channels-last layout (`max`).
     channels_last: bool,
+    /// The element type of weights and activations (`--precision`).
+    pub(super) kind: tch::Kind,
+}
+
+/// The libtorch element type a precision computes in: bf16 and fp16 are
+/// the weights' and activations' own type; TF32 is float32 storage (the
+/// tensor-core mode is a CUDA setting, [`super::library::use_tf32`]).
+pub(super) fn kind_of(precision: Precision) -> tch::Kind {
+    match precision {
+        Precision::Fp32 | Precision::Tf32 => tch::Kind::Float,
+        Precision::Bf16 => tch::Kind::BFloat16,
+        Precision::Fp16 => tch::Kind::Half,
+    }
 }
 
 /// Autograd off for the calling thread, as far as the level asks.
@@ -75,8 +88,10 @@ impl Plan {
         weights: &Weights,
         device: TchDevice,
         level: Optimize,
+        precision: Precision,
     ) -> Result<Plan> {
         let channels_last_weights = level.rewrites();
+        let kind = kind_of(precision);
         let mut params = Vec::with_capacity(graph.nodes.len());
         for node in &graph.nodes {
             let mut tensors = Vec::new();
@@ -86,6 +101,7 @@ impl Plan {
                 let t = Tensor::f_from_slice(t.data)
                     .and_then(|t| t.f_reshape(shape))
                     .and_then(|t| t.f_to_device(device))
+                    .and_then(|t| t.f_to_kind(kind))
                     .with_context(|| format!("uploading {prefix}.{suffix}"))?;
                 let t = if channels_last_weights && t.dim() == 4 {
                     channels_last(&t)?
@@ -106,6 +122,7 @@ impl Plan {
             classes: int(graph.num_classes()),
             inference: level != Optimize::None,
             channels_last: channels_last_weights,
+            kind,
         })
     }
 
@@ -119,8 +136,14 @@ impl Plan {
         }
     }
 
-    /// The input as the graph's first value: channels-last at `max`.
+    /// The input as the graph's first value: in the plan's element type,
+    /// channels-last at `max`.
     pub(super) fn admit(&self, x: Tensor) -> Result<Tensor> {
+        let x = if x.kind() == self.kind {
+            x
+        } else {
+            x.f_to_kind(self.kind)?
+        };
         if self.channels_last {
             channels_last(&x)
         } else {
@@ -285,8 +308,8 @@ mod tests {
         let g = diamond();
         let w = Weights::seeded(&g, 1);
         let conv_weight = |p: &Plan| p.params[1][0].shallow_clone();
-        let none = Plan::new(&g, &w, TchDevice::Cpu, Optimize::None).unwrap();
-        let max = Plan::new(&g, &w, TchDevice::Cpu, Optimize::Max).unwrap();
+        let none = Plan::new(&g, &w, TchDevice::Cpu, Optimize::None, Precision::Fp32).unwrap();
+        let max = Plan::new(&g, &w, TchDevice::Cpu, Optimize::Max, Precision::Fp32).unwrap();
         // [4, 3, 3, 3] weights: channels-last strides only at max
         assert!(conv_weight(&none).is_contiguous());
         assert!(!conv_weight(&max).is_contiguous());
@@ -301,7 +324,8 @@ mod tests {
         };
         assert!(!made_under(&none));
         assert!(made_under(&max));
-        let default = Plan::new(&g, &w, TchDevice::Cpu, Optimize::Default).unwrap();
+        let default =
+            Plan::new(&g, &w, TchDevice::Cpu, Optimize::Default, Precision::Fp32).unwrap();
         assert!(made_under(&default));
         // the guard is gone with its scope
         assert!(!Tensor::ones([2], (tch::Kind::Float, TchDevice::Cpu)).is_inference());

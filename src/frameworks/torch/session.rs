@@ -11,7 +11,7 @@ use tch::{Device as TchDevice, Tensor};
 use super::config::{schedule_config, ScheduleConfig, ScheduleKind};
 use super::ffi;
 use super::graphs::CudaGraph;
-use super::library::{check_cuda, intra_threads, load_cuda, use_intra_threads};
+use super::library::{check_cuda, intra_threads, load_cuda, use_intra_threads, use_tf32};
 use super::plan::{int, Plan};
 use super::staged::Staged;
 use super::streams::{lanes, pool_stream, synchronize, CurrentStream, Streams};
@@ -74,11 +74,18 @@ impl TorchModel {
             Device::Cpu => TchDevice::Cpu,
             Device::Cuda => {
                 check_cuda()?;
+                use_tf32(opts.precision == crate::frameworks::Precision::Tf32)?;
                 TchDevice::Cuda(0)
             }
         };
         let _no_grad = tch::no_grad_guard();
-        let plan = Arc::new(Plan::new(graph, weights, device, opts.optimize)?);
+        let plan = Arc::new(Plan::new(
+            graph,
+            weights,
+            device,
+            opts.optimize,
+            opts.precision,
+        )?);
         let config = schedule_config(opts, analyse(graph).max_parallel_branches);
         let (workers, intra) = (config.workers, config.intra_threads);
         let schedule = match config.kind {
@@ -359,6 +366,7 @@ impl Prepared for TorchModel {
         let y = y
             .f_reshape([batch, self.plan.classes])?
             .f_to_device(TchDevice::Cpu)?
+            .f_to_kind(tch::Kind::Float)?
             .f_contiguous()?;
         if let TchDevice::Cuda(i) = self.device {
             tch::Cuda::synchronize(int(i));

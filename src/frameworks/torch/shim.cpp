@@ -62,11 +62,12 @@ const char* sb_torch_config(const char** out) {
   });
 }
 
-// Plain float32 on the GPU: no TF32 in cuDNN convolutions or cuBLAS.
-const char* sb_cuda_disable_tf32() {
-  return guarded([] {
-    at::globalContext().setAllowTF32CuDNN(false);
-    at::globalContext().setAllowTF32CuBLAS(false);
+// TF32 in cuDNN convolutions and cuBLAS on (--precision tf32) or off
+// (plain float32).
+const char* sb_cuda_tf32(int32_t allow) {
+  return guarded([&] {
+    at::globalContext().setAllowTF32CuDNN(allow != 0);
+    at::globalContext().setAllowTF32CuBLAS(allow != 0);
   });
 }
 

@@ -32,7 +32,16 @@ fn diamond_stage(lane_threads: usize) -> (crate::record::Trace, Vec<String>) {
     // cores
     let g = crate::trace::tests::diamond_of(64, 128);
     let w = Weights::seeded(&g, 1);
-    let plan = Arc::new(Plan::new(&g, &w, tch::Device::Cpu, Optimize::Default).unwrap());
+    let plan = Arc::new(
+        Plan::new(
+            &g,
+            &w,
+            tch::Device::Cpu,
+            Optimize::Default,
+            crate::frameworks::Precision::Fp32,
+        )
+        .unwrap(),
+    );
     let id = |n: &str| g.nodes.iter().position(|m| m.name == n).unwrap();
     let lane = |n: &str| Lane {
         nodes: vec![id(n)],
