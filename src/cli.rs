@@ -92,6 +92,9 @@ pub enum ReportFormat {
     /// The traced passes as an SVG of timelines (ideal, sequential,
     /// parallel per model).
     Timeline,
+    /// Latency, throughput and speedup against batch, per model, as SVG
+    /// (files of several batches: `run --batch 1,4,16`).
+    Batches,
     /// The traced passes as Chrome trace-event JSON (Perfetto,
     /// chrome://tracing).
     Trace,

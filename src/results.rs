@@ -68,9 +68,13 @@ pub fn start(plan: &RunPlan, machine_peak: Option<MachinePeak>) -> Result<(PathB
 }
 
 /// Writes the CSV, markdown, HTML page and (when a cell was measured) SVG
-/// beside the results file `path`; returns the extensions written.
+/// beside the results file `path`, the batch curves where it holds several
+/// batches; returns the extensions written.
 pub fn write_siblings(path: &Path, file: &RunFile) -> Result<Vec<&'static str>> {
-    let grids = report::grids(&file.cells, report::paper_protocol(&file.cells));
+    let mut grids = report::grids(&file.cells, report::paper_protocol(&file.cells));
+    if let Some(g) = grids.first_mut() {
+        g.notes.extend(report::unsupported_notes(&[&file.plan]));
+    }
     let mut written = vec![];
     let mut write = |ext: &'static str, text: String| -> Result<()> {
         let p = path.with_extension(ext);
@@ -82,6 +86,9 @@ pub fn write_siblings(path: &Path, file: &RunFile) -> Result<Vec<&'static str>> 
     write("md", report::table::markdown(&grids))?;
     if !file.cells.is_empty() {
         write("svg", report::svg::render(&file.cells)?)?;
+    }
+    if let Some(curves) = report::batches::render(&file.cells) {
+        write("batch.svg", curves?)?;
     }
     if let Some(timelines) = report::gantt::render(&file.cells) {
         write("timeline.svg", timelines)?;

@@ -21,15 +21,22 @@ pub fn report(
         bail!("report: give at least one results JSON file");
     }
     let mut cells = Vec::new();
+    let mut plans = Vec::new();
     for f in files {
-        cells.extend(RunFile::load(f)?.cells);
+        let file = RunFile::load(f)?;
+        cells.extend(file.cells);
+        plans.push(file.plan);
     }
+    let unsupported = report::unsupported_notes(&plans.iter().collect::<Vec<_>>());
     if cells.is_empty() {
         bail!("report: the results files hold no measured cell");
     }
     report::headline::check_batch(&cells, headline_batch)?;
     let with_published = published || report::paper_protocol(&cells);
-    let grids = report::grids(&cells, with_published);
+    let mut grids = report::grids(&cells, with_published);
+    if let Some(g) = grids.first_mut() {
+        g.notes.extend(unsupported.iter().cloned());
+    }
     // a file gets the wide tables; a terminal the headline, unless --wide
     let view = if wide || out.is_some() {
         report::View::Wide
@@ -37,15 +44,27 @@ pub fn report(
         report::View::Fit(super::terminal_width())
     };
     let text = match format {
-        F::Table => report::terminal(&cells, with_published, view, headline_batch),
+        F::Table if view == report::View::Wide => report::table::terminal(&grids),
+        F::Table => {
+            let mut text = report::terminal(&cells, with_published, view, headline_batch);
+            for n in &unsupported {
+                text.push_str(&report::table::wrap(n, super::terminal_width()));
+            }
+            text
+        }
         F::Md if headline => {
-            report::table::markdown(&[report::headline::grid(&cells, headline_batch)])
+            let mut g = report::headline::grid(&cells, headline_batch);
+            g.notes.extend(unsupported.iter().cloned());
+            report::table::markdown(&[g])
         }
         F::Md => report::table::markdown(&grids),
         F::Csv => report::csv::render(&cells)?,
         F::Json => report::json(&cells)?,
         F::Svg => report::svg::render(&cells)?,
         F::Html => report::html::render(&cells, &grids, None)?,
+        F::Batches => report::batches::render(&cells).context(
+            "report --format batches: the files hold one batch only (run --batch 1,4,16 measures several)",
+        )??,
         F::Timeline => report::gantt::render(&cells)
             .context("report --format timeline: no cell has a traced pass (results from before traces, or every trace failed)")?,
         F::Trace => {

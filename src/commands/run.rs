@@ -95,6 +95,9 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool, progress: Progress)
     };
     let published = report::paper_protocol(&file.cells);
     say(report::terminal(&file.cells, published, view, args.headline_batch).trim_end());
+    for note in report::unsupported_notes(&[&file.plan]) {
+        say(report::table::wrap(&note, width).trim_end());
+    }
     say("");
     let mut written = results::write_siblings(&path, &file)?;
     if args.trace {

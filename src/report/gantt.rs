@@ -57,10 +57,20 @@ struct Band<'a> {
 fn bands_of<'a>(cells: &[&'a CellRecord]) -> Vec<Band<'a>> {
     let mut out = Vec::new();
     let mut sorted: Vec<&&CellRecord> = cells.iter().collect();
-    sorted.sort_by_key(|c| (framework_rank(&c.framework), c.optimize, c.mode));
+    sorted.sort_by_key(|c| {
+        (
+            framework_rank(&c.framework),
+            c.optimize,
+            c.precision,
+            c.mode,
+        )
+    });
     for c in sorted {
         let Some(t) = &c.trace else { continue };
-        let name = format!("{} {} {}", c.framework, c.device, c.optimize);
+        let name = format!(
+            "{} {} {} {}",
+            c.framework, c.device, c.optimize, c.precision
+        );
         if let (Mode::Sequential, Some(ideal)) = (c.mode, &t.ideal) {
             out.push(Band {
                 label: format!("{name} · ideal"),

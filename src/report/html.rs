@@ -157,9 +157,13 @@ pub fn render(cells: &[CellRecord], grids: &[Grid], history: Option<&str>) -> Re
     } else {
         Some(super::svg::render(cells)?)
     };
+    let curves = super::batches::render(cells).transpose()?;
     let mut sections = vec![("paper", "Sequential and parallel")];
     if charts.is_some() {
         sections.push(("charts", "Charts"));
+    }
+    if curves.is_some() {
+        sections.push(("batches", "Batch sweep"));
     }
     if timelines.is_some() {
         sections.push(("timelines", "Timelines"));
@@ -178,6 +182,14 @@ pub fn render(cells: &[CellRecord], grids: &[Grid], history: Option<&str>) -> Re
     }
     if let Some(svg) = &charts {
         chart(&mut out, "charts", "Median time and speedup per cell", svg);
+    }
+    if let Some(svg) = &curves {
+        chart(
+            &mut out,
+            "batches",
+            "Latency, throughput and speedup against batch (sequential solid, parallel light)",
+            svg,
+        );
     }
     if let Some(svg) = &timelines {
         chart(

@@ -1,5 +1,6 @@
 //! Rendering records: pure functions from records to text or SVG.
 
+pub mod batches;
 pub mod comparison;
 pub mod csv;
 pub mod gantt;
@@ -22,6 +23,25 @@ pub fn grids(cells: &[CellRecord], with_published: bool) -> Vec<grid::Grid> {
     let mut g = vec![grid::paper(cells, with_published), grid::detail(cells)];
     g.extend(repeats::grid(cells));
     g
+}
+
+/// One note per precision a framework could not run, with its reason
+/// ("tf does not run --precision fp16 on cpu: ..."), from the plans of
+/// the results files, each once.
+pub fn unsupported_notes(plans: &[&crate::record::RunPlan]) -> Vec<String> {
+    let mut notes: Vec<String> = Vec::new();
+    for p in plans {
+        for u in &p.unsupported {
+            let note = format!(
+                "Not supported: {} does not run --precision {} on {}: {}.",
+                u.framework, u.precision, p.device, u.reason
+            );
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
+    }
+    notes
 }
 
 /// How a terminal shows records.

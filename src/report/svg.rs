@@ -7,40 +7,50 @@ use plotters::prelude::*;
 
 use super::grid::{percentile, speedup};
 use crate::record::CellRecord;
-use crate::record::{Mode, Optimize};
+use crate::record::{Mode, Optimize, Precision};
 
 const WIDTH: u32 = 1100;
 const HEIGHT: u32 = 900;
 
-/// A framework's bars; `level` is set when the cells hold several
-/// `--optimize` levels, so that each level is its own series and no bar
-/// mixes tuned and untuned cells.
+/// A framework's bars; `level` and `precision` are set when the cells hold
+/// several `--optimize` levels or precisions, so that each is its own
+/// series and no bar mixes tuned and untuned, or fp32 and bf16, cells.
 #[derive(Debug, Clone, PartialEq)]
 struct Series {
     framework: String,
     level: Option<Optimize>,
+    precision: Option<Precision>,
 }
 
+/// Whether the cells hold several levels, and several precisions.
+type Mixed = (bool, bool);
+
 impl Series {
-    fn of(c: &CellRecord, mixed: bool) -> Series {
+    fn of(c: &CellRecord, (levels, precisions): Mixed) -> Series {
         Series {
             framework: c.framework.clone(),
-            level: mixed.then_some(c.optimize),
+            level: levels.then_some(c.optimize),
+            precision: precisions.then_some(c.precision),
         }
     }
 
     fn holds(&self, c: &CellRecord) -> bool {
-        c.framework == self.framework && self.level.is_none_or(|l| l == c.optimize)
+        c.framework == self.framework
+            && self.level.is_none_or(|l| l == c.optimize)
+            && self.precision.is_none_or(|p| p == c.precision)
     }
 }
 
 impl std::fmt::Display for Series {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.framework)?;
-        match self.level {
-            Some(l) => write!(f, " {l}"),
-            None => Ok(()),
+        if let Some(l) = self.level {
+            write!(f, " {l}")?;
         }
+        if let Some(p) = self.precision {
+            write!(f, " {p}")?;
+        }
+        Ok(())
     }
 }
 
@@ -66,7 +76,7 @@ fn colour(series: &Series, mode: Mode) -> RGBColor {
 }
 
 /// Model names in first-seen order, and the (series, mode) bars.
-fn axes(cells: &[CellRecord], mixed: bool) -> (Vec<String>, Vec<(Series, Mode)>) {
+fn axes(cells: &[CellRecord], mixed: Mixed) -> (Vec<String>, Vec<(Series, Mode)>) {
     let mut models: Vec<String> = Vec::new();
     let mut series: Vec<(Series, Mode)> = Vec::new();
     for c in cells {
@@ -86,6 +96,7 @@ fn axes(cells: &[CellRecord], mixed: bool) -> (Vec<String>, Vec<(Series, Mode)>)
                 .unwrap_or(99),
             s.framework.clone(),
             s.level,
+            s.precision,
             *m,
         )
     });
@@ -151,12 +162,21 @@ pub(crate) fn legend<'a, 'b: 'a>(
         .map_err(err)
 }
 
-/// Renders the report as one SVG document.
+/// Renders the report as one SVG document, at one batch (the first; the
+/// batch sweep has its own chart, [`super::batches`]).
 pub fn render(cells: &[CellRecord]) -> Result<String> {
-    if cells.is_empty() {
+    let Some(first) = cells.first() else {
         return Err(anyhow!("no cells to plot"));
-    }
-    let mixed = crate::record::levels(cells).len() > 1;
+    };
+    let cells: Vec<CellRecord> = cells
+        .iter()
+        .filter(|c| c.batch == first.batch)
+        .cloned()
+        .collect();
+    let cells = &cells[..];
+    let precisions: std::collections::BTreeSet<Precision> =
+        cells.iter().map(|c| c.precision).collect();
+    let mixed = (crate::record::levels(cells).len() > 1, precisions.len() > 1);
     let (models, series) = axes(cells, mixed);
     let find = |m: &str, s: &Series, mode: Mode| {
         cells

@@ -1,0 +1,279 @@
+//! The batch sweep (`run --batch 1,4,16`) as curves: per model, the median
+//! latency and the throughput (images/s) against batch, sequential and
+//! parallel, and the parallel/sequential speedup against batch with its 95%
+//! interval, so that the batch where branch parallelism stops paying reads
+//! off the chart. `RESULTS.batch.svg` beside a run of several batches, and
+//! a section of the HTML page.
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+
+use super::grid::{framework_rank, speedup};
+use super::svg::{err, legend};
+use crate::record::{CellRecord, Mode, Optimize, Precision};
+
+const WIDTH: u32 = 1200;
+/// Height of one model's row of three charts.
+const ROW: u32 = 300;
+
+/// One curve's cells: a framework at one level and precision.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Curve {
+    rank: usize,
+    framework: String,
+    optimize: Optimize,
+    precision: Precision,
+}
+
+impl Curve {
+    fn of(c: &CellRecord) -> Curve {
+        Curve {
+            rank: framework_rank(&c.framework),
+            framework: c.framework.clone(),
+            optimize: c.optimize,
+            precision: c.precision,
+        }
+    }
+
+    fn holds(&self, c: &CellRecord) -> bool {
+        c.framework == self.framework
+            && c.optimize == self.optimize
+            && c.precision == self.precision
+    }
+}
+
+/// The batches of `cells`, smallest first.
+pub fn batches(cells: &[CellRecord]) -> Vec<usize> {
+    let mut b: Vec<usize> = cells.iter().map(|c| c.batch).collect();
+    b.sort_unstable();
+    b.dedup();
+    b
+}
+
+/// One point of a curve: (batch index, value, interval).
+type Point = (f64, f64, Option<(f64, f64)>);
+
+/// What each chart of a model's row draws for a curve and mode.
+fn points(cells: &[&CellRecord], curve: &Curve, mode: Mode, sizes: &[usize]) -> [Vec<Point>; 2] {
+    let mut latency = Vec::new();
+    let mut throughput = Vec::new();
+    for (i, &b) in sizes.iter().enumerate() {
+        if let Some(c) = cells
+            .iter()
+            .rev()
+            .find(|c| curve.holds(c) && c.mode == mode && c.batch == b)
+        {
+            let ci = c.latency.median_ci;
+            latency.push((i as f64, c.latency.median, Some(ci)));
+            let per_s = |ms: f64| b as f64 * 1000.0 / ms;
+            throughput.push((i as f64, c.images_per_s(), Some((per_s(ci.1), per_s(ci.0)))));
+        }
+    }
+    [latency, throughput]
+}
+
+/// The speedup curve: (batch index, seq / par, its 95% interval).
+fn speedups(cells: &[&CellRecord], curve: &Curve, sizes: &[usize]) -> Vec<Point> {
+    let find = |mode: Mode, b: usize| {
+        cells
+            .iter()
+            .rev()
+            .find(|c| curve.holds(c) && c.mode == mode && c.batch == b)
+    };
+    sizes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &b)| {
+            let r = speedup(find(Mode::Sequential, b)?, find(Mode::Parallel, b)?);
+            Some((i as f64, r.value, Some(r.ci)))
+        })
+        .collect()
+}
+
+fn colour(index: usize) -> RGBColor {
+    let palette = [
+        RGBColor(31, 119, 180),
+        RGBColor(230, 110, 20),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 103, 189),
+        RGBColor(214, 39, 40),
+        RGBColor(140, 86, 75),
+    ];
+    palette[index % palette.len()]
+}
+
+/// The curves' names: the framework, with the level and precision where
+/// the cells hold several.
+fn namer(curves: &[Curve]) -> impl Fn(&Curve) -> String {
+    let levels = curves
+        .iter()
+        .map(|c| c.optimize)
+        .collect::<std::collections::BTreeSet<_>>();
+    let precisions = curves
+        .iter()
+        .map(|c| c.precision)
+        .collect::<std::collections::BTreeSet<_>>();
+    move |c: &Curve| {
+        let mut s = c.framework.clone();
+        if levels.len() > 1 {
+            s.push_str(&format!(" {}", c.optimize));
+        }
+        if precisions.len() > 1 {
+            s.push_str(&format!(" {}", c.precision));
+        }
+        s
+    }
+}
+
+/// The curves of `cells` as one SVG document; `None` where the cells hold
+/// fewer than two batches (nothing to draw against).
+pub fn render(cells: &[CellRecord]) -> Option<Result<String>> {
+    let sizes = batches(cells);
+    if sizes.len() < 2 {
+        return None;
+    }
+    Some(draw(cells, &sizes))
+}
+
+fn draw(cells: &[CellRecord], sizes: &[usize]) -> Result<String> {
+    let mut models: Vec<&str> = Vec::new();
+    for c in cells {
+        if !models.contains(&c.model.as_str()) {
+            models.push(&c.model);
+        }
+    }
+    let mut curves: Vec<Curve> = cells.iter().map(Curve::of).collect();
+    curves.sort();
+    curves.dedup();
+    let name = namer(&curves);
+    let height = ROW * models.len().max(1) as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let rows = root.split_evenly((models.len(), 3));
+        let label = |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                sizes
+                    .get(i as usize)
+                    .map_or(String::new(), ToString::to_string)
+            } else {
+                String::new()
+            }
+        };
+        let x_range = -0.3f64..(sizes.len() as f64 - 0.7);
+        for (m, model) in models.iter().enumerate() {
+            let mine: Vec<&CellRecord> = cells.iter().filter(|c| c.model == *model).collect();
+            let size = mine.first().map_or(0, |c| c.size);
+            let device = mine.first().map_or(String::new(), |c| c.device.to_string());
+            let mut charts: [Vec<(String, Mode, Vec<Point>)>; 2] = [Vec::new(), Vec::new()];
+            let mut gains: Vec<(String, Vec<Point>)> = Vec::new();
+            for curve in &curves {
+                for mode in [Mode::Sequential, Mode::Parallel] {
+                    let [l, t] = points(&mine, curve, mode, sizes);
+                    if !l.is_empty() {
+                        charts[0].push((name(curve), mode, l));
+                        charts[1].push((name(curve), mode, t));
+                    }
+                }
+                let s = speedups(&mine, curve, sizes);
+                if !s.is_empty() {
+                    gains.push((name(curve), s));
+                }
+            }
+            let titles = [
+                format!("{model} ({size} px, {device}): median latency, ms (solid seq, light par)"),
+                format!("{model}: throughput, images/s (solid seq, light par)"),
+                format!("{model}: speedup seq/par (95% CI)"),
+            ];
+            for (k, area) in rows[m * 3..m * 3 + 3].iter().enumerate() {
+                let series: Vec<(String, Option<Mode>, &Vec<Point>)> = if k < 2 {
+                    charts[k]
+                        .iter()
+                        .map(|(n, md, p)| (n.clone(), Some(*md), p))
+                        .collect()
+                } else {
+                    gains.iter().map(|(n, p)| (n.clone(), None, p)).collect()
+                };
+                let hi = series
+                    .iter()
+                    .flat_map(|(_, _, p)| p.iter().map(|q| q.2.map_or(q.1, |c| c.1).max(q.1)))
+                    .fold(if k == 2 { 1.0 } else { 0.0 }, f64::max);
+                let lo = if k == 2 {
+                    series
+                        .iter()
+                        .flat_map(|(_, _, p)| p.iter().map(|q| q.2.map_or(q.1, |c| c.0)))
+                        .fold(1.0f64, f64::min)
+                        * 0.95
+                } else {
+                    0.0
+                };
+                let mut chart = ChartBuilder::on(area)
+                    .caption(&titles[k], ("sans-serif", 14))
+                    .margin(8)
+                    .x_label_area_size(30)
+                    .y_label_area_size(50)
+                    .build_cartesian_2d(x_range.clone(), lo..(hi * 1.25).max(lo + 1e-3))
+                    .map_err(err)?;
+                chart
+                    .configure_mesh()
+                    .disable_x_mesh()
+                    .max_light_lines(1)
+                    .x_labels(sizes.len() * 2 + 1)
+                    .x_label_formatter(&label)
+                    .x_desc("batch")
+                    .draw()
+                    .map_err(err)?;
+                if k == 2 {
+                    chart
+                        .draw_series(std::iter::once(PathElement::new(
+                            vec![(x_range.start, 1.0), (x_range.end, 1.0)],
+                            BLACK.mix(0.5).stroke_width(1),
+                        )))
+                        .map_err(err)?;
+                }
+                for (j, (n, mode, pts)) in series.iter().enumerate() {
+                    let index = curves.iter().position(|c| name(c) == *n).unwrap_or(j);
+                    let col = colour(index);
+                    // parallel dashed-light, sequential solid
+                    let style = match mode {
+                        Some(Mode::Parallel) => col.mix(0.55).stroke_width(2),
+                        _ => col.stroke_width(2),
+                    };
+                    let line: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
+                    let what = match mode {
+                        Some(m) => format!("{n} {m}"),
+                        None => n.clone(),
+                    };
+                    chart
+                        .draw_series(LineSeries::new(line.clone(), style))
+                        .map_err(err)?
+                        .label(what)
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], style));
+                    chart
+                        .draw_series(
+                            line.iter()
+                                .map(|&(x, y)| Circle::new((x, y), 3, style.filled())),
+                        )
+                        .map_err(err)?;
+                    chart
+                        .draw_series(pts.iter().filter_map(|p| {
+                            p.2.map(|(a, b)| PathElement::new(vec![(p.0, a), (p.0, b)], style))
+                        }))
+                        .map_err(err)?;
+                }
+                // one legend per row, on the speedup chart: a curve's
+                // colour is the same in all three
+                if k == 2 {
+                    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+                }
+            }
+        }
+        root.present().map_err(err)?;
+    }
+    if svg.is_empty() {
+        return Err(anyhow!("drawing the batch curves: nothing drawn"));
+    }
+    Ok(svg)
+}
