@@ -406,6 +406,10 @@ pub enum Command {
         /// The optimisation level, as for `run`.
         #[arg(long, default_value_t = Optimize::Default, value_name = "none|default|max|cuda-graph")]
         optimize: Optimize,
+        /// The number format, as for `run` (the logits are written as
+        /// float32 whatever it is).
+        #[arg(long, default_value_t = Precision::Fp32, value_name = "fp32|bf16|fp16|tf32")]
+        precision: Precision,
     },
     /// Write a model as ONNX.
     Export {
@@ -452,6 +456,13 @@ pub enum Command {
         /// framework, sequential, on the CPU, at `default`.
         #[arg(long, default_value_t = Optimize::Default, value_name = "none|default|max|cuda-graph")]
         optimize: Optimize,
+        /// The number format of the compared runs; the reference is fp32.
+        /// A reduced precision is held to its own tolerance instead of
+        /// --tolerance: relative L2 error ||y - ref|| / ||ref|| at most 2e-2
+        /// (bf16) or 5e-3 (fp16, tf32), and the same top-1 class on every
+        /// input. A framework that cannot run it is listed as skipped.
+        #[arg(long, default_value_t = Precision::Fp32, value_name = "fp32|bf16|fp16|tf32")]
+        precision: Precision,
         /// How to print the comparison.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,

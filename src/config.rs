@@ -475,11 +475,11 @@ mod tests {
             p.models,
             ["resnet50", "se_resnet50", "resnext50", "scalenet50"]
         );
-        assert_eq!((p.batch, p.size, p.iters), (1, 128, 10));
+        assert_eq!((p.batch.clone(), p.size, p.iters), (vec![1], 128, 10));
         assert_eq!(p.modes, [Mode::Sequential, Mode::Parallel]);
         // one key of a built-in profile, and a new profile of the user's
         let p = plan_with("[profiles.smoke]\niters = 3\n", &[]).unwrap();
-        assert_eq!((p.batch, p.size, p.iters), (1, 128, 3));
+        assert_eq!((p.batch.clone(), p.size, p.iters), (vec![1], 128, 3));
         let h = Harness::parse(
             "[profiles.mine]\nbatch = 2\nsize = 64\nwarmup = 0\niters = 1\n",
             Path::new("h.toml"),
@@ -543,7 +543,7 @@ mod tests {
         r.size = Some(128);
         r.warmup = Some(0);
         r.iters = Some(1);
-        assert_eq!(plan(&r, &Catalog::built_in().unwrap()).unwrap().batch, 2);
+        assert_eq!(plan(&r, &Catalog::built_in().unwrap()).unwrap().batch, [2]);
     }
 
     #[test]
@@ -609,5 +609,47 @@ mod tests {
         );
         assert!(Optimize::CudaGraph.rewrites() && Optimize::Max.rewrites());
         assert!(!Optimize::Default.rewrites() && !Optimize::None.rewrites());
+    }
+
+    #[test]
+    fn precisions_and_batches_are_lists_each_its_own_cells() {
+        let cat = Catalog::built_in().unwrap();
+        let mut r = request(None);
+        r.frameworks = vec!["ort".into(), "torch".into(), "tf".into()];
+        r.models = vec!["resnet50".into()];
+        r.precision = vec![Precision::Bf16, Precision::Fp32, Precision::Bf16];
+        r.batch = vec![4, 1, 4];
+        r.device = Some(Device::Cpu);
+        let p = plan(&r, &cat).unwrap();
+        // repeats dropped, the order kept
+        assert_eq!(p.precision, [Precision::Bf16, Precision::Fp32]);
+        assert_eq!(p.batch, [4, 1]);
+        // ort has no bf16 on the CPU: recorded once with its reason
+        assert_eq!(p.unsupported.len(), 1, "{:?}", p.unsupported);
+        assert_eq!(
+            (p.unsupported[0].framework.as_str(), p.unsupported[0].precision),
+            ("ort", Precision::Bf16)
+        );
+        assert!(p.unsupported[0].reason.contains("bf16"));
+        // its cells: fp32 at both batches; torch's: both precisions
+        assert_eq!(p.settings("ort").len(), 2);
+        assert_eq!(p.settings("torch").len(), 4);
+        assert_eq!(p.settings("ort#2"), p.settings("ort"));
+        // no flag: fp32 and the profile's batch
+        let d = plan(&request(None), &cat).unwrap();
+        assert_eq!((d.precision.clone(), d.batch.clone()), (vec![Precision::Fp32], vec![1]));
+        assert!(d.unsupported.is_empty());
+        // harness.toml's [matrix] precision, one or a list
+        let h = plan_with("[matrix]\nprecision = \"fp16\"\n", &["resnet50"]);
+        let e = h.unwrap_err().to_string();
+        assert!(e.contains("--precision: no framework of this run can run fp16 on"), "{e}");
+        assert!(e.contains("ort fp16:"), "{e}");
+        let both = plan_with("[matrix]\nprecision = [\"fp32\", \"fp16\"]\n", &["resnet50"]).unwrap();
+        assert_eq!(both.precision, [Precision::Fp32, Precision::Fp16]);
+        assert_eq!(both.settings("ort").len(), 1);
+        // a zero batch anywhere in the list is refused
+        r.batch = vec![1, 0];
+        let e = plan(&r, &cat).unwrap_err().to_string();
+        assert!(e.starts_with("--batch must be at least 1"), "{e}");
     }
 }

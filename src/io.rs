@@ -216,9 +216,40 @@ pub fn compare_logits(a: &Array2<f32>, b: &Array2<f32>) -> Result<(f64, f64, usi
     Ok((max_diff, rel, agree))
 }
 
+/// ||a - b|| / ||b|| over every element (infinite where `a` holds a
+/// non-finite value or `b` is all zeros and `a` is not).
+pub fn relative_l2(a: &Array2<f32>, b: &Array2<f32>) -> Result<f64> {
+    if a.shape() != b.shape() {
+        bail!("shapes differ: {:?} vs {:?}", a.shape(), b.shape());
+    }
+    let sq = |it: &mut dyn Iterator<Item = f64>| it.map(|v| v * v).sum::<f64>().sqrt();
+    let diff = sq(&mut a.iter().zip(b.iter()).map(|(x, y)| f64::from(*x) - f64::from(*y)));
+    let norm = sq(&mut b.iter().map(|y| f64::from(*y)));
+    Ok(match (diff.is_finite(), norm > 0.0) {
+        (false, _) => f64::INFINITY,
+        (true, true) => diff / norm,
+        (true, false) if diff == 0.0 => 0.0,
+        (true, false) => f64::INFINITY,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_l2_is_the_norm_of_the_difference_over_the_reference() {
+        let b = Array2::from_shape_vec((1, 2), vec![3.0f32, 4.0]).unwrap();
+        let a = Array2::from_shape_vec((1, 2), vec![3.0f32, 4.5]).unwrap();
+        assert_eq!(relative_l2(&a, &b).unwrap(), 0.1);
+        assert_eq!(relative_l2(&b, &b).unwrap(), 0.0);
+        let nan = Array2::from_shape_vec((1, 2), vec![f32::NAN, 4.0]).unwrap();
+        assert_eq!(relative_l2(&nan, &b).unwrap(), f64::INFINITY);
+        let zero = Array2::zeros((1, 2));
+        assert_eq!(relative_l2(&zero, &zero).unwrap(), 0.0);
+        assert_eq!(relative_l2(&b, &zero).unwrap(), f64::INFINITY);
+        assert!(relative_l2(&b, &Array2::zeros((2, 2))).is_err());
+    }
 
     /// An .npy file of `descr` values with `shape`, holding `data`.
     fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {

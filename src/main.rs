@@ -41,6 +41,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             device,
             mode,
             optimize,
+            precision,
         } => {
             let modes = mode.modes();
             if modes.len() != 1 {
@@ -55,7 +56,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 output,
                 (*device).into(),
                 modes[0],
-                *optimize,
+                (*optimize, *precision),
                 cli.verbose,
             )
         }
@@ -82,6 +83,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             tolerance,
             device,
             optimize,
+            precision,
             format,
         } => commands::verify(
             &catalog()?,
@@ -91,7 +93,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             weights.clone(),
             *tolerance,
             (*device).into(),
-            *optimize,
+            (*optimize, *precision),
             *format,
             cli.verbose,
         ),

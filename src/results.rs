@@ -54,6 +54,7 @@ pub fn start(plan: &RunPlan, machine_peak: Option<MachinePeak>) -> Result<(PathB
         finished: None,
         env: env::capture(),
         machine_peak,
+        precision_peaks: Default::default(),
         plan: plan.clone(),
         cells: vec![],
         failures: vec![],

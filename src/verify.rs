@@ -12,7 +12,7 @@ use serde::Serialize;
 
 pub use crate::io::compare_logits as compare;
 use crate::io::seeded_input;
-use crate::record::{Device, Mode, Optimize};
+use crate::record::{Device, Mode, Optimize, Precision};
 
 /// One comparison of a framework and mode against the reference.
 #[derive(Debug, Clone, Serialize, tabled::Tabled)]
@@ -24,6 +24,10 @@ pub struct Agreement {
     pub max_abs_diff: f64,
     #[tabled(display_with = "sci")]
     pub max_rel_diff: f64,
+    /// ||candidate - reference|| / ||reference|| over every logit: what a
+    /// reduced precision is judged by.
+    #[tabled(rename = "rel L2", display_with = "sci")]
+    pub rel_l2: f64,
     #[tabled(rename = "top-1 agree")]
     pub top1: String,
     pub ok: bool,
@@ -47,6 +51,8 @@ pub struct VerifyOptions<'a> {
     pub device: Device,
     /// The candidates' level; the reference runs at `default`.
     pub optimize: Optimize,
+    /// The candidates' precision; the reference runs in fp32.
+    pub precision: Precision,
     pub verbose: bool,
 }
 
@@ -57,6 +63,7 @@ struct Target {
     mode: Mode,
     device: Device,
     optimize: Optimize,
+    precision: Precision,
 }
 
 impl std::fmt::Display for Target {
@@ -64,6 +71,9 @@ impl std::fmt::Display for Target {
         write!(f, "{} {} {}", self.framework, self.mode, self.device)?;
         if self.optimize != Optimize::Default {
             write!(f, " {}", self.optimize)?;
+        }
+        if !self.precision.is_fp32() {
+            write!(f, " {}", self.precision)?;
         }
         Ok(())
     }
@@ -81,9 +91,10 @@ fn infer_child(
         mode,
         device,
         optimize,
+        precision,
     } = t;
     let out = dir.join(format!(
-        "{model}-{framework}-{mode}-{device}-{optimize}.npy"
+        "{model}-{framework}-{mode}-{device}-{optimize}-{precision}.npy"
     ));
     let exe = std::env::current_exe().context("cannot find own executable")?;
     let mut cmd = Command::new(exe);
@@ -106,6 +117,8 @@ fn infer_child(
     .arg(device.to_string())
     .arg("--optimize")
     .arg(optimize.to_string())
+    .arg("--precision")
+    .arg(precision.to_string())
     .arg("--input")
     .arg(input)
     .arg("--output")
@@ -143,6 +156,7 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
         mode: Mode::Sequential,
         device: Device::Cpu,
         optimize: Optimize::Default,
+        precision: Precision::Fp32,
     };
     for model in &o.models {
         if let Err(e) = crate::zoo::build(o.catalog.find(model)?, o.size) {
@@ -154,6 +168,7 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
                 candidate: "-".into(),
                 max_abs_diff: f64::NAN,
                 max_rel_diff: f64::NAN,
+                rel_l2: f64::NAN,
                 top1: "-".into(),
                 ok: true,
                 note: format!("skipped: {e:#}"),
@@ -162,18 +177,25 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
         }
         let want = infer_child(o, dir.path(), model, &reference, &input)?;
         for fw in &o.frameworks {
-            if o.optimize == Optimize::CudaGraph
+            let skip = if o.optimize == Optimize::CudaGraph
                 && !crate::config::CUDA_GRAPH_FRAMEWORKS.contains(&fw.as_str())
             {
+                Some(format!("skipped: {fw} has no CUDA-graph mode"))
+            } else {
+                crate::frameworks::precision::unsupported(fw, o.device, o.precision)
+                    .map(|why| format!("skipped: not supported: {why}"))
+            };
+            if let Some(note) = skip {
                 rows.push(Agreement {
                     model: model.clone(),
                     reference: reference.to_string(),
                     candidate: fw.clone(),
                     max_abs_diff: f64::NAN,
                     max_rel_diff: f64::NAN,
+                    rel_l2: f64::NAN,
                     top1: "-".into(),
                     ok: true,
-                    note: format!("skipped: {fw} has no CUDA-graph mode"),
+                    note,
                 });
                 continue;
             }
@@ -183,20 +205,23 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
                     mode,
                     device: o.device,
                     optimize: o.optimize,
+                    precision: o.precision,
                 };
                 if candidate == reference {
                     continue;
                 }
                 let got = infer_child(o, dir.path(), model, &candidate, &input)?;
                 let (abs, rel, agree) = compare(&got, &want)?;
+                let l2 = crate::io::relative_l2(&got, &want)?;
                 rows.push(Agreement {
                     model: model.clone(),
                     reference: reference.to_string(),
                     candidate: candidate.to_string(),
                     max_abs_diff: abs,
                     max_rel_diff: rel,
+                    rel_l2: l2,
                     top1: format!("{agree}/{}", want.nrows()),
-                    ok: rel < o.tolerance,
+                    ok: within(o.precision, o.tolerance, (rel, l2), agree == want.nrows()),
                     note: String::new(),
                 });
             }
@@ -205,10 +230,39 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
     Ok(rows)
 }
 
+/// Whether a candidate agrees with the fp32 reference: fp32 by the largest
+/// element difference over the largest reference logit (`tolerance`); a
+/// reduced precision by its relative L2 error
+/// ([`Precision::relative_l2_tolerance`]) and the same top-1 class on every
+/// input (`top1`).
+pub fn within(precision: Precision, tolerance: f64, (max_rel, l2): (f64, f64), top1: bool) -> bool {
+    match precision.relative_l2_tolerance() {
+        None => max_rel < tolerance,
+        Some(t) => l2 <= t && top1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn each_precision_is_held_to_its_own_tolerance() {
+        use Precision::*;
+        // fp32: the element tolerance alone
+        assert!(within(Fp32, 1e-4, (5e-5, 0.5), false));
+        assert!(!within(Fp32, 1e-4, (1e-4, 0.0), true));
+        // bf16: relative L2 up to 2e-2, and every top-1 kept
+        assert!(within(Bf16, 1e-4, (0.5, 2e-2), true));
+        assert!(!within(Bf16, 1e-4, (0.0, 2.1e-2), true));
+        assert!(!within(Bf16, 1e-4, (0.0, 1e-3), false));
+        // fp16 and tf32: 5e-3
+        assert!(within(Fp16, 1e-4, (0.5, 5e-3), true));
+        assert!(!within(Fp16, 1e-4, (0.0, 6e-3), true));
+        assert!(!within(Tf32, 1e-4, (0.0, 6e-3), true));
+        assert!(!within(Bf16, 1e-4, (0.0, f64::INFINITY), true));
+    }
 
     #[test]
     fn compare_reports_relative_error_and_argmax() {

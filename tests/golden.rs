@@ -73,4 +73,52 @@ fn frameworks_reproduce_reference_logits() {
         }
     }
     assert_eq!(checked, 24 * speedbench::frameworks::built_in().len());
+    bf16_on_the_cpu(gold);
+}
+
+/// The bf16 case: every framework that runs bf16 on the CPU (libtorch's
+/// bfloat16 weights and activations, TensorFlow's oneDNN rewrite), both
+/// modes, against the fp32 reference logits of ResNet-50 and ScaleNet-50 at
+/// 224 px: within verify's bf16 tolerance (relative L2 2e-2) with the same
+/// top-1 class, and measurably not fp32 (a precision silently run in fp32
+/// would be within 1e-5).
+fn bf16_on_the_cpu(gold: &std::path::Path) {
+    use speedbench::frameworks::precision;
+    use speedbench::record::{Device, Precision};
+    let mut checked = 0;
+    for model in ["resnet50", "scalenet50"] {
+        let weights = gold.join(format!("{model}.safetensors"));
+        let input = gold.join(format!("{model}_224_input.npy"));
+        let want: Array2<f32> =
+            ndarray_npy::read_npy(gold.join(format!("{model}_224_logits.npy"))).unwrap();
+        for fw in speedbench::frameworks::built_in() {
+            if precision::unsupported(fw, Device::Cpu, Precision::Bf16).is_some() {
+                continue;
+            }
+            for mode in ["sequential", "parallel"] {
+                let pred = gold.join(format!("bf16-{model}-{fw}-{mode}.npy"));
+                let out = speedbench(&[
+                    "infer", "--framework", fw, "--model", model, "--mode", mode,
+                    "--precision", "bf16",
+                    "--weights", weights.to_str().unwrap(),
+                    "--input", input.to_str().unwrap(),
+                    "--output", pred.to_str().unwrap(),
+                ]);
+                assert_eq!(out.code, 0, "{model} {fw} {mode} bf16: {}", out.stderr);
+                let got: Array2<f32> = ndarray_npy::read_npy(&pred).unwrap();
+                let l2 = speedbench::io::relative_l2(&got, &want).unwrap();
+                let (_, _, agree) = compare(&got, &want).unwrap();
+                assert!(l2 <= 2e-2, "{model} {fw} {mode} bf16: relative L2 {l2:e}");
+                assert!(l2 > 1e-5, "{model} {fw} {mode} bf16: relative L2 {l2:e}, as fp32: not bf16");
+                assert_eq!(agree, 2, "{model} {fw} {mode} bf16: top-1");
+                checked += 1;
+            }
+        }
+    }
+    // libtorch and TensorFlow, where built
+    let bf16: Vec<_> = speedbench::frameworks::built_in()
+        .into_iter()
+        .filter(|f| precision::unsupported(f, Device::Cpu, Precision::Bf16).is_none())
+        .collect();
+    assert_eq!(checked, 2 * 2 * bf16.len());
 }

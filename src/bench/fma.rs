@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use crate::record::env::MachinePeak;
+use crate::record::Precision;
 
 /// Independent accumulators per thread: more than latency x throughput of
 /// any current core (4 cycles x 2 pipes), so the FMA units never wait.
@@ -20,6 +21,11 @@ pub enum Unit {
     Avx2Fma,
     Neon,
     Scalar,
+    /// AVX-512 BF16 dot products (`vdpbf16ps`): 32 bfloat16 products
+    /// summed in pairs into 16 float32 lanes per instruction.
+    Avx512Bf16,
+    /// AVX-512 FP16 fused multiply-adds (`vfmadd231ph`): 32 float16 lanes.
+    Avx512Fp16,
 }
 
 impl Unit {
@@ -45,9 +51,27 @@ impl Unit {
         Unit::Scalar
     }
 
-    /// float32 lanes of one vector.
+    /// The unit that sets the peak of `precision` on this CPU: the widest
+    /// float32 unit for fp32; AVX-512 BF16 and FP16 where the CPU has them;
+    /// `Err` with the reason otherwise (TF32 is a GPU mode; a CPU with AMX
+    /// tiles has a bf16 peak above what the vector units show, which is not
+    /// measured here, so none is given rather than one a cell could exceed).
+    pub fn for_precision(precision: Precision) -> Result<Unit, String> {
+        let has = |f: &str| cpu_flags().iter().any(|x| x == f);
+        match precision {
+            Precision::Fp32 => Ok(Unit::widest()),
+            Precision::Tf32 => Err("TF32 is a GPU mode; a CPU has no TF32 peak".into()),
+            Precision::Bf16 if has("amx_bf16") => Err("this CPU has AMX tiles, whose bf16 peak speedbench does not measure".into()),
+            Precision::Bf16 if has("avx512_bf16") => Ok(Unit::Avx512Bf16),
+            Precision::Fp16 if has("avx512_fp16") => Ok(Unit::Avx512Fp16),
+            p => Err(format!("this CPU has no {p} vector unit (no avx512_{p} in /proc/cpuinfo)")),
+        }
+    }
+
+    /// Multiply-accumulates of one vector instruction.
     pub fn lanes(self) -> usize {
         match self {
+            Unit::Avx512Bf16 | Unit::Avx512Fp16 => 32,
             Unit::Avx512 => 16,
             Unit::Avx2Fma => 8,
             Unit::Neon => 4,
@@ -61,6 +85,8 @@ impl Unit {
             Unit::Avx2Fma => "AVX2 FMA",
             Unit::Neon => "NEON FMA",
             Unit::Scalar => "scalar mul_add",
+            Unit::Avx512Bf16 => "AVX-512 BF16 dot products",
+            Unit::Avx512Fp16 => "AVX-512 FP16 FMA",
         }
     }
 
@@ -77,6 +103,12 @@ impl Unit {
             #[cfg(target_arch = "aarch64")]
             // SAFETY: as above.
             Unit::Neon => unsafe { arm::neon(iters, seed) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `for_precision` found the unit in the CPU's flags.
+            Unit::Avx512Bf16 => unsafe { x86::bf16_dot(iters, seed) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Unit::Avx512Fp16 => unsafe { x86::fp16_fma(iters, seed) },
             _ => scalar(iters, seed),
         }
     }
@@ -111,6 +143,69 @@ mod x86 {
             .iter()
             .fold(_mm512_setzero_ps(), |s, x| _mm512_add_ps(s, *x));
         _mm512_reduce_add_ps(s)
+    }
+
+    /// `iters` rounds of [`CHAINS`] `vdpbf16ps`: each lane of each chain
+    /// gains 0.5 x 0.5 + 0.5 x 0.5 = 0.5 a round (exact in float32), so the
+    /// sum over chains and lanes is `CHAINS x 16 x (seed + iters / 2)`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn bf16_dot(iters: u64, seed: f32) -> f32 {
+        // bfloat16 0.5 is 0x3F00, two to a 32-bit lane
+        let half = _mm512_set1_epi32(0x3F00_3F00);
+        let mut acc = [_mm512_set1_ps(seed); CHAINS];
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                std::arch::asm!(
+                    "vdpbf16ps {x}, {a}, {a}",
+                    x = inout(zmm_reg) *x,
+                    a = in(zmm_reg) half,
+                    options(pure, nomem, nostack)
+                );
+            }
+        }
+        let s = acc
+            .iter()
+            .fold(_mm512_setzero_ps(), |s, x| _mm512_add_ps(s, *x));
+        _mm512_reduce_add_ps(s)
+    }
+
+    /// `iters` rounds of [`CHAINS`] `vfmadd231ph` (x <- x + 1 x 2^-10 in
+    /// float16, exact while x stays below 1); returns the sum over chains
+    /// and lanes in float32: `CHAINS x 32 x (seed + iters / 1024)`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn fp16_fma(iters: u64, seed: f32) -> f32 {
+        // float16 1.0 is 0x3C00, 2^-10 is 0x1400; the seed rounded to float16
+        let bits = f16_bits(seed);
+        let one = _mm512_set1_epi16(0x3C00);
+        let step = _mm512_set1_epi16(0x1400);
+        let mut acc = [_mm512_set1_epi16(bits as i16); CHAINS];
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                std::arch::asm!(
+                    "vfmadd231ph {x}, {a}, {b}",
+                    x = inout(zmm_reg) *x,
+                    a = in(zmm_reg) one,
+                    b = in(zmm_reg) step,
+                    options(pure, nomem, nostack)
+                );
+            }
+        }
+        let mut sum = 0f32;
+        for x in acc {
+            let mut lanes = [0u16; 32];
+            _mm512_storeu_si512(lanes.as_mut_ptr().cast(), x);
+            sum += lanes.iter().map(|&h| f16_value(h)).sum::<f32>();
+        }
+        sum
+    }
+
+    /// A float32 as float16 bits (round to nearest).
+    fn f16_bits(x: f32) -> u16 {
+        half::f16::from_f32(x).to_bits()
+    }
+
+    fn f16_value(h: u16) -> f32 {
+        half::f16::from_bits(h).to_f32()
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -184,9 +279,27 @@ pub fn best_rate(unit: Unit, threads: usize, seconds: f64, repeats: usize) -> f6
         .fold(0f64, f64::max)
 }
 
+/// The CPU's flags as /proc/cpuinfo lists them (`avx512_bf16`,
+/// `amx_bf16`); empty where it cannot be read.
+pub fn cpu_flags() -> Vec<String> {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("flags"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, f)| f.split_whitespace().map(String::from).collect())
+        })
+        .unwrap_or_default()
+}
+
 /// The CPU's FMA peak on one core and on `cores` cores.
 pub fn cpu(cores: usize) -> MachinePeak {
-    let unit = Unit::widest();
+    on_unit(Unit::widest(), cores)
+}
+
+/// The peak of `unit` on one core and on `cores` cores.
+pub fn on_unit(unit: Unit, cores: usize) -> MachinePeak {
     let one = best_rate(unit, 1, 0.2, 3);
     let all = if cores > 1 {
         best_rate(unit, cores, 0.2, 3)
@@ -300,13 +413,56 @@ mod tests {
         }
     }
 
+    /// The reduced-precision kernels compute what they say, exactly (the
+    /// values are exact in bfloat16 and float16), on a CPU that has them.
+    #[test]
+    fn reduced_precision_kernels_compute_their_sums() {
+        if let Ok(u) = Unit::for_precision(Precision::Bf16) {
+            assert_eq!(u, Unit::Avx512Bf16);
+            // 12 chains x 16 lanes x (seed + 0.5 a round)
+            assert_eq!(u.run(1000, 0.5), 12.0 * 16.0 * 500.5);
+            assert_eq!(u.run(3, 2.0), 12.0 * 16.0 * 3.5);
+        }
+        if let Ok(u) = Unit::for_precision(Precision::Fp16) {
+            assert_eq!(u, Unit::Avx512Fp16);
+            // 12 chains x 32 lanes x (seed + 2^-10 a round)
+            assert_eq!(u.run(64, 0.5), 12.0 * 32.0 * 0.5625);
+            assert_eq!(u.run(0, 0.25), 12.0 * 32.0 * 0.25);
+        }
+        assert_eq!(Unit::for_precision(Precision::Fp32), Ok(Unit::widest()));
+        assert!(Unit::for_precision(Precision::Tf32)
+            .unwrap_err()
+            .contains("GPU"));
+        let flags = cpu_flags();
+        if flags.iter().any(|f| f == "avx512_bf16") && !flags.iter().any(|f| f == "amx_bf16") {
+            assert_eq!(Unit::for_precision(Precision::Bf16), Ok(Unit::Avx512Bf16));
+        }
+        if flags.iter().any(|f| f == "avx512_fp16") {
+            assert_eq!(Unit::for_precision(Precision::Fp16), Ok(Unit::Avx512Fp16));
+        }
+    }
+
     #[test]
     fn units_have_their_widths_and_names() {
-        let u = [Unit::Avx512, Unit::Avx2Fma, Unit::Neon, Unit::Scalar];
-        assert_eq!(u.map(Unit::lanes), [16, 8, 4, 1]);
+        let u = [
+            Unit::Avx512,
+            Unit::Avx2Fma,
+            Unit::Neon,
+            Unit::Scalar,
+            Unit::Avx512Bf16,
+            Unit::Avx512Fp16,
+        ];
+        assert_eq!(u.map(Unit::lanes), [16, 8, 4, 1, 32, 32]);
         assert_eq!(
             u.map(Unit::name),
-            ["AVX-512 FMA", "AVX2 FMA", "NEON FMA", "scalar mul_add"]
+            [
+                "AVX-512 FMA",
+                "AVX2 FMA",
+                "NEON FMA",
+                "scalar mul_add",
+                "AVX-512 BF16 dot products",
+                "AVX-512 FP16 FMA"
+            ]
         );
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") {

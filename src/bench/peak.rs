@@ -83,6 +83,38 @@ pub fn machine(plan: &crate::record::RunPlan) -> Option<crate::record::env::Mach
     }
 }
 
+/// The peak of each reduced precision of `plan` (bf16, fp16) on the CPU
+/// cores the run uses, where the CPU has a unit for it ([`super::fma::Unit::for_precision`]);
+/// a note names each precision without one. None on a GPU (no measured or
+/// nominal tensor-core figure): such cells show no "% of peak".
+pub fn precisions(
+    plan: &crate::record::RunPlan,
+) -> std::collections::BTreeMap<crate::record::Precision, crate::record::env::MachinePeak> {
+    use super::fma::{on_unit, Unit};
+    let mut out = std::collections::BTreeMap::new();
+    for &p in plan.precision.iter().filter(|p| !p.is_fp32()) {
+        if plan.device != Device::Cpu {
+            eprintln!("note: no {p} peak on a GPU: its cells show no % of peak");
+            continue;
+        }
+        match Unit::for_precision(p) {
+            Ok(unit) => {
+                let peak = on_unit(unit, plan.intra_threads.min(crate::record::env::cores()));
+                eprintln!(
+                    "{p} peak: {:.0} GMAC/s ({}, {} core(s); {:.0} on one)",
+                    peak.all_gmacs,
+                    peak.unit,
+                    peak.cores,
+                    peak.one_core_gmacs.unwrap_or(0.0)
+                );
+                out.insert(p, peak);
+            }
+            Err(why) => eprintln!("note: no {p} peak: {why}; its cells show no % of peak"),
+        }
+    }
+    out
+}
+
 /// GEMM GMAC/s of `fw` on `device` with `intra_threads`: the median of
 /// several timed products.
 pub fn gemm(fw: &dyn Framework, device: Device, intra_threads: usize) -> Result<f64> {

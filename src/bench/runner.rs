@@ -279,7 +279,17 @@ pub fn run(
     for f in &plan.skipped {
         eprintln!("note: framework '{f}' is not built into this binary; skipped");
     }
-    let machine_peak = file.machine_peak.as_ref().map(|p| p.all_gmacs);
+    // each cell's peak is its precision's: fp32's FMA peak, a reduced
+    // precision's own unit, none where the machine has no figure for it
+    let peak_of = |p: crate::record::Precision| {
+        if p.is_fp32() {
+            file.machine_peak.as_ref().map(|m| m.all_gmacs)
+        } else {
+            file.precision_peaks.get(&p).map(|m| m.all_gmacs)
+        }
+    };
+    let peaks: std::collections::BTreeMap<_, _> =
+        plan.precision.iter().map(|&p| (p, peak_of(p))).collect();
     // the best GEMM through each framework, measured by its first worker
     let mut gemm: std::collections::BTreeMap<String, f64> = file
         .cells
@@ -380,7 +390,7 @@ pub fn run(
                         let took = took.elapsed();
                         finished(done, total, &what, median, took, started.elapsed())
                     });
-                    part.machine_peak_gmacs = machine_peak;
+                    part.machine_peak_gmacs = peaks.get(&part.precision).copied().flatten();
                     part.shard = shard;
                     part.env = Some(file.env.clone());
                     if let Some(g) = part.gemm_gmacs {

@@ -11,7 +11,7 @@ use crate::cli::Format;
 use crate::frameworks::{self, PrepareOptions};
 use crate::graph::analysis::{analyse, Analysis};
 use crate::graph::onnx;
-use crate::record::{Device, Mode, Optimize};
+use crate::record::{Device, Mode, Optimize, Precision};
 use crate::report::rows::render_rows;
 use crate::zoo::{self, Catalog};
 
@@ -72,7 +72,7 @@ pub fn infer(
     output: &Path,
     device: Device,
     mode: Mode,
-    optimize: Optimize,
+    (optimize, precision): (Optimize, Precision),
     verbose: bool,
 ) -> Result<i32> {
     let fw = frameworks::by_name(framework)?;
@@ -88,12 +88,13 @@ pub fn infer(
     }
     let loaded = zoo::load(catalog, model, size, weights, 0)?;
     let cores = crate::record::env::cores();
-    let opts = PrepareOptions::new(device, mode, optimize, cores, cores, verbose);
+    let mut opts = PrepareOptions::new(device, mode, optimize, cores, cores, verbose);
+    opts.precision = precision;
     let mut prepared = frameworks::prepare(fw.as_ref(), &loaded.graph, &loaded.weights, &opts)?;
     let y = prepared.run(&x)?;
     crate::io::write_logits(output, &y)?;
     eprintln!(
-        "{model} on {framework} {device} ({mode}, --optimize {optimize}): logits {:?} -> {}",
+        "{model} on {framework} {device} ({mode}, --optimize {optimize}, --precision {precision}): logits {:?} -> {}",
         y.shape(),
         output.display()
     );
@@ -132,7 +133,7 @@ pub fn verify(
     weights: Option<std::path::PathBuf>,
     tolerance: f64,
     device: Device,
-    optimize: Optimize,
+    (optimize, precision): (Optimize, Precision),
     format: Format,
     verbose: bool,
 ) -> Result<i32> {
@@ -175,6 +176,7 @@ pub fn verify(
         tolerance,
         device,
         optimize,
+        precision,
         verbose,
     };
     let rows = crate::verify::verify(&opts)?;
@@ -182,9 +184,15 @@ pub fn verify(
     say(out.trim_end());
     let bad = rows.iter().filter(|r| !r.ok).count();
     if bad > 0 {
-        eprintln!("verify: {bad} comparison(s) beyond tolerance {tolerance:e}");
+        eprintln!("verify: {bad} comparison(s) beyond the tolerance of {precision}");
         return Ok(1);
     }
-    eprintln!("verify: {} comparison(s) within {tolerance:e}", rows.len());
+    match precision.relative_l2_tolerance() {
+        Some(t) => eprintln!(
+            "verify: {} comparison(s) at {precision} within relative L2 {t:e} with every top-1 class kept",
+            rows.len()
+        ),
+        None => eprintln!("verify: {} comparison(s) within {tolerance:e}", rows.len()),
+    }
     Ok(0)
 }

@@ -82,6 +82,7 @@ pub fn merge_files(inputs: Vec<(PathBuf, RunFile)>) -> Result<RunFile> {
         finished: first.finished.clone(),
         env: first.env.clone(),
         machine_peak: first.machine_peak.clone(),
+        precision_peaks: first.precision_peaks.clone(),
         plan: first.plan.clone(),
         cells: vec![],
         failures: vec![],
@@ -100,6 +101,9 @@ pub fn merge_files(inputs: Vec<(PathBuf, RunFile)>) -> Result<RunFile> {
         };
         if merged.machine_peak != file.machine_peak {
             merged.machine_peak = None;
+        }
+        if merged.precision_peaks != file.precision_peaks {
+            merged.precision_peaks.clear();
         }
         let plan = &mut merged.plan;
         union(&mut plan.models, &file.plan.models);

@@ -24,6 +24,11 @@ pub struct RunFile {
     /// The machine's FMA peak, measured once at the start of the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_peak: Option<MachinePeak>,
+    /// The peak of each reduced precision the run times where the machine
+    /// has one (bf16 and fp16 vector units of the CPU), measured as the FMA
+    /// peak is: the limit a cell of that precision's "% of peak" is against.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub precision_peaks: std::collections::BTreeMap<super::Precision, MachinePeak>,
     pub plan: RunPlan,
     pub cells: Vec<CellRecord>,
     pub failures: Vec<Failure>,

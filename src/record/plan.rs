@@ -198,4 +198,49 @@ mod tests {
         p.processes = 0;
         assert_eq!(p.iters_of(0), 2);
     }
+
+    #[test]
+    fn a_plan_from_before_the_axes_is_fp32_at_its_one_batch() {
+        use super::{Optimize, Precision, Setting, Unsupported};
+        let mut p: super::RunPlan = serde_json::from_value(serde_json::json!({
+            "profile": "quick", "frameworks": ["ort", "torch"], "models": ["resnet50"],
+            "device": "cpu", "modes": ["sequential"], "batch": 16, "size": 224,
+            "warmup": 5, "iters": 100, "intra_threads": 2, "inter_threads": 2,
+            "seed": 0, "timeout_s": 60, "out": "results", "weights": null, "skipped": []
+        }))
+        .unwrap();
+        assert_eq!((p.precision.clone(), p.batch.clone()), (vec![Precision::Fp32], vec![16]));
+        assert!(p.unsupported.is_empty());
+        let s = |optimize, precision, batch| Setting { optimize, precision, batch };
+        assert_eq!(p.settings("torch"), [s(Optimize::Default, Precision::Fp32, 16)]);
+        assert_eq!(p.first_batch(), 16);
+        // level, then precision, then batch; a precision it cannot run left out
+        p.optimize = vec![Optimize::Default, Optimize::Max];
+        p.precision = vec![Precision::Fp32, Precision::Bf16];
+        p.batch = vec![1, 4];
+        p.unsupported = vec![Unsupported {
+            framework: "ort".into(),
+            precision: Precision::Bf16,
+            reason: "no kernels".into(),
+        }];
+        let torch = p.settings("torch");
+        assert_eq!(torch.len(), 8);
+        assert_eq!(torch[0], s(Optimize::Default, Precision::Fp32, 1));
+        assert_eq!(torch[1], s(Optimize::Default, Precision::Fp32, 4));
+        assert_eq!(torch[2], s(Optimize::Default, Precision::Bf16, 1));
+        assert_eq!(torch[7], s(Optimize::Max, Precision::Bf16, 4));
+        let ort = p.settings("ort#2");
+        assert_eq!(ort.len(), 4);
+        assert!(ort.iter().all(|x| x.precision == Precision::Fp32));
+        assert_eq!(p.unsupported_reason("ort#2", Precision::Bf16), Some("no kernels"));
+        assert_eq!(p.unsupported_reason("ort", Precision::Fp32), None);
+        // a list round-trips; a wrong type is named
+        let back: super::RunPlan =
+            serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        let mut v = serde_json::to_value(&p).unwrap();
+        v["batch"] = serde_json::json!("16");
+        let e = serde_json::from_value::<super::RunPlan>(v).unwrap_err().to_string();
+        assert!(e.contains("expected a batch size or a list of them"), "{e}");
+    }
 }

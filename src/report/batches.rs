@@ -277,3 +277,65 @@ fn draw(cells: &[CellRecord], sizes: &[usize]) -> Result<String> {
     }
     Ok(svg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RunFile;
+
+    fn recorded() -> Vec<CellRecord> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/quick-cpu-2core.json");
+        RunFile::load(&p).unwrap().cells
+    }
+
+    #[test]
+    fn one_batch_draws_nothing_several_draw_a_row_per_model() {
+        let cells = recorded();
+        assert!(render(&cells).is_none());
+        let mut swept = cells.clone();
+        for c in &cells {
+            let mut b = c.clone();
+            b.batch = 16;
+            b.samples_ms.iter_mut().for_each(|x| *x *= 8.0);
+            b.summarise();
+            swept.push(b);
+        }
+        let svg = render(&swept).unwrap().unwrap();
+        let models: std::collections::BTreeSet<&str> = cells.iter().map(|c| c.model.as_str()).collect();
+        // three charts per model, each titled with it
+        for m in &models {
+            assert!(svg.contains(&format!("{m}: throughput, images/s")), "{m}");
+            assert!(svg.contains(&format!("{m}: speedup seq/par (95% CI)")), "{m}");
+        }
+        let height = format!("height=\"{}\"", ROW as usize * models.len());
+        assert!(svg.contains(&height), "{height}");
+        assert_eq!(batches(&swept), [1, 16]);
+    }
+
+    #[test]
+    fn points_are_the_cells_medians_and_throughputs_at_each_batch() {
+        let cells = recorded();
+        let c = cells.iter().find(|c| c.mode == Mode::Sequential).unwrap().clone();
+        let mut b4 = c.clone();
+        b4.batch = 4;
+        let all = [c.clone(), b4.clone()];
+        let refs: Vec<&CellRecord> = all.iter().collect();
+        let curve = Curve::of(&c);
+        let [lat, thr] = points(&refs, &curve, Mode::Sequential, &[1, 4]);
+        assert_eq!(lat.len(), 2);
+        assert_eq!((lat[0].0, lat[0].1), (0.0, c.latency.median));
+        assert_eq!((lat[1].0, lat[1].1), (1.0, b4.latency.median));
+        // 4 images in the same time: 4x the throughput
+        assert!((thr[1].1 - 4.0 * thr[0].1).abs() < 1e-9);
+        let (lo, hi) = thr[0].2.unwrap();
+        assert!(lo <= thr[0].1 && thr[0].1 <= hi);
+        // another precision is another curve
+        let mut other = c.clone();
+        other.precision = Precision::Bf16;
+        assert!(!curve.holds(&other));
+        assert!(points(&refs, &curve, Mode::Parallel, &[1, 4])[0].is_empty());
+        let names = namer(&[curve.clone(), Curve::of(&other)]);
+        assert_eq!(names(&curve), format!("{} fp32", c.framework));
+    }
+}

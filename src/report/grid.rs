@@ -463,7 +463,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         "p90 ms",
         "p99 ms",
         "images/s",
-        "GMAC/s (% of FMA peak)",
+        "GMAC/s (% of its precision's peak)",
         "best GEMM GMAC/s",
         "session MiB (GPU)",
         "ran",

@@ -290,7 +290,7 @@ mod tests {
         ] {
             let cells = recorded(file);
             for width in [80, 120] {
-                let text = render(&cells, width);
+                let text = render(&cells, width, None);
                 assert!(widest(&text) <= width, "{file} at {width}:\n{text}");
                 // every model and framework is there at either width
                 for c in &cells {
@@ -314,7 +314,7 @@ mod tests {
                 .filter(|c| !c.is_empty())
                 .collect()
         };
-        let wide = render(&cells, 120);
+        let wide = render(&cells, 120, None);
         // at 120 the whole headline fits: nothing is left out
         assert_eq!(
             header(&wide),
@@ -327,7 +327,7 @@ mod tests {
             prose.contains("(serial): the traced parallel pass ran one operation"),
             "{wide}"
         );
-        let narrow = render(&cells, 80);
+        let narrow = render(&cells, 80, None);
         assert_eq!(header(&narrow), ["model", "framework", SEQ, PAR, SPEEDUP]);
         assert!(narrow
             .replace('\n', " ")
@@ -346,13 +346,13 @@ mod tests {
                 .next()
                 .unwrap()
         };
-        for t in [&wide, &narrow, &render(&cells, 50)] {
+        for t in [&wide, &narrow, &render(&cells, 50, None)] {
             assert_eq!(speedup_of(t, "resnet50", "ort"), "0.68x~ (serial)", "{t}");
             assert_eq!(speedup_of(t, "resnet50", "tf"), "1.00x", "{t}");
         }
         assert!(narrow.contains("(serial): the traced parallel"), "{narrow}");
         // narrower still: the CI, then the medians go, never the speedup
-        let narrower = render(&cells, 50);
+        let narrower = render(&cells, 50, None);
         assert!(widest(&narrower) <= 50, "{narrower}");
         assert_eq!(header(&narrower), ["model", "framework", SPEEDUP]);
         assert!(narrower.contains("0.68x~ (serial)"), "{narrower}");
@@ -361,7 +361,7 @@ mod tests {
             .contains("Left out to fit 50 columns: par ran, 95% CI, seq ms, par ms."));
         // and even where nothing fits, no line is wider than asked
         for width in [20, 30, 40, 60, 100, 200] {
-            let t = render(&cells, width);
+            let t = render(&cells, width, None);
             assert!(widest(&t) <= width, "{width}:\n{t}");
         }
     }
@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn one_row_per_model_and_framework_with_the_wide_numbers() {
         let cells = recorded("quick-cpu-2core-trace.json");
-        let text = render(&cells, 120);
+        let text = render(&cells, 120, None);
         let wide = table::terminal(&super::super::grids(&cells, false));
         // the headline's speedup is the paper table's, CI and all
         let row = text
@@ -409,7 +409,7 @@ mod tests {
             .into_iter()
             .filter(|c| c.mode == Mode::Sequential)
             .collect();
-        let text = render(&cells, 120);
+        let text = render(&cells, 120, None);
         assert!(text.contains(SEQ), "{text}");
         for gone in [PAR, SPEEDUP, CI, RAN] {
             assert!(!text.contains(gone), "{gone}:\n{text}");
@@ -418,11 +418,64 @@ mod tests {
         assert!(text.contains("ort cpu max") && text.contains("tf cpu none"));
         assert!(text.contains("Cells ran at --optimize"), "{text}");
         assert_eq!(
-            render(&[], 80),
+            render(&[], 80, None),
             format!(
                 "{}\nNo cell was measured.\n",
                 "Speed: sequential vs parallel branches"
             )
         );
+    }
+
+    /// Cells at batches 1 and 4 (the batch-4 copies 3x slower), one in
+    /// bf16 beside fp32.
+    fn swept() -> Vec<CellRecord> {
+        let base: Vec<CellRecord> = recorded("quick-cpu-2core.json")
+            .into_iter()
+            .filter(|c| c.model == "resnet50" && c.framework == "torch")
+            .collect();
+        let mut cells = base.clone();
+        for c in &base {
+            let mut four = c.clone();
+            four.batch = 4;
+            four.samples_ms.iter_mut().for_each(|x| *x *= 3.0);
+            four.summarise();
+            cells.push(four);
+            let mut half = c.clone();
+            half.precision = crate::record::Precision::Bf16;
+            cells.push(half);
+        }
+        cells
+    }
+
+    #[test]
+    fn the_headline_shows_one_batch_and_says_which() {
+        let cells = swept();
+        let first = render(&cells, 200, None);
+        assert!(first.contains("Batches 1, 4 were measured; this headline shows batch 1"), "{first}");
+        // fp32 and bf16 are columns of their own, labelled
+        assert!(first.contains("torch cpu fp32") && first.contains("torch cpu bf16"), "{first}");
+        let seq = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| l.contains("torch cpu fp32"))
+                .map(|l| l.split('│').nth(3).unwrap_or("").trim().to_string())
+                .collect()
+        };
+        let one = cells.iter().find(|c| c.batch == 1 && c.mode == Mode::Sequential && c.precision.is_fp32()).unwrap();
+        let four = cells.iter().find(|c| c.batch == 4 && c.mode == Mode::Sequential).unwrap();
+        assert_eq!(seq(&first), [grid::ms(one)], "{first}");
+        let at_four = render(&cells, 200, Some(4));
+        assert!(at_four.contains("shows batch 4"), "{at_four}");
+        assert_eq!(seq(&at_four), [grid::ms(four)], "{at_four}");
+        // a batch not measured falls back to the first; commands refuse it
+        assert_eq!(seq(&render(&cells, 200, Some(9))), [grid::ms(one)]);
+        let e = check_batch(&cells, Some(9)).unwrap_err().to_string();
+        assert_eq!(e, "--headline-batch 9: no cell ran at batch 9 (batches measured: 1, 4)");
+        assert!(check_batch(&cells, Some(4)).is_ok() && check_batch(&cells, None).is_ok());
+        // one batch: no note
+        let single: Vec<CellRecord> = cells.iter().filter(|c| c.batch == 1).cloned().collect();
+        assert!(!render(&single, 200, None).contains("Batches"));
+        let g = grid(&cells, Some(4));
+        assert!(g.notes.iter().any(|n| n.contains("shows batch 4")));
+        assert_eq!(batches(&cells), [1, 4]);
     }
 }
