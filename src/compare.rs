@@ -324,6 +324,7 @@ mod tests {
             device: Device::Cpu,
             mode: Mode::Parallel,
             optimize: Optimize::None,
+            precision: Precision::Fp32,
             batch: 16,
             size: 224,
         };

@@ -73,6 +73,7 @@ pub struct Matrix {
     pub optimize: Vec<Optimize>,
     /// `fp32`, `bf16`, `fp16` or `tf32`, or a list of them, each its own
     /// cells; absent: fp32.
+    #[serde(deserialize_with = "precisions")]
     pub precision: Vec<Precision>,
 }
 
@@ -360,6 +361,23 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
     Ok(plan)
 }
 
+/// A precision or a list of them (`"bf16"` or `["fp32", "bf16"]`).
+fn precisions<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Precision>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(Precision),
+        Many(Vec<Precision>),
+    }
+    match OneOrMany::deserialize(d) {
+        Ok(OneOrMany::One(p)) => Ok(vec![p]),
+        Ok(OneOrMany::Many(v)) => Ok(v),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected one of \"fp32\", \"bf16\", \"fp16\", \"tf32\", or a list of them",
+        )),
+    }
+}
+
 /// `v` without its repeats, in first-seen order.
 fn dedup<T: Ord + Clone>(mut v: Vec<T>) -> Vec<T> {
     let mut seen = std::collections::BTreeSet::new();
@@ -627,7 +645,10 @@ mod tests {
         // ort has no bf16 on the CPU: recorded once with its reason
         assert_eq!(p.unsupported.len(), 1, "{:?}", p.unsupported);
         assert_eq!(
-            (p.unsupported[0].framework.as_str(), p.unsupported[0].precision),
+            (
+                p.unsupported[0].framework.as_str(),
+                p.unsupported[0].precision
+            ),
             ("ort", Precision::Bf16)
         );
         assert!(p.unsupported[0].reason.contains("bf16"));
@@ -637,14 +658,24 @@ mod tests {
         assert_eq!(p.settings("ort#2"), p.settings("ort"));
         // no flag: fp32 and the profile's batch
         let d = plan(&request(None), &cat).unwrap();
-        assert_eq!((d.precision.clone(), d.batch.clone()), (vec![Precision::Fp32], vec![1]));
+        assert_eq!(
+            (d.precision.clone(), d.batch.clone()),
+            (vec![Precision::Fp32], vec![1])
+        );
         assert!(d.unsupported.is_empty());
         // harness.toml's [matrix] precision, one or a list
         let h = plan_with("[matrix]\nprecision = \"fp16\"\n", &["resnet50"]);
         let e = h.unwrap_err().to_string();
-        assert!(e.contains("--precision: no framework of this run can run fp16 on"), "{e}");
+        assert!(
+            e.contains("--precision: no framework of this run can run fp16 on"),
+            "{e}"
+        );
         assert!(e.contains("ort fp16:"), "{e}");
-        let both = plan_with("[matrix]\nprecision = [\"fp32\", \"fp16\"]\n", &["resnet50"]).unwrap();
+        let both = plan_with(
+            "[matrix]\nprecision = [\"fp32\", \"fp16\"]\n",
+            &["resnet50"],
+        )
+        .unwrap();
         assert_eq!(both.precision, [Precision::Fp32, Precision::Fp16]);
         assert_eq!(both.settings("ort").len(), 1);
         // a zero batch anywhere in the list is refused

@@ -223,7 +223,10 @@ pub fn relative_l2(a: &Array2<f32>, b: &Array2<f32>) -> Result<f64> {
         bail!("shapes differ: {:?} vs {:?}", a.shape(), b.shape());
     }
     let sq = |it: &mut dyn Iterator<Item = f64>| it.map(|v| v * v).sum::<f64>().sqrt();
-    let diff = sq(&mut a.iter().zip(b.iter()).map(|(x, y)| f64::from(*x) - f64::from(*y)));
+    let diff = sq(&mut a
+        .iter()
+        .zip(b.iter())
+        .map(|(x, y)| f64::from(*x) - f64::from(*y)));
     let norm = sq(&mut b.iter().map(|y| f64::from(*y)));
     Ok(match (diff.is_finite(), norm > 0.0) {
         (false, _) => f64::INFINITY,

@@ -285,7 +285,8 @@ fn plan_ab() -> RunPlan {
         device: Device::Cpu,
         modes: vec![Mode::Sequential, Mode::Parallel],
         optimize: vec![Optimize::Default, Optimize::Max, Optimize::None],
-        batch: 3,
+        precision: vec![crate::record::Precision::Fp32],
+        batch: vec![3],
         size: 64,
         warmup: 2,
         iters: 5,
@@ -300,6 +301,7 @@ fn plan_ab() -> RunPlan {
         skipped: vec![],
         skipped_models: vec![],
         shard: None,
+        unsupported: vec![],
     }
 }
 

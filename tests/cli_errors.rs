@@ -752,3 +752,74 @@ fn cuda_libs_checks_each_framework_s_stack() {
         );
     }
 }
+
+/// The precision and batch axes: a bad value names the flag and what it
+/// takes; a run whose every framework cannot run the precision says so
+/// before anything is measured; a headline batch not in the list is
+/// refused before measuring.
+#[test]
+fn precision_and_batch_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let o = t.path().to_str().unwrap();
+    let base = [
+        "run",
+        "--framework",
+        "ort",
+        "--model",
+        "resnet50",
+        "--profile",
+        "smoke",
+        "--out",
+        o,
+    ];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        speedbench(&a)
+    };
+    // a value clap refuses: exit 2, the flag and the values it takes
+    for (flag, value, says) in [
+        (
+            "--precision",
+            "fp64",
+            "'fp64' is not one of: fp32, bf16, fp16, tf32",
+        ),
+        ("--batch", "1,x", "invalid digit"),
+    ] {
+        let bad = with(&[flag, value]);
+        assert_eq!(bad.code, 2, "{}", bad.stderr);
+        assert!(!bad.stderr.contains("panicked"), "{}", bad.stderr);
+        assert!(
+            bad.stderr.contains(flag) && bad.stderr.contains(says),
+            "{}",
+            bad.stderr
+        );
+    }
+    fails_with(
+        &with(&["--precision", "bf16"]),
+        &[
+            "--precision: no framework of this run can run bf16 on cpu",
+            "ort bf16: ONNX Runtime's CPU provider has no bf16 kernels",
+        ],
+    );
+    fails_with(
+        &with(&["--precision", "tf32"]),
+        &["TF32 is a tensor-core mode of NVIDIA GPUs"],
+    );
+    fails_with(&with(&["--batch", "2,0"]), &["--batch must be at least 1"]);
+    fails_with(
+        &with(&["--batch", "1,2", "--headline-batch", "4"]),
+        &["--headline-batch 4: the run's batches are 1,2 (give one of them)"],
+    );
+    // nothing was measured, no results file left behind
+    assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
+    let input = zero_input(t.path());
+    fails_with(
+        &infer_resnet50(
+            t.path(),
+            &input,
+            &["--framework", "ort", "--precision", "fp16"],
+        ),
+        &["--precision fp16: not supported by ort on cpu"],
+    );
+}

@@ -98,18 +98,31 @@ fn bf16_on_the_cpu(gold: &std::path::Path) {
             for mode in ["sequential", "parallel"] {
                 let pred = gold.join(format!("bf16-{model}-{fw}-{mode}.npy"));
                 let out = speedbench(&[
-                    "infer", "--framework", fw, "--model", model, "--mode", mode,
-                    "--precision", "bf16",
-                    "--weights", weights.to_str().unwrap(),
-                    "--input", input.to_str().unwrap(),
-                    "--output", pred.to_str().unwrap(),
+                    "infer",
+                    "--framework",
+                    fw,
+                    "--model",
+                    model,
+                    "--mode",
+                    mode,
+                    "--precision",
+                    "bf16",
+                    "--weights",
+                    weights.to_str().unwrap(),
+                    "--input",
+                    input.to_str().unwrap(),
+                    "--output",
+                    pred.to_str().unwrap(),
                 ]);
                 assert_eq!(out.code, 0, "{model} {fw} {mode} bf16: {}", out.stderr);
                 let got: Array2<f32> = ndarray_npy::read_npy(&pred).unwrap();
                 let l2 = speedbench::io::relative_l2(&got, &want).unwrap();
                 let (_, _, agree) = compare(&got, &want).unwrap();
                 assert!(l2 <= 2e-2, "{model} {fw} {mode} bf16: relative L2 {l2:e}");
-                assert!(l2 > 1e-5, "{model} {fw} {mode} bf16: relative L2 {l2:e}, as fp32: not bf16");
+                assert!(
+                    l2 > 1e-5,
+                    "{model} {fw} {mode} bf16: relative L2 {l2:e}, as fp32: not bf16"
+                );
                 assert_eq!(agree, 2, "{model} {fw} {mode} bf16: top-1");
                 checked += 1;
             }

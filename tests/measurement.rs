@@ -94,7 +94,7 @@ fn table_and_json_columns_by_header_name() {
     assert_eq!(at("p99 ms"), "990.01");
     assert_eq!(at("median 95% CI"), "[470.00, 532.00]");
     assert_eq!(at("images/s"), "4.0");
-    assert_eq!(at("GMAC/s (% of FMA peak)"), "4.0 (50% of 8)");
+    assert_eq!(at("GMAC/s (% of its precision's peak)"), "4.0 (50% of 8)");
     assert_eq!(at("best GEMM GMAC/s"), "6");
     let json: serde_json::Value = serde_json::from_str(&report::json(&cells).unwrap()).unwrap();
     let j = &json[0];
@@ -732,28 +732,52 @@ fn processes_absorb_and_drop() {
     assert!(old.samples_ms.is_empty() && !old.interrupted);
 }
 
-/// A failure names its cell and process; one from before one process per
-/// cell stands for every mode and level of its (model, framework).
+/// A failure names its cell (level, precision, batch) and process; one from
+/// before one process per cell stands for every mode and level of its
+/// (model, framework), one from before the precision and batch axes for
+/// every precision and batch.
 #[test]
 fn failures_belong_to_their_cell() {
-    use speedbench::record::{Device, Failure, Optimize};
+    use speedbench::record::{Device, Failure, Optimize, Precision, Setting};
+    let at = |optimize, precision, batch| Setting {
+        optimize,
+        precision,
+        batch,
+    };
+    let max = at(Optimize::Max, Precision::Bf16, 4);
     let mut f = Failure {
         model: "m".into(),
         framework: "ort".into(),
         device: Device::Cpu,
         mode: Some(Parallel),
         optimize: Some(Optimize::Max),
+        precision: Some(Precision::Bf16),
+        batch: Some(4),
         process: Some(1),
         cause: "x".into(),
         stderr_tail: vec![],
     };
-    assert!(f.is_of("m", "ort", Parallel, Optimize::Max));
-    assert!(!f.is_of("m", "ort", Sequential, Optimize::Max));
-    assert!(!f.is_of("m", "ort", Parallel, Optimize::Default));
-    assert!(!f.is_of("m", "torch", Parallel, Optimize::Max));
-    assert!(!f.is_of("n", "ort", Parallel, Optimize::Max));
+    assert!(f.is_of("m", "ort", Parallel, max));
+    assert!(!f.is_of("m", "ort", Sequential, max));
+    assert!(!f.is_of(
+        "m",
+        "ort",
+        Parallel,
+        at(Optimize::Default, Precision::Bf16, 4)
+    ));
+    assert!(!f.is_of("m", "ort", Parallel, at(Optimize::Max, Precision::Fp32, 4)));
+    assert!(!f.is_of("m", "ort", Parallel, at(Optimize::Max, Precision::Bf16, 1)));
+    assert!(!f.is_of("m", "torch", Parallel, max));
+    assert!(!f.is_of("n", "ort", Parallel, max));
+    (f.precision, f.batch) = (None, None);
+    assert!(f.is_of("m", "ort", Parallel, at(Optimize::Max, Precision::Fp16, 16)));
     (f.mode, f.optimize) = (None, None);
-    assert!(f.is_of("m", "ort", Sequential, Optimize::Default));
+    assert!(f.is_of(
+        "m",
+        "ort",
+        Sequential,
+        at(Optimize::Default, Precision::Fp32, 1)
+    ));
 }
 
 /// The A/A table: each repeat over its original with the paired interval,
@@ -793,12 +817,12 @@ fn repeats_table_and_busy_marks() {
     assert!(report::grids(&cells, false)
         .iter()
         .any(|g| g.title.starts_with("Repeats")));
-    let fit = report::terminal(&cells, false, report::View::Fit(200));
+    let fit = report::terminal(&cells, false, report::View::Fit(200), None);
     assert!(
         fit.contains("Repeats (A/A)") && fit.contains("busy machine"),
         "{fit}"
     );
-    assert!(!report::terminal(&[a], false, report::View::Fit(200)).contains("busy"));
+    assert!(!report::terminal(&[a], false, report::View::Fit(200), None).contains("busy"));
 }
 
 /// The busy cells are named once for every table and warning, with their

@@ -328,3 +328,117 @@ fn the_binary_works_from_any_folder() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("tiny") && out.stdout.contains("scalenet50"));
 }
+
+/// `--precision` and `--batch` lists: each (precision, batch) is its own
+/// cells; a precision a framework cannot run is one note with its reason,
+/// not a failure; the headline shows the batch asked for; the batch curves
+/// are written beside the results; a bf16 cell's % of peak is against the
+/// bf16 peak.
+#[test]
+fn precisions_and_batches_are_cells_of_their_own() {
+    use speedbench::record::Precision;
+    let t = tempfile::tempdir().unwrap();
+    let out = speedbench(&[
+        "run",
+        "--framework",
+        "ort",
+        "--framework",
+        "torch",
+        "--model",
+        "resnet50",
+        "--profile",
+        "smoke",
+        "--size",
+        "64",
+        "--warmup",
+        "0",
+        "--iters",
+        "2",
+        "--mode",
+        "both",
+        "--precision",
+        "fp32,bf16",
+        "--batch",
+        "1,2",
+        "--headline-batch",
+        "2",
+        "--out",
+        t.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("this headline shows batch 2"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Not supported: ort does not run --precision bf16 on cpu"),
+        "{}",
+        out.stdout
+    );
+    let json = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("results: "))
+        .unwrap()
+        .to_string();
+    let file = RunFile::load(std::path::Path::new(&json)).unwrap();
+    assert!(file.failures.is_empty(), "{:?}", file.failures);
+    assert_eq!(file.plan.batch, [1, 2]);
+    assert_eq!(file.plan.precision, [Precision::Fp32, Precision::Bf16]);
+    assert_eq!(file.plan.unsupported.len(), 1);
+    // ort: 2 batches x 2 modes in fp32; torch: 2 batches x 2 precisions x 2 modes
+    let count = |fw: &str, p: Precision| {
+        file.cells
+            .iter()
+            .filter(|c| c.framework == fw && c.precision == p)
+            .count()
+    };
+    assert_eq!(count("ort", Precision::Fp32), 4);
+    assert_eq!(count("ort", Precision::Bf16), 0);
+    assert_eq!(count("torch", Precision::Fp32), 4);
+    assert_eq!(count("torch", Precision::Bf16), 4);
+    for c in &file.cells {
+        assert_eq!(
+            c.samples_ms.len(),
+            2,
+            "{} {} b{}",
+            c.framework,
+            c.precision,
+            c.batch
+        );
+        let peak = if c.precision.is_fp32() {
+            file.machine_peak.as_ref()
+        } else {
+            file.precision_peaks.get(&c.precision)
+        };
+        assert_eq!(c.machine_peak_gmacs, peak.map(|p| p.all_gmacs));
+    }
+    let batches: std::collections::BTreeSet<usize> = file.cells.iter().map(|c| c.batch).collect();
+    assert_eq!(batches.into_iter().collect::<Vec<_>>(), [1, 2]);
+    let p = std::path::Path::new(&json);
+    let curves = std::fs::read_to_string(p.with_extension("batch.svg")).unwrap();
+    assert!(curves.contains("resnet50: speedup seq/par (95% CI)"));
+    assert!(std::fs::read_to_string(p.with_extension("html"))
+        .unwrap()
+        .contains("id=\"batches\""));
+    let csv = std::fs::read_to_string(p.with_extension("csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains(",precision,"));
+    assert!(csv.contains(",bf16,"));
+    // the report picks another batch, and refuses one not measured
+    let two = speedbench(&["report", &json, "--headline-batch", "1"]);
+    assert!(
+        two.stdout.contains("this headline shows batch 1"),
+        "{}",
+        two.stdout
+    );
+    let bad = speedbench(&["report", &json, "--headline-batch", "3"]);
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr
+            .contains("--headline-batch 3: no cell ran at batch 3 (batches measured: 1, 2)"),
+        "{}",
+        bad.stderr
+    );
+}

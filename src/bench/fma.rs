@@ -61,10 +61,14 @@ impl Unit {
         match precision {
             Precision::Fp32 => Ok(Unit::widest()),
             Precision::Tf32 => Err("TF32 is a GPU mode; a CPU has no TF32 peak".into()),
-            Precision::Bf16 if has("amx_bf16") => Err("this CPU has AMX tiles, whose bf16 peak speedbench does not measure".into()),
+            Precision::Bf16 if has("amx_bf16") => {
+                Err("this CPU has AMX tiles, whose bf16 peak speedbench does not measure".into())
+            }
             Precision::Bf16 if has("avx512_bf16") => Ok(Unit::Avx512Bf16),
             Precision::Fp16 if has("avx512_fp16") => Ok(Unit::Avx512Fp16),
-            p => Err(format!("this CPU has no {p} vector unit (no avx512_{p} in /proc/cpuinfo)")),
+            p => Err(format!(
+                "this CPU has no {p} vector unit (no avx512_{p} in /proc/cpuinfo)"
+            )),
         }
     }
 

@@ -84,7 +84,8 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool, progress: Progress)
         None => results::start(&plan, peak::machine(&plan))?,
     };
     let mut file = file;
-    if file.precision_peaks.is_empty() && !plan.shard.as_ref().is_some_and(|s| s.workers.is_empty()) {
+    if file.precision_peaks.is_empty() && !plan.shard.as_ref().is_some_and(|s| s.workers.is_empty())
+    {
         file.precision_peaks = peak::precisions(&plan);
     }
     announce(&plan);

@@ -270,6 +270,7 @@ mod tests {
                 intra_threads: 3,
                 inter_threads: 1,
                 optimize: Optimize::Max,
+                precision: Precision::Fp32,
                 verbose: true,
                 schedule: None,
             }
@@ -287,6 +288,7 @@ mod tests {
                 intra_threads: 3,
                 inter_threads: 4,
                 optimize: Optimize::None,
+                precision: Precision::Fp32,
                 verbose: false,
                 schedule: None,
             }

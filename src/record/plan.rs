@@ -209,10 +209,20 @@ mod tests {
             "seed": 0, "timeout_s": 60, "out": "results", "weights": null, "skipped": []
         }))
         .unwrap();
-        assert_eq!((p.precision.clone(), p.batch.clone()), (vec![Precision::Fp32], vec![16]));
+        assert_eq!(
+            (p.precision.clone(), p.batch.clone()),
+            (vec![Precision::Fp32], vec![16])
+        );
         assert!(p.unsupported.is_empty());
-        let s = |optimize, precision, batch| Setting { optimize, precision, batch };
-        assert_eq!(p.settings("torch"), [s(Optimize::Default, Precision::Fp32, 16)]);
+        let s = |optimize, precision, batch| Setting {
+            optimize,
+            precision,
+            batch,
+        };
+        assert_eq!(
+            p.settings("torch"),
+            [s(Optimize::Default, Precision::Fp32, 16)]
+        );
         assert_eq!(p.first_batch(), 16);
         // level, then precision, then batch; a precision it cannot run left out
         p.optimize = vec![Optimize::Default, Optimize::Max];
@@ -232,7 +242,10 @@ mod tests {
         let ort = p.settings("ort#2");
         assert_eq!(ort.len(), 4);
         assert!(ort.iter().all(|x| x.precision == Precision::Fp32));
-        assert_eq!(p.unsupported_reason("ort#2", Precision::Bf16), Some("no kernels"));
+        assert_eq!(
+            p.unsupported_reason("ort#2", Precision::Bf16),
+            Some("no kernels")
+        );
         assert_eq!(p.unsupported_reason("ort", Precision::Fp32), None);
         // a list round-trips; a wrong type is named
         let back: super::RunPlan =
@@ -240,7 +253,9 @@ mod tests {
         assert_eq!(back, p);
         let mut v = serde_json::to_value(&p).unwrap();
         v["batch"] = serde_json::json!("16");
-        let e = serde_json::from_value::<super::RunPlan>(v).unwrap_err().to_string();
+        let e = serde_json::from_value::<super::RunPlan>(v)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("expected a batch size or a list of them"), "{e}");
     }
 }

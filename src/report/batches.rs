@@ -302,11 +302,15 @@ mod tests {
             swept.push(b);
         }
         let svg = render(&swept).unwrap().unwrap();
-        let models: std::collections::BTreeSet<&str> = cells.iter().map(|c| c.model.as_str()).collect();
+        let models: std::collections::BTreeSet<&str> =
+            cells.iter().map(|c| c.model.as_str()).collect();
         // three charts per model, each titled with it
         for m in &models {
             assert!(svg.contains(&format!("{m}: throughput, images/s")), "{m}");
-            assert!(svg.contains(&format!("{m}: speedup seq/par (95% CI)")), "{m}");
+            assert!(
+                svg.contains(&format!("{m}: speedup seq/par (95% CI)")),
+                "{m}"
+            );
         }
         let height = format!("height=\"{}\"", ROW as usize * models.len());
         assert!(svg.contains(&height), "{height}");
@@ -316,7 +320,11 @@ mod tests {
     #[test]
     fn points_are_the_cells_medians_and_throughputs_at_each_batch() {
         let cells = recorded();
-        let c = cells.iter().find(|c| c.mode == Mode::Sequential).unwrap().clone();
+        let c = cells
+            .iter()
+            .find(|c| c.mode == Mode::Sequential)
+            .unwrap()
+            .clone();
         let mut b4 = c.clone();
         b4.batch = 4;
         let all = [c.clone(), b4.clone()];

@@ -451,17 +451,29 @@ mod tests {
     fn the_headline_shows_one_batch_and_says_which() {
         let cells = swept();
         let first = render(&cells, 200, None);
-        assert!(first.contains("Batches 1, 4 were measured; this headline shows batch 1"), "{first}");
+        assert!(
+            first.contains("Batches 1, 4 were measured; this headline shows batch 1"),
+            "{first}"
+        );
         // fp32 and bf16 are columns of their own, labelled
-        assert!(first.contains("torch cpu fp32") && first.contains("torch cpu bf16"), "{first}");
+        assert!(
+            first.contains("torch cpu fp32") && first.contains("torch cpu bf16"),
+            "{first}"
+        );
         let seq = |t: &str| -> Vec<String> {
             t.lines()
-                .filter(|l| l.contains("torch cpu fp32"))
+                .filter(|l| l.contains("torch cpu") && !l.contains("bf16"))
                 .map(|l| l.split('│').nth(3).unwrap_or("").trim().to_string())
                 .collect()
         };
-        let one = cells.iter().find(|c| c.batch == 1 && c.mode == Mode::Sequential && c.precision.is_fp32()).unwrap();
-        let four = cells.iter().find(|c| c.batch == 4 && c.mode == Mode::Sequential).unwrap();
+        let one = cells
+            .iter()
+            .find(|c| c.batch == 1 && c.mode == Mode::Sequential && c.precision.is_fp32())
+            .unwrap();
+        let four = cells
+            .iter()
+            .find(|c| c.batch == 4 && c.mode == Mode::Sequential)
+            .unwrap();
         assert_eq!(seq(&first), [grid::ms(one)], "{first}");
         let at_four = render(&cells, 200, Some(4));
         assert!(at_four.contains("shows batch 4"), "{at_four}");
@@ -469,7 +481,10 @@ mod tests {
         // a batch not measured falls back to the first; commands refuse it
         assert_eq!(seq(&render(&cells, 200, Some(9))), [grid::ms(one)]);
         let e = check_batch(&cells, Some(9)).unwrap_err().to_string();
-        assert_eq!(e, "--headline-batch 9: no cell ran at batch 9 (batches measured: 1, 4)");
+        assert_eq!(
+            e,
+            "--headline-batch 9: no cell ran at batch 9 (batches measured: 1, 4)"
+        );
         assert!(check_batch(&cells, Some(4)).is_ok() && check_batch(&cells, None).is_ok());
         // one batch: no note
         let single: Vec<CellRecord> = cells.iter().filter(|c| c.batch == 1).cloned().collect();

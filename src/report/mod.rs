@@ -136,16 +136,16 @@ mod tests {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/quick-cpu-2core-trace.json");
         let cells = crate::record::RunFile::load(&p).unwrap().cells;
-        let wide = terminal(&cells, false, View::Wide);
+        let wide = terminal(&cells, false, View::Wide, None);
         assert_eq!(wide, table::terminal(&grids(&cells, false)));
         for needle in [
             "Per cell",
             "par/seq speedup [95% CI]",
-            "GMAC/s (% of FMA peak)",
+            "GMAC/s (% of its precision's peak)",
         ] {
             assert!(wide.contains(needle), "{needle}");
         }
-        let fit = terminal(&cells, false, View::Fit(120));
+        let fit = terminal(&cells, false, View::Fit(120), None);
         assert!(
             !fit.contains("Per cell") && !fit.contains("GMAC/s"),
             "{fit}"
