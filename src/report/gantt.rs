@@ -67,10 +67,12 @@ fn bands_of<'a>(cells: &[&'a CellRecord]) -> Vec<Band<'a>> {
     });
     for c in sorted {
         let Some(t) = &c.trace else { continue };
-        let name = format!(
-            "{} {} {} {}",
-            c.framework, c.device, c.optimize, c.precision
-        );
+        let precision = if c.precision.is_fp32() {
+            String::new()
+        } else {
+            format!(" {}", c.precision)
+        };
+        let name = format!("{} {} {}{precision}", c.framework, c.device, c.optimize);
         if let (Mode::Sequential, Some(ideal)) = (c.mode, &t.ideal) {
             out.push(Band {
                 label: format!("{name} · ideal"),
