@@ -527,7 +527,7 @@ fn untraced_cells_get_no_concurrency_columns() {
     let d = report::grid::detail(&cells);
     assert!(!d.header.iter().any(|h| h == "ran"));
     assert_eq!(d.header.len(), d.rows[0].len());
-    assert_eq!(d.header[18], "CV");
+    assert_eq!(d.header[19], "CV");
 }
 
 /// The per-cell table says which schedule each parallel cell ran.

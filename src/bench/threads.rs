@@ -102,13 +102,21 @@ mod tests {
                     }
                 });
             }
+            // the spinning threads stop however this closure ends: a failed
+            // read fails the test instead of hanging it
+            struct Stop<'a>(&'a AtomicBool);
+            impl Drop for Stop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Relaxed);
+                }
+            }
+            let _stop = Stop(&stop);
             let tids: Vec<(u64, bool)> = (0..3).map(|_| rx.recv().unwrap()).collect();
             let before = now().expect("/proc/self/task is readable on Linux");
             let start = Instant::now();
             std::thread::sleep(Duration::from_millis(300));
-            let after = now().unwrap();
+            let after = now().expect("/proc/self/task is readable on Linux");
             let wall = start.elapsed().as_nanos() as u64;
-            stop.store(true, Ordering::Relaxed);
             (before, after, (wall, tids))
         });
         let (wall, tids) = wall;
