@@ -196,25 +196,30 @@ fn draw(cells: &[CellRecord], sizes: &[usize]) -> Result<String> {
                 } else {
                     gains.iter().map(|(n, p)| (n.clone(), None, p)).collect()
                 };
+                // the scale follows the medians: an interval of two
+                // processes can be wide enough to flatten every curve, so
+                // whiskers are cut at the chart's edges
                 let hi = series
                     .iter()
-                    .flat_map(|(_, _, p)| p.iter().map(|q| q.2.map_or(q.1, |c| c.1).max(q.1)))
-                    .fold(if k == 2 { 1.0 } else { 0.0 }, f64::max);
+                    .flat_map(|(_, _, p)| p.iter().map(|q| q.1))
+                    .fold(if k == 2 { 1.0 } else { 0.0 }, f64::max)
+                    * if k == 2 { 1.3 } else { 1.5 };
                 let lo = if k == 2 {
                     series
                         .iter()
-                        .flat_map(|(_, _, p)| p.iter().map(|q| q.2.map_or(q.1, |c| c.0)))
+                        .flat_map(|(_, _, p)| p.iter().map(|q| q.1))
                         .fold(1.0f64, f64::min)
-                        * 0.95
+                        * 0.7
                 } else {
                     0.0
                 };
+                let hi = hi.max(lo + 1e-3);
                 let mut chart = ChartBuilder::on(area)
                     .caption(&titles[k], ("sans-serif", 14))
                     .margin(8)
                     .x_label_area_size(30)
                     .y_label_area_size(50)
-                    .build_cartesian_2d(x_range.clone(), lo..(hi * 1.25).max(lo + 1e-3))
+                    .build_cartesian_2d(x_range.clone(), lo..hi)
                     .map_err(err)?;
                 chart
                     .configure_mesh()
@@ -259,7 +264,12 @@ fn draw(cells: &[CellRecord], sizes: &[usize]) -> Result<String> {
                         .map_err(err)?;
                     chart
                         .draw_series(pts.iter().filter_map(|p| {
-                            p.2.map(|(a, b)| PathElement::new(vec![(p.0, a), (p.0, b)], style))
+                            p.2.map(|(a, b)| {
+                                PathElement::new(
+                                    vec![(p.0, a.clamp(lo, hi)), (p.0, b.clamp(lo, hi))],
+                                    style,
+                                )
+                            })
                         }))
                         .map_err(err)?;
                 }
