@@ -29,19 +29,21 @@ enum Event {
     Eof,
 }
 
-/// Runs one job in a child process.
-fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<CellRecord, Failure> {
-    let fail = |cause: String, tail: Vec<String>| Failure {
-        model: job.model.clone(),
-        framework: job.framework.clone(),
-        device: job.plan.device,
-        mode: Some(job.mode),
-        optimize: Some(job.setting.optimize),
-        precision: Some(job.setting.precision),
-        batch: Some(job.setting.batch),
-        process: Some(job.process),
-        cause,
-        stderr_tail: tail,
+/// Runs one job in a child process; a failure comes boxed (it is large).
+fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<CellRecord, Box<Failure>> {
+    let fail = |cause: String, tail: Vec<String>| {
+        Box::new(Failure {
+            model: job.model.clone(),
+            framework: job.framework.clone(),
+            device: job.plan.device,
+            mode: Some(job.mode),
+            optimize: Some(job.setting.optimize),
+            precision: Some(job.setting.precision),
+            batch: Some(job.setting.batch),
+            process: Some(job.process),
+            cause,
+            stderr_tail: tail,
+        })
     };
     let exe = std::env::current_exe()
         .map_err(|e| fail(format!("cannot find own executable: {e}"), vec![]))?;
@@ -424,7 +426,7 @@ pub fn run(
                         f.cause
                     );
                     failed[unit.cell] = true;
-                    file.failures.push(f);
+                    file.failures.push(*f);
                 }
             }
             save(&file, &path, fresh)?;

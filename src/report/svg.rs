@@ -68,6 +68,21 @@ fn colour(series: &Series, mode: Mode) -> RGBColor {
         Some(Optimize::None) => RGBColor(base.0 / 3 + 110, base.1 / 3 + 110, base.2 / 3 + 110),
         _ => base,
     };
+    // reduced precisions: the hue shifted toward purple (bf16), teal (fp16)
+    // or grey-blue (tf32), so fp32 and bf16 bars of one framework differ
+    let mix = |c: RGBColor, t: (u8, u8, u8)| {
+        RGBColor(
+            ((u16::from(c.0) + u16::from(t.0)) / 2) as u8,
+            ((u16::from(c.1) + u16::from(t.1)) / 2) as u8,
+            ((u16::from(c.2) + u16::from(t.2)) / 2) as u8,
+        )
+    };
+    let base = match series.precision {
+        Some(Precision::Bf16) => mix(base, (110, 40, 160)),
+        Some(Precision::Fp16) => mix(base, (0, 140, 140)),
+        Some(Precision::Tf32) => mix(base, (70, 90, 130)),
+        _ => base,
+    };
     match mode {
         Mode::Sequential => base,
         // parallel: the same hue, lighter
