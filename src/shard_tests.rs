@@ -331,6 +331,12 @@ fn a_worker_costs_its_macs_times_the_passes_it_makes() {
     let mut two = plan.clone();
     two.processes = 2;
     assert_eq!(costs(&two, &macs).unwrap()[0].1, 162_000);
+    // each precision and each batch is cells of its own: fp32 and bf16 at
+    // batches 1 and 3 is 2 x (1 + 3) x 7 x 6 = 336 passes of an image
+    let mut axes = plan.clone();
+    axes.precision.push(crate::record::Precision::Bf16);
+    axes.batch = vec![1, 3];
+    assert_eq!(costs(&axes, &macs).unwrap()[0].1, 336_000);
     let mut unknown = plan.clone();
     unknown.models.push("c".into());
     assert!(costs(&unknown, &macs).is_err());

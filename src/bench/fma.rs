@@ -57,7 +57,12 @@ impl Unit {
     /// tiles has a bf16 peak above what the vector units show, which is not
     /// measured here, so none is given rather than one a cell could exceed).
     pub fn for_precision(precision: Precision) -> Result<Unit, String> {
-        let has = |f: &str| cpu_flags().iter().any(|x| x == f);
+        Unit::for_precision_with(precision, &cpu_flags())
+    }
+
+    /// [`Unit::for_precision`] on a CPU with these /proc/cpuinfo flags.
+    fn for_precision_with(precision: Precision, flags: &[String]) -> Result<Unit, String> {
+        let has = |f: &str| flags.iter().any(|x| x == f);
         match precision {
             Precision::Fp32 => Ok(Unit::widest()),
             Precision::Tf32 => Err("TF32 is a GPU mode; a CPU has no TF32 peak".into()),
@@ -204,11 +209,11 @@ mod x86 {
     }
 
     /// A float32 as float16 bits (round to nearest).
-    fn f16_bits(x: f32) -> u16 {
+    pub(super) fn f16_bits(x: f32) -> u16 {
         half::f16::from_f32(x).to_bits()
     }
 
-    fn f16_value(h: u16) -> f32 {
+    pub(super) fn f16_value(h: u16) -> f32 {
         half::f16::from_bits(h).to_f32()
     }
 
@@ -444,6 +449,56 @@ mod tests {
         if flags.iter().any(|f| f == "avx512_fp16") {
             assert_eq!(Unit::for_precision(Precision::Fp16), Ok(Unit::Avx512Fp16));
         }
+    }
+
+    /// The unit per precision from the CPU's flags: AVX-512 BF16 and FP16
+    /// where listed, no bf16 figure beside AMX tiles, a reason otherwise.
+    #[test]
+    fn the_flags_choose_the_unit_of_a_precision() {
+        let at = |p, flags: &[&str]| {
+            let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+            Unit::for_precision_with(p, &flags)
+        };
+        let (bf16, fp16) = ("avx512_bf16", "avx512_fp16");
+        assert_eq!(at(Precision::Bf16, &[bf16, fp16]), Ok(Unit::Avx512Bf16));
+        assert_eq!(at(Precision::Fp16, &[bf16, fp16]), Ok(Unit::Avx512Fp16));
+        assert!(at(Precision::Bf16, &[bf16, "amx_bf16"])
+            .unwrap_err()
+            .contains("AMX"));
+        assert_eq!(
+            at(Precision::Bf16, &[fp16]),
+            Err("this CPU has no bf16 vector unit (no avx512_bf16 in /proc/cpuinfo)".into())
+        );
+        assert!(at(Precision::Fp16, &[bf16])
+            .unwrap_err()
+            .contains("no avx512_fp16"));
+        assert_eq!(at(Precision::Fp32, &[]), Ok(Unit::widest()));
+        assert!(at(Precision::Tf32, &[bf16, fp16]).is_err());
+    }
+
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn the_cpu_flags_are_read_from_cpuinfo() {
+        // every x86-64 CPU has SSE2, and Linux lists it
+        let flags = cpu_flags();
+        assert!(flags.iter().any(|f| f == "sse2"), "{flags:?}");
+    }
+
+    /// The float16 conversions of the FP16 kernel, exact where the value
+    /// is exact in float16 and rounded to nearest where it is not.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn float16_bits_round_trip() {
+        assert_eq!(x86::f16_bits(1.0), 0x3c00);
+        assert_eq!(x86::f16_bits(-2.0), 0xc000);
+        assert_eq!(x86::f16_bits(0.000_976_562_5), 0x1400);
+        assert_eq!(x86::f16_value(0x3c00), 1.0);
+        assert_eq!(x86::f16_value(0x3800), 0.5);
+        for v in [0.25f32, 0.5625, 3.5, -1024.0] {
+            assert_eq!(x86::f16_value(x86::f16_bits(v)), v);
+        }
+        // 1 + 2^-12 is between two float16 values: to the nearer, 1
+        assert_eq!(x86::f16_value(x86::f16_bits(1.000_244_1)), 1.0);
     }
 
     #[test]

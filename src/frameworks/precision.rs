@@ -79,6 +79,14 @@ mod tests {
             .unwrap()
             .contains("no bf16 kernels"));
         assert!(unsupported("tf", Cpu, Fp16).unwrap().contains("emulates"));
+        // each refusal gives its own reason, not the catch-all's
+        let why = |f, d, p| unsupported(f, d, p).unwrap_or_default();
+        assert!(why("tf", Cuda, Bf16).contains("fp16 only"));
+        assert!(why("ort-own", Cpu, Fp16).contains("casts to fp32"));
+        for p in [Bf16, Fp16] {
+            assert!(why("ort", Cuda, p).contains("does not yet export"), "{p}");
+        }
+        assert!(why("caffe", Cuda, Fp16).contains("no reduced-precision mode"));
         assert!(!runs("caffe", Cpu, Bf16));
     }
 

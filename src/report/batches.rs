@@ -15,6 +15,8 @@ use crate::record::{CellRecord, Mode, Optimize, Precision};
 const WIDTH: u32 = 1200;
 /// Height of one model's row of three charts.
 const ROW: u32 = 300;
+/// Which of a row's charts (latency, throughput, speedup) is the speedup.
+const SPEEDUP_CHART: [bool; 3] = [false, false, true];
 
 /// One curve's cells: a framework at one level and precision.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,6 +92,35 @@ fn speedups(cells: &[&CellRecord], curve: &Curve, sizes: &[usize]) -> Vec<Point>
         .collect()
 }
 
+/// The batch at tick `x` of the x axis (the batches sit at 0, 1, ...);
+/// nothing between them.
+fn batch_label(x: f64, sizes: &[usize]) -> String {
+    let i = x.round();
+    if (x - i).abs() < 1e-6 && i >= 0.0 {
+        sizes
+            .get(i as usize)
+            .map_or(String::new(), ToString::to_string)
+    } else {
+        String::new()
+    }
+}
+
+/// A chart's y range from the medians it draws. The scale follows the
+/// medians, not their intervals: an interval of two processes can be wide
+/// enough to flatten every curve, so whiskers are cut at the edges. Latency
+/// and throughput start at 0; the speedup chart always holds the line at 1.
+fn y_range(medians: impl Iterator<Item = f64> + Clone, speedup: bool) -> (f64, f64) {
+    if speedup {
+        let hi = medians.clone().fold(1.0, f64::max) * 1.3;
+        // hi is at least 1.3 and lo at most 0.7: never an empty range
+        let lo = medians.fold(1.0, f64::min) * 0.7;
+        (lo, hi)
+    } else {
+        let hi = medians.fold(0.0, f64::max) * 1.5;
+        (0.0, hi.max(1e-3))
+    }
+}
+
 fn colour(index: usize) -> RGBColor {
     let palette = [
         RGBColor(31, 119, 180),
@@ -152,16 +183,7 @@ fn draw(cells: &[CellRecord], sizes: &[usize]) -> Result<String> {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let rows = root.split_evenly((models.len(), 3));
-        let label = |x: &f64| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                sizes
-                    .get(i as usize)
-                    .map_or(String::new(), ToString::to_string)
-            } else {
-                String::new()
-            }
-        };
+        let label = |x: &f64| batch_label(*x, sizes);
         let x_range = -0.3f64..(sizes.len() as f64 - 0.7);
         for (m, model) in models.iter().enumerate() {
             let mine: Vec<&CellRecord> = cells.iter().filter(|c| c.model == *model).collect();
@@ -196,24 +218,10 @@ fn draw(cells: &[CellRecord], sizes: &[usize]) -> Result<String> {
                 } else {
                     gains.iter().map(|(n, p)| (n.clone(), None, p)).collect()
                 };
-                // the scale follows the medians: an interval of two
-                // processes can be wide enough to flatten every curve, so
-                // whiskers are cut at the chart's edges
-                let hi = series
-                    .iter()
-                    .flat_map(|(_, _, p)| p.iter().map(|q| q.1))
-                    .fold(if k == 2 { 1.0 } else { 0.0 }, f64::max)
-                    * if k == 2 { 1.3 } else { 1.5 };
-                let lo = if k == 2 {
-                    series
-                        .iter()
-                        .flat_map(|(_, _, p)| p.iter().map(|q| q.1))
-                        .fold(1.0f64, f64::min)
-                        * 0.7
-                } else {
-                    0.0
-                };
-                let hi = hi.max(lo + 1e-3);
+                let (lo, hi) = y_range(
+                    series.iter().flat_map(|(_, _, p)| p.iter().map(|q| q.1)),
+                    SPEEDUP_CHART[k],
+                );
                 let mut chart = ChartBuilder::on(area)
                     .caption(&titles[k], ("sans-serif", 14))
                     .margin(8)
@@ -355,5 +363,130 @@ mod tests {
         assert!(points(&refs, &curve, Mode::Parallel, &[1, 4])[0].is_empty());
         let names = namer(&[curve.clone(), Curve::of(&other)]);
         assert_eq!(names(&curve), format!("{} fp32", c.framework));
+        // a level is named where the curves hold several, alone otherwise
+        let mut max = c.clone();
+        max.optimize = Optimize::Max;
+        let mut none = c.clone();
+        none.optimize = Optimize::None;
+        let names = namer(&[Curve::of(&max), Curve::of(&none)]);
+        assert_eq!(names(&Curve::of(&max)), format!("{} max", c.framework));
+        assert_eq!(namer(std::slice::from_ref(&curve))(&curve), c.framework);
+    }
+
+    /// The speedup at a batch is the sequential cell over the parallel
+    /// one of the same curve and batch, where both were measured.
+    #[test]
+    fn speedups_pair_the_modes_of_a_batch() {
+        let cells = recorded();
+        let seq = cells
+            .iter()
+            .find(|c| c.mode == Mode::Sequential)
+            .unwrap()
+            .clone();
+        let par = cells
+            .iter()
+            .find(|c| {
+                c.mode == Mode::Parallel
+                    && c.model == seq.model
+                    && Curve::of(c) == Curve::of(&seq)
+                    && c.batch == seq.batch
+            })
+            .unwrap()
+            .clone();
+        let at = |b: usize, c: &CellRecord| {
+            let mut c = c.clone();
+            c.batch = b;
+            c
+        };
+        // batch 4: the parallel cell twice as slow; batch 8: no parallel
+        let mut slow = at(4, &par);
+        slow.samples_ms.iter_mut().for_each(|x| *x *= 2.0);
+        slow.summarise();
+        let mut other = at(4, &par);
+        other.precision = Precision::Bf16;
+        let all = [
+            seq.clone(),
+            par.clone(),
+            at(4, &seq),
+            slow.clone(),
+            at(8, &seq),
+            other,
+        ];
+        let refs: Vec<&CellRecord> = all.iter().collect();
+        let curve = Curve::of(&seq);
+        let s = speedups(&refs, &curve, &[1, 4, 8]);
+        let want = |p: &CellRecord| speedup(&all[0], p);
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!((s[0].0, s[0].1), (0.0, want(&par).value));
+        assert_eq!((s[1].0, s[1].1), (1.0, want(&slow).value));
+        assert_eq!(s[1].2, Some(speedup(&at(4, &seq), &slow).ci));
+        assert!(s[1].1 < s[0].1);
+    }
+
+    /// Each model's row draws its own cells: a point per batch, mode and
+    /// chart, and a speedup only where both modes were measured.
+    #[test]
+    fn each_row_draws_the_points_of_its_model() {
+        let cells = recorded();
+        let seq = cells.iter().find(|c| c.mode == Mode::Sequential).unwrap();
+        let par = cells
+            .iter()
+            .find(|c| c.mode == Mode::Parallel && Curve::of(c) == Curve::of(seq))
+            .unwrap();
+        let cell = |c: &CellRecord, model: &str, batch: usize| {
+            let mut c = c.clone();
+            c.model = model.into();
+            c.batch = batch;
+            c
+        };
+        // a: both modes at batches 1 and 4; b: sequential only
+        let all = [
+            cell(seq, "a", 1),
+            cell(par, "a", 1),
+            cell(seq, "a", 4),
+            cell(par, "a", 4),
+            cell(seq, "b", 1),
+            cell(seq, "b", 4),
+        ];
+        let svg = render(&all).unwrap().unwrap();
+        // the points are the circles; their row is their height
+        let rows: Vec<usize> = svg
+            .split("<circle")
+            .skip(1)
+            .filter_map(|t| {
+                let cy = t.split("cy=\"").nth(1)?.split('"').next()?;
+                Some(cy.parse::<f64>().ok()? as usize / ROW as usize)
+            })
+            .collect();
+        let in_row = |r: usize| rows.iter().filter(|&&x| x == r).count();
+        // a: 2 batches x 2 modes x (latency + throughput) + 2 speedups
+        assert_eq!(in_row(0), 10, "{rows:?}");
+        // b: 2 batches x 1 mode x 2 charts, no speedup
+        assert_eq!(in_row(1), 4, "{rows:?}");
+        assert_eq!(rows.len(), 14);
+    }
+
+    #[test]
+    fn the_axes_hold_the_medians_and_the_line_at_one() {
+        let sizes = [1, 4, 16];
+        let labels: Vec<String> = [0.0, 0.5, 1.0, 2.0, 3.0, -1.0]
+            .iter()
+            .map(|&x| batch_label(x, &sizes))
+            .collect();
+        assert_eq!(labels, ["1", "", "4", "16", "", ""]);
+        let v = [10.0, 40.0, 20.0];
+        assert_eq!(y_range(v.iter().copied(), false), (0.0, 60.0));
+        // every speedup below 1: the range still holds 1
+        let (lo, hi) = y_range([0.5, 0.8].iter().copied(), true);
+        assert!((lo - 0.35).abs() < 1e-12 && (hi - 1.3).abs() < 1e-12);
+        let (lo, hi) = y_range([1.2, 2.0].iter().copied(), true);
+        assert!((lo - 0.7).abs() < 1e-12 && (hi - 2.6).abs() < 1e-12);
+        // six distinct curve colours, then round again
+        let c: Vec<RGBColor> = (0..7).map(colour).collect();
+        assert_eq!(c[6], c[0]);
+        assert!((1..6).all(|i| c[..i].iter().all(|x| *x != c[i])), "{c:?}");
+        // nothing to draw: a range still
+        let (lo, hi) = y_range(std::iter::empty(), false);
+        assert!(lo == 0.0 && hi > 0.0);
     }
 }

@@ -558,7 +558,52 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
 
 #[cfg(test)]
 mod tests {
-    use super::gain_share;
+    use super::{gain_share, levels_note};
+    use crate::record::{CellRecord, Optimize, Precision};
+
+    /// The notes name the levels and precisions the cells ran at; a
+    /// precision note only where one is not fp32 or several were run.
+    #[test]
+    fn the_notes_name_the_levels_and_precisions() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/quick-cpu-2core.json");
+        let cells = crate::record::RunFile::load(&p).unwrap().cells;
+        let with = |f: &dyn Fn(&mut CellRecord)| -> Vec<CellRecord> {
+            let mut c = cells.clone();
+            c.iter_mut().for_each(f);
+            c
+        };
+        let fp32 = with(&|c| {
+            c.optimize = Optimize::Default;
+            c.precision = Precision::Fp32;
+        });
+        assert_eq!(
+            levels_note(&fp32),
+            ["Every cell ran at --optimize default."]
+        );
+        let bf16 = with(&|c| {
+            c.optimize = Optimize::Default;
+            c.precision = Precision::Bf16;
+        });
+        let notes = levels_note(&bf16);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[1].starts_with("Cells ran in --precision bf16: "),
+            "{notes:?}"
+        );
+        let mut both = fp32.clone();
+        both.extend(bf16);
+        both[0].optimize = Optimize::Max;
+        let notes = levels_note(&both);
+        assert!(
+            notes[0].starts_with("Cells ran at different --optimize levels ("),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].starts_with("Cells ran in --precision fp32, bf16: "),
+            "{notes:?}"
+        );
+    }
 
     #[test]
     fn the_gain_share_is_of_the_gain_the_graph_allows() {

@@ -131,6 +131,38 @@ pub fn paper_protocol(cells: &[CellRecord]) -> bool {
 mod tests {
     use super::*;
 
+    /// One line per framework and precision a plan could not run, with
+    /// the plan's device and the reason, each once over several files.
+    #[test]
+    fn a_precision_not_run_is_one_note_with_its_reason() {
+        use crate::record::{Device, Precision, Unsupported};
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/quick-cpu-2core-trace.json");
+        let mut a = crate::record::RunFile::load(&p).unwrap().plan;
+        assert!(unsupported_notes(&[&a]).is_empty());
+        let no = |framework: &str, precision, reason: &str| Unsupported {
+            framework: framework.into(),
+            precision,
+            reason: reason.into(),
+        };
+        a.device = Device::Cpu;
+        a.unsupported = vec![
+            no("ort", Precision::Bf16, "no bf16 kernels"),
+            no("tf", Precision::Fp16, "emulated"),
+        ];
+        let mut b = a.clone();
+        b.device = Device::Cuda;
+        b.unsupported = vec![no("ort", Precision::Bf16, "no bf16 kernels")];
+        assert_eq!(
+            unsupported_notes(&[&a, &a.clone(), &b]),
+            [
+                "Not supported: ort does not run --precision bf16 on cpu: no bf16 kernels.",
+                "Not supported: tf does not run --precision fp16 on cpu: emulated.",
+                "Not supported: ort does not run --precision bf16 on cuda: no bf16 kernels.",
+            ]
+        );
+    }
+
     #[test]
     fn wide_shows_the_wide_tables_and_the_headline_does_not() {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
