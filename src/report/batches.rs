@@ -210,7 +210,7 @@ fn draw(cells: &[CellRecord], sizes: &[usize]) -> Result<String> {
                 format!("{model}: speedup seq/par (95% CI)"),
             ];
             for (k, area) in rows[m * 3..m * 3 + 3].iter().enumerate() {
-                let series: Vec<(String, Option<Mode>, &Vec<Point>)> = if k < 2 {
+                let series: Vec<(String, Option<Mode>, &Vec<Point>)> = if !SPEEDUP_CHART[k] {
                     charts[k]
                         .iter()
                         .map(|(n, md, p)| (n.clone(), Some(*md), p))
@@ -238,7 +238,7 @@ fn draw(cells: &[CellRecord], sizes: &[usize]) -> Result<String> {
                     .x_desc("batch")
                     .draw()
                     .map_err(err)?;
-                if k == 2 {
+                if SPEEDUP_CHART[k] {
                     chart
                         .draw_series(std::iter::once(PathElement::new(
                             vec![(x_range.start, 1.0), (x_range.end, 1.0)],
@@ -283,7 +283,7 @@ fn draw(cells: &[CellRecord], sizes: &[usize]) -> Result<String> {
                 }
                 // one legend per row, on the speedup chart: a curve's
                 // colour is the same in all three
-                if k == 2 {
+                if SPEEDUP_CHART[k] {
                     legend(&mut chart, SeriesLabelPosition::UpperRight)?;
                 }
             }
@@ -299,12 +299,39 @@ fn draw(cells: &[CellRecord], sizes: &[usize]) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::RunFile;
 
     fn recorded() -> Vec<CellRecord> {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/quick-cpu-2core.json");
-        RunFile::load(&p).unwrap().cells
+        crate::report::fixture("quick-cpu-2core.json").cells
+    }
+
+    /// The fixture's first sequential cell and the parallel cell of its
+    /// model, curve and batch.
+    fn pair() -> (CellRecord, CellRecord) {
+        let cells = recorded();
+        let seq = cells
+            .iter()
+            .find(|c| c.mode == Mode::Sequential)
+            .unwrap()
+            .clone();
+        let par = cells
+            .iter()
+            .find(|c| {
+                c.mode == Mode::Parallel
+                    && c.model == seq.model
+                    && Curve::of(c) == Curve::of(&seq)
+                    && c.batch == seq.batch
+            })
+            .unwrap()
+            .clone();
+        (seq, par)
+    }
+
+    /// `c` as if measured for `model` at `batch`.
+    fn moved(c: &CellRecord, model: &str, batch: usize) -> CellRecord {
+        let mut c = c.clone();
+        c.model = model.into();
+        c.batch = batch;
+        c
     }
 
     #[test]
@@ -337,14 +364,8 @@ mod tests {
 
     #[test]
     fn points_are_the_cells_medians_and_throughputs_at_each_batch() {
-        let cells = recorded();
-        let c = cells
-            .iter()
-            .find(|c| c.mode == Mode::Sequential)
-            .unwrap()
-            .clone();
-        let mut b4 = c.clone();
-        b4.batch = 4;
+        let (c, _) = pair();
+        let b4 = moved(&c, &c.model, 4);
         let all = [c.clone(), b4.clone()];
         let refs: Vec<&CellRecord> = all.iter().collect();
         let curve = Curve::of(&c);
@@ -377,27 +398,8 @@ mod tests {
     /// one of the same curve and batch, where both were measured.
     #[test]
     fn speedups_pair_the_modes_of_a_batch() {
-        let cells = recorded();
-        let seq = cells
-            .iter()
-            .find(|c| c.mode == Mode::Sequential)
-            .unwrap()
-            .clone();
-        let par = cells
-            .iter()
-            .find(|c| {
-                c.mode == Mode::Parallel
-                    && c.model == seq.model
-                    && Curve::of(c) == Curve::of(&seq)
-                    && c.batch == seq.batch
-            })
-            .unwrap()
-            .clone();
-        let at = |b: usize, c: &CellRecord| {
-            let mut c = c.clone();
-            c.batch = b;
-            c
-        };
+        let (seq, par) = pair();
+        let at = |b: usize, c: &CellRecord| moved(c, &c.model, b);
         // batch 4: the parallel cell twice as slow; batch 8: no parallel
         let mut slow = at(4, &par);
         slow.samples_ms.iter_mut().for_each(|x| *x *= 2.0);
@@ -427,26 +429,15 @@ mod tests {
     /// chart, and a speedup only where both modes were measured.
     #[test]
     fn each_row_draws_the_points_of_its_model() {
-        let cells = recorded();
-        let seq = cells.iter().find(|c| c.mode == Mode::Sequential).unwrap();
-        let par = cells
-            .iter()
-            .find(|c| c.mode == Mode::Parallel && Curve::of(c) == Curve::of(seq))
-            .unwrap();
-        let cell = |c: &CellRecord, model: &str, batch: usize| {
-            let mut c = c.clone();
-            c.model = model.into();
-            c.batch = batch;
-            c
-        };
+        let (seq, par) = pair();
         // a: both modes at batches 1 and 4; b: sequential only
         let all = [
-            cell(seq, "a", 1),
-            cell(par, "a", 1),
-            cell(seq, "a", 4),
-            cell(par, "a", 4),
-            cell(seq, "b", 1),
-            cell(seq, "b", 4),
+            moved(&seq, "a", 1),
+            moved(&par, "a", 1),
+            moved(&seq, "a", 4),
+            moved(&par, "a", 4),
+            moved(&seq, "b", 1),
+            moved(&seq, "b", 4),
         ];
         let svg = render(&all).unwrap().unwrap();
         // the points are the circles; their row is their height

@@ -565,9 +565,7 @@ mod tests {
     /// precision note only where one is not fp32 or several were run.
     #[test]
     fn the_notes_name_the_levels_and_precisions() {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/quick-cpu-2core.json");
-        let cells = crate::record::RunFile::load(&p).unwrap().cells;
+        let cells = crate::report::fixture("quick-cpu-2core.json").cells;
         let with = |f: &dyn Fn(&mut CellRecord)| -> Vec<CellRecord> {
             let mut c = cells.clone();
             c.iter_mut().for_each(f);

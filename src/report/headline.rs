@@ -266,13 +266,9 @@ fn annotate(g: &mut Grid, h: &Headline, cells: &[CellRecord]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::RunFile;
 
     fn recorded(name: &str) -> Vec<CellRecord> {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name);
-        RunFile::load(&p).unwrap().cells
+        crate::report::fixture(name).cells
     }
 
     fn widest(text: &str) -> usize {

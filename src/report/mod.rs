@@ -127,6 +127,15 @@ pub fn paper_protocol(cells: &[CellRecord]) -> bool {
     cells.iter().any(|c| c.batch == 16 && c.size == 224)
 }
 
+/// A results file of `tests/fixtures`, for the report's tests.
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> crate::record::RunFile {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    crate::record::RunFile::load(&p).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,9 +145,7 @@ mod tests {
     #[test]
     fn a_precision_not_run_is_one_note_with_its_reason() {
         use crate::record::{Device, Precision, Unsupported};
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/quick-cpu-2core-trace.json");
-        let mut a = crate::record::RunFile::load(&p).unwrap().plan;
+        let mut a = fixture("quick-cpu-2core-trace.json").plan;
         assert!(unsupported_notes(&[&a]).is_empty());
         let no = |framework: &str, precision, reason: &str| Unsupported {
             framework: framework.into(),
@@ -165,9 +172,7 @@ mod tests {
 
     #[test]
     fn wide_shows_the_wide_tables_and_the_headline_does_not() {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/quick-cpu-2core-trace.json");
-        let cells = crate::record::RunFile::load(&p).unwrap().cells;
+        let cells = fixture("quick-cpu-2core-trace.json").cells;
         let wide = terminal(&cells, false, View::Wide, None);
         assert_eq!(wide, table::terminal(&grids(&cells, false)));
         for needle in [
