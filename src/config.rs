@@ -294,7 +294,12 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         unsupported: Vec::new(),
     };
     let mut plan = plan;
-    plan.unsupported = unsupported(&plan.frameworks, plan.device, &plan.precision);
+    plan.unsupported = unsupported(
+        &plan.frameworks,
+        plan.device,
+        &plan.precision,
+        &plan.optimize,
+    )?;
     for (flag, v) in [
         ("--batch", plan.batch.iter().copied().min().unwrap_or(0)),
         ("--size", plan.size),
@@ -387,12 +392,16 @@ fn dedup<T: Ord + Clone>(mut v: Vec<T>) -> Vec<T> {
 
 /// The (framework, precision) pairs of a run that cannot run on `device`,
 /// each with its reason ([`frameworks::precision`]); an A/A repeat
-/// (`ort#2`) is its base framework's.
+/// (`ort#2`) is its base framework's. TensorFlow's bf16 on the CPU is a
+/// oneDNN rewrite: refused at each level where oneDNN is off
+/// ([`frameworks::tf_cpu`]), whose variable is checked here, before
+/// anything runs.
 fn unsupported(
     frameworks: &[String],
     device: Device,
     precisions: &[Precision],
-) -> Vec<Unsupported> {
+    levels: &[Optimize],
+) -> Result<Vec<Unsupported>> {
     let mut bases: Vec<&str> = frameworks
         .iter()
         .map(|f| crate::record::base_framework(f))
@@ -405,12 +414,29 @@ fn unsupported(
                 v.push(Unsupported {
                     framework: f.to_string(),
                     precision: p,
+                    optimize: None,
                     reason: reason.to_string(),
                 });
+                continue;
+            }
+            if (f, device) != ("tf", Device::Cpu) {
+                continue;
+            }
+            for &level in levels {
+                if let Some(reason) =
+                    frameworks::precision::unsupported_at(f, device, p, level)?
+                {
+                    v.push(Unsupported {
+                        framework: f.to_string(),
+                        precision: p,
+                        optimize: Some(level),
+                        reason,
+                    });
+                }
             }
         }
     }
-    v
+    Ok(v)
 }
 
 /// A `[threads]` key: 0 means every core; more than [`max_threads`] is

@@ -14,6 +14,7 @@ use speedbench::commands;
 
 fn main() {
     let cli = Cli::parse();
+    tf_kernels_for(&cli);
     let result = run(&cli);
     match result {
         Ok(code) => std::process::exit(code),
@@ -21,6 +22,38 @@ fn main() {
             eprintln!("Error: {e:#}");
             std::process::exit(2);
         }
+    }
+}
+
+/// `infer` runs TensorFlow in this process, whose CPU kernels (oneDNN's or
+/// Eigen's) were chosen as the library loaded, before `main`: where the
+/// level wants oneDNN on (`--optimize max`, [`speedbench::frameworks::tf_cpu`])
+/// and the user left `TF_ENABLE_ONEDNN_OPTS` unset, run this program again
+/// with it set, as `run` and `verify` start their workers.
+fn tf_kernels_for(cli: &Cli) {
+    use speedbench::frameworks::tf_cpu;
+    use std::os::unix::process::CommandExt;
+    let Command::Infer {
+        framework,
+        device,
+        optimize,
+        ..
+    } = &cli.command
+    else {
+        return;
+    };
+    let cpu = speedbench::record::Device::from(*device) == speedbench::record::Device::Cpu;
+    if framework != "tf" || !cpu {
+        return;
+    }
+    if let (Ok(exe), Ok(Some(v))) = (std::env::current_exe(), tf_cpu::env_for(*optimize)) {
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(tf_cpu::ENV, v)
+            .exec();
+        // not re-executed: TensorFlow's own choice stands, and prepare
+        // lowers for it
+        eprintln!("warning: could not run again with {}={v}: {err}", tf_cpu::ENV);
     }
 }
 

@@ -74,7 +74,7 @@ pub fn start(plan: &RunPlan, machine_peak: Option<MachinePeak>) -> Result<(PathB
 pub fn write_siblings(path: &Path, file: &RunFile) -> Result<Vec<&'static str>> {
     let mut grids = report::grids(&file.cells, report::paper_protocol(&file.cells));
     if let Some(g) = grids.first_mut() {
-        g.notes.extend(report::unsupported_notes(&[&file.plan]));
+        g.notes.extend(report::notes(&[&file.plan], &file.cells));
     }
     let mut written = vec![];
     let mut write = |ext: &'static str, text: String| -> Result<()> {

@@ -182,7 +182,7 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
             {
                 Some(format!("skipped: {fw} has no CUDA-graph mode"))
             } else {
-                crate::frameworks::precision::unsupported(fw, o.device, o.precision)
+                crate::frameworks::precision::unsupported_at(fw, o.device, o.precision, o.optimize)?
                     .map(|why| format!("skipped: not supported: {why}"))
             };
             if let Some(note) = skip {
@@ -213,6 +213,16 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
                 let got = infer_child(o, dir.path(), model, &candidate, &input)?;
                 let (abs, rel, agree) = compare(&got, &want)?;
                 let l2 = crate::io::relative_l2(&got, &want)?;
+                let ok = within(o.precision, o.tolerance, (rel, l2), agree == want.nrows());
+                let note = if !o.precision.is_fp32() && l2 <= Precision::FP32_ERROR {
+                    format!(
+                        "not {}: its error is fp32's (relative L2 {l2:.1e}, at most {:.0e}): the cell ran fp32",
+                        o.precision,
+                        Precision::FP32_ERROR
+                    )
+                } else {
+                    String::new()
+                };
                 rows.push(Agreement {
                     model: model.clone(),
                     reference: reference.to_string(),
@@ -221,8 +231,8 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
                     max_rel_diff: rel,
                     rel_l2: l2,
                     top1: format!("{agree}/{}", want.nrows()),
-                    ok: within(o.precision, o.tolerance, (rel, l2), agree == want.nrows()),
-                    note: String::new(),
+                    ok,
+                    note,
                 });
             }
         }
@@ -234,11 +244,13 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
 /// element difference over the largest reference logit (`tolerance`); a
 /// reduced precision by its relative L2 error
 /// ([`Precision::relative_l2_tolerance`]) and the same top-1 class on every
-/// input (`top1`).
+/// input (`top1`), and an error above fp32's ([`Precision::FP32_ERROR`]):
+/// a reduced-precision candidate that matches fp32 that closely did not
+/// reduce precision, whatever its label.
 pub fn within(precision: Precision, tolerance: f64, (max_rel, l2): (f64, f64), top1: bool) -> bool {
     match precision.relative_l2_tolerance() {
         None => max_rel < tolerance,
-        Some(t) => l2 <= t && top1,
+        Some(t) => l2 <= t && l2 > Precision::FP32_ERROR && top1,
     }
 }
 
@@ -262,6 +274,12 @@ mod tests {
         assert!(!within(Fp16, 1e-4, (0.0, 6e-3), true));
         assert!(!within(Tf32, 1e-4, (0.0, 6e-3), true));
         assert!(!within(Bf16, 1e-4, (0.0, f64::INFINITY), true));
+        // a reduced precision whose error is fp32's ran fp32
+        for p in [Bf16, Fp16, Tf32] {
+            assert!(!within(p, 1e-4, (1e-7, 3.5e-7), true), "{p}");
+            assert!(!within(p, 1e-4, (1e-7, 1e-5), true), "{p}");
+            assert!(within(p, 1e-4, (1e-3, 2e-5), true), "{p}");
+        }
     }
 
     #[test]

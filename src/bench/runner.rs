@@ -29,6 +29,31 @@ enum Event {
     Eof,
 }
 
+/// Whether the job is TensorFlow on the CPU, whose kernels (oneDNN's or
+/// Eigen's) are chosen as the process loads.
+fn is_tf_cpu(job: &Job) -> bool {
+    base_framework(&job.framework) == "tf" && job.plan.device == crate::record::Device::Cpu
+}
+
+/// `TF_ENABLE_ONEDNN_OPTS` for the worker of a tf CPU job where speedbench
+/// sets it (`--optimize max`; [`crate::frameworks::tf_cpu`]).
+fn tf_env(job: &Job) -> Option<&'static str> {
+    if !is_tf_cpu(job) {
+        return None;
+    }
+    crate::frameworks::tf_cpu::env_for(job.setting.optimize)
+        .ok()
+        .flatten()
+}
+
+/// The CPU path a tf CPU job's worker took.
+fn tf_path(job: &Job) -> Option<crate::record::CpuPath> {
+    if !is_tf_cpu(job) {
+        return None;
+    }
+    crate::frameworks::tf_cpu::here(job.setting.optimize).ok()
+}
+
 /// Runs one job in a child process; a failure comes boxed (it is large).
 fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<CellRecord, Box<Failure>> {
     let fail = |cause: String, tail: Vec<String>| {
@@ -54,6 +79,9 @@ fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<CellRec
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     dies_with_parent(&mut command);
+    if let Some(v) = tf_env(job) {
+        command.env(crate::frameworks::tf_cpu::ENV, v);
+    }
     let mut child = command
         .spawn()
         .map_err(|e| fail(format!("cannot start worker: {e}"), vec![]))?;
@@ -395,6 +423,13 @@ pub fn run(
                     part.machine_peak_gmacs = peaks.get(&part.precision).copied().flatten();
                     part.shard = shard;
                     part.env = Some(file.env.clone());
+                    part.cpu_path = tf_path(&job);
+                    part.emulated = crate::frameworks::precision::emulated(
+                        plan.device,
+                        part.precision,
+                        &crate::bench::fma::cpu_flags(),
+                    )
+                    .map(String::from);
                     if let Some(g) = part.gemm_gmacs {
                         gemm.entry(framework.clone()).or_insert(g);
                     }

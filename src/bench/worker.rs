@@ -20,7 +20,9 @@ use crate::frameworks::{self, PrepareOptions};
 use crate::graph::analysis::analyse;
 use crate::io::seeded_input;
 use crate::record::stats::summarise;
-use crate::record::{CellRecord, Device, Mode, ProcessRecord, RunPlan, ScheduleRecord, Setting};
+use crate::record::{
+    CellRecord, Device, Mode, Precision, ProcessRecord, RunPlan, ScheduleRecord, Setting,
+};
 
 /// What the parent asks a worker to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,11 +108,15 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
         })?;
     // one pass allocates the activations (and calibrates a schedule):
     // count them with the session
-    p.run(&input)?;
+    let first = p.run(&input)?;
     let grew = before.zip(memory::rss_mib()).map(|(b, a)| a - b);
     let gpu_grew = gpu_before
         .zip(fw.device_memory(plan.device))
         .map(|(b, a)| a.peak_mib - b.current_mib);
+    if !opts.precision.is_fp32() {
+        reduced_for_real(fw.as_ref(), &loaded, &opts, &input, &first)
+            .with_context(|| format!("{} --precision {}", job.framework, opts.precision))?;
+    }
     // The best GEMM through this framework and device, once per run.
     let gemm = job
         .gemm_gmacs
@@ -214,10 +220,41 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
         worker_peak_rss_mib: memory::peak_rss_mib(),
         trace,
         schedule,
-        // the parent fills both in
+        // the parent fills these in
         shard: None,
         env: None,
+        cpu_path: None,
+        emulated: None,
     })
+}
+
+/// Refuses a reduced-precision cell whose output is fp32's: one pass of an
+/// fp32 session of the same framework on the same input, and the relative
+/// L2 error of `got` against it must exceed [`Precision::FP32_ERROR`]
+/// (a rewrite that silently did nothing, as TensorFlow's bf16 one does
+/// without oneDNN, would otherwise be timed as bf16).
+fn reduced_for_real(
+    fw: &dyn frameworks::Framework,
+    loaded: &crate::zoo::Loaded,
+    opts: &PrepareOptions,
+    input: &ndarray::Array4<f32>,
+    got: &ndarray::Array2<f32>,
+) -> Result<()> {
+    let mut fp32 = opts.clone();
+    fp32.precision = Precision::Fp32;
+    fp32.mode = Mode::Sequential;
+    fp32.inter_threads = 1;
+    fp32.schedule = None;
+    let want = frameworks::prepare(fw, &loaded.graph, &loaded.weights, &fp32)?.run(input)?;
+    let l2 = crate::io::relative_l2(got, &want)?;
+    if l2 <= Precision::FP32_ERROR {
+        anyhow::bail!(
+            "its logits are fp32's (relative L2 {l2:.1e} against an fp32 session, at most {:.0e}): it ran fp32, and is not timed under a {} label",
+            Precision::FP32_ERROR,
+            opts.precision
+        );
+    }
+    Ok(())
 }
 
 /// Entry point of `speedbench worker`: a job on stdin, messages on stdout.

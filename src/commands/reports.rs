@@ -27,7 +27,7 @@ pub fn report(
         cells.extend(file.cells);
         plans.push(file.plan);
     }
-    let unsupported = report::unsupported_notes(&plans.iter().collect::<Vec<_>>());
+    let unsupported = report::notes(&plans.iter().collect::<Vec<_>>(), &cells);
     if cells.is_empty() {
         bail!("report: the results files hold no measured cell");
     }

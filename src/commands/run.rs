@@ -100,7 +100,7 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool, progress: Progress)
     };
     let published = report::paper_protocol(&file.cells);
     say(report::terminal(&file.cells, published, view, args.headline_batch).trim_end());
-    for note in report::unsupported_notes(&[&file.plan]) {
+    for note in report::notes(&[&file.plan], &file.cells) {
         say(report::table::wrap(&note, width).trim_end());
     }
     say("");
@@ -241,10 +241,7 @@ fn announce(plan: &RunPlan) {
         eprintln!("note: model '{}' skipped: {}", s.model, s.reason);
     }
     for u in &plan.unsupported {
-        eprintln!(
-            "note: {} does not run --precision {} on {}: {}",
-            u.framework, u.precision, plan.device, u.reason
-        );
+        eprintln!("note: {}: {}", u.what(plan.device), u.reason);
     }
     eprintln!(
         "speedbench run: profile {} ({} x {}px, {} timed iterations per cell in {} worker process(es) of {} warm-up each, order seed {}), {} on {}, {} thread(s) intra, {} inter, --optimize {}, --precision {}",

@@ -7,6 +7,7 @@ pub mod ort;
 pub mod precision;
 #[cfg(feature = "tf")]
 pub mod tf;
+pub mod tf_cpu;
 #[cfg(feature = "torch")]
 pub mod torch;
 

@@ -41,6 +41,72 @@ pub fn unsupported(framework: &str, device: Device, precision: Precision) -> Opt
     }
 }
 
+/// Why TensorFlow cannot run `precision` on the CPU on `path` with these
+/// CPU `flags`, where the kernels decide: its bf16 rewrite
+/// (`auto_mixed_precision_onednn_bfloat16`) is oneDNN's, so with oneDNN off
+/// it leaves the graph in fp32; and oneDNN in TensorFlow takes bf16 only on
+/// CPUs with AVX-512 or AVX-NE-CONVERT (`IsBF16SupportedByOneDNNOnThisCPU`),
+/// falling back to fp32 elsewhere.
+pub fn tf_cpu_unsupported(
+    precision: Precision,
+    path: &crate::record::CpuPath,
+    flags: &[String],
+) -> Option<String> {
+    if precision != Precision::Bf16 {
+        return None;
+    }
+    if !path.onednn {
+        return Some(format!(
+            "TensorFlow's bf16 rewrite is oneDNN's, and oneDNN is off ({}): the cell would run fp32; --optimize max turns oneDNN on",
+            path.why
+        ));
+    }
+    let has = |f: &str| flags.iter().any(|g| g == f);
+    (!has("avx512f") && !has("avx_ne_convert")).then(|| {
+        "TensorFlow's oneDNN takes bf16 only on CPUs with AVX-512 or AVX-NE-CONVERT; on this one its rewrite leaves the graph in fp32".to_string()
+    })
+}
+
+/// Why this CPU only emulates `precision` (its arithmetic done in fp32
+/// after conversions, often far slower than fp32), where it does: bf16
+/// without bf16 dot products (AVX-512 BF16 or AMX-BF16), fp16 without
+/// AVX-512 FP16 or AMX-FP16. `None` on a GPU and for fp32.
+pub fn emulated(device: Device, precision: Precision, flags: &[String]) -> Option<&'static str> {
+    let has = |f: &str| flags.iter().any(|g| g == f);
+    match (device, precision) {
+        (Device::Cpu, Precision::Bf16) if !has("avx512_bf16") && !has("amx_bf16") => {
+            Some("this CPU has no bf16 dot products (AVX-512 BF16 or AMX-BF16)")
+        }
+        (Device::Cpu, Precision::Fp16) if !has("avx512_fp16") && !has("amx_fp16") => {
+            Some("this CPU has no fp16 arithmetic (AVX-512 FP16 or AMX-FP16)")
+        }
+        _ => None,
+    }
+}
+
+/// Why `framework` cannot run `precision` on `device` at `optimize`: the
+/// framework's own limits ([`unsupported`]), then TensorFlow's CPU path at
+/// that level ([`tf_cpu_unsupported`]).
+pub fn unsupported_at(
+    framework: &str,
+    device: Device,
+    precision: Precision,
+    optimize: crate::record::Optimize,
+) -> anyhow::Result<Option<String>> {
+    if let Some(why) = unsupported(framework, device, precision) {
+        return Ok(Some(why.to_string()));
+    }
+    if (base_framework(framework), device) != ("tf", Device::Cpu) {
+        return Ok(None);
+    }
+    let path = super::tf_cpu::here(optimize)?;
+    Ok(tf_cpu_unsupported(
+        precision,
+        &path,
+        &crate::bench::fma::cpu_flags(),
+    ))
+}
+
 /// [`unsupported`] as an error naming the cell.
 pub fn check(framework: &str, device: Device, precision: Precision) -> anyhow::Result<()> {
     match unsupported(framework, device, precision) {
@@ -88,6 +154,41 @@ mod tests {
         }
         assert!(why("caffe", Cuda, Fp16).contains("no reduced-precision mode"));
         assert!(!runs("caffe", Cpu, Bf16));
+    }
+
+    #[test]
+    fn tf_bf16_on_the_cpu_needs_onednn() {
+        use crate::record::CpuPath;
+        let path = |onednn| CpuPath {
+            onednn,
+            why: "why".into(),
+        };
+        let avx512 = ["avx2", "avx512f"].map(String::from);
+        let zen3 = ["avx2".to_string()];
+        assert_eq!(tf_cpu_unsupported(Bf16, &path(true), &avx512), None);
+        assert_eq!(tf_cpu_unsupported(Fp32, &path(false), &zen3), None);
+        let why = tf_cpu_unsupported(Bf16, &path(false), &avx512).unwrap();
+        assert!(why.contains("oneDNN is off (why)"), "{why}");
+        let why = tf_cpu_unsupported(Bf16, &path(true), &zen3).unwrap();
+        assert!(why.contains("only on CPUs with AVX-512"), "{why}");
+        let gnr = ["avx2", "avx_ne_convert"].map(String::from);
+        assert_eq!(tf_cpu_unsupported(Bf16, &path(true), &gnr), None);
+    }
+
+    #[test]
+    fn a_precision_without_its_unit_is_emulated() {
+        let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let zen3 = f(&["avx2", "fma"]);
+        let zen4 = f(&["avx2", "avx512f", "avx512_bf16"]);
+        let spr = f(&["avx512f", "avx512_fp16", "amx_bf16"]);
+        assert!(emulated(Cpu, Bf16, &zen3).unwrap().contains("bf16 dot products"));
+        assert!(emulated(Cpu, Fp16, &zen4).unwrap().contains("fp16 arithmetic"));
+        assert_eq!(emulated(Cpu, Bf16, &zen4), None);
+        assert_eq!(emulated(Cpu, Bf16, &f(&["amx_bf16"])), None);
+        assert_eq!(emulated(Cpu, Fp16, &spr), None);
+        assert_eq!(emulated(Cpu, Fp16, &f(&["amx_fp16"])), None);
+        assert_eq!(emulated(Cpu, Fp32, &zen3), None);
+        assert_eq!(emulated(Cuda, Bf16, &zen3), None);
     }
 
     #[test]

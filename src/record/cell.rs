@@ -113,6 +113,32 @@ pub struct CellRecord {
     /// file's `env` holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Environment>,
+    /// TensorFlow's CPU kernels in this cell (tf on the CPU only): oneDNN's
+    /// or its own, and why; absent for other frameworks and in files from
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_path: Option<CpuPath>,
+    /// Why the CPU only emulates this cell's reduced precision (no unit
+    /// for it: the arithmetic runs in fp32 after conversions), where it
+    /// does; the tables label such a cell "emulated".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulated: Option<String>,
+}
+
+/// Which CPU kernels TensorFlow ran: oneDNN's (`onednn`) or its own
+/// (Eigen's), and why (the level, the CPU's features, or the user's
+/// `TF_ENABLE_ONEDNN_OPTS`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CpuPath {
+    pub onednn: bool,
+    pub why: String,
+}
+
+impl std::fmt::Display for CpuPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let on = if self.onednn { "on" } else { "off" };
+        write!(f, "oneDNN {on} ({})", self.why)
+    }
 }
 
 impl CellRecord {
@@ -258,6 +284,8 @@ impl CellRecord {
         self.session_mib = self.session_mib.or(part.session_mib);
         self.gpu_session_mib = self.gpu_session_mib.or(part.gpu_session_mib);
         self.gemm_gmacs = self.gemm_gmacs.or(part.gemm_gmacs);
+        self.cpu_path = self.cpu_path.take().or(part.cpu_path);
+        self.emulated = self.emulated.take().or(part.emulated);
         self.summarise();
     }
 

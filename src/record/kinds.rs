@@ -145,6 +145,11 @@ impl Precision {
     /// relative L2 error ||y - ref|| / ||ref|| `verify` allows. fp32 and
     /// TF32 are held to [`crate::verify`]'s element tolerance instead; TF32
     /// keeps a 10-bit mantissa in its products, as fp16 does.
+    /// The most relative L2 error (against fp32 logits) that fp32 itself
+    /// shows between runtimes and kernel paths (1e-7 to 1e-6 here): a
+    /// reduced-precision cell whose error is this low ran fp32.
+    pub const FP32_ERROR: f64 = 1e-5;
+
     pub fn relative_l2_tolerance(self) -> Option<f64> {
         match self {
             Precision::Fp32 => None,

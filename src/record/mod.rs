@@ -15,7 +15,7 @@ mod shard;
 pub mod stats;
 mod timeline;
 
-pub use cell::{busy_cells, contrast, group_by_process, levels, CellRecord, Failure};
+pub use cell::{busy_cells, contrast, group_by_process, levels, CellRecord, CpuPath, Failure};
 pub use file::{write_durably, MergedInput, RunFile, SCHEMA_VERSION};
 pub use kinds::{
     base_framework, level_suffix, setting_suffix, Device, Mode, Optimize, Precision, Setting,

@@ -114,7 +114,25 @@ pub struct RunPlan {
 pub struct Unsupported {
     pub framework: String,
     pub precision: Precision,
+    /// The one level it cannot run the precision at; absent: at any
+    /// level (and in files from before levels mattered here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimize: Option<Optimize>,
     pub reason: String,
+}
+
+impl Unsupported {
+    /// "tf does not run --precision bf16 on cpu[ at --optimize default]".
+    pub fn what(&self, device: Device) -> String {
+        let at = self
+            .optimize
+            .map(|o| format!(" at --optimize {o}"))
+            .unwrap_or_default();
+        format!(
+            "{} does not run --precision {} on {device}{at}",
+            self.framework, self.precision
+        )
+    }
 }
 
 /// A model left out of a run, and why.
@@ -131,7 +149,10 @@ impl RunPlan {
         let mut v = Vec::new();
         for &optimize in &self.optimize {
             for &precision in &self.precision {
-                if self.unsupported_reason(framework, precision).is_some() {
+                if self
+                    .unsupported_reason(framework, precision, optimize)
+                    .is_some()
+                {
                     continue;
                 }
                 for &batch in &self.batch {
@@ -147,12 +168,21 @@ impl RunPlan {
     }
 
     /// Why `framework` (or its base, for an A/A repeat) does not run
-    /// `precision` in this plan, where it does not.
-    pub fn unsupported_reason(&self, framework: &str, precision: Precision) -> Option<&str> {
+    /// `precision` at `optimize` in this plan, where it does not.
+    pub fn unsupported_reason(
+        &self,
+        framework: &str,
+        precision: Precision,
+        optimize: Optimize,
+    ) -> Option<&str> {
         let base = super::base_framework(framework);
         self.unsupported
             .iter()
-            .find(|u| u.framework == base && u.precision == precision)
+            .find(|u| {
+                u.framework == base
+                    && u.precision == precision
+                    && u.optimize.is_none_or(|o| o == optimize)
+            })
             .map(|u| u.reason.as_str())
     }
 
@@ -228,11 +258,20 @@ mod tests {
         p.optimize = vec![Optimize::Default, Optimize::Max];
         p.precision = vec![Precision::Fp32, Precision::Bf16];
         p.batch = vec![1, 4];
-        p.unsupported = vec![Unsupported {
-            framework: "ort".into(),
-            precision: Precision::Bf16,
-            reason: "no kernels".into(),
-        }];
+        p.unsupported = vec![
+            Unsupported {
+                framework: "ort".into(),
+                precision: Precision::Bf16,
+                optimize: None,
+                reason: "no kernels".into(),
+            },
+            Unsupported {
+                framework: "tf".into(),
+                precision: Precision::Bf16,
+                optimize: Some(Optimize::Default),
+                reason: "oneDNN off".into(),
+            },
+        ];
         let torch = p.settings("torch");
         assert_eq!(torch.len(), 8);
         assert_eq!(torch[0], s(Optimize::Default, Precision::Fp32, 1));
@@ -243,10 +282,26 @@ mod tests {
         assert_eq!(ort.len(), 4);
         assert!(ort.iter().all(|x| x.precision == Precision::Fp32));
         assert_eq!(
-            p.unsupported_reason("ort#2", Precision::Bf16),
+            p.unsupported_reason("ort#2", Precision::Bf16, Optimize::Max),
             Some("no kernels")
         );
-        assert_eq!(p.unsupported_reason("ort", Precision::Fp32), None);
+        assert_eq!(
+            p.unsupported_reason("ort", Precision::Fp32, Optimize::Default),
+            None
+        );
+        // a refusal at one level leaves the others
+        let tf = p.settings("tf");
+        assert_eq!(tf.len(), 6);
+        assert!(!tf.contains(&s(Optimize::Default, Precision::Bf16, 1)));
+        assert!(tf.contains(&s(Optimize::Max, Precision::Bf16, 4)));
+        assert_eq!(
+            p.unsupported[1].what(crate::record::Device::Cpu),
+            "tf does not run --precision bf16 on cpu at --optimize default"
+        );
+        assert_eq!(
+            p.unsupported[0].what(crate::record::Device::Cuda),
+            "ort does not run --precision bf16 on cuda"
+        );
         // a list round-trips; a wrong type is named
         let back: super::RunPlan =
             serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();

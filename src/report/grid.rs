@@ -34,6 +34,8 @@ pub(super) struct Group {
     pub(super) framework: String,
     pub(super) optimize: Optimize,
     pub(super) precision: Precision,
+    /// The CPU only emulates the precision ([`CellRecord::emulated`]).
+    pub(super) emulated: bool,
 }
 
 pub(super) fn framework_rank(f: &str) -> usize {
@@ -52,6 +54,7 @@ pub(super) fn groups(cells: &[CellRecord]) -> Vec<Group> {
             framework: c.framework.clone(),
             optimize: c.optimize,
             precision: c.precision,
+            emulated: c.emulated.is_some(),
         })
         .collect::<BTreeSet<_>>()
         .into_iter()
@@ -84,6 +87,13 @@ fn levels_note(cells: &[CellRecord]) -> Vec<String> {
         let names: Vec<String> = precisions.iter().map(Precision::to_string).collect();
         notes.push(format!("Cells ran in --precision {}: each column is labelled with its precision where they differ; a reduced precision's speed is its own, and verify --precision reports how far its logits are from fp32.", names.join(", ")));
     }
+    let emulated: BTreeSet<String> = cells
+        .iter()
+        .filter_map(|c| Some(format!("{} on {}: {}", c.precision, c.host, c.emulated.as_ref()?)))
+        .collect();
+    for e in emulated {
+        notes.push(format!("Emulated: {e}; its cells, labelled (emulated), time conversions around fp32 arithmetic, not the precision's own."));
+    }
     notes
 }
 
@@ -100,8 +110,11 @@ pub(super) fn labeller(groups: &[Group]) -> impl Fn(&Group) -> String {
         if mixed_levels {
             level.push_str(&format!(" {}", g.optimize));
         }
-        if mixed_precisions {
+        if mixed_precisions || g.emulated {
             level.push_str(&format!(" {}", g.precision));
+        }
+        if g.emulated {
+            level.push_str(" (emulated)");
         }
         if hosts > 1 {
             format!("{} {} {}{level}", g.host, g.device, g.framework)

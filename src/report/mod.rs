@@ -25,6 +25,44 @@ pub fn grids(cells: &[CellRecord], with_published: bool) -> Vec<grid::Grid> {
     g
 }
 
+/// The notes every report carries under its tables: the precisions not
+/// run ([`unsupported_notes`]), then TensorFlow's CPU paths
+/// ([`cpu_path_notes`]).
+pub fn notes(plans: &[&crate::record::RunPlan], cells: &[CellRecord]) -> Vec<String> {
+    let mut v = unsupported_notes(plans);
+    v.extend(cpu_path_notes(cells));
+    v
+}
+
+/// One note per machine naming the CPU kernels TensorFlow ran at each
+/// level, and why ("TensorFlow's CPU kernels on host: --optimize default:
+/// oneDNN off (TensorFlow's default on a CPU without ...)"): tf figures of
+/// two paths differ by up to a third, and a reader comparing machines must
+/// know which ran.
+pub fn cpu_path_notes(cells: &[CellRecord]) -> Vec<String> {
+    let mut paths: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for c in cells {
+        let Some(p) = &c.cpu_path else { continue };
+        let line = format!("--optimize {}: {p}", c.optimize);
+        let v = paths.entry(c.host.as_str()).or_default();
+        if !v.contains(&line) {
+            v.push(line);
+        }
+    }
+    let hosts = paths.len();
+    paths
+        .into_iter()
+        .map(|(host, lines)| {
+            let on = if hosts > 1 {
+                format!(" on {host}")
+            } else {
+                String::new()
+            };
+            format!("TensorFlow's CPU kernels{on}: {}.", lines.join("; "))
+        })
+        .collect()
+}
+
 /// One note per precision a framework could not run, with its reason
 /// ("tf does not run --precision fp16 on cpu: ..."), from the plans of
 /// the results files, each once.
@@ -32,10 +70,7 @@ pub fn unsupported_notes(plans: &[&crate::record::RunPlan]) -> Vec<String> {
     let mut notes: Vec<String> = Vec::new();
     for p in plans {
         for u in &p.unsupported {
-            let note = format!(
-                "Not supported: {} does not run --precision {} on {}: {}.",
-                u.framework, u.precision, p.device, u.reason
-            );
+            let note = format!("Not supported: {}: {}.", u.what(p.device), u.reason);
             if !notes.contains(&note) {
                 notes.push(note);
             }
@@ -150,6 +185,7 @@ mod tests {
         let no = |framework: &str, precision, reason: &str| Unsupported {
             framework: framework.into(),
             precision,
+            optimize: None,
             reason: reason.into(),
         };
         a.device = Device::Cpu;
@@ -166,6 +202,41 @@ mod tests {
                 "Not supported: ort does not run --precision bf16 on cpu: no bf16 kernels.",
                 "Not supported: tf does not run --precision fp16 on cpu: emulated.",
                 "Not supported: ort does not run --precision bf16 on cuda: no bf16 kernels.",
+            ]
+        );
+    }
+
+    #[test]
+    fn each_level_names_tensorflows_cpu_path_once_per_machine() {
+        use crate::record::CpuPath;
+        let file = fixture("quick-cpu-2core-trace.json");
+        let mut cells = file.cells.clone();
+        assert!(cpu_path_notes(&cells).is_empty());
+        let path = |onednn, why: &str| {
+            Some(CpuPath {
+                onednn,
+                why: why.into(),
+            })
+        };
+        for c in cells.iter_mut().filter(|c| c.framework == "tf") {
+            c.cpu_path = path(false, "the CPU");
+        }
+        let mut max = cells.iter().find(|c| c.framework == "tf").unwrap().clone();
+        max.optimize = crate::record::Optimize::Max;
+        max.cpu_path = path(true, "the level");
+        cells.push(max.clone());
+        assert_eq!(
+            cpu_path_notes(&cells),
+            ["TensorFlow's CPU kernels: --optimize default: oneDNN off (the CPU); --optimize max: oneDNN on (the level)."]
+        );
+        max.host = "other".into();
+        cells.push(max);
+        let notes = notes(&[&file.plan], &cells);
+        assert_eq!(
+            notes,
+            [
+                "TensorFlow's CPU kernels on other: --optimize max: oneDNN on (the level).",
+                "TensorFlow's CPU kernels on vm: --optimize default: oneDNN off (the CPU); --optimize max: oneDNN on (the level).",
             ]
         );
     }

@@ -125,6 +125,8 @@ pub fn cell(
         schedule: None,
         shard: None,
         env: None,
+        cpu_path: None,
+        emulated: None,
     }
 }
 

@@ -73,6 +73,26 @@ struct Builder<'a> {
     tf: TfGraph,
     device: &'a str,
     layout: Layout,
+    kernels: Kernels,
+}
+
+/// Which CPU kernels the graph will run on: grappler fuses differently for
+/// each ([`crate::frameworks::tf_cpu`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// oneDNN's, or a GPU's: every convolution is written plainly
+    /// (Conv2D, then BiasAdd or FusedBatchNormV3) for grappler to fuse.
+    Fusing,
+    /// TensorFlow's own Eigen kernels on the CPU. Grappler's remapper fuses
+    /// Conv2D + BiasAdd or FusedBatchNorm (+ Relu) into `_FusedConv2D`,
+    /// which has no grouped form on Eigen ("Fused conv implementation does
+    /// not support grouped convolutions for now"), and the remapper does
+    /// not check for groups. So a grouped convolution's bias is an AddV2
+    /// of a per-channel constant, and a batch norm right after it a Mul and
+    /// an AddV2 of its folded scale and shift: the same function, in
+    /// operations the remapper leaves alone on Eigen (its bias-like-Add
+    /// pattern is oneDNN's only). Ungrouped convolutions fuse as before.
+    Eigen,
 }
 
 fn dims_u64(shape: &[usize]) -> Vec<u64> {
@@ -156,6 +176,24 @@ impl Builder<'_> {
         })
     }
 
+    /// `x + v` for a per-channel vector `v`, as AddV2 (broadcast over the
+    /// last axis: NHWC only).
+    fn channel_add(&mut self, name: &str, x: &Output, v: &[f32]) -> Result<Output> {
+        let c = self.float_vec(&format!("{name}/value"), v)?;
+        self.simple("AddV2", name, &[x.clone(), c])
+    }
+
+    /// `x * v` for a per-channel vector `v` (NHWC only).
+    fn channel_mul(&mut self, name: &str, x: &Output, v: &[f32]) -> Result<Output> {
+        let c = self.float_vec(&format!("{name}/value"), v)?;
+        self.simple("Mul", name, &[x.clone(), c])
+    }
+
+    /// Whether a grouped convolution must stay out of grappler's fusions.
+    fn unfused(&self, groups: usize) -> bool {
+        groups > 1 && self.kernels == Kernels::Eigen && self.layout == Layout::Nhwc
+    }
+
     fn bias_add(&mut self, name: &str, x: &Output, bias: &[f32]) -> Result<Output> {
         let b = self.float_vec(&format!("{name}/bias"), bias)?;
         let format = self.layout.format();
@@ -189,11 +227,18 @@ fn oihw_to_hwio(data: &[f32], o: usize, i: usize, k: usize) -> Vec<f32> {
 
 /// Builds the TensorFlow graph of `g` with weights `w`, every operation on
 /// `device` ("" lets TensorFlow choose), activations in `layout`.
-pub fn lower(g: &Graph, w: &Weights, layout: Layout, device: &str) -> Result<Lowered> {
+pub fn lower(
+    g: &Graph,
+    w: &Weights,
+    layout: Layout,
+    device: &str,
+    kernels: Kernels,
+) -> Result<Lowered> {
     let mut b = Builder {
         tf: TfGraph::new(),
         device,
         layout,
+        kernels,
     };
     let x = g.input();
     let input = b.op("Placeholder", &g.nodes[0].name, &[], |d| {
@@ -289,11 +334,28 @@ fn lower_node(
                 }
                 Ok(())
             })?;
-            if *bias {
-                b.bias_add(name, &conv, params[1].1.data)?
-            } else {
-                conv
+            match (*bias, b.unfused(*groups)) {
+                (true, true) => b.channel_add(&format!("{name}/bias_add"), &conv, params[1].1.data)?,
+                (true, false) => b.bias_add(name, &conv, params[1].1.data)?,
+                (false, _) => conv,
             }
+        }
+        Op::BatchNorm { eps, .. } if after_grouped_conv(g, n).is_some_and(|k| b.unfused(k)) => {
+            // (x - mean) / sqrt(var + eps) * gamma + beta as x * scale + shift
+            let [gamma, beta, mean, var] = [0, 1, 2, 3].map(|i| params[i].1.data);
+            let scale: Vec<f32> = gamma
+                .iter()
+                .zip(var)
+                .map(|(g, v)| g / (v + *eps as f32).sqrt())
+                .collect();
+            let shift: Vec<f32> = beta
+                .iter()
+                .zip(mean)
+                .zip(&scale)
+                .map(|((b, m), s)| b - m * s)
+                .collect();
+            let scaled = b.channel_mul(&format!("{name}/scale"), &ins[0], &scale)?;
+            b.channel_add(name, &scaled, &shift)?
         }
         Op::BatchNorm { eps, .. } => {
             let mut inputs = vec![ins[0].clone()];
@@ -440,6 +502,15 @@ fn lower_node(
             b.reshape(name, &y, &layout.order(-1, int(*out)?, 1, 1))?
         }
     })
+}
+
+/// The groups of the convolution whose output `n` reads, where it reads
+/// a grouped one.
+fn after_grouped_conv(g: &Graph, n: &crate::graph::Node) -> Option<usize> {
+    match g.nodes[*n.inputs.first()?].op {
+        Op::Conv { groups, .. } if groups > 1 => Some(groups),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

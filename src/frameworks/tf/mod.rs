@@ -23,7 +23,7 @@ use tensorflow::{Session, SessionOptions};
 use super::{require_cuda, Device, Framework, Optimize, Precision, PrepareOptions, Prepared};
 use crate::graph::weights::Weights;
 use crate::graph::Graph;
-use lower::Layout;
+use lower::{Kernels, Layout};
 use session::TfSession;
 
 pub struct Tf;
@@ -64,7 +64,24 @@ impl Framework for Tf {
         options
             .set_config(&config.encode_to_vec())
             .map_err(|e| anyhow!("TensorFlow rejected the session configuration: {e}"))?;
-        let lowered = lower::lower(graph, weights, layout, device)?;
+        // Eigen's fused convolution has no grouped form: the lowering keeps
+        // grouped ones out of its fusions on that path
+        let mut kernels = Kernels::Fusing;
+        if opts.device == Device::Cpu {
+            let path = super::tf_cpu::loaded()?;
+            let flags = crate::bench::fma::cpu_flags();
+            if let Some(why) = super::precision::tf_cpu_unsupported(opts.precision, &path, &flags) {
+                bail!(
+                    "--precision {}: not supported by tf on cpu at --optimize {}: {why}",
+                    opts.precision,
+                    opts.optimize
+                );
+            }
+            if !path.onednn {
+                kernels = Kernels::Eigen;
+            }
+        }
+        let lowered = lower::lower(graph, weights, layout, device, kernels)?;
         let session = Session::new(&options, &lowered.graph)
             .map_err(|e| anyhow!("TensorFlow could not create a session: {e}"))?;
         if opts.device == Device::Cuda {
