@@ -423,9 +423,7 @@ fn unsupported(
                 continue;
             }
             for &level in levels {
-                if let Some(reason) =
-                    frameworks::precision::unsupported_at(f, device, p, level)?
-                {
+                if let Some(reason) = frameworks::precision::unsupported_at(f, device, p, level)? {
                     v.push(Unsupported {
                         framework: f.to_string(),
                         precision: p,
@@ -668,16 +666,34 @@ mod tests {
         // repeats dropped, the order kept
         assert_eq!(p.precision, [Precision::Bf16, Precision::Fp32]);
         assert_eq!(p.batch, [4, 1]);
-        // ort has no bf16 on the CPU: recorded once with its reason
-        assert_eq!(p.unsupported.len(), 1, "{:?}", p.unsupported);
+        // ort has no bf16 on the CPU: recorded once with its reason; tf's
+        // depends on its CPU path here
+        let tf = frameworks::precision::unsupported_at(
+            "tf",
+            Device::Cpu,
+            Precision::Bf16,
+            Optimize::Default,
+        )
+        .unwrap();
+        assert_eq!(
+            p.unsupported.len(),
+            1 + usize::from(tf.is_some()),
+            "{:?}",
+            p.unsupported
+        );
         assert_eq!(
             (
                 p.unsupported[0].framework.as_str(),
-                p.unsupported[0].precision
+                p.unsupported[0].precision,
+                p.unsupported[0].optimize,
             ),
-            ("ort", Precision::Bf16)
+            ("ort", Precision::Bf16, None)
         );
         assert!(p.unsupported[0].reason.contains("bf16"));
+        if let Some(why) = tf {
+            assert_eq!(p.unsupported[1].optimize, Some(Optimize::Default));
+            assert_eq!(p.unsupported[1].reason, why);
+        }
         // its cells: fp32 at both batches; torch's: both precisions
         assert_eq!(p.settings("ort").len(), 2);
         assert_eq!(p.settings("torch").len(), 4);

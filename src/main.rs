@@ -53,7 +53,10 @@ fn tf_kernels_for(cli: &Cli) {
             .exec();
         // not re-executed: TensorFlow's own choice stands, and prepare
         // lowers for it
-        eprintln!("warning: could not run again with {}={v}: {err}", tf_cpu::ENV);
+        eprintln!(
+            "warning: could not run again with {}={v}: {err}",
+            tf_cpu::ENV
+        );
     }
 }
 

@@ -1,12 +1,15 @@
 //! Every built-in framework, in both modes, reproduces the logits of the
 //! reference PyTorch implementations (torchvision, timm, and ci/golden.py's
 //! ScaleNet) from PyTorch-named safetensors weights, at 224 and 128 px.
+//! TensorFlow is checked on both of its CPU paths, oneDNN off (its own
+//! Eigen kernels, where grouped convolutions must stay unfused) and on,
+//! whatever this machine's CPU would choose.
 
 mod common;
 
 use std::process::Command;
 
-use common::{repo, speedbench, venv_python};
+use common::{repo, speedbench, speedbench_in_env, venv_python};
 use ndarray::Array2;
 use speedbench::verify::compare;
 
@@ -41,24 +44,29 @@ fn frameworks_reproduce_reference_logits() {
             let input = gold.join(format!("{reference}_{size}_input.npy"));
             let want: Array2<f32> =
                 ndarray_npy::read_npy(gold.join(format!("{reference}_{size}_logits.npy"))).unwrap();
-            for fw in speedbench::frameworks::built_in() {
+            for (fw, env) in runs() {
                 for mode in ["sequential", "parallel"] {
-                    let pred = gold.join(format!("pred-{model}-{size}-{fw}-{mode}.npy"));
-                    let out = speedbench(&[
-                        "infer",
-                        "--framework",
-                        fw,
-                        "--model",
-                        model,
-                        "--mode",
-                        mode,
-                        "--weights",
-                        weights.to_str().unwrap(),
-                        "--input",
-                        input.to_str().unwrap(),
-                        "--output",
-                        pred.to_str().unwrap(),
-                    ]);
+                    let path = env.first().map_or("", |e| e.1);
+                    let pred = gold.join(format!("pred-{model}-{size}-{fw}{path}-{mode}.npy"));
+                    let out = speedbench_with(
+                        env,
+                        &[
+                            "infer",
+                            "--framework",
+                            fw,
+                            "--model",
+                            model,
+                            "--mode",
+                            mode,
+                            "--weights",
+                            weights.to_str().unwrap(),
+                            "--input",
+                            input.to_str().unwrap(),
+                            "--output",
+                            pred.to_str().unwrap(),
+                        ],
+                    );
+                    let fw = format!("{fw} {env:?}");
                     assert_eq!(out.code, 0, "{model} {fw} {mode}: {}", out.stderr);
                     let got: Array2<f32> = ndarray_npy::read_npy(&pred).unwrap();
                     let (_, rel, agree) = compare(&got, &want).unwrap();
@@ -72,8 +80,32 @@ fn frameworks_reproduce_reference_logits() {
             }
         }
     }
-    assert_eq!(checked, 24 * speedbench::frameworks::built_in().len());
+    assert_eq!(checked, 24 * runs().len());
     bf16_on_the_cpu(gold);
+}
+
+/// `TF_ENABLE_ONEDNN_OPTS`, off and on.
+const TF_PATHS: [&[(&str, &str)]; 2] = [
+    &[("TF_ENABLE_ONEDNN_OPTS", "0")],
+    &[("TF_ENABLE_ONEDNN_OPTS", "1")],
+];
+
+/// Every built-in framework with the environment it runs in: tf once per
+/// CPU path, the others as the test runs.
+fn runs() -> Vec<(&'static str, &'static [(&'static str, &'static str)])> {
+    let mut v = Vec::new();
+    for fw in speedbench::frameworks::built_in() {
+        if fw == "tf" {
+            v.extend(TF_PATHS.iter().map(|e| (fw, *e)));
+        } else {
+            v.push((fw, &[][..]));
+        }
+    }
+    v
+}
+
+fn speedbench_with(env: &[(&str, &str)], args: &[&str]) -> common::Out {
+    speedbench_in_env(repo(), args, env)
 }
 
 /// The bf16 case: every framework that runs bf16 on the CPU (libtorch's
@@ -86,34 +118,47 @@ fn bf16_on_the_cpu(gold: &std::path::Path) {
     use speedbench::frameworks::precision;
     use speedbench::record::{Device, Precision};
     let mut checked = 0;
+    let mut refused = 0;
     for model in ["resnet50", "scalenet50"] {
         let weights = gold.join(format!("{model}.safetensors"));
         let input = gold.join(format!("{model}_224_input.npy"));
         let want: Array2<f32> =
             ndarray_npy::read_npy(gold.join(format!("{model}_224_logits.npy"))).unwrap();
-        for fw in speedbench::frameworks::built_in() {
+        for (fw, env) in runs() {
             if precision::unsupported(fw, Device::Cpu, Precision::Bf16).is_some() {
                 continue;
             }
             for mode in ["sequential", "parallel"] {
-                let pred = gold.join(format!("bf16-{model}-{fw}-{mode}.npy"));
-                let out = speedbench(&[
-                    "infer",
-                    "--framework",
-                    fw,
-                    "--model",
-                    model,
-                    "--mode",
-                    mode,
-                    "--precision",
-                    "bf16",
-                    "--weights",
-                    weights.to_str().unwrap(),
-                    "--input",
-                    input.to_str().unwrap(),
-                    "--output",
-                    pred.to_str().unwrap(),
-                ]);
+                let path = env.first().map_or("", |e| e.1);
+                let pred = gold.join(format!("bf16-{model}-{fw}{path}-{mode}.npy"));
+                let out = speedbench_with(
+                    env,
+                    &[
+                        "infer",
+                        "--framework",
+                        fw,
+                        "--model",
+                        model,
+                        "--mode",
+                        mode,
+                        "--precision",
+                        "bf16",
+                        "--weights",
+                        weights.to_str().unwrap(),
+                        "--input",
+                        input.to_str().unwrap(),
+                        "--output",
+                        pred.to_str().unwrap(),
+                    ],
+                );
+                // tf's bf16 is oneDNN's: refused with oneDNN off, or on a CPU
+                // whose oneDNN takes no bf16
+                if let Some(why) = tf_bf16_refusal(fw, env) {
+                    assert_eq!(out.code, 2, "{model} {fw} {env:?} bf16 must be refused");
+                    assert!(out.stderr.contains(&why), "{}", out.stderr);
+                    refused += 1;
+                    continue;
+                }
                 assert_eq!(out.code, 0, "{model} {fw} {mode} bf16: {}", out.stderr);
                 let got: Array2<f32> = ndarray_npy::read_npy(&pred).unwrap();
                 let l2 = speedbench::io::relative_l2(&got, &want).unwrap();
@@ -128,10 +173,28 @@ fn bf16_on_the_cpu(gold: &std::path::Path) {
             }
         }
     }
-    // libtorch and TensorFlow, where built
-    let bf16: Vec<_> = speedbench::frameworks::built_in()
+    // libtorch and TensorFlow (on both paths), where built
+    let bf16: Vec<_> = runs()
         .into_iter()
-        .filter(|f| precision::unsupported(f, Device::Cpu, Precision::Bf16).is_none())
+        .filter(|(f, _)| precision::unsupported(f, Device::Cpu, Precision::Bf16).is_none())
         .collect();
-    assert_eq!(checked, 2 * 2 * bf16.len());
+    assert_eq!(checked + refused, 2 * 2 * bf16.len());
+    // oneDNN off refuses tf's bf16 on every CPU
+    assert!(refused >= 4 || !bf16.iter().any(|(f, _)| *f == "tf"));
+}
+
+/// What `infer` says when it refuses tf's bf16 in `env`, where it does.
+fn tf_bf16_refusal(fw: &str, env: &[(&str, &str)]) -> Option<String> {
+    use speedbench::frameworks::{precision, tf_cpu};
+    use speedbench::record::{Optimize, Precision};
+    if fw != "tf" {
+        return None;
+    }
+    let path = tf_cpu::decide(
+        Optimize::Default,
+        env.first().map(|e| e.1),
+        &speedbench::bench::fma::cpu_flags(),
+    )
+    .unwrap();
+    precision::tf_cpu_unsupported(Precision::Bf16, &path, &speedbench::bench::fma::cpu_flags())
 }

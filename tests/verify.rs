@@ -79,3 +79,90 @@ fn verify_exits_1_beyond_tolerance() {
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("false"), "{}", out.stdout);
 }
+
+/// `verify` of TensorFlow on the CPU path this machine does not take by
+/// itself (oneDNN off where the CPU would turn it on, and on where it
+/// would not), every model against ONNX Runtime; and with oneDNN off at
+/// `--optimize max`, where batch norms are folded and a grouped
+/// convolution's bias must stay out of Eigen's fused convolution.
+#[test]
+#[cfg_attr(not(all(feature = "tf", feature = "ort")), ignore)]
+fn tf_agrees_on_its_other_cpu_path() {
+    use speedbench::frameworks::tf_cpu;
+    use speedbench::record::Optimize;
+    let flags = speedbench::bench::fma::cpu_flags();
+    let own = tf_cpu::decide(Optimize::Default, None, &flags).unwrap();
+    let other = if own.onednn { "0" } else { "1" };
+    let env = [(tf_cpu::ENV, other)];
+    let args = [
+        "verify",
+        "--framework",
+        "ort",
+        "--framework",
+        "tf",
+        "--size",
+        "128",
+    ];
+    let out = common::speedbench_in_env(common::repo(), &args, &env);
+    assert_eq!(out.code, 0, "{other}: {}\n{}", out.stdout, out.stderr);
+    let grouped = [
+        "--model",
+        "resnext50",
+        "--model",
+        "se_resnext50",
+        "--optimize",
+        "max",
+    ];
+    let args = [&args[..], &grouped[..]].concat();
+    let out = common::speedbench_in_env(common::repo(), &args, &[(tf_cpu::ENV, "0")]);
+    assert_eq!(
+        out.code, 0,
+        "max, oneDNN off: {}\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stdout.contains("resnext50"), "{}", out.stdout);
+}
+
+/// The AVX2 fallbacks of libtorch's and oneDNN's CPU dispatch, the kernels
+/// a CPU without AVX-512 runs, forced on any x86 CPU through their own
+/// switches (`ATEN_CPU_CAPABILITY=avx2`, `ONEDNN_MAX_CPU_ISA=AVX2`, with
+/// TensorFlow's oneDNN on): libtorch and TensorFlow agree with ONNX
+/// Runtime on an ungrouped and a grouped model at every level. ONNX
+/// Runtime's MLAS has no such switch.
+#[test]
+#[cfg_attr(not(all(feature = "tf", feature = "ort", feature = "torch")), ignore)]
+fn avx2_kernels_of_libtorch_and_onednn_agree() {
+    let has = |f: &str| speedbench::bench::fma::cpu_flags().iter().any(|g| g == f);
+    if !has("avx2") {
+        return;
+    }
+    let env = [
+        ("ATEN_CPU_CAPABILITY", "avx2"),
+        ("ONEDNN_MAX_CPU_ISA", "AVX2"),
+        ("TF_ENABLE_ONEDNN_OPTS", "1"),
+    ];
+    for level in ["default", "max"] {
+        let out = common::speedbench_in_env(
+            common::repo(),
+            &[
+                "verify",
+                "--framework",
+                "ort",
+                "--framework",
+                "torch",
+                "--framework",
+                "tf",
+                "--model",
+                "resnet50",
+                "--model",
+                "resnext50",
+                "--size",
+                "128",
+                "--optimize",
+                level,
+            ],
+            &env,
+        );
+        assert_eq!(out.code, 0, "{level}: {}\n{}", out.stdout, out.stderr);
+    }
+}

@@ -428,6 +428,7 @@ pub fn run(
                         plan.device,
                         part.precision,
                         &crate::bench::fma::cpu_flags(),
+                        std::env::var("ONEDNN_MAX_CPU_ISA").ok().as_deref(),
                     )
                     .map(String::from);
                     if let Some(g) = part.gemm_gmacs {

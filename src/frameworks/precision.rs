@@ -57,7 +57,7 @@ pub fn tf_cpu_unsupported(
     }
     if !path.onednn {
         return Some(format!(
-            "TensorFlow's bf16 rewrite is oneDNN's, and oneDNN is off ({}): the cell would run fp32; --optimize max turns oneDNN on",
+            "TensorFlow's bf16 rewrite is oneDNN's, and oneDNN is off ({}): the cell would run fp32; TF_ENABLE_ONEDNN_OPTS=1 (or --optimize max, where it is unset) turns oneDNN on",
             path.why
         ));
     }
@@ -70,9 +70,45 @@ pub fn tf_cpu_unsupported(
 /// Why this CPU only emulates `precision` (its arithmetic done in fp32
 /// after conversions, often far slower than fp32), where it does: bf16
 /// without bf16 dot products (AVX-512 BF16 or AMX-BF16), fp16 without
-/// AVX-512 FP16 or AMX-FP16. `None` on a GPU and for fp32.
-pub fn emulated(device: Device, precision: Precision, flags: &[String]) -> Option<&'static str> {
+/// AVX-512 FP16 or AMX-FP16, or with oneDNN capped below the instructions
+/// by `ONEDNN_MAX_CPU_ISA` (`cap`, oneDNN's own switch). `None` on a GPU
+/// and for fp32.
+pub fn emulated(
+    device: Device,
+    precision: Precision,
+    flags: &[String],
+    cap: Option<&str>,
+) -> Option<&'static str> {
     let has = |f: &str| flags.iter().any(|g| g == f);
+    // oneDNN's ISAs in order (cpu_isa_traits.hpp), from which on each
+    // precision has its instructions
+    const ISAS: [&str; 15] = [
+        "SSE41",
+        "AVX",
+        "AVX2",
+        "AVX2_VNNI",
+        "AVX2_VNNI_2",
+        "AVX512_CORE",
+        "AVX512_CORE_VNNI",
+        "AVX512_CORE_BF16",
+        "AVX10_1_512",
+        "AVX512_CORE_FP16",
+        "AVX10_1_512_AMX",
+        "AVX512_CORE_AMX",
+        "AVX10_1_512_AMX_FP16",
+        "AVX512_CORE_AMX_FP16",
+        "ALL",
+    ];
+    let rank = |isa: &str| ISAS.iter().position(|i| i.eq_ignore_ascii_case(isa.trim()));
+    let capped = |needs: &str| cap.and_then(rank).is_some_and(|c| Some(c) < rank(needs));
+    if device == Device::Cpu && precision == Precision::Bf16 && capped("AVX512_CORE_BF16") {
+        return Some(
+            "ONEDNN_MAX_CPU_ISA keeps oneDNN below its bf16 instructions (AVX512_CORE_BF16)",
+        );
+    }
+    if device == Device::Cpu && precision == Precision::Fp16 && capped("AVX10_1_512") {
+        return Some("ONEDNN_MAX_CPU_ISA keeps oneDNN below its fp16 instructions (AVX10_1_512)");
+    }
     match (device, precision) {
         (Device::Cpu, Precision::Bf16) if !has("avx512_bf16") && !has("amx_bf16") => {
             Some("this CPU has no bf16 dot products (AVX-512 BF16 or AMX-BF16)")
@@ -181,14 +217,29 @@ mod tests {
         let zen3 = f(&["avx2", "fma"]);
         let zen4 = f(&["avx2", "avx512f", "avx512_bf16"]);
         let spr = f(&["avx512f", "avx512_fp16", "amx_bf16"]);
-        assert!(emulated(Cpu, Bf16, &zen3).unwrap().contains("bf16 dot products"));
-        assert!(emulated(Cpu, Fp16, &zen4).unwrap().contains("fp16 arithmetic"));
-        assert_eq!(emulated(Cpu, Bf16, &zen4), None);
-        assert_eq!(emulated(Cpu, Bf16, &f(&["amx_bf16"])), None);
-        assert_eq!(emulated(Cpu, Fp16, &spr), None);
-        assert_eq!(emulated(Cpu, Fp16, &f(&["amx_fp16"])), None);
-        assert_eq!(emulated(Cpu, Fp32, &zen3), None);
-        assert_eq!(emulated(Cuda, Bf16, &zen3), None);
+        assert!(emulated(Cpu, Bf16, &zen3, None)
+            .unwrap()
+            .contains("bf16 dot products"));
+        assert!(emulated(Cpu, Fp16, &zen4, None)
+            .unwrap()
+            .contains("fp16 arithmetic"));
+        assert_eq!(emulated(Cpu, Bf16, &zen4, None), None);
+        assert_eq!(emulated(Cpu, Bf16, &f(&["amx_bf16"]), None), None);
+        assert_eq!(emulated(Cpu, Fp16, &spr, None), None);
+        assert_eq!(emulated(Cpu, Fp16, &f(&["amx_fp16"]), None), None);
+        assert_eq!(emulated(Cpu, Fp32, &zen3, None), None);
+        assert_eq!(emulated(Cuda, Bf16, &zen3, None), None);
+        // oneDNN's own cap
+        let capped = emulated(Cpu, Bf16, &zen4, Some("avx2")).unwrap();
+        assert!(capped.contains("ONEDNN_MAX_CPU_ISA"), "{capped}");
+        assert!(emulated(Cpu, Bf16, &zen4, Some("AVX512_CORE")).is_some());
+        assert_eq!(emulated(Cpu, Bf16, &zen4, Some("AVX512_CORE_BF16")), None);
+        assert_eq!(emulated(Cpu, Bf16, &zen4, Some("ALL")), None);
+        assert_eq!(emulated(Cpu, Bf16, &zen4, Some("nonsense")), None);
+        assert!(emulated(Cpu, Fp16, &spr, Some("AVX512_CORE_BF16")).is_some());
+        assert_eq!(emulated(Cpu, Fp16, &spr, Some("AVX512_CORE_FP16")), None);
+        assert_eq!(emulated(Cuda, Bf16, &zen4, Some("AVX2")), None);
+        assert_eq!(emulated(Cpu, Fp32, &zen4, Some("AVX2")), None);
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn decide(optimize: Optimize, env: Option<&str>, flags: &[String]) -> Result
     if optimize.rewrites() && has(ONEDNN_NEEDS) {
         return Ok(CpuPath {
             onednn: true,
-            why: format!("--optimize {optimize} turns it on ({ENV}=1)"),
+            why: format!("--optimize {optimize} sets {ENV}=1"),
         });
     }
     Ok(match DEFAULT_ON.iter().find(|f| has(f)) {
@@ -128,7 +128,12 @@ mod tests {
             assert_eq!(on.why, "TensorFlow's default on a CPU with avx512_bf16");
         }
         for f in DEFAULT_ON {
-            assert!(decide(Optimize::Default, None, &flags(&[f])).unwrap().onednn, "{f}");
+            assert!(
+                decide(Optimize::Default, None, &flags(&[f]))
+                    .unwrap()
+                    .onednn,
+                "{f}"
+            );
         }
         // AVX-512 alone is not enough for TensorFlow
         let skylake = flags(&["sse4_1", "avx2", "avx512f", "avx512bw"]);
@@ -140,7 +145,10 @@ mod tests {
         for level in [Optimize::Max, Optimize::CudaGraph] {
             let p = decide(level, None, &flags(ZEN3)).unwrap();
             assert!(p.onednn);
-            assert_eq!(p.why, format!("--optimize {level} turns it on (TF_ENABLE_ONEDNN_OPTS=1)"));
+            assert_eq!(
+                p.why,
+                format!("--optimize {level} sets TF_ENABLE_ONEDNN_OPTS=1")
+            );
         }
         // a CPU without SSE4.1 (or flags that could not be read) keeps
         // TensorFlow's choice
@@ -155,10 +163,18 @@ mod tests {
             for (v, on) in [("0", false), ("1", true), ("TRUE", true), ("false", false)] {
                 let p = decide(level, Some(v), &flags(SAPPHIRE)).unwrap();
                 assert_eq!(p.onednn, on, "{level} {v}");
-                assert_eq!(p.why, format!("TF_ENABLE_ONEDNN_OPTS={v} in the environment"));
+                assert_eq!(
+                    p.why,
+                    format!("TF_ENABLE_ONEDNN_OPTS={v} in the environment")
+                );
             }
         }
-        let e = decide(Optimize::Max, Some("yes"), &[]).unwrap_err().to_string();
-        assert_eq!(e, "TF_ENABLE_ONEDNN_OPTS='yes': expected 0, 1, true or false");
+        let e = decide(Optimize::Max, Some("yes"), &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "TF_ENABLE_ONEDNN_OPTS='yes': expected 0, 1, true or false"
+        );
     }
 }

@@ -86,7 +86,7 @@ text_enum!(
 /// |---|---|---|---|
 /// | none | graph optimisations disabled | eager, `no_grad` only | grappler and the classic graph optimiser off |
 /// | default | optimisation level all | inference mode | grappler on (TensorFlow's default) |
-/// | max | default + batch norms folded into convolutions in the IR | default + folded batch norms + channels-last layout | default + folded batch norms |
+/// | max | default + batch norms folded into convolutions in the IR | default + folded batch norms + channels-last layout | default + folded batch norms + oneDNN on the CPU (`frameworks::tf_cpu`) |
 /// | cuda-graph (CUDA only) | max + the CUDA execution provider's CUDA graph | max + the pass captured as one CUDA graph (the multi-stream pass in parallel) and replayed | none: refused |
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord,

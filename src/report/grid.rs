@@ -89,7 +89,14 @@ fn levels_note(cells: &[CellRecord]) -> Vec<String> {
     }
     let emulated: BTreeSet<String> = cells
         .iter()
-        .filter_map(|c| Some(format!("{} on {}: {}", c.precision, c.host, c.emulated.as_ref()?)))
+        .filter_map(|c| {
+            Some(format!(
+                "{} on {}: {}",
+                c.precision,
+                c.host,
+                c.emulated.as_ref()?
+            ))
+        })
         .collect();
     for e in emulated {
         notes.push(format!("Emulated: {e}; its cells, labelled (emulated), time conversions around fp32 arithmetic, not the precision's own."));

@@ -171,8 +171,10 @@ pub(super) fn session(
         .map_err(|e| anyhow!("{e}"))?
         .with_intra_threads(config.intra_threads)
         .map_err(|e| anyhow!("{e}"))?
-        // Both modes live in one worker and run interleaved: a session
-        // whose idle threads spin would steal the cores of the other.
+        // Idle threads do not spin: speedbench's segments run several
+        // sessions on the same cores. ONNX Runtime's own default (spinning)
+        // was measured for `max` on one session and left out: ResNet-50
+        // default/max 1.017 at batch 1, 0.981 at batch 16 (docs/cpu-paths.md).
         .with_intra_op_spinning(false)
         .map_err(|e| anyhow!("{e}"))?
         .with_inter_op_spinning(false)

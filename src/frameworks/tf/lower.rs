@@ -335,7 +335,9 @@ fn lower_node(
                 Ok(())
             })?;
             match (*bias, b.unfused(*groups)) {
-                (true, true) => b.channel_add(&format!("{name}/bias_add"), &conv, params[1].1.data)?,
+                (true, true) => {
+                    b.channel_add(&format!("{name}/bias_add"), &conv, params[1].1.data)?
+                }
                 (true, false) => b.bias_add(name, &conv, params[1].1.data)?,
                 (false, _) => conv,
             }
