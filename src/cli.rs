@@ -437,6 +437,10 @@ pub enum Command {
         /// Model(s); repeat, or `all` (default).
         #[arg(long = "model", value_name = "NAME|all")]
         models: Vec<String>,
+        /// Framework(s) to compare; repeat, or `all` (default: every built-in
+        /// one). The first is the reference.
+        #[arg(long = "framework", value_name = "ort|ort-own|torch|tf|all")]
+        frameworks: Vec<String>,
         /// Square input side in pixels.
         #[arg(long, default_value_t = 128)]
         size: usize,

@@ -113,6 +113,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         ),
         Command::Verify {
             models,
+            frameworks,
             size,
             batch,
             weights,
@@ -123,7 +124,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             format,
         } => commands::verify(
             &catalog()?,
-            models,
+            (models, frameworks),
             *size,
             *batch,
             weights.clone(),

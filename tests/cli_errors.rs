@@ -454,6 +454,10 @@ fn cuda_graph_arguments_are_checked_without_a_gpu() {
             "torch, ort, ort-own",
         ],
     );
+    fails_with(
+        &speedbench(&["verify", "--model", "resnet50", "--framework", "caffe"]),
+        &["--framework: unknown framework 'caffe' (expected one of: "],
+    );
     for cmd in [
         vec!["verify", "--model", "resnet50", "--optimize", "cuda-graph"],
         vec![

@@ -127,7 +127,7 @@ pub fn export(
 #[allow(clippy::too_many_arguments)]
 pub fn verify(
     catalog: &Catalog,
-    models: &[String],
+    (models, asked): (&[String], &[String]),
     size: usize,
     batch: usize,
     weights: Option<std::path::PathBuf>,
@@ -162,10 +162,17 @@ pub fn verify(
     if weights.is_some() && models.len() != 1 {
         bail!("--weights needs exactly one --model");
     }
-    let frameworks: Vec<String> = frameworks::built_in()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let frameworks: Vec<String> = if asked.is_empty() || asked.iter().any(|f| f == "all") {
+        frameworks::built_in()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        for f in asked {
+            frameworks::by_name(f).map_err(|e| anyhow::anyhow!("--framework: {e}"))?;
+        }
+        asked.to_vec()
+    };
     let opts = crate::verify::VerifyOptions {
         catalog,
         models,
