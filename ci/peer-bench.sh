@@ -36,7 +36,7 @@ for batch in ${BATCHES:-1 16}; do
     pyb() {
       "$py" ci/peer_bench.py --onnx "$work/m.onnx" --weights "$work/w.safetensors" --size "$size" \
         --batch "$batch" --warmup "$warmup" --iters "$iters" --threads "$threads" \
-        --frameworks "$frameworks" > "$work/py$batch-$r.jsonl"
+        --frameworks "$frameworks" > "$work/py$batch-$r.jsonl" 2> "$work/py.log" || { cat "$work/py.log" >&2; exit 1; }
     }
     if ((r % 2 == 0)); then sb; pyb; else pyb; sb; fi
   done

@@ -9,7 +9,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{repo, speedbench, speedbench_in_env, venv_python};
+use common::{repo, speedbench_in_env, venv_python};
 use ndarray::Array2;
 use speedbench::verify::compare;
 

@@ -59,51 +59,69 @@ impl Framework for Tf {
         {
             bail!("--precision {} in tf is grappler's auto-mixed-precision rewrite, which --optimize none turns off: time it at default or max", opts.precision);
         }
-        let config = config::session_config(opts);
-        let mut options = SessionOptions::new();
-        options
-            .set_config(&config.encode_to_vec())
-            .map_err(|e| anyhow!("TensorFlow rejected the session configuration: {e}"))?;
         // Eigen's fused convolution has no grouped form: the lowering keeps
         // grouped ones out of its fusions on that path
-        let mut kernels = Kernels::Fusing;
-        if opts.device == Device::Cpu {
-            let path = super::tf_cpu::loaded()?;
-            let flags = crate::bench::fma::cpu_flags();
-            if let Some(why) = super::precision::tf_cpu_unsupported(opts.precision, &path, &flags) {
-                bail!(
-                    "--precision {}: not supported by tf on cpu at --optimize {}: {why}",
-                    opts.precision,
-                    opts.optimize
-                );
-            }
-            if !path.onednn {
-                kernels = Kernels::Eigen;
-            }
+        let kernels = cpu_kernels(opts)?;
+        session_of(graph, weights, opts, (layout, device), kernels)
+    }
+}
+
+/// The CPU kernels TensorFlow loaded with in this process, where they shape
+/// the lowering; refuses a precision they cannot run.
+fn cpu_kernels(opts: &PrepareOptions) -> Result<Kernels> {
+    let mut kernels = Kernels::Fusing;
+    if opts.device == Device::Cpu {
+        let path = super::tf_cpu::loaded()?;
+        let flags = crate::bench::fma::cpu_flags();
+        if let Some(why) = super::precision::tf_cpu_unsupported(opts.precision, &path, &flags) {
+            bail!(
+                "--precision {}: not supported by tf on cpu at --optimize {}: {why}",
+                opts.precision,
+                opts.optimize
+            );
         }
-        let lowered = lower::lower(graph, weights, layout, device, kernels)?;
-        let session = Session::new(&options, &lowered.graph)
-            .map_err(|e| anyhow!("TensorFlow could not create a session: {e}"))?;
-        if opts.device == Device::Cuda {
-            let devices = session
-                .device_list()
-                .map_err(|e| anyhow!("TensorFlow could not list its devices: {e}"))?;
-            if !devices.iter().any(|d| d.device_type == "GPU") {
-                bail!(
-                    "--device cuda: this TensorFlow library ({}) has no GPU device \
+        if !path.onednn {
+            kernels = Kernels::Eigen;
+        }
+    }
+    Ok(kernels)
+}
+
+/// A session of `graph` lowered for `kernels`.
+fn session_of(
+    graph: &Graph,
+    weights: &Weights,
+    opts: &PrepareOptions,
+    (layout, device): (Layout, &str),
+    kernels: Kernels,
+) -> Result<Box<dyn Prepared>> {
+    let config = config::session_config(opts);
+    let mut options = SessionOptions::new();
+    options
+        .set_config(&config.encode_to_vec())
+        .map_err(|e| anyhow!("TensorFlow rejected the session configuration: {e}"))?;
+    let lowered = lower::lower(graph, weights, layout, device, kernels)?;
+    let session = Session::new(&options, &lowered.graph)
+        .map_err(|e| anyhow!("TensorFlow could not create a session: {e}"))?;
+    if opts.device == Device::Cuda {
+        let devices = session
+            .device_list()
+            .map_err(|e| anyhow!("TensorFlow could not list its devices: {e}"))?;
+        if !devices.iter().any(|d| d.device_type == "GPU") {
+            bail!(
+                "--device cuda: this TensorFlow library ({}) has no GPU device \
                      (a CPU-only build such as the tensorflow-cpu wheel, or CUDA failed to load); \
                      run ci/setup.sh --gpu and rebuild",
-                    tensorflow::version().unwrap_or_default()
-                );
-            }
+                tensorflow::version().unwrap_or_default()
+            );
         }
-        Ok(Box::new(TfSession::new(
-            session,
-            lowered,
-            graph.input(),
-            config.threads(),
-        )))
     }
+    Ok(Box::new(TfSession::new(
+        session,
+        lowered,
+        graph.input(),
+        config.threads(),
+    )))
 }
 
 #[cfg(test)]
@@ -206,6 +224,53 @@ mod tests {
             assert!(rel < 1e-5, "{mode}: max|diff|/max|ref| = {rel}");
             assert_eq!(agree, 3);
         }
+    }
+
+    /// A grouped convolution with a bias, then a batch norm: lowered for
+    /// Eigen (bias and batch norm as AddV2 and Mul, out of grappler's
+    /// fusions) it computes what the fusing lowering does, on whichever
+    /// kernels this process loaded.
+    #[test]
+    fn the_eigen_lowering_of_a_grouped_convolution_is_the_same_function() {
+        let mut g = Graph::new("grouped", Shape::new(3, 6, 6));
+        let widen = Op::Conv {
+            out: 8,
+            kernel: 1,
+            stride: 1,
+            pad: 0,
+            groups: 1,
+            bias: false,
+            params: ParamRef::whole("w"),
+        };
+        let wide = g.add("w", widen, &[0]).unwrap();
+        let conv = Op::Conv {
+            out: 8,
+            kernel: 3,
+            stride: 1,
+            pad: 1,
+            groups: 4,
+            bias: true,
+            params: ParamRef::whole("g"),
+        };
+        let c = g.add("g", conv, &[wide]).unwrap();
+        let bn = Op::BatchNorm {
+            eps: 1e-5,
+            params: ParamRef::whole("bn"),
+        };
+        let b = g.add("bn", bn, &[c]).unwrap();
+        g.add("relu", Op::Relu, &[b]).unwrap();
+        let w = Weights::seeded(&g, 3);
+        let x = crate::io::seeded_input(2, 6, 8);
+        assert_eq!(x.shape(), [2, 3, 6, 6]);
+        let o = opts(Device::Cpu, Mode::Sequential);
+        let cpu = (Layout::Nhwc, "/device:CPU:0");
+        let run = |k| session_of(&g, &w, &o, cpu, k).unwrap().run(&x).unwrap();
+        let (fused, eigen) = (run(Kernels::Fusing), run(Kernels::Eigen));
+        assert_eq!(fused.shape(), [2, 8 * 6 * 6]);
+        let (_, rel, _) = crate::io::compare_logits(&eigen, &fused).unwrap();
+        assert!(rel < 1e-6, "max|diff|/max|ref| = {rel}");
+        // the batch norm did something: not the identity
+        assert!(fused.iter().any(|v| *v == 0.0) && fused.iter().any(|v| *v > 0.0));
     }
 
     #[test]
