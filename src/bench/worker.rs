@@ -114,8 +114,14 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
         .zip(fw.device_memory(plan.device))
         .map(|(b, a)| a.peak_mib - b.current_mib);
     if !opts.precision.is_fp32() {
-        reduced_for_real(fw.as_ref(), &loaded, &opts, &input, &first)
-            .with_context(|| format!("{} --precision {}", job.framework, opts.precision))?;
+        reduced_for_real(
+            fw.as_ref(),
+            (&loaded.graph, &loaded.weights),
+            &opts,
+            &input,
+            &first,
+        )
+        .with_context(|| format!("{} --precision {}", job.framework, opts.precision))?;
     }
     // The best GEMM through this framework and device, once per run.
     let gemm = job
@@ -235,7 +241,7 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
 /// without oneDNN, would otherwise be timed as bf16).
 fn reduced_for_real(
     fw: &dyn frameworks::Framework,
-    loaded: &crate::zoo::Loaded,
+    (graph, weights): (&crate::graph::Graph, &crate::graph::weights::Weights),
     opts: &PrepareOptions,
     input: &ndarray::Array4<f32>,
     got: &ndarray::Array2<f32>,
@@ -245,7 +251,7 @@ fn reduced_for_real(
     fp32.mode = Mode::Sequential;
     fp32.inter_threads = 1;
     fp32.schedule = None;
-    let want = frameworks::prepare(fw, &loaded.graph, &loaded.weights, &fp32)?.run(input)?;
+    let want = frameworks::prepare(fw, graph, weights, &fp32)?.run(input)?;
     let l2 = crate::io::relative_l2(got, &want)?;
     if l2 <= Precision::FP32_ERROR {
         anyhow::bail!(
@@ -284,5 +290,92 @@ pub fn main() -> Result<()> {
             send(Message::Error(format!("{e:#}")));
             std::process::exit(3);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::weights::Weights;
+    use crate::graph::{Graph, Op, Shape};
+    use ndarray::{Array2, Array4};
+
+    /// A framework whose logits are 1.0, plus `bump` in a reduced precision:
+    /// what a rewrite that did nothing (bump 0) or something looks like.
+    struct Fake {
+        bump: f32,
+    }
+
+    struct FakeRun(f32);
+
+    impl frameworks::Prepared for FakeRun {
+        fn run(&mut self, input: &Array4<f32>) -> Result<Array2<f32>> {
+            let n = input.shape()[0];
+            Ok(Array2::from_shape_fn((n, 4), |(i, j)| {
+                (i + j) as f32 + 1.0 + self.0
+            }))
+        }
+
+        fn trace(&mut self, _: &Array4<f32>) -> Result<crate::record::Timeline> {
+            anyhow::bail!("no trace")
+        }
+    }
+
+    impl frameworks::Framework for Fake {
+        fn name(&self) -> &'static str {
+            "torch"
+        }
+
+        fn version(&self) -> Result<String> {
+            Ok("0".into())
+        }
+
+        fn prepare(
+            &self,
+            _: &Graph,
+            _: &Weights,
+            opts: &PrepareOptions,
+        ) -> Result<Box<dyn frameworks::Prepared>> {
+            let bump = if opts.precision.is_fp32() {
+                0.0
+            } else {
+                self.bump
+            };
+            Ok(Box::new(FakeRun(bump)))
+        }
+    }
+
+    #[test]
+    fn a_reduced_precision_whose_logits_are_fp32s_is_refused() {
+        let mut g = Graph::new("tiny", Shape::new(3, 4, 4));
+        g.add("relu", Op::Relu, &[0]).unwrap();
+        let w = Weights::seeded(&g, 1);
+        let x = seeded_input(2, 4, 0);
+        let mut opts = PrepareOptions::new(
+            Device::Cpu,
+            Mode::Parallel,
+            crate::record::Optimize::Default,
+            1,
+            2,
+            false,
+        );
+        opts.precision = Precision::Bf16;
+        let check = |bump: f32| {
+            let fw = Fake { bump };
+            let got = frameworks::Framework::prepare(&fw, &g, &w, &opts)
+                .unwrap()
+                .run(&x)
+                .unwrap();
+            reduced_for_real(&fw, (&g, &w), &opts, &x, &got)
+        };
+        let e = check(0.0).unwrap_err().to_string();
+        assert!(
+            e.starts_with("its logits are fp32's (relative L2 0.0e0"),
+            "{e}"
+        );
+        assert!(e.ends_with("not timed under a bf16 label"), "{e}");
+        // fp32's own rounding is still fp32; a bf16-sized error is not
+        assert!(check(1e-7).is_err());
+        check(1e-2).unwrap();
     }
 }
