@@ -129,18 +129,32 @@ pub fn unsupported_at(
     precision: Precision,
     optimize: crate::record::Optimize,
 ) -> anyhow::Result<Option<String>> {
+    let path = || super::tf_cpu::here(optimize);
+    unsupported_on(
+        framework,
+        device,
+        precision,
+        &path,
+        &crate::bench::fma::cpu_flags(),
+    )
+}
+
+/// [`unsupported_at`] with TensorFlow's CPU `path` (asked for only where
+/// it matters) and the CPU's `flags` given.
+fn unsupported_on(
+    framework: &str,
+    device: Device,
+    precision: Precision,
+    path: &dyn Fn() -> anyhow::Result<crate::record::CpuPath>,
+    flags: &[String],
+) -> anyhow::Result<Option<String>> {
     if let Some(why) = unsupported(framework, device, precision) {
         return Ok(Some(why.to_string()));
     }
     if (base_framework(framework), device) != ("tf", Device::Cpu) {
         return Ok(None);
     }
-    let path = super::tf_cpu::here(optimize)?;
-    Ok(tf_cpu_unsupported(
-        precision,
-        &path,
-        &crate::bench::fma::cpu_flags(),
-    ))
+    Ok(tf_cpu_unsupported(precision, &path()?, flags))
 }
 
 /// [`unsupported`] as an error naming the cell.
@@ -209,6 +223,34 @@ mod tests {
         assert!(why.contains("only on CPUs with AVX-512"), "{why}");
         let gnr = ["avx2", "avx_ne_convert"].map(String::from);
         assert_eq!(tf_cpu_unsupported(Bf16, &path(true), &gnr), None);
+    }
+
+    #[test]
+    fn the_level_decides_tf_bf16_on_the_cpu_alone() {
+        use crate::record::{CpuPath, Optimize};
+        let off = || {
+            Ok(CpuPath {
+                onednn: false,
+                why: "off".into(),
+            })
+        };
+        let avx512 = ["avx512f".to_string()];
+        let on = |f, d, p| unsupported_on(f, d, p, &off, &avx512).unwrap();
+        assert!(on("tf", Cpu, Bf16).unwrap().contains("oneDNN is off (off)"));
+        assert!(on("tf#2", Cpu, Bf16).is_some());
+        for (f, d, p) in [("torch", Cpu, Bf16), ("tf", Cuda, Fp16), ("tf", Cpu, Fp32)] {
+            assert_eq!(on(f, d, p), None, "{f} {d} {p}");
+        }
+        // a framework's own refusal comes first, whatever the path
+        let generic = unsupported("ort", Cpu, Bf16).map(String::from);
+        assert_eq!(on("ort", Cpu, Bf16), generic);
+        let failing = || anyhow::bail!("bad variable");
+        assert!(unsupported_on("tf", Cpu, Bf16, &failing, &avx512).is_err());
+        assert!(unsupported_on("torch", Cpu, Bf16, &failing, &avx512).is_ok());
+        // in this process: the framework's own refusals, then the path here
+        let here = |f, p| unsupported_at(f, Cpu, p, Optimize::Default).unwrap();
+        assert_eq!(here("ort", Bf16), generic);
+        assert_eq!(here("torch", Bf16), None);
     }
 
     #[test]

@@ -157,6 +157,23 @@ mod tests {
         assert!(p.why.starts_with("TensorFlow's default"), "{}", p.why);
     }
 
+    /// What `run` and `infer` set for a worker here: `1` at `max` where the
+    /// user left the variable unset (on an x86 CPU), nothing below `max`.
+    #[test]
+    fn the_workers_variable_follows_the_rule_in_this_process() {
+        let user = std::env::var(ENV).ok();
+        let sse41 = crate::bench::fma::cpu_flags()
+            .iter()
+            .any(|f| f == ONEDNN_NEEDS);
+        let want = (user.is_none() && sse41).then_some("1");
+        assert_eq!(env_for(Optimize::Max).unwrap(), want);
+        assert_eq!(env_for(Optimize::CudaGraph).unwrap(), want);
+        for level in [Optimize::None, Optimize::Default] {
+            assert_eq!(env_for(level).unwrap(), None, "{level}");
+        }
+        assert_eq!(loaded().unwrap(), here(Optimize::Default).unwrap());
+    }
+
     #[test]
     fn the_users_variable_decides_at_every_level() {
         for level in [Optimize::None, Optimize::Default, Optimize::Max] {
