@@ -32,6 +32,18 @@ extern "C" {
     pub(super) fn sb_inference_mode_enter() -> *mut c_void;
     pub(super) fn sb_inference_mode_exit(guard: *mut c_void);
     pub(super) fn sb_channels_last(t: *mut c_void, out: *mut *mut c_void) -> *const c_char;
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn sb_conv_pointwise(
+        x: *mut c_void,
+        w: *mut c_void,
+        b: *mut c_void,
+        other: *mut c_void,
+        stride: i64,
+        pad: i64,
+        groups: i64,
+        relu: i32,
+        out: *mut *mut c_void,
+    ) -> *const c_char;
     pub(super) fn sb_cuda_memory(device: i32, current: *mut i64, peak: *mut i64) -> *const c_char;
     pub(super) fn sb_cuda_reset_peak(device: i32) -> *const c_char;
 }

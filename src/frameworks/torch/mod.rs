@@ -34,13 +34,15 @@
 //! Convolutions and matrix products then run in plain float32 (TF32 off).
 //!
 //! Files: [`config`] maps the options to a schedule, [`plan`] lowers the
-//! graph and holds the kernels, [`staged`] and [`streams`] are the parallel
+//! graph and holds the kernels ([`fuse`]: which of them `max` fuses on the
+//! CPU), [`staged`] and [`streams`] are the parallel
 //! schedules ([`team`] runs a stage on libtorch's OpenMP threads), [`trace`]
 //! records a traced pass, [`session`] the prepared model, [`library`] the
 //! libtorch in use, [`ffi`] the shim's declarations.
 
 pub mod config;
 mod ffi;
+mod fuse;
 mod graphs;
 mod library;
 mod plan;

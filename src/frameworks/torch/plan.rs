@@ -3,12 +3,14 @@
 //! values every schedule shares ([`gather`], [`release`]).
 
 use std::ffi::c_void;
+use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use tch::{Device as TchDevice, Tensor};
 
 use super::ffi::{self, check};
+use super::fuse::{fusions, Fused};
 use super::trace::Span;
 use crate::frameworks::{Optimize, Precision};
 use crate::graph::weights::Weights;
@@ -33,6 +35,21 @@ pub(super) struct Plan {
     channels_last: bool,
     /// The element type of weights and activations (`--precision`).
     pub(super) kind: tch::Kind,
+    /// Per node, what it runs: all [`Fused::Plain`] unless the plan fuses
+    /// (`max` on the CPU in fp32, [`fuses`]).
+    fused: Vec<Fused>,
+    /// Per convolution that runs fused, its weight reordered for oneDNN
+    /// once, for the input size it was reordered for (the first pass's;
+    /// again if the batch changes).
+    packed: Vec<Mutex<Option<(Vec<i64>, Tensor)>>>,
+}
+
+/// Whether a plan runs convolutions through oneDNN's fused operator with
+/// their weights reordered once ([`super::fuse`]): at `max` on the CPU, in
+/// float32, where PyTorch's own inference paths (frozen
+/// `optimize_for_inference`, Inductor) do the same.
+pub(super) fn fuses(level: Optimize, device: TchDevice, kind: tch::Kind) -> bool {
+    level.rewrites() && device == TchDevice::Cpu && kind == tch::Kind::Float
 }
 
 /// The libtorch element type a precision computes in: bf16 and fp16 are
@@ -112,7 +129,14 @@ impl Plan {
             }
             params.push(tensors);
         }
+        let fused = if fuses(level, device, kind) {
+            fusions(graph)
+        } else {
+            vec![Fused::Plain; graph.nodes.len()]
+        };
         Ok(Plan {
+            fused,
+            packed: graph.nodes.iter().map(|_| Mutex::new(None)).collect(),
             names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
             ops: graph.nodes.iter().map(|n| n.op.clone()).collect(),
             params,
@@ -174,6 +198,14 @@ impl Plan {
     /// `x` holds as many inputs as the operation takes: the graph checked
     /// that when the node was added ([`crate::graph::infer`]).
     fn kernel(&self, id: NodeId, x: &[&Tensor]) -> Result<Tensor> {
+        match self.fused[id] {
+            Fused::Plain => {}
+            Fused::Alias => return Ok(x[0].shallow_clone()),
+            Fused::Conv { relu } => return self.conv_pointwise(id, x[0], None, relu),
+            Fused::ConvAdd { conv, at, relu } => {
+                return self.conv_pointwise(conv, x[at], Some(x[1 - at]), relu)
+            }
+        }
         let op = &self.ops[id];
         let p = &self.params[id];
         Ok(match op {
@@ -234,6 +266,79 @@ impl Plan {
                 .f_linear(&p[0], Some(&p[1]))?
                 .f_reshape([-1, int(*out), 1, 1])?,
         })
+    }
+
+    /// Convolution node `conv` on `x` through oneDNN's fused operator, plus
+    /// `other` and then ReLU where asked.
+    fn conv_pointwise(
+        &self,
+        conv: NodeId,
+        x: &Tensor,
+        other: Option<&Tensor>,
+        relu: bool,
+    ) -> Result<Tensor> {
+        let Op::Conv {
+            stride,
+            pad,
+            groups,
+            ..
+        } = &self.ops[conv]
+        else {
+            bail!("executor bug: node #{conv} is fused as a convolution but is not one");
+        };
+        let weight = self.packed_weight(conv, x, *stride, *pad, *groups)?;
+        let bias = self.params[conv].get(1);
+        let ptr = |t: &Tensor| t.as_ptr() as *mut c_void;
+        let mut out: *mut c_void = std::ptr::null_mut();
+        // SAFETY: live tensors in (null where absent); on success `out` is a
+        // new heap at::Tensor, which `Tensor::from_ptr` takes ownership of.
+        check("fused convolution", unsafe {
+            ffi::sb_conv_pointwise(
+                ptr(x),
+                ptr(&weight),
+                bias.map_or(std::ptr::null_mut(), ptr),
+                other.map_or(std::ptr::null_mut(), ptr),
+                int(*stride),
+                int(*pad),
+                int(*groups),
+                i32::from(relu),
+                &mut out,
+            )
+        })?;
+        Ok(unsafe { Tensor::from_ptr(out as *mut torch_sys::C_tensor) })
+    }
+
+    /// The weight of convolution `conv` reordered for oneDNN for `x`'s size
+    /// (`mkldnn_reorder_conv2d_weight`), once per size.
+    fn packed_weight(
+        &self,
+        conv: NodeId,
+        x: &Tensor,
+        stride: usize,
+        pad: usize,
+        groups: usize,
+    ) -> Result<Tensor> {
+        let size = x.size();
+        let mut slot = self.packed[conv]
+            .lock()
+            .map_err(|_| anyhow!("the packed weight of node #{conv} was poisoned"))?;
+        if let Some((packed_for, w)) = slot.as_ref() {
+            if *packed_for == size {
+                return Ok(w.shallow_clone());
+            }
+        }
+        let w = self.params[conv][0]
+            .f_contiguous()?
+            .f_to_mkldnn(None)?
+            .f_mkldnn_reorder_conv2d_weight(
+                [int(pad); 2],
+                [int(stride); 2],
+                [1, 1],
+                int(groups),
+                Some(size.as_slice()),
+            )?;
+        *slot = Some((size, w.shallow_clone()));
+        Ok(w)
     }
 
     /// The IR operation type of node `id`.
@@ -329,5 +434,43 @@ mod tests {
         assert!(made_under(&default));
         // the guard is gone with its scope
         assert!(!Tensor::ones([2], (tch::Kind::Float, TchDevice::Cpu)).is_inference());
+    }
+
+    #[test]
+    fn max_on_the_cpu_fuses_and_computes_what_default_does() {
+        let g = diamond();
+        let w = Weights::seeded(&g, 3);
+        let plan = |level| Plan::new(&g, &w, TchDevice::Cpu, level, Precision::Fp32).unwrap();
+        let (default, max) = (plan(Optimize::Default), plan(Optimize::Max));
+        assert!(default.fused.iter().all(|f| *f == Fused::Plain));
+        assert!(max.fused.iter().any(|f| matches!(f, Fused::ConvAdd { .. })));
+        // a second batch size reorders the weights again and still agrees
+        for batch in [2, 3, 2] {
+            let x = Tensor::randn([batch, 3, 12, 12], (tch::Kind::Float, TchDevice::Cpu));
+            let run = |p: &Plan| {
+                let _g = p.grad_guard();
+                p.run_sequential(x.shallow_clone(), None).unwrap()
+            };
+            let (a, b) = (run(&default), run(&max));
+            assert_eq!(a.size(), b.size());
+            let diff = (&a - &b).abs().max().double_value(&[]);
+            let scale = a.abs().max().double_value(&[]);
+            assert!(
+                diff <= 1e-5 * scale,
+                "batch {batch}: {diff} against {scale}"
+            );
+        }
+        let packed = max.packed.iter().filter(|m| m.lock().unwrap().is_some());
+        assert_eq!(packed.count(), 4, "every convolution of the diamond packed");
+    }
+
+    #[test]
+    fn only_max_on_the_cpu_in_float32_fuses() {
+        use tch::Kind::{BFloat16, Float};
+        assert!(fuses(Optimize::Max, TchDevice::Cpu, Float));
+        assert!(fuses(Optimize::CudaGraph, TchDevice::Cpu, Float));
+        assert!(!fuses(Optimize::Default, TchDevice::Cpu, Float));
+        assert!(!fuses(Optimize::Max, TchDevice::Cuda(0), Float));
+        assert!(!fuses(Optimize::Max, TchDevice::Cpu, BFloat16));
     }
 }

@@ -12,6 +12,8 @@
 #include <ATen/Context.h>
 #include <ATen/Version.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/List.h>
 #include <c10/core/Device.h>
 #include <c10/core/CachingDeviceAllocator.h>
 #include <c10/core/Event.h>
@@ -136,6 +138,52 @@ void sb_inference_mode_exit(void* guard) { delete static_cast<c10::InferenceMode
 const char* sb_channels_last(void* t, void** out) {
   return guarded([&] {
     *out = new at::Tensor(static_cast<at::Tensor*>(t)->contiguous(c10::MemoryFormat::ChannelsLast));
+  });
+}
+
+// A convolution through oneDNN's fused CPU operator (the one PyTorch's
+// Inductor emits on CPU, `mkldnn::_convolution_pointwise`): `w` may be a
+// weight already reordered for oneDNN (mkldnn_reorder_conv2d_weight), so it
+// is not reordered on every call; with `other`, the result is
+// conv(x) + other (`.binary`, "add"); with `relu`, ReLU is applied last.
+// `b` and `other` may be null. Dilation 1.
+const char* sb_conv_pointwise(void* x, void* w, void* b, void* other, int64_t stride,
+                              int64_t pad, int64_t groups, int32_t relu, void** out) {
+  return guarded([&] {
+    using at::Tensor;
+    using Scalars = c10::List<std::optional<at::Scalar>>;
+    const Tensor& input = *static_cast<Tensor*>(x);
+    const Tensor& weight = *static_cast<Tensor*>(w);
+    std::optional<Tensor> bias;
+    if (b != nullptr) bias = *static_cast<Tensor*>(b);
+    const int64_t st[2] = {stride, stride};
+    const int64_t pd[2] = {pad, pad};
+    const int64_t dl[2] = {1, 1};
+    const char* unary = relu != 0 ? "relu" : "none";
+    if (other == nullptr) {
+      static auto op =
+          c10::Dispatcher::singleton()
+              .findSchemaOrThrow("mkldnn::_convolution_pointwise", "")
+              .typed<Tensor(const Tensor&, const Tensor&, const std::optional<Tensor>&,
+                            c10::IntArrayRef, c10::IntArrayRef, c10::IntArrayRef, int64_t,
+                            c10::string_view, Scalars, std::optional<c10::string_view>)>();
+      *out = new Tensor(op.call(input, weight, bias, pd, st, dl, groups, unary, Scalars(),
+                                std::nullopt));
+      return;
+    }
+    static auto binary =
+        c10::Dispatcher::singleton()
+            .findSchemaOrThrow("mkldnn::_convolution_pointwise", "binary")
+            .typed<Tensor(const Tensor&, const Tensor&, const Tensor&, const std::optional<Tensor>&,
+                          c10::IntArrayRef, c10::IntArrayRef, c10::IntArrayRef, int64_t,
+                          c10::string_view, std::optional<at::Scalar>,
+                          std::optional<c10::string_view>, Scalars,
+                          std::optional<c10::string_view>)>();
+    *out = new Tensor(binary.call(input, *static_cast<Tensor*>(other), weight, bias, pd, st, dl,
+                                  groups, "add", std::nullopt,
+                                  relu != 0 ? std::optional<c10::string_view>("relu") : std::nullopt,
+                                  Scalars(),
+                                  std::nullopt));
   });
 }
 
