@@ -41,8 +41,12 @@ pub(super) struct Plan {
     /// Per convolution that runs fused, its weight reordered for oneDNN
     /// once, for the input size it was reordered for (the first pass's;
     /// again if the batch changes).
-    packed: Vec<Mutex<Option<(Vec<i64>, Tensor)>>>,
+    packed: Vec<Mutex<Option<Packed>>>,
 }
+
+/// A convolution weight reordered for oneDNN, and the input size it was
+/// reordered for.
+type Packed = (Vec<i64>, Tensor);
 
 /// Whether a plan runs convolutions through oneDNN's fused operator with
 /// their weights reordered once ([`super::fuse`]): at `max` on the CPU, in
