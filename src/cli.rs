@@ -178,6 +178,16 @@ pub struct RunArgs {
     /// default: a random one.
     #[arg(long, value_name = "N")]
     pub order_seed: Option<u64>,
+    /// The precision to aim for: after each group's minimum rounds
+    /// (--iters), rounds are added until every speedup's and A/A ratio's
+    /// 95% half-width is at or below it, or --max-time is spent (2%, or
+    /// 0.02). Default from the profile (quick 2%).
+    #[arg(long, value_name = "PCT", value_parser = crate::record::target::parse_share)]
+    pub target: Option<f64>,
+    /// The time budget of the timed rounds, shared among the groups still
+    /// to run (90s, 8m, 1h). Default from the profile (quick 6m).
+    #[arg(long, value_name = "DURATION", value_parser = crate::record::target::parse_duration)]
+    pub max_time: Option<f64>,
     /// Profile from harness.toml (paper, quick, smoke); default: paper where
     /// a CUDA device is present, else quick.
     #[arg(long)]
@@ -220,7 +230,7 @@ pub struct RunArgs {
     pub wide: bool,
     /// Continue an interrupted run: its plan (and shard), skipping the cells
     /// it holds.
-    #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "optimize", "batch", "size", "iters", "warmup", "processes", "order_seed", "device", "mode", "weights", "out", "shard", "shard_count"])]
+    #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "optimize", "batch", "size", "iters", "warmup", "processes", "order_seed", "target", "max_time", "precision", "device", "mode", "weights", "out", "shard", "shard_count"])]
     pub resume: Option<PathBuf>,
     /// Run shard K of N (K is 1-based: 1 <= K <= N): a deterministic slice
     /// of the (model, framework) workers, balanced by expected cost (MACs x
@@ -262,6 +272,8 @@ impl RunArgs {
             iters: self.iters,
             processes: self.processes,
             order_seed: self.order_seed,
+            target: self.target,
+            max_time_s: self.max_time,
             out: self.out.clone(),
             weights: self.weights.clone(),
         }
@@ -357,6 +369,8 @@ impl TraceArgs {
             // the traced passes are the product: one process per cell
             processes: Some(1),
             order_seed: None,
+            target: None,
+            max_time_s: None,
             out: Some(out),
             weights: self.weights.clone(),
         }

@@ -1,7 +1,8 @@
 //! `speedbench compare`: is the current run slower than the baseline?
 //!
-//! A cell regressed only when the whole bootstrap 95% interval of the ratio
-//! of medians (current / baseline) lies beyond `1 + threshold`: that makes
+//! A cell regressed only when the whole 95% interval of the ratio of
+//! medians (current / baseline; [`crate::record::intervals`] says which
+//! interval) lies beyond `1 + threshold`: that makes
 //! the change both statistically significant and larger than the noise
 //! threshold (criterion's rule). Improved likewise below `1 - threshold`.
 //! Within-run ratios (parallel/sequential per framework, framework/framework
@@ -95,7 +96,7 @@ pub struct Change {
     pub what: String,
     pub baseline: f64,
     pub current: f64,
-    /// current / baseline, with its bootstrap 95% CI.
+    /// current / baseline, with its 95% CI.
     pub ratio: Ratio,
     pub verdict: Verdict,
 }
@@ -128,7 +129,7 @@ pub fn verdict(r: &Ratio, threshold: f64) -> Verdict {
     }
 }
 
-/// Seed of the comparison's bootstrap.
+/// Seed of the comparison's bootstrap (one-process cells).
 const SEED: u64 = 0xc0ffee;
 
 /// A cell's median with its interval over processes and iterations.
@@ -284,10 +285,7 @@ mod tests {
     use super::*;
 
     fn r(lo: f64, hi: f64) -> Ratio {
-        Ratio {
-            value: (lo + hi) / 2.0,
-            ci: (lo, hi),
-        }
+        Ratio::new((lo + hi) / 2.0, (lo, hi))
     }
 
     /// A change counts only when the whole interval lies beyond the

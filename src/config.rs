@@ -36,6 +36,9 @@ pub struct Request {
     pub iters: Option<usize>,
     pub processes: Option<usize>,
     pub order_seed: Option<u64>,
+    /// `--target` as a share; `--max-time` in seconds.
+    pub target: Option<f64>,
+    pub max_time_s: Option<f64>,
     pub out: Option<PathBuf>,
     pub weights: Option<PathBuf>,
 }
@@ -103,6 +106,11 @@ pub struct Profile {
     pub iters: Option<usize>,
     /// Worker processes per cell.
     pub processes: Option<usize>,
+    /// The precision aimed for, as `--target` takes it ("2%").
+    pub target: Option<String>,
+    /// The time budget of the timed rounds, as `--max-time` takes it
+    /// ("8m").
+    pub max_time: Option<String>,
 }
 
 /// Lays `over` onto `base`: tables merge key by key, anything else replaces.
@@ -225,6 +233,24 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
     let warmup = field(args.warmup, p.warmup, "warmup")?;
     let iters = field(args.iters, p.iters, "iters")?;
     let processes = args.processes.or(p.processes).unwrap_or(1);
+    let profile_value = |v: &Option<String>, key: &str, parse: fn(&str) -> Result<f64, String>| {
+        v.as_deref()
+            .map(parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("{src}: profiles.{profile}.{key} = {e}"))
+    };
+    let target = match args.target {
+        Some(t) => Some(t),
+        None => profile_value(&p.target, "target", crate::record::target::parse_share)?,
+    };
+    let max_time_s = match args.max_time_s {
+        Some(t) => Some(t),
+        None => profile_value(
+            &p.max_time,
+            "max_time",
+            crate::record::target::parse_duration,
+        )?,
+    };
     let (models, skipped_models) = models(args, &h, catalog, size)?;
     let known_fw: Vec<String> = frameworks::FRAMEWORKS
         .iter()
@@ -282,6 +308,8 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         iters,
         processes,
         order_seed: args.order_seed.unwrap_or_else(rand::random),
+        target,
+        max_time_s,
         intra_threads: threads(h.threads.intra, "threads.intra", &src)?,
         inter_threads: threads(h.threads.inter, "threads.inter", &src)?,
         seed: h.matrix.seed,

@@ -292,6 +292,8 @@ fn plan_ab() -> RunPlan {
         iters: 5,
         processes: 1,
         order_seed: 0,
+        target: None,
+        max_time_s: None,
         intra_threads: 1,
         inter_threads: 1,
         seed: 0,

@@ -147,6 +147,68 @@ impl Probe {
     }
 }
 
+/// The machine's load over a worker's timed passes only: the readings'
+/// differences summed pass by pass, so that the sibling workers of a
+/// lock-step group, which run between this worker's passes, are not read
+/// as load on it ([`super::lockstep`]).
+#[derive(Default)]
+pub struct PassProbe {
+    open: Option<(Reading, Instant)>,
+    sum: Option<Reading>,
+    wall: f64,
+    passes: usize,
+}
+
+impl PassProbe {
+    /// A timed pass begins.
+    pub fn begin(&mut self) {
+        self.open = Reading::now().map(|r| (r, Instant::now()));
+    }
+
+    /// The pass begun last ended.
+    pub fn end(&mut self) {
+        let Some((a, at)) = self.open.take() else {
+            return;
+        };
+        let Some(b) = Reading::now() else {
+            return;
+        };
+        self.wall += at.elapsed().as_secs_f64();
+        self.passes += 1;
+        let s = self.sum.get_or_insert(Reading {
+            machine_s: 0.0,
+            stolen_s: 0.0,
+            own_s: 0.0,
+            switches: 0,
+        });
+        s.machine_s += b.machine_s - a.machine_s;
+        s.stolen_s += b.stolen_s - a.stolen_s;
+        s.own_s += b.own_s - a.own_s;
+        s.switches += b.switches.saturating_sub(a.switches);
+    }
+
+    /// What the rest of the machine did during the passes: `None` where
+    /// none was read. Each pass's readings round to a tick; their errors
+    /// add up like a random walk, so the resolution taken off grows with
+    /// the square root of the passes.
+    pub fn finish(self) -> Option<MachineLoad> {
+        let sum = self.sum?;
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|t| load_avg(&t))
+            .unwrap_or(0.0);
+        let resolution =
+            resolution_s(crate::record::env::cores(), ticks_per_s()) * (self.passes as f64).sqrt();
+        let zero = Reading {
+            machine_s: 0.0,
+            stolen_s: 0.0,
+            own_s: 0.0,
+            switches: 0,
+        };
+        Some(between(zero, sum, self.wall, resolution, load))
+    }
+}
+
 /// The load from the machine's busy seconds and the worker's own over
 /// `wall` seconds. /proc/stat counts in ticks (10 ms) and getrusage in
 /// microseconds: the caller takes the readings' resolution off the

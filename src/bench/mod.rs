@@ -1,9 +1,10 @@
-//! Timing: the parent's runner and the order of its worker processes, the
-//! per-cell worker process, its load probe, the memory guard and the
-//! machine's peak.
+//! Timing: the parent's runner, the order of its worker groups and their
+//! lock-step rounds, the per-cell worker process, its load probe, the
+//! memory guard and the machine's peak.
 
 pub mod fma;
 pub mod load;
+pub mod lockstep;
 pub mod memory;
 pub mod order;
 pub mod peak;

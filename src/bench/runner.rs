@@ -1,33 +1,22 @@
 //! The parent side of `speedbench run`: one worker process per cell and
-//! process, in each model's balanced, shuffled order ([`super::order`]),
-//! progress bars, and a results file rewritten atomically after every
-//! process so that nothing measured is lost.
+//! process, the cells a ratio compares timed together in lock-step
+//! ([`super::lockstep`]), groups in each model's balanced, shuffled order
+//! ([`super::order`]), progress bars, and a results file rewritten
+//! atomically after every group so that nothing measured is lost.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use indicatif::ProgressBar;
 
+use super::lockstep::{run_group, Member, Rounds};
 use super::progress::{finished, Progress};
 
 use super::order::{model_seed, order};
-use super::worker::{Job, Message};
-use crate::record::{base_framework, CellRecord, Failure, Mode, RunFile, RunPlan, Setting};
+use super::worker::Job;
+use crate::record::{base_framework, CellRecord, Mode, RunFile, RunPlan, Setting};
 use crate::zoo::Catalog;
-
-const STDERR_TAIL: usize = 20;
-
-enum Event {
-    Line(Message),
-    Garbage,
-    Eof,
-}
 
 /// Whether the job is TensorFlow on the CPU, whose kernels (oneDNN's or
 /// Eigen's) are chosen as the process loads.
@@ -54,162 +43,7 @@ fn tf_path(job: &Job) -> Option<crate::record::CpuPath> {
     crate::frameworks::tf_cpu::here(job.setting.optimize).ok()
 }
 
-/// Runs one job in a child process; a failure comes boxed (it is large).
-fn run_worker(job: &Job, timeout: Duration, bar: &ProgressBar) -> Result<CellRecord, Box<Failure>> {
-    let fail = |cause: String, tail: Vec<String>| {
-        Box::new(Failure {
-            model: job.model.clone(),
-            framework: job.framework.clone(),
-            device: job.plan.device,
-            mode: Some(job.mode),
-            optimize: Some(job.setting.optimize),
-            precision: Some(job.setting.precision),
-            batch: Some(job.setting.batch),
-            process: Some(job.process),
-            cause,
-            stderr_tail: tail,
-        })
-    };
-    let exe = std::env::current_exe()
-        .map_err(|e| fail(format!("cannot find own executable: {e}"), vec![]))?;
-    let mut command = Command::new(exe);
-    command
-        .arg("worker")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    dies_with_parent(&mut command);
-    if let Some(v) = tf_env(job) {
-        command.env(crate::frameworks::tf_cpu::ENV, v);
-    }
-    let mut child = command
-        .spawn()
-        .map_err(|e| fail(format!("cannot start worker: {e}"), vec![]))?;
-    let sent = match (child.stdin.take(), serde_json::to_vec(job)) {
-        (Some(mut stdin), Ok(json)) => stdin.write_all(&json).map_err(|e| e.to_string()),
-        (None, _) => Err("no pipe to its stdin".into()),
-        (_, Err(e)) => Err(e.to_string()),
-    };
-    if let Err(e) = sent {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(fail(
-            format!("cannot send the job to the worker: {e}"),
-            vec![],
-        ));
-    }
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take();
-    std::thread::spawn(move || {
-        if let Some(out) = stdout {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let ev = match serde_json::from_str::<Message>(&line) {
-                    Ok(m) => Event::Line(m),
-                    Err(_) => Event::Garbage,
-                };
-                if tx.send(ev).is_err() {
-                    return;
-                }
-            }
-        }
-        let _ = tx.send(Event::Eof);
-    });
-    let stderr = child.stderr.take();
-    let verbose = job.verbose;
-    let tail_thread = std::thread::spawn(move || {
-        let mut tail = VecDeque::new();
-        if let Some(err) = stderr {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if verbose {
-                    eprintln!("{line}");
-                }
-                if tail.len() == STDERR_TAIL {
-                    tail.pop_front();
-                }
-                tail.push_back(line);
-            }
-        }
-        tail.into_iter().collect::<Vec<_>>()
-    });
-    let deadline = Instant::now() + timeout;
-    let mut cells = None;
-    let mut error = None;
-    let mut timed_out = false;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Event::Line(Message::Progress { done, total })) => {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            }
-            Ok(Event::Line(Message::Cell(c))) => cells = Some(*c),
-            Ok(Event::Line(Message::Error(e))) => error = Some(e),
-            Ok(Event::Garbage) => {}
-            Ok(Event::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                timed_out = true;
-                let _ = child.kill();
-                break;
-            }
-        }
-    }
-    let status = child.wait();
-    let tail = tail_thread.join().unwrap_or_default();
-    if timed_out {
-        return Err(fail(
-            format!("timed out after {} s", timeout.as_secs()),
-            tail,
-        ));
-    }
-    if let Some(e) = error {
-        return Err(fail(e, tail));
-    }
-    match (cells, status) {
-        (Some(c), Ok(s)) if s.success() => Ok(c),
-        (_, Ok(s)) => Err(fail(describe_exit(s), tail)),
-        (_, Err(e)) => Err(fail(format!("lost the worker: {e}"), tail)),
-    }
-}
-
-/// The worker is killed (SIGKILL) when the parent dies, however it dies,
-/// so a killed run never leaves a worker timing on its own.
-fn dies_with_parent(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: between fork and exec the closure calls only prctl and
-    // getppid, both async-signal-safe, and allocates nothing.
-    let parent = std::process::id() as libc::pid_t;
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // the parent died before the death signal was armed
-            if libc::getppid() != parent {
-                return Err(std::io::Error::other("the parent has exited"));
-            }
-            Ok(())
-        });
-    }
-}
-
-fn describe_exit(s: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (s.code(), s.signal()) {
-        (Some(c), _) => format!("worker exited with code {c} without a result"),
-        (None, Some(sig)) => format!(
-            "worker killed by signal {sig}{}",
-            match sig {
-                6 => " (abort)",
-                9 => " (kill; out of memory?)",
-                11 => " (segmentation fault)",
-                _ => "",
-            }
-        ),
-        _ => "worker ended abnormally".into(),
-    }
-}
-
-/// Set by Ctrl-C in the parent: stop after the worker in flight.
+/// Set by Ctrl-C in the parent: stop after the group in flight.
 static STOP: AtomicBool = AtomicBool::new(false);
 
 /// How a run ended.
@@ -239,6 +73,57 @@ fn plan_order(plan: &crate::record::RunPlan, c: &CellRecord) -> [usize; 6] {
 
 /// One cell of a model: (framework, setting, mode).
 type Cell = (String, Setting, Mode);
+
+/// With a target and no time budget, a group stops at this many times its
+/// minimum rounds.
+const MAX_ROUNDS_OVER_MIN: usize = 10;
+
+/// A model's cells in the groups that are timed together: per framework
+/// (with its A/A repeats, `ort#2`) and setting, each mode; and the size of
+/// each group.
+fn model_cells(plan: &RunPlan, model: &str) -> (Vec<Cell>, Vec<usize>) {
+    let mut cells: Vec<Cell> = Vec::new();
+    let mut groups: Vec<usize> = Vec::new();
+    let ran: Vec<&String> = plan
+        .frameworks
+        .iter()
+        .filter(|f| plan.runs(model, f))
+        .collect();
+    let mut bases: Vec<&str> = ran.iter().map(|f| base_framework(f)).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    bases.retain(|b| seen.insert(*b));
+    for base in bases {
+        for setting in plan.settings(base) {
+            let before = cells.len();
+            for f in ran.iter().filter(|f| base_framework(f) == base) {
+                cells.extend(plan.modes.iter().map(|&m| ((*f).clone(), setting, m)));
+            }
+            groups.push(cells.len() - before);
+        }
+    }
+    (cells, groups)
+}
+
+/// The ratios a group's cells are compared by, as index pairs into
+/// `cells` (numerator, denominator): each framework's sequential over its
+/// parallel mode (the speedup), and each A/A repeat over its original in
+/// the same mode.
+pub fn ratio_pairs(cells: &[&Cell]) -> Vec<(usize, usize)> {
+    let mut pairs = Vec::new();
+    for (i, (fi, _, mi)) in cells.iter().enumerate() {
+        for (j, (fj, _, mj)) in cells.iter().enumerate() {
+            let speedup = fi == fj && *mi == Mode::Sequential && *mj == Mode::Parallel;
+            let repeat = mi == mj
+                && fi != fj
+                && fi.as_str() != base_framework(fi)
+                && fj.as_str() == base_framework(fj);
+            if speedup || repeat {
+                pairs.push((i, j));
+            }
+        }
+    }
+    pairs
+}
 
 /// Saves `file` at `path`. Where it cannot, a file this run created
 /// (`fresh`) that still holds no measurement is removed, so a failed run
@@ -334,135 +219,199 @@ pub fn run(
     let mut done = 0;
     let held: usize = file.cells.iter().map(|c| c.processes.len()).sum();
     let mut total = plan_processes(&plan).saturating_sub(held);
+    // each model's cells, in groups compared with each other side by side
+    // and timed in lock-step: a framework's modes at one setting, with its
+    // A/A repeats
+    let matrix: Vec<(Vec<Cell>, Vec<usize>)> =
+        plan.models.iter().map(|m| model_cells(&plan, m)).collect();
+    let mut units_left: usize = matrix.iter().map(|(_, g)| g.len() * processes).sum();
+    let mut budget_left = plan.max_time_s.map(Duration::from_secs_f64);
+    let timeout = Duration::from_secs(plan.timeout_s);
     'matrix: for (mi, model) in plan.models.iter().enumerate() {
-        // the cells compared with each other side by side: a framework's
-        // modes at one level, with its A/A repeats
-        let mut cells: Vec<Cell> = Vec::new();
-        let mut groups: Vec<usize> = Vec::new();
-        let ran: Vec<&String> = plan
-            .frameworks
+        let (cells, groups) = &matrix[mi];
+        let starts: Vec<usize> = groups
             .iter()
-            .filter(|f| plan.runs(model, f))
+            .scan(0, |at, &n| {
+                let s = *at;
+                *at += n;
+                Some(s)
+            })
             .collect();
-        let mut bases: Vec<&str> = ran.iter().map(|f| base_framework(f)).collect();
-        let mut seen = std::collections::BTreeSet::new();
-        bases.retain(|b| seen.insert(*b));
-        for base in bases {
-            for setting in plan.settings(base) {
-                let before = cells.len();
-                for f in ran.iter().filter(|f| base_framework(f) == base) {
-                    cells.extend(plan.modes.iter().map(|&m| ((*f).clone(), setting, m)));
-                }
-                groups.push(cells.len() - before);
-            }
-        }
+        let group_of = |cell: usize| starts.iter().rposition(|&s| s <= cell).unwrap_or(0);
         // a cell whose process failed runs no more processes in this run
         let mut failed = vec![false; cells.len()];
-        let units = order(&groups, processes, model_seed(plan.order_seed, mi));
+        let seed = model_seed(plan.order_seed, mi);
+        let units = order(groups, processes, seed);
+        // the order's units, one lock-step group per (group, process)
+        let mut chunks: Vec<(usize, usize, Vec<(usize, usize)>)> = Vec::new();
         for (slot, unit) in units.into_iter().enumerate() {
-            let (framework, setting, mode) = &cells[unit.cell];
-            let is = |c: &CellRecord| {
+            let g = group_of(unit.cell);
+            match chunks.last_mut() {
+                Some((lg, lp, v)) if *lg == g && *lp == unit.process => v.push((slot, unit.cell)),
+                _ => chunks.push((g, unit.process, vec![(slot, unit.cell)])),
+            }
+        }
+        for (g, process, members) in chunks {
+            units_left = units_left.saturating_sub(1);
+            let is = |cell: usize, c: &CellRecord| {
+                let (framework, setting, mode) = &cells[cell];
                 &c.model == model
                     && &c.framework == framework
                     && c.mode == *mode
                     && c.setting() == *setting
             };
-            if file
-                .cells
-                .iter()
-                .any(|c| is(c) && c.has_process(unit.process))
-            {
-                continue;
+            let mut todo: Vec<(usize, usize)> = Vec::new();
+            for (slot, cell) in members {
+                if file
+                    .cells
+                    .iter()
+                    .any(|c| is(cell, c) && c.has_process(process))
+                {
+                    continue;
+                }
+                if failed[cell] {
+                    total = total.saturating_sub(1);
+                    continue;
+                }
+                todo.push((slot, cell));
             }
-            if failed[unit.cell] {
-                total = total.saturating_sub(1);
+            if todo.is_empty() {
                 continue;
             }
             if STOP.load(Ordering::SeqCst) {
                 interrupted = true;
                 break 'matrix;
             }
-            // A failure of the cell is tried again (and replaced by this
-            // try's outcome).
-            file.failures
-                .retain(|f| !f.is_of(model, framework, *mode, *setting));
-            let earlier = file.cells.iter().find(|c| is(c));
-            let job = Job {
-                model: model.clone(),
-                framework: framework.clone(),
-                mode: *mode,
-                setting: *setting,
-                process: unit.process,
-                slot,
-                plan: plan.clone(),
-                models_dir: catalog.dir.clone(),
-                verbose,
-                gemm_gmacs: gemm.get(framework).copied(),
-                schedule: earlier.and_then(|c| c.schedule.clone()),
-                trace: earlier.is_none_or(|c| c.trace.is_none()),
+            let what = |cell: usize| {
+                let (framework, setting, mode) = &cells[cell];
+                format!(
+                    "{model} {framework} {mode}{}{} {}/{processes}",
+                    batch_suffix(&plan, setting.batch),
+                    crate::record::setting_suffix(setting.optimize, setting.precision),
+                    process + 1
+                )
             };
-            let what = format!(
-                "{model} {framework} {mode}{}{} {}/{processes}",
-                batch_suffix(&plan, setting.batch),
-                crate::record::setting_suffix(setting.optimize, setting.precision),
-                unit.process + 1
-            );
-            let steps = (plan.warmup + plan.iters_of(unit.process)) as u64;
-            let bar = progress.bar(steps, what.clone());
+            let team: Vec<Member> = todo
+                .iter()
+                .map(|&(slot, cell)| {
+                    let (framework, setting, mode) = &cells[cell];
+                    // A failure of the cell is tried again (and replaced by
+                    // this try's outcome).
+                    let earlier = file.cells.iter().find(|c| is(cell, c));
+                    let job = Job {
+                        model: model.clone(),
+                        framework: framework.clone(),
+                        mode: *mode,
+                        setting: *setting,
+                        process,
+                        slot,
+                        plan: plan.clone(),
+                        models_dir: catalog.dir.clone(),
+                        verbose,
+                        gemm_gmacs: gemm.get(framework).copied(),
+                        schedule: earlier.and_then(|c| c.schedule.clone()),
+                        trace: earlier.is_none_or(|c| c.trace.is_none()),
+                    };
+                    let env = tf_env(&job)
+                        .map(|v| vec![(crate::frameworks::tf_cpu::ENV, v)])
+                        .unwrap_or_default();
+                    let bar = progress.bar(plan.warmup as u64, what(cell));
+                    Member { job, env, bar }
+                })
+                .collect();
+            for &(_, cell) in &todo {
+                let (framework, setting, mode) = &cells[cell];
+                file.failures
+                    .retain(|f| !f.is_of(model, framework, *mode, *setting));
+            }
+            let pairs = ratio_pairs(&todo.iter().map(|&(_, c)| &cells[c]).collect::<Vec<_>>());
+            let min = plan.iters_of(process);
+            let budget = budget_left.map(|b| b / (units_left as u32 + 1));
+            let rounds = Rounds {
+                min,
+                max: match (plan.target, budget) {
+                    (None, _) => min,
+                    (Some(_), Some(_)) => usize::MAX,
+                    (Some(_), None) => min.saturating_mul(MAX_ROUNDS_OVER_MIN),
+                },
+                target: plan.target,
+                budget,
+            };
             let took = Instant::now();
-            let outcome = run_worker(&job, Duration::from_secs(plan.timeout_s), &bar);
-            done += 1;
-            match outcome {
-                Ok(mut part) => {
-                    bar.finish();
-                    progress.line(|| {
-                        let median = crate::record::stats::median(&part.samples_ms);
-                        let took = took.elapsed();
-                        finished(done, total, &what, median, took, started.elapsed())
-                    });
-                    part.machine_peak_gmacs = peaks.get(&part.precision).copied().flatten();
-                    part.shard = shard;
-                    part.env = Some(file.env.clone());
-                    part.cpu_path = tf_path(&job);
-                    part.emulated = crate::frameworks::precision::emulated(
-                        plan.device,
-                        part.precision,
-                        &crate::bench::fma::cpu_flags(),
-                        std::env::var("ONEDNN_MAX_CPU_ISA").ok().as_deref(),
-                    )
-                    .map(String::from);
-                    if let Some(g) = part.gemm_gmacs {
-                        gemm.entry(framework.clone()).or_insert(g);
-                    }
-                    // a process that is redone replaces its partial
-                    // record only now: a redo that fails keeps it
-                    for c in file.cells.iter_mut().filter(|c| is(c)) {
-                        c.drop_process(unit.process);
-                    }
-                    file.cells.retain(|c| !c.samples_ms.is_empty() || !is(c));
-                    match file.cells.iter_mut().find(|c| is(c)) {
-                        Some(c) => c.absorb(part),
-                        None => {
-                            part.summarise();
-                            file.cells.push(part);
-                            // cells in the plan's order, whatever the run's
-                            file.cells.sort_by_key(|c| plan_order(&plan, c));
+            let results = run_group(
+                &team,
+                &pairs,
+                rounds,
+                seed ^ (g as u64) << 32 ^ process as u64,
+                &STOP,
+                timeout,
+            );
+            if let Some(b) = budget_left.as_mut() {
+                *b = b.saturating_sub(took.elapsed());
+            }
+            for ((member, &(_, cell)), outcome) in team.iter().zip(&todo).zip(results) {
+                done += 1;
+                let (framework, _, mode) = &cells[cell];
+                let bar = &member.bar;
+                match outcome {
+                    Ok(mut part) => {
+                        bar.finish();
+                        progress.line(|| {
+                            let median = crate::record::stats::median(&part.samples_ms);
+                            finished(
+                                done,
+                                total,
+                                &what(cell),
+                                median,
+                                took.elapsed(),
+                                started.elapsed(),
+                            )
+                        });
+                        part.machine_peak_gmacs = peaks.get(&part.precision).copied().flatten();
+                        part.shard = shard;
+                        part.env = Some(file.env.clone());
+                        part.cpu_path = tf_path(&member.job);
+                        part.emulated = crate::frameworks::precision::emulated(
+                            plan.device,
+                            part.precision,
+                            &crate::bench::fma::cpu_flags(),
+                            std::env::var("ONEDNN_MAX_CPU_ISA").ok().as_deref(),
+                        )
+                        .map(String::from);
+                        if let Some(g) = part.gemm_gmacs {
+                            gemm.entry(framework.clone()).or_insert(g);
+                        }
+                        // a process that is redone replaces its partial
+                        // record only now: a redo that fails keeps it
+                        for c in file.cells.iter_mut().filter(|c| is(cell, c)) {
+                            c.drop_process(process);
+                        }
+                        file.cells
+                            .retain(|c| !c.samples_ms.is_empty() || !is(cell, c));
+                        match file.cells.iter_mut().find(|c| is(cell, c)) {
+                            Some(c) => c.absorb(part),
+                            None => {
+                                part.summarise();
+                                file.cells.push(part);
+                                // cells in the plan's order, whatever the run's
+                                file.cells.sort_by_key(|c| plan_order(&plan, c));
+                            }
                         }
                     }
-                }
-                Err(f) if STOP.load(Ordering::SeqCst) => {
-                    bar.abandon_with_message("interrupted");
-                    eprintln!("interrupted: {model} {framework} {mode}: {}", f.cause);
-                }
-                Err(f) => {
-                    bar.abandon_with_message("failed");
-                    eprintln!(
-                        "error: {model} {framework} {mode} process {}/{processes}: {}",
-                        unit.process + 1,
-                        f.cause
-                    );
-                    failed[unit.cell] = true;
-                    file.failures.push(*f);
+                    Err(f) if STOP.load(Ordering::SeqCst) => {
+                        bar.abandon_with_message("interrupted");
+                        eprintln!("interrupted: {model} {framework} {mode}: {}", f.cause);
+                    }
+                    Err(f) => {
+                        bar.abandon_with_message("failed");
+                        eprintln!(
+                            "error: {model} {framework} {mode} process {}/{processes}: {}",
+                            process + 1,
+                            f.cause
+                        );
+                        failed[cell] = true;
+                        file.failures.push(*f);
+                    }
                 }
             }
             save(&file, &path, fresh)?;

@@ -1,7 +1,9 @@
 //! A worker's timing loop, apart from everything it times: one session
-//! (one cell) warmed up, then timed, one sample per iteration; on a GPU the
-//! device compute time after. Each worker process holds one session, so no
-//! cell is timed beside another's threads, memory or caches.
+//! (one cell) warmed up, then timed one pass at a time as the parent asks
+//! ([`Command`]), so that the cells a ratio compares take turns pass by
+//! pass ([`super::lockstep`]); on a GPU the device compute time after. Each
+//! worker process holds one session, so no cell is timed beside another's
+//! threads, memory or caches.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,8 +19,6 @@ pub struct Timed {
     pub samples: Vec<f64>,
     /// Device compute time of every iteration, where asked and reported, ms.
     pub compute: Vec<f64>,
-    /// `stop` was set before every iteration was timed.
-    pub interrupted: bool,
 }
 
 /// How long and how often: the loop's parameters.
@@ -49,37 +49,47 @@ pub fn warm_up(
     Ok(())
 }
 
-/// Times `session` on `input` after its warm-up. `clock` reads a time in
-/// ms (the real one in a worker, a fake one in tests); `stop` ends the loop
-/// after the pass in flight, with what it has.
-pub fn time_session(
+/// What the parent tells a worker once it is warm ([`super::lockstep`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Command {
+    /// Time one pass and report it.
+    Pass,
+    /// No more passes: measure the device compute time (GPU), trace, report
+    /// the cell.
+    Finish,
+}
+
+/// Times `session` on `input` one pass per [`Command::Pass`] that `next`
+/// returns, until [`Command::Finish`]; `sample(ms)` reports each pass as
+/// it is timed. `clock` reads a time in ms (the real one in a worker, a
+/// fake one in tests); `around(true)` / `around(false)` bracket each timed
+/// pass (the load probe reads the machine then). On a GPU the device
+/// compute time of `p.iters` passes follows the last.
+pub fn time_commanded(
     session: &mut dyn Prepared,
     input: &Array4<f32>,
     p: Protocol,
-    stop: &AtomicBool,
+    next: &mut dyn FnMut() -> Result<Command>,
     clock: &dyn Fn() -> f64,
-    progress: &mut dyn FnMut(usize, usize),
+    sample: &mut dyn FnMut(f64),
+    around: &mut dyn FnMut(bool),
 ) -> Result<Timed> {
     let mut t = Timed {
         samples: Vec::with_capacity(p.iters),
         ..Timed::default()
     };
-    for i in 0..p.iters {
-        if stop.load(Ordering::SeqCst) {
-            t.interrupted = true;
-            break;
-        }
+    while next()? == Command::Pass {
+        around(true);
         let start = clock();
         let y = session.run(input)?;
-        t.samples.push(clock() - start);
+        let ms = clock() - start;
+        around(false);
         drop(y);
-        progress(p.warmup + i + 1, p.warmup + p.iters);
+        t.samples.push(ms);
+        sample(ms);
     }
     if p.compute {
-        for _ in 0..p.iters {
-            if stop.load(Ordering::SeqCst) {
-                break;
-            }
+        for _ in 0..t.samples.len() {
             if let Some(ms) = session.compute_ms(input)? {
                 t.compute.push(ms);
             }
@@ -119,7 +129,12 @@ mod tests {
         }
     }
 
-    fn time(p: Protocol, stop: &AtomicBool) -> (Result<Timed>, Vec<usize>, Vec<(usize, usize)>) {
+    /// Warm-up, then `passes` commanded passes and Finish.
+    fn time(
+        p: Protocol,
+        passes: usize,
+        stop: &AtomicBool,
+    ) -> (Result<Timed>, Vec<usize>, Vec<(usize, usize)>, Vec<f64>) {
         let log = Rc::new(RefCell::new(vec![]));
         let now = Rc::new(Cell::new(0.0));
         let mut f = Fake {
@@ -130,31 +145,57 @@ mod tests {
         let clock = || now.get();
         let x = Array4::zeros((1, 3, 1, 1));
         let warm = warm_up(&mut f, &x, p, stop, &mut |d, t| progress.push((d, t)));
-        let timed = warm.and_then(|()| {
-            time_session(&mut f, &x, p, stop, &clock, &mut |d, t| {
-                progress.push((d, t))
+        let mut left = passes;
+        let mut next = || {
+            Ok(if left == 0 {
+                Command::Finish
+            } else {
+                left -= 1;
+                Command::Pass
             })
+        };
+        let mut reported = vec![];
+        let mut brackets = vec![];
+        let timed = warm.and_then(|()| {
+            time_commanded(
+                &mut f,
+                &x,
+                p,
+                &mut next,
+                &clock,
+                &mut |ms| reported.push(ms),
+                &mut |b| brackets.push(b),
+            )
         });
         let calls = log.borrow().clone();
-        (timed, calls, progress)
+        assert_eq!(brackets.len(), 2 * reported.len());
+        assert!(
+            brackets.chunks(2).all(|b| b == [true, false]),
+            "{brackets:?}"
+        );
+        (timed, calls, progress, reported)
     }
 
     #[test]
-    fn warm_up_then_one_sample_per_iteration() {
+    fn warm_up_then_one_sample_per_pass_asked() {
         let p = Protocol {
             warmup: 2,
             iters: 3,
             compute: true,
         };
-        let (t, calls, progress) = time(p, &AtomicBool::new(false));
+        let (t, calls, progress, reported) = time(p, 3, &AtomicBool::new(false));
         let t = t.unwrap();
         // two warm-up passes, three timed, three compute
         assert_eq!(calls, [1, 1, 1, 1, 1, 101, 101, 101]);
-        // every sample is the pass's time on the clock
+        // every sample is the pass's time on the clock, reported as timed
         assert_eq!(t.samples, vec![2.0; 3]);
+        assert_eq!(reported, t.samples);
         assert_eq!(t.compute, vec![10.0; 3]);
-        assert!(!t.interrupted);
-        assert_eq!(progress, [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]);
+        assert_eq!(progress, [(1, 5), (2, 5)]);
+        // as many passes as asked, not as the protocol planned
+        let (t, calls, _, _) = time(p, 5, &AtomicBool::new(false));
+        assert_eq!(t.unwrap().samples.len(), 5);
+        assert_eq!(calls.iter().filter(|&&c| c == 1).count(), 7);
     }
 
     #[test]
@@ -164,29 +205,22 @@ mod tests {
             iters: 2,
             compute: false,
         };
-        let (t, calls, _) = time(p, &AtomicBool::new(false));
+        let (t, calls, _, _) = time(p, 2, &AtomicBool::new(false));
         assert_eq!(calls, [1, 1]);
         assert_eq!(t.unwrap().compute, Vec::<f64>::new());
     }
 
     #[test]
-    fn a_stop_ends_warm_up_with_an_error_and_timing_with_what_it_has() {
-        let stop = AtomicBool::new(true);
+    fn a_stop_ends_warm_up_with_an_error() {
         let p = Protocol {
             warmup: 1,
             iters: 3,
             compute: false,
         };
-        assert!(time(p, &stop).0.is_err());
-        let p = Protocol {
-            warmup: 0,
-            iters: 3,
-            compute: true,
-        };
-        let (t, calls, _) = time(p, &stop);
-        let t = t.unwrap();
-        assert!(t.interrupted && calls.is_empty());
-        assert_eq!(t.samples, Vec::<f64>::new());
-        assert_eq!(t.compute, Vec::<f64>::new());
+        assert!(time(p, 3, &AtomicBool::new(true)).0.is_err());
+        // a finish before any pass: no samples
+        let (t, calls, _, _) = time(p, 0, &AtomicBool::new(false));
+        assert_eq!(calls, [1]);
+        assert!(t.unwrap().samples.is_empty());
     }
 }

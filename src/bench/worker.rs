@@ -1,10 +1,14 @@
 //! The worker: one child process per cell and process (model, framework,
-//! mode, level; process i of R). It loads one session, warms it up, times
-//! it while watching what the rest of the machine does, and traces one
-//! pass where asked. It speaks JSON lines on stdout; its stderr is the
+//! mode, level; process i of R). It loads one session, warms it up, says it
+//! is ready, then times one pass each time the parent asks
+//! ([`Command::Pass`]; the parent alternates the workers of a lock-step
+//! group, [`super::lockstep`]) while watching what the rest of the machine
+//! does, and on [`Command::Finish`] traces one pass where asked and reports
+//! the cell. The job comes as the first line of stdin, the commands as the
+//! lines after it; it speaks JSON lines on stdout; its stderr is the
 //! framework's noise.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -12,10 +16,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::load::Probe;
+use super::load::PassProbe;
 use super::memory;
 use super::threads;
-use super::timing::{time_session, warm_up, Protocol};
+pub use super::timing::Command;
+use super::timing::{time_commanded, warm_up, Protocol};
 use crate::frameworks::{self, PrepareOptions};
 use crate::graph::analysis::analyse;
 use crate::io::seeded_input;
@@ -59,20 +64,29 @@ pub struct Job {
 /// One line of the worker's stdout.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Message {
-    /// Iterations done so far (warm-up included) out of `total`.
+    /// Warm-up iterations done so far out of `total`.
     Progress { done: usize, total: usize },
+    /// Loaded and warm: waiting for [`Command`]s.
+    Ready,
+    /// One timed pass, ms.
+    Sample(f64),
     /// The process's part of the cell: its samples, one process record.
     Cell(Box<CellRecord>),
     /// A clean failure with its message.
     Error(String),
 }
 
-/// Set by Ctrl-C: the worker finishes the sample in flight and reports
-/// what it has.
+/// Set by Ctrl-C: a worker still warming up stops; one that is timing
+/// goes on answering the parent, which stops asking for passes.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Runs a job, reporting progress through `emit`.
-pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
+/// Runs a job, reporting through `emit` and taking the parent's commands
+/// from `next`.
+pub fn run_job(
+    job: &Job,
+    emit: &mut dyn FnMut(Message),
+    next: &mut dyn FnMut() -> Result<Command>,
+) -> Result<CellRecord> {
     let plan = &job.plan;
     let catalog = crate::zoo::Catalog::open(job.models_dir.as_deref())?;
     let loaded = crate::zoo::load(
@@ -140,28 +154,45 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
         compute: plan.device == Device::Cuda,
     };
     let mut progress = |done, total| emit(Message::Progress { done, total });
-    warm_up(p.as_mut(), &input, protocol, &INTERRUPTED, &mut progress)?;
+    warm_up(
+        p.as_mut(),
+        &input,
+        Protocol {
+            iters: 0,
+            ..protocol
+        },
+        &INTERRUPTED,
+        &mut progress,
+    )?;
     if let Some(marker) = std::env::var_os("SPEEDBENCH_TEST_TIMING") {
         // Test hook: the timed iterations begin now (tests/durability.rs
         // interrupts a worker then, however long the session took to load).
         let _ = std::fs::write(marker, job.model.as_bytes());
     }
+    emit(Message::Ready);
     let origin = Instant::now();
     let clock = || origin.elapsed().as_secs_f64() * 1e3;
-    let probe = Probe::start();
+    let mut probe = PassProbe::default();
     let threads_before = threads::now();
-    let timed = time_session(
+    let timed = time_commanded(
         p.as_mut(),
         &input,
         protocol,
-        &INTERRUPTED,
+        next,
         &clock,
-        &mut progress,
+        &mut |ms| emit(Message::Sample(ms)),
+        &mut |begins| {
+            if begins {
+                probe.begin()
+            } else {
+                probe.end()
+            }
+        },
     )?;
     let threads_ran = threads_before
         .zip(threads::now())
         .map(|(b, a)| threads::ran(&b, &a, origin.elapsed().as_nanos() as u64).len());
-    let load = probe.and_then(Probe::finish);
+    let load = probe.finish();
     // One traced pass after the timed iterations: a failed trace costs
     // the cell its timeline, never its samples.
     let trace = if job.trace {
@@ -204,18 +235,21 @@ pub fn run_job(job: &Job, emit: &mut dyn FnMut(Message)) -> Result<CellRecord> {
         host: crate::record::env::host(),
         latency: summarise(&timed.samples),
         sample_process: vec![job.process; n],
+        // the parent numbers the rounds
+        sample_round: Vec::new(),
         processes: vec![ProcessRecord {
             index: job.process,
             slot: job.slot,
             compute_samples: timed.compute.len(),
-            interrupted: timed.interrupted,
+            // the parent knows whether it stopped asking early
+            interrupted: false,
             calibrated: job.schedule.is_none() && schedule.is_some(),
             load,
             threads_ran,
         }],
         samples_ms: timed.samples,
         iters: plan.iters,
-        interrupted: timed.interrupted,
+        interrupted: false,
         gemm_gmacs: gemm,
         machine_peak_gmacs: None,
         session_mib: grew,
@@ -271,8 +305,21 @@ pub fn main() -> Result<()> {
             "worker: cannot install the Ctrl-C handler ({e}); Ctrl-C loses this process's samples"
         );
     }
-    let job: Job = serde_json::from_reader(std::io::stdin().lock())
-        .context("worker: the job on stdin is not valid JSON")?;
+    let mut stdin = std::io::stdin().lock();
+    let mut line = String::new();
+    stdin
+        .read_line(&mut line)
+        .context("worker: cannot read the job from stdin")?;
+    let job: Job =
+        serde_json::from_str(&line).context("worker: the job on stdin is not valid JSON")?;
+    let mut next = || -> Result<Command> {
+        let mut line = String::new();
+        if stdin.read_line(&mut line)? == 0 {
+            // the parent went away or closed the pipe: report what there is
+            return Ok(Command::Finish);
+        }
+        serde_json::from_str(&line).context("worker: a command on stdin is not valid JSON")
+    };
     let stdout = std::io::stdout();
     let mut send = |m: Message| {
         let mut out = stdout.lock();
@@ -281,7 +328,7 @@ pub fn main() -> Result<()> {
         let _ = out.write_all(b"\n");
         let _ = out.flush();
     };
-    match run_job(&job, &mut send) {
+    match run_job(&job, &mut send, &mut next) {
         Ok(cell) => {
             send(Message::Cell(Box::new(cell)));
             Ok(())

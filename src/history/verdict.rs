@@ -7,13 +7,14 @@
 //! and a spread (1.4826 x their median absolute deviation, a robust
 //! standard deviation: Rousseeuw & Croux, JASA 88, 1993). A cell regressed
 //! only when the new run lies beyond both
-//! - the threshold, as in [`crate::compare`]: the whole bootstrap 95%
-//!   interval of the new run's median, over the reference, above
+//! - the threshold, as in [`crate::compare`]: the whole 95% interval of
+//!   the new run's median, over the reference, above
 //!   `1 + threshold`; and
 //! - the spread: `z = (new median - reference) / sqrt(spread^2 + se^2)`
 //!   above `z` (Conbench's lookback z-score), where `se` is the standard
-//!   error of the new run's median (its bootstrap 95% interval's width /
-//!   3.92). The new median is one draw with its own error: a run that a
+//!   error of the new run's median, read from its 95% interval with the
+//!   interval's own quantile ([`Ratio::log_se`]: Student's t at its degrees
+//!   of freedom, 4.30 for three processes, not 1.96). The new median is one draw with its own error: a run that a
 //!   burst of load made noisy is judged by that noise as well, and a few
 //!   runs that happen to agree closely (a median absolute deviation near 0)
 //!   do not make every change look like many spreads.
@@ -68,7 +69,7 @@ pub struct Judged {
     /// median (LastRun); ms for a cell.
     pub reference: f64,
     pub current: f64,
-    /// current / reference with its bootstrap 95% CI.
+    /// current / reference with its 95% CI.
     pub ratio: Ratio,
     /// Runs in the history window.
     pub hist_n: usize,
@@ -77,8 +78,8 @@ pub struct Judged {
     /// Run-to-run spread of the window's medians (1.4826 x MAD), in the
     /// reference's unit; absent for LastRun.
     pub spread: Option<f64>,
-    /// Standard error of the current run's median (its bootstrap 95%
-    /// interval's width / 3.92), in the reference's unit.
+    /// Standard error of the current run's median (from its 95% interval
+    /// and the interval's own quantile), in the reference's unit.
     pub current_se: f64,
     /// (current - reference) / sqrt(spread^2 + current_se^2); absent for
     /// LastRun.
@@ -160,7 +161,7 @@ pub fn window(series: &[f64], lookback: usize) -> (usize, bool) {
 }
 
 /// A quantity's history `values` (oldest first, one per run), its current
-/// value with the bootstrap interval of the current run alone, and the
+/// value with the 95% interval of the current run alone, and the
 /// two-run comparison against the last run for the fallback.
 fn judge(
     what: String,
@@ -170,7 +171,8 @@ fn judge(
     p: &Params,
 ) -> Judged {
     let (start, since_step) = window(values, p.lookback);
-    let current_se = (current.ci.1 - current.ci.0) / (2.0 * 1.96);
+    // in units of the value, from the interval's own quantile
+    let current_se = current.log_se() * current.value;
     let w = &values[start..];
     if w.len() < MIN_RUNS {
         let ratio = against_last();
@@ -192,6 +194,7 @@ fn judge(
     let ratio = Ratio {
         value: current.value / reference,
         ci: (current.ci.0 / reference, current.ci.1 / reference),
+        z: current.z,
     };
     let z = z_score(current.value, reference, spread.hypot(current_se));
     Judged {
@@ -410,22 +413,31 @@ mod tests {
     #[test]
     fn a_noisy_current_run_is_judged_by_its_own_error_too() {
         let tight = [40.0, 40.1, 39.9, 40.05, 39.95, 40.0];
-        // median 47.4 ms, standard error 2.5 ms: interval [42.5, 52.3]
-        let noisy = Ratio {
-            value: 47.4,
-            ci: (47.4 - 1.96 * 2.5, 47.4 + 1.96 * 2.5),
-        };
+        // median 47.4 ms, standard error 2.5 ms (in log space 2.5 / 47.4)
+        let se: f64 = 2.5 / 47.4;
+        let noisy = Ratio::new(
+            47.4,
+            (
+                47.4 * (-1.959_964 * se).exp(),
+                47.4 * (1.959_964 * se).exp(),
+            ),
+        );
         let never = || unreachable!("six runs are a history");
         let j = judge("x".into(), &tight, noisy, never, &P);
         assert!(j.ratio.ci.0 > 1.05, "{j:?}");
         assert!((j.current_se - 2.5).abs() < 1e-9, "{j:?}");
+        // the same interval from Student's t at 2 degrees of freedom (three
+        // processes) holds 4.303 / 1.96 times less error, not the same
+        let t = Ratio { z: 4.303, ..noisy };
+        let jt = judge("x".into(), &tight, t, never, &P);
+        assert!(
+            (jt.current_se - 2.5 * 1.959_964 / 4.303).abs() < 1e-9,
+            "{jt:?}"
+        );
         assert!(j.z.unwrap() > 2.9 && j.z.unwrap() < 3.0, "{j:?}");
         assert_eq!(j.verdict, Verdict::Unchanged);
         // the same median measured precisely regresses
-        let precise = Ratio {
-            value: 47.4,
-            ci: (47.0, 47.8),
-        };
+        let precise = Ratio::new(47.4, (47.0, 47.8));
         let j = judge("x".into(), &tight, precise, never, &P);
         assert_eq!(j.verdict, Verdict::Regressed, "{j:?}");
     }
@@ -534,16 +546,10 @@ mod tests {
         assert_eq!(z_score(3.0, 3.0, 0.0), 0.0);
         assert_eq!(z_score(4.0, 3.0, 0.0), 1e9);
         assert_eq!(z_score(2.0, 3.0, 0.0), -1e9);
-        let r = Ratio {
-            value: 1.2,
-            ci: (1.1, 1.3),
-        };
+        let r = Ratio::new(1.2, (1.1, 1.3));
         assert_eq!(verdict(&r, 3.1, &P), Verdict::Regressed);
         assert_eq!(verdict(&r, 3.0, &P), Verdict::Unchanged);
-        let r = Ratio {
-            value: 0.8,
-            ci: (0.7, 0.9),
-        };
+        let r = Ratio::new(0.8, (0.7, 0.9));
         assert_eq!(verdict(&r, -3.1, &P), Verdict::Improved);
         assert_eq!(verdict(&r, 3.1, &P), Verdict::Unchanged);
     }

@@ -46,6 +46,12 @@ pub struct CellRecord {
     /// every sample came from one process.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sample_process: Vec<usize>,
+    /// The lock-step round of every sample in `samples_ms`, within its
+    /// process: the samples of two cells of one group with the same process
+    /// and round were timed back to back, and ratios pair them
+    /// ([`paired`]). Empty in files from before lock-step timing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample_round: Vec<usize>,
     /// The worker processes that measured the cell, in their order;
     /// empty in files from before process repetition.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -185,6 +191,26 @@ impl CellRecord {
         group_by_process(&self.samples_ms, &self.sample_process)
     }
 
+    /// The lock-step round of every sample, where every sample has one.
+    pub fn rounds(&self) -> Option<&[usize]> {
+        let n = self.samples_ms.len();
+        (n > 0 && self.sample_round.len() == n && self.sample_process.len() == n)
+            .then_some(self.sample_round.as_slice())
+    }
+
+    /// The samples of each worker process with its index, in order of
+    /// index (index 0 for files from before process repetition).
+    pub fn indexed_process_samples(&self) -> Vec<(usize, Vec<f64>)> {
+        if self.sample_process.len() != self.samples_ms.len() {
+            return vec![(0, self.samples_ms.clone())];
+        }
+        let mut out: std::collections::BTreeMap<usize, Vec<f64>> = Default::default();
+        for (&x, &p) in self.samples_ms.iter().zip(&self.sample_process) {
+            out.entry(p).or_default().push(x);
+        }
+        out.into_iter().collect()
+    }
+
     /// Some process timed while other processes used more than
     /// [`super::BUSY_CORES`].
     pub fn busy(&self) -> bool {
@@ -243,14 +269,15 @@ impl CellRecord {
             self.interrupted = false;
             return;
         }
-        let (samples, process): (Vec<f64>, Vec<usize>) = self
-            .samples_ms
-            .iter()
-            .zip(&self.sample_process)
-            .filter(|(_, &p)| p != index)
-            .map(|(&x, &p)| (x, p))
-            .unzip();
-        (self.samples_ms, self.sample_process) = (samples, process);
+        let rounds = self.rounds().map(<[usize]>::to_vec);
+        let kept: Vec<usize> = (0..self.samples_ms.len())
+            .filter(|&i| self.sample_process.get(i) != Some(&index))
+            .collect();
+        self.samples_ms = kept.iter().map(|&i| self.samples_ms[i]).collect();
+        self.sample_process = kept.iter().map(|&i| self.sample_process[i]).collect();
+        if let Some(rounds) = rounds {
+            self.sample_round = kept.iter().map(|&i| rounds[i]).collect();
+        }
         // compute samples follow the processes' order, by their counts
         if let Some(pos) = self.processes.iter().position(|p| p.index == index) {
             let from: usize = self.processes[..pos]
@@ -272,6 +299,11 @@ impl CellRecord {
     /// the same cell; what only one process measures (the trace, the
     /// schedule, the session's memory) stays from the first that had it.
     pub fn absorb(&mut self, part: CellRecord) {
+        // rounds are kept only while every process has them
+        match (self.rounds(), part.rounds()) {
+            (Some(_), Some(_)) => self.sample_round.extend(part.sample_round),
+            _ => self.sample_round.clear(),
+        }
         self.samples_ms.extend(part.samples_ms);
         self.sample_process.extend(part.sample_process);
         self.compute_samples_ms.extend(part.compute_samples_ms);
@@ -345,9 +377,52 @@ pub fn group_by_process(samples: &[f64], process: &[usize]) -> Vec<Vec<f64>> {
 /// The product of cells' medians, each to its sign (+1 or -1), with its
 /// 95% interval over processes and iterations ([`intervals::contrast`]):
 /// `(cell, block, sign)`, where cells of one block (one run) are paired by
-/// process index.
+/// process index; two cells of one block timed in lock-step, a ratio, by
+/// their pairs of passes ([`paired`]).
 pub fn contrast(cells: &[(&CellRecord, usize, f64)], seed: u64) -> Ratio {
-    let groups: Vec<Vec<Vec<f64>>> = cells.iter().map(|(c, _, _)| c.process_samples()).collect();
+    if let [(a, ba, sa), (b, bb, sb)] = cells {
+        if ba == bb && *sa == 1.0 && *sb == -1.0 {
+            if let Some(r) = paired(a, b) {
+                return r;
+            }
+        }
+    }
+    let indexed: Vec<Vec<(usize, Vec<f64>)>> = cells
+        .iter()
+        .map(|(c, _, _)| c.indexed_process_samples())
+        .collect();
+    // the cells of a block are paired by process index: only the processes
+    // every one of them has take part (a process lost to a failure in one
+    // cell drops out of the others, never shifting the pairs)
+    let common = |block: usize| -> Vec<usize> {
+        let mut sets = cells
+            .iter()
+            .zip(&indexed)
+            .filter(|((_, b, _), _)| *b == block)
+            .map(|(_, g)| g.iter().map(|(i, _)| *i).collect::<Vec<_>>());
+        let first = sets.next().unwrap_or_default();
+        sets.fold(first, |acc, s| {
+            acc.into_iter().filter(|i| s.contains(i)).collect()
+        })
+    };
+    let groups: Vec<Vec<Vec<f64>>> = cells
+        .iter()
+        .zip(indexed.clone())
+        .map(|((_, block, _), g)| {
+            let keep = common(*block);
+            let kept: Vec<Vec<f64>> = g
+                .iter()
+                .filter(|(i, _)| keep.contains(i))
+                .map(|(_, s)| s.clone())
+                .collect();
+            // no process in common: each cell's own processes
+            if kept.is_empty() {
+                g.into_iter().map(|(_, s)| s).collect()
+            } else {
+                kept
+            }
+        })
+        .collect();
     let terms: Vec<Term> = cells
         .iter()
         .zip(&groups)
@@ -356,6 +431,41 @@ pub fn contrast(cells: &[(&CellRecord, usize, f64)], seed: u64) -> Ratio {
         })
         .collect();
     intervals::contrast(&terms, seed)
+}
+
+/// The ratio of cell `a` over cell `b` from their samples timed back to
+/// back in lock-step (the same process and round): the geometric mean of
+/// the per-pair ratios and its Student-t 95% interval over the pairs (in
+/// log space, n - 1 degrees of freedom); one method for the value and the
+/// interval. `None` where the cells have no rounds or share fewer than two
+/// pairs.
+pub fn paired(a: &CellRecord, b: &CellRecord) -> Option<Ratio> {
+    let logs = paired_logs(a, b)?;
+    intervals::mean_log_interval(&logs)
+}
+
+/// ln(a) - ln(b) of every pair of samples of `a` and `b` with the same
+/// process and round, in `a`'s order; `None` without rounds.
+pub fn paired_logs(a: &CellRecord, b: &CellRecord) -> Option<Vec<f64>> {
+    let (ra, rb) = (a.rounds()?, b.rounds()?);
+    let at: std::collections::HashMap<(usize, usize), f64> = b
+        .sample_process
+        .iter()
+        .zip(rb)
+        .zip(&b.samples_ms)
+        .map(|((&p, &r), &x)| ((p, r), x))
+        .collect();
+    let logs: Vec<f64> = a
+        .sample_process
+        .iter()
+        .zip(ra)
+        .zip(&a.samples_ms)
+        .filter_map(|((&p, &r), &x)| {
+            let y = at.get(&(p, r))?;
+            (x > 0.0 && *y > 0.0).then(|| x.ln() - y.ln())
+        })
+        .collect();
+    Some(logs)
 }
 
 /// The `--optimize` levels the cells ran at.

@@ -4,26 +4,26 @@
 //!
 //! Every quantity speedbench bounds is a *contrast*: a product of cells'
 //! medians raised to +1 or -1 (a cell's median; sequential over parallel;
-//! now over then; a ratio of ratios). Its 95% interval is the wider of
+//! now over then; a ratio of ratios). One method gives both its value and
+//! its 95% interval:
 //!
-//! - the two-level bootstrap: resample the processes with replacement, then
-//!   the iterations of each chosen process, pool, take the statistic. Cells
-//!   of one *block* (one run, the same number of processes) share the
-//!   process draw: process i of sequential ran in the same round of the
-//!   balanced order as process i of parallel, so drift between rounds
-//!   cancels (a paired design);
-//! - the Student-t interval over the per-process medians in log space
-//!   (each block's per-process contrast, its variance over its processes,
-//!   the variances of the blocks added; R - 1 degrees of freedom of the
-//!   smallest block). With few processes the percentile bootstrap cannot
-//!   reach beyond the range of the process values (three processes: at
-//!   most about 75% coverage when they dominate the spread); the t interval
-//!   is honest there.
+//! - two cells of one run timed in lock-step (a speedup, an A/A repeat):
+//!   the pairs of passes timed back to back, [`mean_log_interval`] of their
+//!   log ratios (Student's t over the pairs; `record::paired`). The
+//!   machine's drift is in both passes of a pair and cancels;
+//! - otherwise, where every cell has two or more processes: the Student-t
+//!   interval over the per-process medians in log space, centred on the
+//!   mean of the per-process log contrasts (each block's per-process
+//!   contrast, its variance over its processes, the variances of the
+//!   blocks added; R - 1 degrees of freedom of the smallest block). Cells
+//!   of one *block* (one run) are paired by process index;
+//! - with one process per cell: the bootstrap over iterations (the
+//!   two-level bootstrap degenerates to it), centred on the pooled
+//!   medians; it says nothing about how a second process would differ.
 //!
-//! With one process per cell (the smoke profile, files from before process
-//! repetition) only the iteration level can be resampled: the interval is
-//! then the plain bootstrap over iterations, and says nothing about how a
-//! second process would differ.
+//! Every [`Ratio`] carries the quantile its interval was drawn at, so that
+//! a standard error read back from it (the history's verdicts) is the
+//! interval's own.
 
 use rand::{Rng, SeedableRng};
 
@@ -94,10 +94,7 @@ pub fn two_level_bootstrap(terms: &[Term], resamples: usize, seed: u64) -> Ratio
         .iter()
         .all(|t| t.processes.len() > 1 || t.processes.iter().any(|p| p.len() > 1));
     if terms.is_empty() || resamples == 0 || !resamplable {
-        return Ratio {
-            value: v,
-            ci: (v, v),
-        };
+        return Ratio::new(v, (v, v));
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let groups = draw_groups(terms);
@@ -120,10 +117,7 @@ pub fn two_level_bootstrap(terms: &[Term], resamples: usize, seed: u64) -> Ratio
         })
         .collect();
     values.sort_by(|a, b| a.total_cmp(b));
-    Ratio {
-        value: v,
-        ci: (quantile(&values, 0.025), quantile(&values, 0.975)),
-    }
+    Ratio::new(v, (quantile(&values, 0.025), quantile(&values, 0.975)))
 }
 
 /// Two-sided 95% quantile of Student's t with `df` degrees of freedom.
@@ -155,13 +149,14 @@ fn variance(v: &[f64]) -> f64 {
 }
 
 /// The Student-t 95% interval of the contrast over its per-process medians,
-/// in log space; `None` where some term has a single process.
-pub fn process_t_interval(terms: &[Term]) -> Option<(f64, f64)> {
+/// in log space, centred where its spread is measured: on the mean of the
+/// per-process log contrasts (their geometric mean); `None` where some term
+/// has a single process.
+pub fn process_t_interval(terms: &[Term]) -> Option<Ratio> {
     if terms.is_empty() || terms.iter().any(|t| t.processes.len() < 2) {
         return None;
     }
-    let v = value(terms);
-    let (mut var, mut df) = (0.0, usize::MAX);
+    let (mut centre, mut var, mut df) = (0.0, 0.0, usize::MAX);
     for g in draw_groups(terms) {
         let r = terms[g[0]].processes.len();
         let contrast: Vec<f64> = (0..r)
@@ -171,20 +166,43 @@ pub fn process_t_interval(terms: &[Term]) -> Option<(f64, f64)> {
                     .sum()
             })
             .collect();
+        centre += contrast.iter().sum::<f64>() / r as f64;
         var += variance(&contrast) / r as f64;
         df = df.min(r - 1);
     }
-    let half = t975(df) * var.sqrt();
-    Some((v * (-half).exp(), v * half.exp()))
+    let z = t975(df);
+    let half = z * var.sqrt();
+    Some(Ratio {
+        value: centre.exp(),
+        ci: ((centre - half).exp(), (centre + half).exp()),
+        z,
+    })
 }
 
-/// The contrast with the wider of its two intervals (see the module).
-pub fn contrast(terms: &[Term], seed: u64) -> Ratio {
-    let mut r = two_level_bootstrap(terms, RESAMPLES, seed);
-    if let Some((lo, hi)) = process_t_interval(terms) {
-        r.ci = (r.ci.0.min(lo), r.ci.1.max(hi));
+/// The geometric mean of ratios given as logs, with its Student-t 95%
+/// interval (n - 1 degrees of freedom): the paired ratio of two cells timed
+/// in lock-step ([`super::cell::paired`]). `None` for fewer than two.
+pub fn mean_log_interval(logs: &[f64]) -> Option<Ratio> {
+    let n = logs.len();
+    if n < 2 {
+        return None;
     }
-    r
+    let m = logs.iter().sum::<f64>() / n as f64;
+    let z = t975(n - 1);
+    let half = z * (variance(logs) / n as f64).sqrt();
+    Some(Ratio {
+        value: m.exp(),
+        ci: ((m - half).exp(), (m + half).exp()),
+        z,
+    })
+}
+
+/// The contrast by one method: over processes (the t interval, its value
+/// the geometric mean of the per-process contrasts) where every term has
+/// two or more; else the bootstrap over the iterations of the one process
+/// (its value the contrast of the pooled medians).
+pub fn contrast(terms: &[Term], seed: u64) -> Ratio {
+    process_t_interval(terms).unwrap_or_else(|| two_level_bootstrap(terms, RESAMPLES, seed))
 }
 
 /// How the samples of one cell spread at each level.
@@ -240,8 +258,9 @@ mod tests {
     /// Each resample draws two processes: (2,2), (2,4), (4,2), (4,4) with
     /// probability 1/4 each, so the median is 2 (1/4), 3 (1/2) or 4 (1/4);
     /// the 2.5% and 97.5% quantiles of 2000 such draws are 2 and 4. The
-    /// t interval: log medians ln 2, ln 4, sd ln2 / sqrt 2, standard error
-    /// ln2 / 2, t(1) = 12.706: 3 x exp(-+ 12.706 x 0.3466).
+    /// t interval: log medians ln 2, ln 4, centred on their mean ln 8 / 2
+    /// (the geometric mean sqrt 8), sd ln2 / sqrt 2, standard error ln2 /
+    /// 2, t(1) = 12.706: sqrt 8 x exp(-+ 12.706 x 0.3466).
     #[test]
     fn two_processes_of_one_sample_by_hand() {
         let (a, b) = ([2.0], [4.0]);
@@ -249,12 +268,59 @@ mod tests {
         let r = two_level_bootstrap(&t, 2000, 1);
         assert_eq!(r.value, 3.0);
         assert_eq!(r.ci, (2.0, 4.0));
-        let (lo, hi) = process_t_interval(&t).unwrap();
+        assert_eq!(r.z, 1.959_964);
+        let p = process_t_interval(&t).unwrap();
+        let (lo, hi) = p.ci;
+        let centre = 8f64.sqrt();
         let half = 12.706 * std::f64::consts::LN_2 / 2.0;
-        assert!((lo - 3.0 * (-half).exp()).abs() < 1e-9, "{lo}");
-        assert!((hi - 3.0 * half.exp()).abs() < 1e-9, "{hi}");
-        let c = contrast(&t, 1);
-        assert_eq!(c.ci, (lo, hi));
+        assert!((p.value - centre).abs() < 1e-12, "{p:?}");
+        assert!((lo - centre * (-half).exp()).abs() < 1e-9, "{lo}");
+        assert!((hi - centre * half.exp()).abs() < 1e-9, "{hi}");
+        assert_eq!(p.z, 12.706);
+        // one method: the t interval gives value and interval both
+        assert_eq!(contrast(&t, 1), p);
+        // one process: the bootstrap over its iterations
+        let (c, d) = ([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]);
+        let single = [one(&[&c], 0, 1.0), one(&[&d], 0, -1.0)];
+        let b = contrast(&single, 1);
+        assert_eq!(b.value, 0.5);
+        assert_eq!(b.z, 1.959_964);
+    }
+
+    /// The issue's own case: per-process ratios 0.802, 0.788, 0.806 (one
+    /// sample each) are reported at their geometric mean 0.7986, inside
+    /// their interval, not at a pooled-median ratio outside it.
+    #[test]
+    fn the_t_interval_is_centred_on_the_per_process_geometric_mean() {
+        let num = [[0.802], [0.788], [0.806]];
+        let den = [[1.0], [1.0], [1.0]];
+        let t = [
+            one(&[&num[0], &num[1], &num[2]], 0, 1.0),
+            one(&[&den[0], &den[1], &den[2]], 0, -1.0),
+        ];
+        let r = process_t_interval(&t).unwrap();
+        let g = (0.802f64 * 0.788 * 0.806).powf(1.0 / 3.0);
+        assert!((r.value - g).abs() < 1e-12, "{r:?}");
+        assert!(r.ci.0 < g && g < r.ci.1, "{r:?}");
+        assert_eq!(r.z, 4.303);
+        // symmetric in log space about the centre
+        assert!(((r.ci.1 / r.value).ln() - (r.value / r.ci.0).ln()).abs() < 1e-12);
+    }
+
+    /// Paired logs by hand: ln ratios 0.1, 0.2, 0.3: mean 0.2, sd 0.1,
+    /// standard error 0.1 / sqrt 3, t(2) = 4.303.
+    #[test]
+    fn the_mean_log_interval_by_hand() {
+        let r = mean_log_interval(&[0.1, 0.2, 0.3]).unwrap();
+        let half = 4.303 * 0.1 / 3f64.sqrt();
+        assert!((r.value - 0.2f64.exp()).abs() < 1e-12);
+        assert!((r.ci.0 - (0.2 - half).exp()).abs() < 1e-12);
+        assert!((r.ci.1 - (0.2 + half).exp()).abs() < 1e-12);
+        assert_eq!(r.z, 4.303);
+        assert!((r.log_se() - 0.1 / 3f64.sqrt()).abs() < 1e-12);
+        assert!((r.half_width() - (half.exp() - 1.0)).abs() < 1e-12);
+        assert_eq!(mean_log_interval(&[0.1]), None);
+        assert_eq!(mean_log_interval(&[]), None);
     }
 
     /// A term of one process with one sample has nothing to resample: the

@@ -13,9 +13,13 @@ mod process;
 mod schedule;
 mod shard;
 pub mod stats;
+pub mod target;
 mod timeline;
 
-pub use cell::{busy_cells, contrast, group_by_process, levels, CellRecord, CpuPath, Failure};
+pub use cell::{
+    busy_cells, contrast, group_by_process, levels, paired, paired_logs, CellRecord, CpuPath,
+    Failure,
+};
 pub use file::{write_durably, MergedInput, RunFile, SCHEMA_VERSION};
 pub use kinds::{
     base_framework, level_suffix, setting_suffix, Device, Mode, Optimize, Precision, Setting,

@@ -87,6 +87,15 @@ pub struct RunPlan {
     /// ([`crate::bench`]'s order); recorded so `--resume` repeats it.
     #[serde(default)]
     pub order_seed: u64,
+    /// The precision aimed for (`--target`): rounds are added to a group
+    /// until every ratio's 95% half-width is at or below this share, or
+    /// its part of `max_time_s` is spent. Absent: each group times its
+    /// minimum (`iters`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+    /// The time budget of the timed rounds (`--max-time`), seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_time_s: Option<f64>,
     pub intra_threads: usize,
     pub inter_threads: usize,
     pub seed: u64,

@@ -153,10 +153,14 @@ mod tests {
         assert_eq!((one.processes, one.between_cv), (1, None));
         assert!((one.within_cv.unwrap() - 0.5).abs() < 1e-12);
         // two processes of one sample: the interval of intervals' hand case
+        // (the interval is centred on the processes' geometric mean, sqrt 8)
         let two = summarise_processes(&[vec![2.0], vec![4.0]]);
         assert_eq!((two.n, two.median, two.processes), (2, 3.0, 2));
         let half = 12.706 * std::f64::consts::LN_2 / 2.0;
-        assert!((two.median_ci.1 - 3.0 * half.exp()).abs() < 1e-9, "{two:?}");
+        assert!(
+            (two.median_ci.1 - 8f64.sqrt() * half.exp()).abs() < 1e-9,
+            "{two:?}"
+        );
         assert!((two.between_cv.unwrap() - 2f64.sqrt() / 3.0).abs() < 1e-12);
     }
 
@@ -181,9 +185,53 @@ pub fn median(samples: &[f64]) -> f64 {
     quantile(&s, 0.5)
 }
 
-/// A ratio of medians with its bootstrap 95% confidence interval.
+/// A ratio (of medians, or the geometric mean of paired ratios) with its
+/// 95% confidence interval.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Ratio {
     pub value: f64,
     pub ci: (f64, f64),
+    /// The quantile the interval was drawn at: its half-width in log space
+    /// is `z` standard errors (Student's t at the interval's degrees of
+    /// freedom, or the normal 1.96 for a bootstrap). Files from before it
+    /// held bootstrap intervals.
+    #[serde(default = "z95")]
+    pub z: f64,
+}
+
+/// The normal distribution's two-sided 95% quantile.
+pub fn z95() -> f64 {
+    1.959_964
+}
+
+impl Ratio {
+    /// A ratio with a percentile (bootstrap) or degenerate interval.
+    pub fn new(value: f64, ci: (f64, f64)) -> Ratio {
+        Ratio {
+            value,
+            ci,
+            z: z95(),
+        }
+    }
+
+    /// The standard error of ln(value), from the interval and its own
+    /// quantile (the log half-width over `z`); 0 for a point.
+    pub fn log_se(&self) -> f64 {
+        let (lo, hi) = self.ci;
+        if lo > 0.0 && hi > 0.0 && self.z > 0.0 && self.z.is_finite() {
+            (hi.ln() - lo.ln()) / (2.0 * self.z)
+        } else {
+            0.0
+        }
+    }
+
+    /// The interval's half-width as a share of the value: the larger of
+    /// the distances to either end over the value.
+    pub fn half_width(&self) -> f64 {
+        if self.value > 0.0 {
+            ((self.ci.1 - self.value).max(self.value - self.ci.0) / self.value).max(0.0)
+        } else {
+            f64::INFINITY
+        }
+    }
 }

@@ -8,8 +8,9 @@ use crate::record::stats::{quantile, Ratio};
 use crate::record::CellRecord;
 use crate::record::{Device, Mode, Optimize, Precision};
 
-/// Coefficient of variation above which a cell is marked noisy.
-pub const NOISY_CV: f64 = 0.05;
+/// The 95% half-width (a share of the value) above which a reading, a
+/// cell's median or a ratio, is marked imprecise.
+pub const IMPRECISE: f64 = 0.02;
 const NOISE_MARK: &str = "~";
 /// Marks a cell timed while other processes took more than
 /// [`crate::record::BUSY_CORES`].
@@ -233,8 +234,18 @@ pub(super) fn concurrency_marked(c: &CellRecord, mark: &str) -> String {
     )
 }
 
+/// Whether a cell's median is known to worse than [`IMPRECISE`]: its 95%
+/// interval's half-width over the median. (How much single iterations
+/// vary is the per-cell table's CV column, not this.)
 pub fn noisy(c: &CellRecord) -> bool {
-    c.latency.cv > NOISY_CV
+    let m = c.latency.median;
+    let (lo, hi) = c.latency.median_ci;
+    !(m > 0.0) || (hi - m).max(m - lo) / m > IMPRECISE
+}
+
+/// Whether a ratio is known to worse than [`IMPRECISE`].
+pub fn imprecise(r: &Ratio) -> bool {
+    r.half_width() > IMPRECISE
 }
 
 /// Median ms, marked when noisy (~) and when the machine was busy (!).
@@ -283,8 +294,10 @@ pub fn gain_share(speedup: f64, ideal: f64) -> Option<f64> {
     (ideal - 1.0 > 1e-9).then(|| (speedup - 1.0) / (ideal - 1.0))
 }
 
+/// A ratio with its interval, marked where it is imprecise.
 fn ratio_text(r: &Ratio) -> String {
-    format!("{:.2}x [{:.2}, {:.2}]", r.value, r.ci.0, r.ci.1)
+    let mark = if imprecise(r) { NOISE_MARK } else { "" };
+    format!("{:.2}x{mark} [{:.2}, {:.2}]", r.value, r.ci.0, r.ci.1)
 }
 
 /// p-th percentile of a cell's samples.
@@ -313,7 +326,7 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
         let l = label(g);
         header.push(format!("{l} seq ms"));
         header.push(format!("{l} par ms"));
-        header.push(format!("{l} par/seq speedup [95% CI]"));
+        header.push(format!("{l} seq/par speedup [95% CI]"));
         header.push(format!("{l} gain share"));
         header.push(format!("{l} machine ideal"));
         if traced {
@@ -356,6 +369,7 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
             match (seq, par) {
                 (Some(s), Some(p)) => {
                     let r = speedup(s, p);
+                    any_noisy |= imprecise(&r);
                     row.push(ratio_text(&r));
                     row.push(
                         gain_share(r.value, first.ideal_speedup)
@@ -388,7 +402,7 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
         rows.push(row);
     }
     let mut notes = vec![
-        "Times are medians of host-to-host latency in ms over every worker process of a cell. Speedup = sequential median / parallel median (above 1: parallel is faster), 95% CI over processes and iterations (two-level bootstrap, at least the Student-t interval of the per-process medians); 'gain share' = (speedup - 1) / (ideal - 1), the part of the gain the graph's branches allow (work/span, unlimited cores) that the parallel mode got: 0% none, 100% all, below 0 slower ('-': no branches). 'machine ideal' = the cost model's predicted sequential time over the best schedule it found from the per-operation times measured on this machine at each thread count: what branch parallelism can gain here (blank where no cost model scheduled: TensorFlow, the frameworks' own executors).".to_string(),
+        "Times are medians of host-to-host latency in ms over every worker process of a cell. Speedup = sequential / parallel (above 1: parallel is faster): where the two modes were timed in lock-step, the geometric mean of the ratios of passes timed back to back, with its Student-t 95% CI over the pairs; otherwise the ratio of the medians with the Student-t 95% CI over the per-process medians (a bootstrap over iterations with one process); 'gain share' = (speedup - 1) / (ideal - 1), the part of the gain the graph's branches allow (work/span, unlimited cores) that the parallel mode got: 0% none, 100% all, below 0 slower ('-': no branches). 'machine ideal' = the cost model's predicted sequential time over the best schedule it found from the per-operation times measured on this machine at each thread count: what branch parallelism can gain here (blank where no cost model scheduled: TensorFlow, the frameworks' own executors).".to_string(),
     ];
     notes.extend(level_notes);
     if traced {
@@ -423,8 +437,8 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
     }
     if any_noisy {
         notes.push(format!(
-            "{NOISE_MARK} marks a cell whose coefficient of variation exceeds {:.0}%: noisy.",
-            NOISY_CV * 100.0
+            "{NOISE_MARK} marks an imprecise reading: a median or a speedup whose 95% interval reaches more than {:.0}% from it.",
+            IMPRECISE * 100.0
         ));
     }
     notes.extend(busy_note(cells));
@@ -566,7 +580,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
         header,
         rows,
         notes: vec![
-            "Median 95% CI: over the cell's worker processes and their iterations (two-level bootstrap, at least the Student-t interval of the per-process medians; over iterations alone with one process). Processes: how many timed the cell, the coefficient of variation of their medians (between) and the median of their own (within): where between dominates, more processes narrow the interval, more iterations do not.".into(),
+            "Median 95% CI: the Student-t interval of the per-process medians (centred on their geometric mean) where the cell has two or more worker processes, else the bootstrap over its iterations. Processes: how many timed the cell, the coefficient of variation of their medians (between) and the median of their own (within): where between dominates, more processes narrow the interval, more iterations do not.".into(),
             "Session MiB: resident memory a mode's session added when prepared and run once; in brackets, on a GPU, the device memory it needed (framework allocator).".into(),
             "% of its precision's peak: achieved conv+fc GMAC/s against the machine's peak for the cell's precision (fp32: independent FMA chains on the widest vector unit; bf16: AVX-512 BF16 dot products; fp16: AVX-512 FP16 FMAs; on the cores the run used), measured once per run; blank where the machine has no figure for the precision (TF32, a CPU with AMX tiles); on a GPU the nominal figure (SMs x FP32 units x clock, from a table: not measured). Best GEMM: float32 matrix products through the same framework, once per run: four chained products per pass, so that the host copies in and out weigh a quarter of what one product's would. Threads: what the plan asked each framework for; the 'ran' column shows how many threads ran operations in the traced pass.".into(),
         ]

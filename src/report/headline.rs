@@ -60,6 +60,7 @@ fn build(cells: &[CellRecord]) -> Headline {
             };
             first = false;
             let ratio = seq.zip(par).map(|(s, p)| grid::speedup(s, p));
+            noisy |= ratio.as_ref().is_some_and(grid::imprecise);
             // the speedup keeps its cells' marks at any width: what
             // drops first must not take the warning with it
             let ran_serial = par
@@ -72,7 +73,14 @@ fn build(cells: &[CellRecord]) -> Headline {
                 } else {
                     String::new()
                 };
-                format!("{}{serial}", grid::marks(&[s, p]))
+                // its own precision, and the busy mark of either cell
+                let imprecise = ratio.as_ref().is_some_and(grid::imprecise);
+                let busy = grid::marks(&[s, p]).contains(grid::BUSY_MARK);
+                format!(
+                    "{}{}{serial}",
+                    if imprecise { "~" } else { "" },
+                    if busy { grid::BUSY_MARK } else { "" }
+                )
             });
             rows.push(vec![
                 model,
@@ -233,20 +241,16 @@ fn annotate(g: &mut Grid, h: &Headline, cells: &[CellRecord]) {
     let has = |name: &str| g.header.iter().any(|c| c == name);
     let mut medians = "Medians of host-to-host latency in ms".to_string();
     if h.noisy {
-        let on_speedup = if has(SPEEDUP) {
-            "; on a speedup, one of its cells"
-        } else {
-            ""
-        };
+        let on_speedup = if has(SPEEDUP) { " or speedup" } else { "" };
         medians.push_str(&format!(
-            " (~: noisy, CV above {:.0}%{on_speedup})",
-            grid::NOISY_CV * 100.0
+            " (~: imprecise, a median{on_speedup} whose 95% interval reaches more than {:.0}% from it)",
+            grid::IMPRECISE * 100.0
         ));
     }
     if has(SPEEDUP) {
         medians.push_str("; speedup = seq / par (above 1: parallel is faster)");
         if has(CI) {
-            medians.push_str(", 95% CI over processes and iterations");
+            medians.push_str(", 95% CI over the pairs of passes timed back to back (lock-step), else over processes and iterations");
         }
     }
     let ran = has(RAN);
@@ -377,7 +381,7 @@ mod tests {
         // the number without its marks
         let speedup = &speedup[..=speedup.find('x').unwrap()];
         assert!(
-            wide.contains(&format!("{speedup} {ci}")),
+            wide.contains(&format!("{speedup} {ci}")) || wide.contains(&format!("{speedup}~ {ci}")),
             "{speedup} {ci}:\n{wide}"
         );
         // 5 models x 3 frameworks, each model named once

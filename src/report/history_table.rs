@@ -169,10 +169,7 @@ mod tests {
             what: "resnet50 ort cpu sequential b1 128px".into(),
             reference: 40.0,
             current: 48.0,
-            ratio: Ratio {
-                value: 1.2,
-                ci: (1.15, 1.25),
-            },
+            ratio: Ratio::new(1.2, (1.15, 1.25)),
             hist_n: if basis == Basis::History { 10 } else { 2 },
             since_step,
             current_se: 0.5,

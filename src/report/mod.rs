@@ -248,7 +248,7 @@ mod tests {
         assert_eq!(wide, table::terminal(&grids(&cells, false)));
         for needle in [
             "Per cell",
-            "par/seq speedup [95% CI]",
+            "seq/par speedup [95% CI]",
             "GMAC/s (% of its precision's peak)",
         ] {
             assert!(wide.contains(needle), "{needle}");

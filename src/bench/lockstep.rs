@@ -1,0 +1,497 @@
+//! Lock-step timing, the parent's side. The cells a ratio compares (a
+//! framework's sequential and parallel modes at one setting, and their A/A
+//! repeats) each get a worker process of their own, started one after
+//! another (so no session loads or calibrates beside another's timing) and
+//! kept alive together. Then the parent runs *rounds*: in each, every live
+//! worker times one pass, one at a time, in a seeded shuffled order. A
+//! sequential and a parallel pass of one round ran a pass apart, so the
+//! machine's drift (a neighbour on the VM, a clock change) is in both and
+//! cancels in their ratio ([`crate::record::paired`]), while each session
+//! keeps its own process, threads and memory. The idle workers wait on a
+//! pipe read; their thread pools sleep (ONNX Runtime's spinning is off,
+//! libtorch's OpenMP team and TensorFlow's pools park after a short spin).
+//!
+//! Rounds go on until the group's minimum is timed and then until every
+//! ratio's 95% half-width is at or below the run's target, the group's share
+//! of the time budget is spent, or the cap is reached ([`Rounds`]).
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use super::timing::Command as WorkerCommand;
+use super::worker::{Job, Message};
+use crate::record::{CellRecord, Failure};
+
+const STDERR_TAIL: usize = 20;
+
+enum Event {
+    Line(Message),
+    Garbage,
+    Eof,
+}
+
+/// What a worker said that the parent waited for.
+enum Reply {
+    Ready,
+    Sample(f64),
+    Cell(Box<CellRecord>),
+}
+
+/// A failed worker of `job`, boxed (it is large).
+pub fn failure(job: &Job, cause: String, stderr_tail: Vec<String>) -> Box<Failure> {
+    Box::new(Failure {
+        model: job.model.clone(),
+        framework: job.framework.clone(),
+        device: job.plan.device,
+        mode: Some(job.mode),
+        optimize: Some(job.setting.optimize),
+        precision: Some(job.setting.precision),
+        batch: Some(job.setting.batch),
+        process: Some(job.process),
+        cause,
+        stderr_tail,
+    })
+}
+
+/// A worker process that is alive and answering.
+pub struct Live {
+    job: Job,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: mpsc::Receiver<Event>,
+    tail: Option<JoinHandle<Vec<String>>>,
+    timeout: Duration,
+}
+
+impl Live {
+    /// Starts the worker of `job` with `env` added to its environment and
+    /// sends it the job; it loads and warms up on its own.
+    pub fn start(job: &Job, env: &[(&str, &str)], timeout: Duration) -> Result<Live, Box<Failure>> {
+        let fail = |cause: String| failure(job, cause, vec![]);
+        let exe = std::env::current_exe()
+            .map_err(|e| fail(format!("cannot find own executable: {e}")))?;
+        let mut command = Command::new(exe);
+        command
+            .arg("worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .envs(env.iter().copied());
+        dies_with_parent(&mut command);
+        let mut child = command
+            .spawn()
+            .map_err(|e| fail(format!("cannot start worker: {e}")))?;
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take();
+        std::thread::spawn(move || {
+            if let Some(out) = stdout {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    let ev = match serde_json::from_str::<Message>(&line) {
+                        Ok(m) => Event::Line(m),
+                        Err(_) => Event::Garbage,
+                    };
+                    if tx.send(ev).is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(Event::Eof);
+        });
+        let stderr = child.stderr.take();
+        let verbose = job.verbose;
+        let tail = std::thread::spawn(move || {
+            let mut tail = VecDeque::new();
+            if let Some(err) = stderr {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    if verbose {
+                        eprintln!("{line}");
+                    }
+                    if tail.len() == STDERR_TAIL {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line);
+                }
+            }
+            tail.into_iter().collect::<Vec<_>>()
+        });
+        let mut live = Live {
+            job: job.clone(),
+            stdin: child.stdin.take(),
+            child,
+            rx,
+            tail: Some(tail),
+            timeout,
+        };
+        match serde_json::to_string(job) {
+            Ok(line) => live.send_line(&line)?,
+            Err(e) => return Err(live.fail(format!("cannot send the job to the worker: {e}"))),
+        }
+        Ok(live)
+    }
+
+    /// Kills the worker (if it still runs) and names the cause, with the
+    /// last lines of its stderr.
+    fn fail(&mut self, cause: String) -> Box<Failure> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stdin = None;
+        let tail = self
+            .tail
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default();
+        failure(&self.job, cause, tail)
+    }
+
+    fn send_line(&mut self, line: &str) -> Result<(), Box<Failure>> {
+        let sent = match self.stdin.as_mut() {
+            Some(stdin) => writeln!(stdin, "{line}").and_then(|()| stdin.flush()),
+            None => Err(std::io::Error::other("no pipe to its stdin")),
+        };
+        match sent {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // the worker may have died with a message of its own
+                let why = self.wait(Some(Duration::from_secs(5)), None).err();
+                Err(why.unwrap_or_else(|| self.fail(format!("cannot talk to the worker: {e}"))))
+            }
+        }
+    }
+
+    fn send(&mut self, c: WorkerCommand) -> Result<(), Box<Failure>> {
+        let line = serde_json::to_string(&c).unwrap_or_default();
+        self.send_line(&line)
+    }
+
+    /// The worker's next reply, its warm-up progress shown on `bar`;
+    /// `limit` overrides the job's timeout.
+    fn wait(
+        &mut self,
+        limit: Option<Duration>,
+        bar: Option<&ProgressBar>,
+    ) -> Result<Reply, Box<Failure>> {
+        let deadline = Instant::now() + limit.unwrap_or(self.timeout);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(Event::Line(Message::Progress { done, total })) => {
+                    if let Some(bar) = bar {
+                        bar.set_length(total as u64);
+                        bar.set_position(done as u64);
+                    }
+                }
+                Ok(Event::Line(Message::Ready)) => return Ok(Reply::Ready),
+                Ok(Event::Line(Message::Sample(ms))) => return Ok(Reply::Sample(ms)),
+                Ok(Event::Line(Message::Cell(c))) => return Ok(Reply::Cell(c)),
+                Ok(Event::Line(Message::Error(e))) => return Err(self.fail(e)),
+                Ok(Event::Garbage) => {}
+                Ok(Event::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait();
+                    let cause = match status {
+                        Ok(s) => describe_exit(s),
+                        Err(e) => format!("lost the worker: {e}"),
+                    };
+                    return Err(self.fail(cause));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let secs = limit.unwrap_or(self.timeout).as_secs();
+                    return Err(self.fail(format!("timed out after {secs} s")));
+                }
+            }
+        }
+    }
+
+    /// Waits until the worker has loaded and warmed up.
+    pub fn ready(&mut self, bar: &ProgressBar) -> Result<(), Box<Failure>> {
+        match self.wait(None, Some(bar))? {
+            Reply::Ready => Ok(()),
+            _ => Err(self.fail("the worker answered out of turn before it was ready".into())),
+        }
+    }
+
+    /// Times one pass, ms.
+    pub fn pass(&mut self) -> Result<f64, Box<Failure>> {
+        self.send(WorkerCommand::Pass)?;
+        match self.wait(None, None)? {
+            Reply::Sample(ms) => Ok(ms),
+            _ => Err(self.fail("the worker answered a pass with something else".into())),
+        }
+    }
+
+    /// Ends the timing: the worker traces (where asked) and reports its
+    /// cell, then exits.
+    pub fn finish(mut self) -> Result<CellRecord, Box<Failure>> {
+        self.send(WorkerCommand::Finish)?;
+        let cell = match self.wait(None, None)? {
+            Reply::Cell(c) => *c,
+            _ => return Err(self.fail("the worker answered finish with something else".into())),
+        };
+        self.stdin = None;
+        match self.child.wait() {
+            Ok(s) if s.success() => Ok(cell),
+            Ok(s) => Err(self.fail(describe_exit(s))),
+            Err(e) => Err(self.fail(format!("lost the worker: {e}"))),
+        }
+    }
+}
+
+/// The worker is killed (SIGKILL) when the parent dies, however it dies,
+/// so a killed run never leaves a worker timing on its own.
+fn dies_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure calls only prctl and
+    // getppid, both async-signal-safe, and allocates nothing.
+    let parent = std::process::id() as libc::pid_t;
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // the parent died before the death signal was armed
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("the parent has exited"));
+            }
+            Ok(())
+        });
+    }
+}
+
+fn describe_exit(s: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("worker exited with code {c} without a result"),
+        (None, Some(sig)) => format!(
+            "worker killed by signal {sig}{}",
+            match sig {
+                6 => " (abort)",
+                9 => " (kill; out of memory?)",
+                11 => " (segmentation fault)",
+                _ => "",
+            }
+        ),
+        _ => "worker ended abnormally".into(),
+    }
+}
+
+/// How many rounds a group runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rounds {
+    /// Always timed (the profile's iterations of this process).
+    pub min: usize,
+    /// Never more.
+    pub max: usize,
+    /// Stop once every ratio's 95% half-width (a share, 0.02 for 2%) is at
+    /// or below it.
+    pub target: Option<f64>,
+    /// Stop once this much time has gone into the group's rounds.
+    pub budget: Option<Duration>,
+}
+
+impl Rounds {
+    /// Whether a group that has timed `done` rounds in `spent`, whose
+    /// ratios' widest half-width is `widest` (`None`: it has none), stops.
+    pub fn enough(&self, done: usize, spent: Duration, widest: Option<f64>) -> bool {
+        if done < self.min {
+            return false;
+        }
+        if done >= self.max || self.budget.is_some_and(|b| spent >= b) {
+            return true;
+        }
+        match (self.target, widest) {
+            (Some(t), Some(w)) => w <= t,
+            // no target, or nothing to reach it on: the minimum is all
+            _ => true,
+        }
+    }
+}
+
+/// The widest 95% half-width of the ratios `pairs` (indices into
+/// `samples`, one series per cell, round by round), over the rounds both
+/// cells of a pair have; `None` where no pair has two rounds.
+pub fn widest(samples: &[Vec<f64>], pairs: &[(usize, usize)]) -> Option<f64> {
+    pairs
+        .iter()
+        .filter_map(|&(a, b)| {
+            let logs: Vec<f64> = samples[a]
+                .iter()
+                .zip(&samples[b])
+                .filter(|(x, y)| **x > 0.0 && **y > 0.0)
+                .map(|(x, y)| x.ln() - y.ln())
+                .collect();
+            crate::record::intervals::mean_log_interval(&logs).map(|r| r.half_width())
+        })
+        .reduce(f64::max)
+}
+
+/// What a worker of a group needs besides its job.
+pub struct Member {
+    pub job: Job,
+    pub env: Vec<(&'static str, &'static str)>,
+    pub bar: ProgressBar,
+}
+
+/// Times the cells of one group in lock-step: starts each member's worker
+/// in turn, runs rounds in a seeded shuffled order until `rounds` says
+/// enough (or `stop` is set: then cells short of the minimum are marked
+/// interrupted), and collects each worker's cell with its rounds numbered.
+/// `pairs` are the ratios the target applies to. One result per member, in
+/// order.
+pub fn run_group(
+    members: &[Member],
+    pairs: &[(usize, usize)],
+    rounds: Rounds,
+    seed: u64,
+    stop: &AtomicBool,
+    timeout: Duration,
+) -> Vec<Result<CellRecord, Box<Failure>>> {
+    let mut results: Vec<Option<Result<CellRecord, Box<Failure>>>> =
+        members.iter().map(|_| None).collect();
+    let mut live: Vec<Option<Live>> = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let started = if stop.load(Ordering::SeqCst) {
+            Err(failure(
+                &m.job,
+                "interrupted before it started".into(),
+                vec![],
+            ))
+        } else {
+            Live::start(&m.job, &m.env, timeout).and_then(|mut w| w.ready(&m.bar).map(|()| w))
+        };
+        match started {
+            Ok(w) => live.push(Some(w)),
+            Err(f) => {
+                results[i] = Some(Err(f));
+                live.push(None);
+            }
+        }
+    }
+    for m in members {
+        m.bar.set_length(rounds.min as u64);
+        m.bar.set_position(0);
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); members.len()];
+    let began = Instant::now();
+    let mut done = 0;
+    let mut interrupted = false;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            interrupted = done < rounds.min;
+            break;
+        }
+        let alive: Vec<(usize, usize)> = pairs
+            .iter()
+            .copied()
+            .filter(|&(a, b)| live[a].is_some() && live[b].is_some())
+            .collect();
+        if rounds.enough(done, began.elapsed(), widest(&samples, &alive)) {
+            break;
+        }
+        let mut turn: Vec<usize> = (0..members.len()).filter(|&i| live[i].is_some()).collect();
+        if turn.is_empty() {
+            break;
+        }
+        turn.shuffle(&mut rng);
+        for i in turn {
+            let Some(w) = live[i].as_mut() else { continue };
+            match w.pass() {
+                Ok(ms) => {
+                    samples[i].push(ms);
+                    let bar = &members[i].bar;
+                    if done + 1 > rounds.min {
+                        bar.set_length(done as u64 + 1);
+                    }
+                    bar.set_position(done as u64 + 1);
+                }
+                Err(f) => {
+                    results[i] = Some(Err(f));
+                    live[i] = None;
+                }
+            }
+        }
+        done += 1;
+    }
+    for (i, w) in live.into_iter().enumerate() {
+        let Some(w) = w else { continue };
+        results[i] = Some(w.finish().map(|mut cell| {
+            cell.sample_round = (0..cell.samples_ms.len()).collect();
+            if interrupted {
+                cell.interrupted = true;
+                for p in &mut cell.processes {
+                    p.interrupted = true;
+                }
+            }
+            cell
+        }));
+    }
+    results
+        .into_iter()
+        .zip(members)
+        .map(|(r, m)| {
+            r.unwrap_or_else(|| Err(failure(&m.job, "executor bug: no result".into(), vec![])))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rounds(min: usize, max: usize, target: Option<f64>, budget_s: Option<u64>) -> Rounds {
+        Rounds {
+            min,
+            max,
+            target,
+            budget: budget_s.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn the_stopping_rule() {
+        let s = Duration::from_secs;
+        // the minimum first, whatever the width
+        let r = rounds(10, 100, Some(0.02), Some(60));
+        assert!(!r.enough(9, s(0), Some(0.001)));
+        // then until the target is reached ...
+        assert!(!r.enough(10, s(1), Some(0.021)));
+        assert!(r.enough(10, s(1), Some(0.02)));
+        // ... or the budget is spent, or the cap reached
+        assert!(r.enough(11, s(60), Some(0.5)));
+        assert!(r.enough(100, s(1), Some(0.5)));
+        assert!(!r.enough(99, s(59), Some(0.5)));
+        // no target, or no ratio to reach it on: the minimum is all
+        assert!(rounds(10, 100, None, None).enough(10, s(0), Some(0.5)));
+        assert!(r.enough(10, s(0), None));
+        assert!(!rounds(10, 100, None, None).enough(9, s(0), None));
+    }
+
+    #[test]
+    fn widest_half_width_over_pairs() {
+        // a: 10 ms every round; b: 10 ms, c: alternately 9 and 11 ms
+        let a = vec![10.0; 4];
+        let b = vec![10.0; 4];
+        let c = vec![9.0, 11.0, 9.0, 11.0];
+        let samples = vec![a, b, c];
+        assert_eq!(widest(&samples, &[(0, 1)]), Some(0.0));
+        let w = widest(&samples, &[(0, 1), (0, 2)]).unwrap();
+        // logs of 10/9 and 10/11: mean m, sd s over 4, t(3) = 3.182
+        let logs = [(10f64 / 9.0).ln(), (10f64 / 11.0).ln()];
+        let m = (logs[0] + logs[1]) / 2.0;
+        let sd = (2.0 * ((logs[0] - m).powi(2) + (logs[1] - m).powi(2)) / 3.0).sqrt();
+        let half = 3.182 * sd / 2.0;
+        let want = ((m + half).exp() - m.exp()).max(m.exp() - (m - half).exp()) / m.exp();
+        assert!((w - want).abs() < 1e-12, "{w} vs {want}");
+        // fewer than two rounds: nothing to say
+        assert_eq!(widest(&[vec![1.0], vec![2.0]], &[(0, 1)]), None);
+        assert_eq!(widest(&samples, &[]), None);
+    }
+}
