@@ -239,7 +239,8 @@ pub fn judge_run(
             no_history.push(k.to_string());
             continue;
         };
-        let values: Vec<f64> = held.iter().map(|b| median(&b.samples_ms)).collect();
+        // each run's value by the method that gives the current one
+        let values: Vec<f64> = held.iter().map(|b| compare::median_of(b).value).collect();
         let now = compare::median_of(c);
         let j = judge(
             k.to_string(),
@@ -261,7 +262,7 @@ pub fn judge_run(
         };
         let values: Vec<f64> = held
             .iter()
-            .map(|(n, d)| median(&n.samples_ms) / median(&d.samples_ms))
+            .map(|(n, d)| compare::within(n, d).value)
             .collect();
         let (cn, cd) = (cur[&num], cur[&den]);
         let now = compare::within(cn, cd);
@@ -319,6 +320,59 @@ mod tests {
             "latency": crate::record::stats::summarise(&samples), "samples_ms": samples,
         });
         serde_json::from_value(json).unwrap()
+    }
+
+    /// A cell of five worker processes, 30 samples each (cv 3%), each
+    /// process off `centre` by its own offset (sd 0.5%), as lock-step runs
+    /// record them.
+    fn processes_cell(centre: f64, seed: u64) -> CellRecord {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Normal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xabc);
+        let offset = Normal::new(0.0, 0.005).unwrap();
+        let mut all = Vec::new();
+        let (mut process, mut round) = (Vec::new(), Vec::new());
+        for k in 0..5 {
+            let at = centre * (1.0 + offset.sample(&mut rng));
+            all.extend(samples(at, 0.03, 30, seed * 10 + k as u64));
+            process.extend([k; 30]);
+            round.extend(0..30);
+        }
+        let mut c = cell("resnet50", Mode::Sequential, all);
+        c.sample_process = process;
+        c.sample_round = round;
+        let records: Vec<_> = (0..5)
+            .map(|k| serde_json::json!({"index": k, "slot": k}))
+            .collect();
+        c.processes = serde_json::from_value(serde_json::Value::Array(records)).unwrap();
+        c.summarise();
+        c
+    }
+
+    /// Verdicts over cells of several processes: identical runs never
+    /// regress, and a planted 5% slowdown does (at a 1% threshold: the
+    /// whole interval must clear it).
+    #[test]
+    fn multi_process_cells_identical_runs_hold_and_five_percent_regresses() {
+        let p = Params {
+            threshold: 0.01,
+            ..P
+        };
+        for seed in 0..20u64 {
+            let history: Vec<Vec<CellRecord>> = (0..8)
+                .map(|i| vec![processes_cell(40.0, seed * 100 + i)])
+                .collect();
+            let refs: Vec<&[CellRecord]> = history.iter().map(Vec::as_slice).collect();
+            let same = [processes_cell(40.0, seed * 100 + 50)];
+            let j = &judge_run(&refs, &same, &p).cells[0];
+            assert_ne!(j.verdict, Verdict::Regressed, "seed {seed}: {j:?}");
+            assert_ne!(j.verdict, Verdict::Improved, "seed {seed}: {j:?}");
+            // the interval is Student's t at 4 degrees of freedom
+            assert_eq!((j.basis, j.ratio.z), (Basis::History, 2.776));
+            let slower = [processes_cell(42.0, seed * 100 + 60)];
+            let j = &judge_run(&refs, &slower, &p).cells[0];
+            assert_eq!(j.verdict, Verdict::Regressed, "seed {seed}: {j:?}");
+        }
     }
 
     const P: Params = Params {

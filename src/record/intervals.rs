@@ -197,6 +197,40 @@ pub fn mean_log_interval(logs: &[f64]) -> Option<Ratio> {
     })
 }
 
+/// The paired ratio over processes: `groups` holds each process's log
+/// ratios (one per pair). With one process (or one with pairs), the mean
+/// log and its t interval over the pairs; with several, the mean of the
+/// per-process means, with the wider of the t interval over those means
+/// (R - 1 degrees of freedom) and the t interval over all pairs. `None`
+/// with fewer than two pairs in all.
+pub fn two_level_paired(groups: &[Vec<f64>]) -> Option<Ratio> {
+    let groups: Vec<&Vec<f64>> = groups.iter().filter(|g| !g.is_empty()).collect();
+    let all: Vec<f64> = groups.iter().flat_map(|g| g.iter().copied()).collect();
+    let pairs = mean_log_interval(&all)?;
+    if groups.len() < 2 {
+        return Some(pairs);
+    }
+    let means: Vec<f64> = groups
+        .iter()
+        .map(|g| g.iter().sum::<f64>() / g.len() as f64)
+        .collect();
+    let r = means.len();
+    let centre = means.iter().sum::<f64>() / r as f64;
+    let z = t975(r - 1);
+    let between = z * (variance(&means) / r as f64).sqrt();
+    let within = pairs.z * pairs.log_se();
+    let (half, z) = if between >= within {
+        (between, z)
+    } else {
+        (within, pairs.z)
+    };
+    Some(Ratio {
+        value: centre.exp(),
+        ci: ((centre - half).exp(), (centre + half).exp()),
+        z,
+    })
+}
+
 /// The contrast by one method: over processes (the t interval, its value
 /// the geometric mean of the per-process contrasts) where every term has
 /// two or more; else the bootstrap over the iterations of the one process

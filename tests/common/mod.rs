@@ -111,6 +111,7 @@ pub fn cell(
         iters: samples.len(),
         samples_ms: samples,
         sample_process: vec![],
+        sample_round: vec![],
         processes: vec![],
         interrupted: false,
         gemm_gmacs: Some(50.0),
