@@ -74,6 +74,10 @@ fn plan_order(plan: &crate::record::RunPlan, c: &CellRecord) -> [usize; 6] {
 /// One cell of a model: (framework, setting, mode).
 type Cell = (String, Setting, Mode);
 
+/// One lock-step group of the run order: (group, process, its cells as
+/// (slot, cell)).
+type Chunk = (usize, usize, Vec<(usize, usize)>);
+
 /// With a target and no time budget, a group stops at this many times its
 /// minimum rounds.
 const MAX_ROUNDS_OVER_MIN: usize = 10;
@@ -243,7 +247,7 @@ pub fn run(
         let seed = model_seed(plan.order_seed, mi);
         let units = order(groups, processes, seed);
         // the order's units, one lock-step group per (group, process)
-        let mut chunks: Vec<(usize, usize, Vec<(usize, usize)>)> = Vec::new();
+        let mut chunks: Vec<Chunk> = Vec::new();
         for (slot, unit) in units.into_iter().enumerate() {
             let g = group_of(unit.cell);
             match chunks.last_mut() {

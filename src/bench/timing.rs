@@ -129,12 +129,12 @@ mod tests {
         }
     }
 
+    /// What [`time`] saw: the timing, the session's calls, the progress
+    /// reported and the samples reported.
+    type Logged = (Result<Timed>, Vec<usize>, Vec<(usize, usize)>, Vec<f64>);
+
     /// Warm-up, then `passes` commanded passes and Finish.
-    fn time(
-        p: Protocol,
-        passes: usize,
-        stop: &AtomicBool,
-    ) -> (Result<Timed>, Vec<usize>, Vec<(usize, usize)>, Vec<f64>) {
+    fn time(p: Protocol, passes: usize, stop: &AtomicBool) -> Logged {
         let log = Rc::new(RefCell::new(vec![]));
         let now = Rc::new(Cell::new(0.0));
         let mut f = Fake {

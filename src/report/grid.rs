@@ -240,7 +240,7 @@ pub(super) fn concurrency_marked(c: &CellRecord, mark: &str) -> String {
 pub fn noisy(c: &CellRecord) -> bool {
     let m = c.latency.median;
     let (lo, hi) = c.latency.median_ci;
-    !(m > 0.0) || (hi - m).max(m - lo) / m > IMPRECISE
+    m.is_nan() || m <= 0.0 || (hi - m).max(m - lo) / m > IMPRECISE
 }
 
 /// Whether a ratio is known to worse than [`IMPRECISE`].
