@@ -200,6 +200,8 @@ pub fn run_file(cells: Vec<CellRecord>) -> RunFile {
             iters: 100,
             processes: 1,
             order_seed: 0,
+            target: None,
+            max_time_s: None,
             intra_threads: 2,
             inter_threads: 2,
             seed: 0,
