@@ -387,16 +387,24 @@ fn grids_render_as_terminal_and_markdown_tables() {
     assert!(m.ends_with("n.\n\n"), "{m}");
 }
 
-/// A cell is noisy above a 5% CV, not at it; percentiles are of its own
-/// samples; two hosts name the host in every column group.
+/// A reading is marked imprecise when its median's 95% interval reaches
+/// more than 2% from it (however much single iterations vary), not at 2%;
+/// percentiles are of its own samples; two hosts name the host in every
+/// column group.
 #[test]
 fn noise_percentiles_and_hosts() {
     let mut c = known_cell();
     assert_eq!(report::grid::percentile(&c, 0.9), 900.1);
     assert_eq!(report::grid::percentile(&c, 0.0), 1.0);
-    c.latency.cv = report::grid::NOISY_CV;
+    let m = c.latency.median;
+    let edge = report::grid::IMPRECISE;
+    c.latency.cv = 0.5;
+    c.latency.median_ci = (m * (1.0 - edge / 2.0), m * (1.0 + edge));
     assert!(!report::grid::noisy(&c));
-    c.latency.cv = report::grid::NOISY_CV * 1.001;
+    c.latency.median_ci = (m * (1.0 - edge * 1.001), m);
+    assert!(report::grid::noisy(&c));
+    c.latency.cv = 0.0;
+    c.latency.median_ci = (m, m * (1.0 + edge * 1.001));
     assert!(report::grid::noisy(&c));
     let a = cell("resnet50", "ort", Sequential, 1, vec![1.0; 3]);
     let b = speedbench::record::CellRecord {
