@@ -182,12 +182,12 @@ pub struct RunArgs {
     /// (--iters), rounds are added until every speedup's and A/A ratio's
     /// 95% half-width is at or below it, or --max-time is spent (2%, or
     /// 0.02). Default from the profile (quick 2%).
-    #[arg(long, value_name = "PCT", value_parser = crate::record::target::parse_share)]
-    pub target: Option<f64>,
+    #[arg(long, value_name = "PCT")]
+    pub target: Option<String>,
     /// The time budget of the timed rounds, shared among the groups still
     /// to run (90s, 8m, 1h). Default from the profile (quick 6m).
-    #[arg(long, value_name = "DURATION", value_parser = crate::record::target::parse_duration)]
-    pub max_time: Option<f64>,
+    #[arg(long, value_name = "DURATION")]
+    pub max_time: Option<String>,
     /// Profile from harness.toml (paper, quick, smoke); default: paper where
     /// a CUDA device is present, else quick.
     #[arg(long)]
@@ -272,8 +272,8 @@ impl RunArgs {
             iters: self.iters,
             processes: self.processes,
             order_seed: self.order_seed,
-            target: self.target,
-            max_time_s: self.max_time,
+            target: self.target.clone(),
+            max_time: self.max_time.clone(),
             out: self.out.clone(),
             weights: self.weights.clone(),
         }
@@ -370,7 +370,7 @@ impl TraceArgs {
             processes: Some(1),
             order_seed: None,
             target: None,
-            max_time_s: None,
+            max_time: None,
             out: Some(out),
             weights: self.weights.clone(),
         }

@@ -36,9 +36,9 @@ pub struct Request {
     pub iters: Option<usize>,
     pub processes: Option<usize>,
     pub order_seed: Option<u64>,
-    /// `--target` as a share; `--max-time` in seconds.
-    pub target: Option<f64>,
-    pub max_time_s: Option<f64>,
+    /// `--target` and `--max-time` as given ("2%", "8m").
+    pub target: Option<String>,
+    pub max_time: Option<String>,
     pub out: Option<PathBuf>,
     pub weights: Option<PathBuf>,
 }
@@ -233,24 +233,32 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
     let warmup = field(args.warmup, p.warmup, "warmup")?;
     let iters = field(args.iters, p.iters, "iters")?;
     let processes = args.processes.or(p.processes).unwrap_or(1);
-    let profile_value = |v: &Option<String>, key: &str, parse: fn(&str) -> Result<f64, String>| {
-        v.as_deref()
-            .map(parse)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("{src}: profiles.{profile}.{key} = {e}"))
+    // the flag where given, else the profile's; each error names its source
+    let flag_or_profile = |flag: &Option<String>,
+                           name: &str,
+                           written: &Option<String>,
+                           key: &str,
+                           parse: fn(&str) -> Result<f64, String>|
+     -> Result<Option<f64>> {
+        match (flag, written) {
+            (Some(v), _) => parse(v)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("{name} {e}")),
+            (None, Some(v)) => parse(v)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("{src}: profiles.{profile}.{key} = {e}")),
+            (None, None) => Ok(None),
+        }
     };
-    let target = match args.target {
-        Some(t) => Some(t),
-        None => profile_value(&p.target, "target", crate::record::target::parse_share)?,
-    };
-    let max_time_s = match args.max_time_s {
-        Some(t) => Some(t),
-        None => profile_value(
-            &p.max_time,
-            "max_time",
-            crate::record::target::parse_duration,
-        )?,
-    };
+    use crate::record::target::{parse_duration, parse_share};
+    let target = flag_or_profile(&args.target, "--target", &p.target, "target", parse_share)?;
+    let max_time_s = flag_or_profile(
+        &args.max_time,
+        "--max-time",
+        &p.max_time,
+        "max_time",
+        parse_duration,
+    )?;
     let (models, skipped_models) = models(args, &h, catalog, size)?;
     let known_fw: Vec<String> = frameworks::FRAMEWORKS
         .iter()
@@ -579,17 +587,24 @@ mod tests {
         );
         r.profile = Some("quick".into());
         let p = plan(&r, &Catalog::built_in().unwrap()).unwrap();
-        assert_eq!((p.processes, p.iters), (3, 100));
+        assert_eq!((p.processes, p.iters), (3, 60));
+        // the quick profile's precision target and budget; flags override
+        assert_eq!((p.target, p.max_time_s), (Some(0.02), Some(360.0)));
+        r.target = Some("1%".into());
+        r.max_time = Some("1m".into());
+        let p = plan(&r, &Catalog::built_in().unwrap()).unwrap();
+        assert_eq!((p.target, p.max_time_s), (Some(0.01), Some(60.0)));
+        (r.target, r.max_time) = (None, None);
         // a random order seed unless given
         r.order_seed = Some(9);
         r.processes = Some(5);
         let p = plan(&r, &Catalog::built_in().unwrap()).unwrap();
         assert_eq!((p.processes, p.order_seed), (5, 9));
-        r.processes = Some(101);
+        r.processes = Some(61);
         let e = plan(&r, &Catalog::built_in().unwrap()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "harness.toml (built in): --processes 101 is more than profiles.quick.iters = 100: every worker process needs a timed iteration (give fewer processes or more iterations)"
+            "harness.toml (built in): --processes 61 is more than profiles.quick.iters = 60: every worker process needs a timed iteration (give fewer processes or more iterations)"
         );
         r.processes = Some(0);
         let e = plan(&r, &Catalog::built_in().unwrap()).unwrap_err();

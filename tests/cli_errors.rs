@@ -50,7 +50,7 @@ fn harness_config_errors() {
         &["none.toml", "cannot read"],
     );
     // (file, its text, what the one error line must say)
-    let cases: [(&str, String, &[&str]); 8] = [
+    let cases: [(&str, String, &[&str]); 10] = [
         ("bad.toml", "[matrix\n".into(), &["bad.toml:1"]),
         (
             "unk.toml",
@@ -81,6 +81,22 @@ fn harness_config_errors() {
             "nolevel.toml",
             GOOD_HARNESS.replace("[matrix]", "[matrix]\noptimize = []"),
             &["nolevel.toml", "matrix.optimize is empty"],
+        ),
+        (
+            "target.toml",
+            format!("{GOOD_HARNESS}processes = 1\ntarget = \"lots\"\n"),
+            &[
+                "target.toml: profiles.quick.target = 'lots'",
+                "expected a percentage",
+            ],
+        ),
+        (
+            "budget.toml",
+            format!("{GOOD_HARNESS}processes = 1\nmax_time = \"8 days\"\n"),
+            &[
+                "budget.toml: profiles.quick.max_time = '8 days'",
+                "expected a duration",
+            ],
         ),
         // the built-in quick profile's 3 processes over the file's 1 iteration
         (
@@ -125,6 +141,14 @@ fn run_flag_errors() {
     fails_with(
         &speedbench(&["run", "--batch", "0"]),
         &["--batch", "at least 1"],
+    );
+    fails_with(
+        &speedbench(&["run", "--target", "150%"]),
+        &["--target", "'150%'", "below 100%"],
+    );
+    fails_with(
+        &speedbench(&["run", "--max-time", "soon"]),
+        &["--max-time", "'soon'", "expected a duration such as 90s"],
     );
     fails_with(
         &speedbench(&["run", "--iters", "0"]),

@@ -294,30 +294,48 @@ pub struct Rounds {
     pub target: Option<f64>,
     /// Stop once this much time has gone into the group's rounds.
     pub budget: Option<Duration>,
+    /// The variance, in log space, by which the earlier processes of these
+    /// cells' ratios differ from each other beyond their pairs' own noise
+    /// (the process level; [`between_variance`]): once this process's mean
+    /// is known better than that, more rounds do not narrow the interval
+    /// and more processes do. `None` before two processes.
+    pub between: Option<f64>,
 }
 
 impl Rounds {
-    /// Whether a group that has timed `done` rounds in `spent`, whose
-    /// ratios' widest half-width is `widest` (`None`: it has none), stops.
-    pub fn enough(&self, done: usize, spent: Duration, widest: Option<f64>) -> bool {
+    /// Whether a group that has timed `done` rounds in `spent` stops, its
+    /// ratios' widest 95% half-width and largest variance of the mean (in
+    /// log space) being `now` (`None`: it has none).
+    pub fn enough(&self, done: usize, spent: Duration, now: Option<Precision>) -> bool {
         if done < self.min {
             return false;
         }
         if done >= self.max || self.budget.is_some_and(|b| spent >= b) {
             return true;
         }
-        match (self.target, widest) {
-            (Some(t), Some(w)) => w <= t,
+        match (self.target, now) {
+            (Some(t), Some(p)) => {
+                p.half_width <= t || self.between.is_some_and(|b| p.mean_variance <= b)
+            }
             // no target, or nothing to reach it on: the minimum is all
             _ => true,
         }
     }
 }
 
-/// The widest 95% half-width of the ratios `pairs` (indices into
-/// `samples`, one series per cell, round by round), over the rounds both
-/// cells of a pair have; `None` where no pair has two rounds.
-pub fn widest(samples: &[Vec<f64>], pairs: &[(usize, usize)]) -> Option<f64> {
+/// How well a group's ratios are known so far in this process.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Precision {
+    /// The widest 95% half-width, a share.
+    pub half_width: f64,
+    /// The largest variance of a ratio's mean log.
+    pub mean_variance: f64,
+}
+
+/// The precision of the ratios `pairs` (indices into `samples`, one
+/// series per cell, round by round), over the rounds both cells of a pair
+/// have; `None` where no pair has two rounds.
+pub fn widest(samples: &[Vec<f64>], pairs: &[(usize, usize)]) -> Option<Precision> {
     pairs
         .iter()
         .filter_map(|&(a, b)| {
@@ -327,9 +345,41 @@ pub fn widest(samples: &[Vec<f64>], pairs: &[(usize, usize)]) -> Option<f64> {
                 .filter(|(x, y)| **x > 0.0 && **y > 0.0)
                 .map(|(x, y)| x.ln() - y.ln())
                 .collect();
-            crate::record::intervals::mean_log_interval(&logs).map(|r| r.half_width())
+            let r = crate::record::intervals::mean_log_interval(&logs)?;
+            Some(Precision {
+                half_width: r.half_width(),
+                mean_variance: r.log_se().powi(2),
+            })
         })
-        .reduce(f64::max)
+        .reduce(|p, q| Precision {
+            half_width: p.half_width.max(q.half_width),
+            mean_variance: p.mean_variance.max(q.mean_variance),
+        })
+}
+
+/// The process-level variance of paired log ratios: `processes` holds each
+/// earlier process's log ratios; the variance of their means less what
+/// their pairs' own noise explains (the one-way random-effects estimate),
+/// never below 0. `None` with fewer than two processes of two pairs.
+pub fn between_variance(processes: &[Vec<f64>]) -> Option<f64> {
+    let ps: Vec<&Vec<f64>> = processes.iter().filter(|p| p.len() >= 2).collect();
+    if ps.len() < 2 {
+        return None;
+    }
+    let stats: Vec<(f64, f64)> = ps
+        .iter()
+        .map(|p| {
+            let n = p.len() as f64;
+            let m = p.iter().sum::<f64>() / n;
+            let v = p.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+            (m, v / n)
+        })
+        .collect();
+    let k = stats.len() as f64;
+    let grand = stats.iter().map(|s| s.0).sum::<f64>() / k;
+    let of_means = stats.iter().map(|s| (s.0 - grand).powi(2)).sum::<f64>() / (k - 1.0);
+    let noise = stats.iter().map(|s| s.1).sum::<f64>() / k;
+    Some((of_means - noise).max(0.0))
 }
 
 /// What a worker of a group needs besides its job.
@@ -452,7 +502,15 @@ mod tests {
             max,
             target,
             budget: budget_s.map(Duration::from_secs),
+            between: None,
         }
+    }
+
+    fn at(half_width: f64) -> Option<Precision> {
+        Some(Precision {
+            half_width,
+            mean_variance: 1e-4,
+        })
     }
 
     #[test]
@@ -460,18 +518,49 @@ mod tests {
         let s = Duration::from_secs;
         // the minimum first, whatever the width
         let r = rounds(10, 100, Some(0.02), Some(60));
-        assert!(!r.enough(9, s(0), Some(0.001)));
+        assert!(!r.enough(9, s(0), at(0.001)));
         // then until the target is reached ...
-        assert!(!r.enough(10, s(1), Some(0.021)));
-        assert!(r.enough(10, s(1), Some(0.02)));
+        assert!(!r.enough(10, s(1), at(0.021)));
+        assert!(r.enough(10, s(1), at(0.02)));
         // ... or the budget is spent, or the cap reached
-        assert!(r.enough(11, s(60), Some(0.5)));
-        assert!(r.enough(100, s(1), Some(0.5)));
-        assert!(!r.enough(99, s(59), Some(0.5)));
+        assert!(r.enough(11, s(60), at(0.5)));
+        assert!(r.enough(100, s(1), at(0.5)));
+        assert!(!r.enough(99, s(59), at(0.5)));
         // no target, or no ratio to reach it on: the minimum is all
-        assert!(rounds(10, 100, None, None).enough(10, s(0), Some(0.5)));
+        assert!(rounds(10, 100, None, None).enough(10, s(0), at(0.5)));
         assert!(r.enough(10, s(0), None));
         assert!(!rounds(10, 100, None, None).enough(9, s(0), None));
+        // ... or once the process's mean is known better than the
+        // processes differ: more rounds would not narrow the interval
+        let r = Rounds {
+            between: Some(2e-4),
+            ..r
+        };
+        assert!(r.enough(10, s(1), at(0.5)));
+        let r = Rounds {
+            between: Some(0.5e-4),
+            ..r
+        };
+        assert!(!r.enough(10, s(1), at(0.5)));
+        assert!(!r.enough(9, s(1), at(0.5)));
+    }
+
+    /// Three processes whose pairs are exact and whose means are 0, 0.1
+    /// and 0.2: the process level holds all their variance, 0.01; with
+    /// noise inside each process, less of it is the processes'.
+    #[test]
+    fn the_process_level_variance() {
+        let exact = [vec![0.0, 0.0], vec![0.1, 0.1], vec![0.2, 0.2]];
+        assert!((between_variance(&exact).unwrap() - 0.01).abs() < 1e-12);
+        // means 0, 0.1, 0.2 again, each pair set with variance 0.02 (sd
+        // 0.1414 over two pairs): 0.02 / 2 = 0.01 of it is noise
+        let noisy = [vec![-0.1, 0.1], vec![0.0, 0.2], vec![0.1, 0.3]];
+        assert!(between_variance(&noisy).unwrap().abs() < 1e-12);
+        // never below zero; two processes of two pairs at least
+        let calm = [vec![0.0, 0.2], vec![0.0, 0.2]];
+        assert_eq!(between_variance(&calm), Some(0.0));
+        assert_eq!(between_variance(&[vec![0.0, 0.1]]), None);
+        assert_eq!(between_variance(&[vec![0.0], vec![0.1]]), None);
     }
 
     #[test]
@@ -481,8 +570,9 @@ mod tests {
         let b = vec![10.0; 4];
         let c = vec![9.0, 11.0, 9.0, 11.0];
         let samples = vec![a, b, c];
-        assert_eq!(widest(&samples, &[(0, 1)]), Some(0.0));
-        let w = widest(&samples, &[(0, 1), (0, 2)]).unwrap();
+        assert_eq!(widest(&samples, &[(0, 1)]).unwrap().half_width, 0.0);
+        let p = widest(&samples, &[(0, 1), (0, 2)]).unwrap();
+        let w = p.half_width;
         // logs of 10/9 and 10/11: mean m, sd s over 4, t(3) = 3.182
         let logs = [(10f64 / 9.0).ln(), (10f64 / 11.0).ln()];
         let m = (logs[0] + logs[1]) / 2.0;
@@ -490,6 +580,7 @@ mod tests {
         let half = 3.182 * sd / 2.0;
         let want = ((m + half).exp() - m.exp()).max(m.exp() - (m - half).exp()) / m.exp();
         assert!((w - want).abs() < 1e-12, "{w} vs {want}");
+        assert!((p.mean_variance - sd * sd / 4.0).abs() < 1e-12, "{p:?}");
         // fewer than two rounds: nothing to say
         assert_eq!(widest(&[vec![1.0], vec![2.0]], &[(0, 1)]), None);
         assert_eq!(widest(&samples, &[]), None);

@@ -82,6 +82,12 @@ type Chunk = (usize, usize, Vec<(usize, usize)>);
 /// minimum rounds.
 const MAX_ROUNDS_OVER_MIN: usize = 10;
 
+/// With a target and a time budget, a group whose ratios are still wider
+/// than the target after its planned processes gets more, up to this many
+/// times as many, widest first, while its model's share of the budget
+/// lasts.
+const MAX_PROCESSES_OVER_PLANNED: usize = 3;
+
 /// A model's cells in the groups that are timed together: per framework
 /// (with its A/A repeats, `ort#2`) and setting, each mode; and the size of
 /// each group.
@@ -255,15 +261,68 @@ pub fn run(
                 _ => chunks.push((g, unit.process, vec![(slot, unit.cell)])),
             }
         }
-        for (g, process, members) in chunks {
-            units_left = units_left.saturating_sub(1);
-            let is = |cell: usize, c: &CellRecord| {
-                let (framework, setting, mode) = &cells[cell];
-                &c.model == model
-                    && &c.framework == framework
-                    && c.mode == *mode
-                    && c.setting() == *setting
+        let is = |cell: usize, c: &CellRecord| {
+            let (framework, setting, mode) = &cells[cell];
+            &c.model == model
+                && &c.framework == framework
+                && c.mode == *mode
+                && c.setting() == *setting
+        };
+        let models_left = plan.models.len() - mi;
+        // the model's share of what the budget has left, for the processes
+        // its groups add beyond the planned ones
+        let mut extra_left = budget_left.map(|b| b / 2 / models_left as u32);
+        let mut queue: std::collections::VecDeque<Chunk> = chunks.into();
+        let mut next_slot = queue.iter().map(|c| c.2.len()).sum::<usize>();
+        loop {
+            let Some((g, process, members)) = queue.pop_front().or_else(|| {
+                let target = plan.target?;
+                if extra_left?.is_zero() || STOP.load(Ordering::SeqCst) {
+                    return None;
+                }
+                let widest = (0..groups.len())
+                    .filter_map(|g| {
+                        let group = starts[g]..starts[g] + groups[g];
+                        let alive: Vec<usize> = group.clone().filter(|&c| !failed[c]).collect();
+                        let found: Vec<Option<&CellRecord>> = alive
+                            .iter()
+                            .map(|&c| file.cells.iter().find(|r| is(c, r)))
+                            .collect();
+                        let have = found.iter().flatten().map(|r| r.processes.len()).min()?;
+                        if found.iter().any(Option::is_none)
+                            || have >= processes * MAX_PROCESSES_OVER_PLANNED
+                        {
+                            return None;
+                        }
+                        let records: Vec<&CellRecord> = found.into_iter().flatten().collect();
+                        let cells_of: Vec<&Cell> = alive.iter().map(|&c| &cells[c]).collect();
+                        let w = ratio_pairs(&cells_of)
+                            .into_iter()
+                            .filter_map(|(a, b)| crate::record::paired(records[a], records[b]))
+                            .map(|r| r.half_width())
+                            .reduce(f64::max)?;
+                        let next = records
+                            .iter()
+                            .flat_map(|r| r.processes.iter().map(|p| p.index))
+                            .max()?
+                            + 1;
+                        (w > target).then_some((w, g, next, alive))
+                    })
+                    .max_by(|a, b| a.0.total_cmp(&b.0))?;
+                let (_, g, next, alive) = widest;
+                let members: Vec<(usize, usize)> = alive
+                    .into_iter()
+                    .map(|c| {
+                        next_slot += 1;
+                        (next_slot, c)
+                    })
+                    .collect();
+                total += members.len();
+                Some((g, next, members))
+            }) else {
+                break;
             };
+            units_left = units_left.saturating_sub(1);
             let mut todo: Vec<(usize, usize)> = Vec::new();
             for (slot, cell) in members {
                 if file
@@ -329,8 +388,34 @@ pub fn run(
                     .retain(|f| !f.is_of(model, framework, *mode, *setting));
             }
             let pairs = ratio_pairs(&todo.iter().map(|&(_, c)| &cells[c]).collect::<Vec<_>>());
-            let min = plan.iters_of(process);
-            let budget = budget_left.map(|b| b / (units_left as u32 + 1));
+            // what the file holds of these cells: how much their processes
+            // differ beyond their pairs' noise
+            let between = {
+                let held: Vec<Option<&CellRecord>> = todo
+                    .iter()
+                    .map(|&(_, c)| file.cells.iter().find(|r| is(c, r)))
+                    .collect();
+                pairs
+                    .iter()
+                    .filter_map(|&(a, b)| {
+                        let logs = crate::record::paired_logs(held[a]?, held[b]?)?;
+                        let mut by: std::collections::BTreeMap<usize, Vec<f64>> =
+                            Default::default();
+                        for (p, d) in logs {
+                            by.entry(p).or_default().push(d);
+                        }
+                        super::lockstep::between_variance(&by.into_values().collect::<Vec<_>>())
+                    })
+                    .reduce(f64::max)
+            };
+            let min = plan.iters_of(process.min(processes - 1));
+            // a planned process gets its share of half of what is left; the
+            // other half is for the processes a group adds
+            let budget = if process >= processes {
+                extra_left
+            } else {
+                budget_left.map(|b| b / (2 * units_left as u32 + 1))
+            };
             let rounds = Rounds {
                 min,
                 max: match (plan.target, budget) {
@@ -340,6 +425,7 @@ pub fn run(
                 },
                 target: plan.target,
                 budget,
+                between,
             };
             let took = Instant::now();
             let results = run_group(
@@ -353,11 +439,20 @@ pub fn run(
             if let Some(b) = budget_left.as_mut() {
                 *b = b.saturating_sub(took.elapsed());
             }
+            if process >= processes {
+                if let Some(b) = extra_left.as_mut() {
+                    *b = b.saturating_sub(took.elapsed());
+                }
+            }
             for ((member, &(_, cell)), outcome) in team.iter().zip(&todo).zip(results) {
                 done += 1;
                 let (framework, _, mode) = &cells[cell];
                 let bar = &member.bar;
                 match outcome {
+                    // stopped before its first pass: nothing to keep
+                    Ok(part) if part.samples_ms.is_empty() => {
+                        bar.abandon_with_message("interrupted");
+                    }
                     Ok(mut part) => {
                         bar.finish();
                         progress.line(|| {

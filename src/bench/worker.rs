@@ -164,12 +164,10 @@ pub fn run_job(
         &INTERRUPTED,
         &mut progress,
     )?;
-    if let Some(marker) = std::env::var_os("SPEEDBENCH_TEST_TIMING") {
-        // Test hook: the timed iterations begin now (tests/durability.rs
-        // interrupts a worker then, however long the session took to load).
-        let _ = std::fs::write(marker, job.model.as_bytes());
-    }
     emit(Message::Ready);
+    // Test hook: the timed passes have begun (tests/durability.rs
+    // interrupts a run then, however long its sessions took to load).
+    let mut marker = std::env::var_os("SPEEDBENCH_TEST_TIMING");
     let origin = Instant::now();
     let clock = || origin.elapsed().as_secs_f64() * 1e3;
     let mut probe = PassProbe::default();
@@ -180,7 +178,12 @@ pub fn run_job(
         protocol,
         next,
         &clock,
-        &mut |ms| emit(Message::Sample(ms)),
+        &mut |ms| {
+            if let Some(m) = marker.take() {
+                let _ = std::fs::write(m, job.model.as_bytes());
+            }
+            emit(Message::Sample(ms))
+        },
         &mut |begins| {
             if begins {
                 probe.begin()

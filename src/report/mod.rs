@@ -31,7 +31,58 @@ pub fn grids(cells: &[CellRecord], with_published: bool) -> Vec<grid::Grid> {
 pub fn notes(plans: &[&crate::record::RunPlan], cells: &[CellRecord]) -> Vec<String> {
     let mut v = unsupported_notes(plans);
     v.extend(cpu_path_notes(cells));
+    v.extend(target_note(plans, cells));
     v
+}
+
+/// How precise the speedups came out against the run's `--target`: how
+/// many reached it, the median and widest 95% half-width, and the ones
+/// that did not reach it, each with its width. `None` where no plan set a
+/// target or nothing has a speedup.
+pub fn target_note(plans: &[&crate::record::RunPlan], cells: &[CellRecord]) -> Option<String> {
+    use crate::record::target::percent;
+    let target = plans.iter().filter_map(|p| p.target).reduce(f64::min)?;
+    let mut widths: Vec<(String, f64)> = cells
+        .iter()
+        .filter_map(|par| {
+            let seq = sequential_twin(par, cells)?;
+            let w = grid::speedup(seq, par).half_width();
+            let what = format!(
+                "{} {}{}",
+                par.model,
+                par.framework,
+                crate::record::setting_suffix(par.optimize, par.precision)
+            );
+            Some((what, w))
+        })
+        .collect();
+    if widths.is_empty() {
+        return None;
+    }
+    widths.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let all: Vec<f64> = widths.iter().map(|w| w.1).collect();
+    let missed: Vec<String> = widths
+        .iter()
+        .filter(|(_, w)| *w > target)
+        .map(|(what, w)| format!("{what} ±{}", percent(*w)))
+        .collect();
+    let reached = widths.len() - missed.len();
+    let mut note = format!(
+        "Precision target ±{}: {reached} of {} speedups reached it (95% half-width: median ±{}, widest ±{})",
+        percent(target),
+        widths.len(),
+        percent(crate::record::stats::median(&all)),
+        percent(all[all.len() - 1]),
+    );
+    if missed.is_empty() {
+        note.push('.');
+    } else {
+        note.push_str(&format!(
+            "; not reached within the time budget: {}. Where a cell's processes differ more than its pairs do (the per-cell table's 'processes' column), more processes narrow the interval and more rounds do not.",
+            missed.join(", ")
+        ));
+    }
+    Some(note)
 }
 
 /// One note per machine naming the CPU kernels TensorFlow ran at each
@@ -258,5 +309,55 @@ mod tests {
             !fit.contains("Per cell") && !fit.contains("GMAC/s"),
             "{fit}"
         );
+    }
+
+    /// The target note counts the speedups whose half-width reached the
+    /// target and names the others with their widths; no target, no note.
+    #[test]
+    fn the_target_note_names_the_speedups_that_missed_it() {
+        let file = fixture("quick-cpu-2core-trace.json");
+        let mut plan = file.plan.clone();
+        assert_eq!(target_note(&[&plan], &file.cells), None);
+        let speedups: Vec<(String, f64)> = file
+            .cells
+            .iter()
+            .filter_map(|p| {
+                let s = sequential_twin(p, &file.cells)?;
+                Some((
+                    format!("{} {}", p.model, p.framework),
+                    grid::speedup(s, p).half_width(),
+                ))
+            })
+            .collect();
+        let mut widths: Vec<f64> = speedups.iter().map(|s| s.1).collect();
+        widths.sort_by(f64::total_cmp);
+        // a target between the narrowest and the next: one reached it
+        plan.target = Some((widths[0] + widths[1]) / 2.0);
+        let note = target_note(&[&plan], &file.cells).unwrap();
+        let head = format!("1 of {} speedups reached it", widths.len());
+        assert!(note.contains(&head), "{note}");
+        let narrowest = speedups.iter().find(|s| s.1 == widths[0]).unwrap();
+        let widest = speedups
+            .iter()
+            .find(|s| s.1 == widths[widths.len() - 1])
+            .unwrap();
+        let named = |what: &str| {
+            note.contains(&format!(": {what} ±")) || note.contains(&format!(", {what} ±"))
+        };
+        assert!(!named(&narrowest.0), "{note}");
+        assert!(named(&widest.0), "{note}");
+        // a target above the widest: all reached, nothing named
+        plan.target = Some(widths[widths.len() - 1] * 1.01);
+        let note = target_note(&[&plan], &file.cells).unwrap();
+        assert!(
+            note.ends_with(&format!(
+                "{n} of {n} speedups reached it (95% half-width: median ±{}, widest ±{}).",
+                crate::record::target::percent(crate::record::stats::median(&widths)),
+                crate::record::target::percent(widths[widths.len() - 1]),
+                n = widths.len()
+            )),
+            "{note}"
+        );
+        assert!(notes(&[&plan], &file.cells).contains(&note));
     }
 }
