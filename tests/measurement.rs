@@ -173,7 +173,7 @@ fn paper_table_columns_by_header_name() {
     assert_eq!(at("published TF GTX 1060 ms"), "147");
     assert_eq!(at("ort cpu seq ms"), "40.00");
     assert_eq!(at("ort cpu par ms"), "20.00");
-    assert_eq!(at("ort cpu par/seq speedup [95% CI]"), "2.00x [2.00, 2.00]");
+    assert_eq!(at("ort cpu seq/par speedup [95% CI]"), "2.00x [2.00, 2.00]");
     // a gain of 1.00 where the graph allows 0.10: ten times its share
     assert_eq!(at("ort cpu gain share"), "1000%");
     assert_eq!(
@@ -203,12 +203,12 @@ fn paper_table_columns_by_header_name() {
         .unwrap();
     assert_eq!(g2.rows[0][i], "1.20x");
     assert_eq!(at("ideal speedup (work/span)"), "1.10x");
-    // torch has no parallel cell: no speedup; its samples are noisy
+    // torch has no parallel cell: no speedup; its median is imprecise
     assert_eq!(at("torch cpu seq ms"), "500.50~");
     assert_eq!(at("torch cpu par ms"), "");
-    assert_eq!(at("torch cpu par/seq speedup [95% CI]"), "");
+    assert_eq!(at("torch cpu seq/par speedup [95% CI]"), "");
     assert!(
-        g.notes.iter().any(|n| n.contains("~ marks a cell")),
+        g.notes.iter().any(|n| n.contains("~ marks an imprecise reading")),
         "{:?}",
         g.notes
     );
