@@ -208,7 +208,9 @@ fn paper_table_columns_by_header_name() {
     assert_eq!(at("torch cpu par ms"), "");
     assert_eq!(at("torch cpu seq/par speedup [95% CI]"), "");
     assert!(
-        g.notes.iter().any(|n| n.contains("~ marks an imprecise reading")),
+        g.notes
+            .iter()
+            .any(|n| n.contains("~ marks an imprecise reading")),
         "{:?}",
         g.notes
     );

@@ -41,6 +41,14 @@ impl Progress {
         bar
     }
 
+    /// Prints a note on stderr unless quiet (above the bars on a
+    /// terminal).
+    pub fn note(self, text: &str) {
+        if self != Progress::Quiet {
+            eprintln!("{text}");
+        }
+    }
+
     /// Prints `line` in [`Progress::Lines`].
     pub fn line(self, line: impl FnOnce() -> String) {
         if self == Progress::Lines {

@@ -43,6 +43,19 @@ fn tf_path(job: &Job) -> Option<crate::record::CpuPath> {
     crate::frameworks::tf_cpu::here(job.setting.optimize).ok()
 }
 
+/// What the first group's pairs say the target will take: how much a
+/// pair's ratio varies and the rounds a ratio needs for the target at that
+/// noise (more where processes differ).
+pub fn noise_note(sd: f64, target: f64, first: &str) -> String {
+    use crate::record::target::{percent, rounds_for};
+    format!(
+        "noise: a pair's ratio varies by {} here ({first}); ±{} needs about {} rounds per ratio, more where the processes differ",
+        percent(sd),
+        percent(target),
+        rounds_for(target, sd)
+    )
+}
+
 /// Set by Ctrl-C in the parent: stop after the group in flight.
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -222,6 +235,8 @@ pub fn run(
         .filter_map(|c| Some((c.framework.clone(), c.gemm_gmacs?)))
         .collect();
     let mut interrupted = false;
+    // the noise of the run's first group with a ratio, said once
+    let mut told = plan.target.is_none();
     let shard = plan.shard.as_ref().map(|s| s.shard);
     let processes = plan.processes.max(1);
     // every process of the run, less those the file holds (for --resume)
@@ -513,6 +528,24 @@ pub fn run(
                     }
                 }
             }
+            if !told {
+                let held: Vec<Option<&CellRecord>> = todo
+                    .iter()
+                    .map(|&(_, c)| file.cells.iter().find(|r| is(c, r)))
+                    .collect();
+                let noise = pairs
+                    .iter()
+                    .filter_map(|&(a, b)| {
+                        let logs = crate::record::paired_logs(held[a]?, held[b]?)?;
+                        let d: Vec<f64> = logs.into_iter().map(|(_, d)| d).collect();
+                        (d.len() > 2).then(|| crate::record::intervals::sd(&d))
+                    })
+                    .reduce(f64::max);
+                if let (Some(sd), Some(target)) = (noise, plan.target) {
+                    told = true;
+                    progress.note(&noise_note(sd, target, &what(todo[0].1)));
+                }
+            }
             save(&file, &path, fresh)?;
             if STOP.load(Ordering::SeqCst) {
                 interrupted = true;
@@ -529,4 +562,52 @@ pub fn run(
         file,
         interrupted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Optimize, Precision};
+
+    fn cell(framework: &str, mode: Mode) -> Cell {
+        let setting = Setting {
+            optimize: Optimize::Default,
+            precision: Precision::Fp32,
+            batch: 1,
+        };
+        (framework.into(), setting, mode)
+    }
+
+    /// A group's ratios: each framework's sequential over its parallel
+    /// mode, and each repeat over its original in the same mode; never a
+    /// repeat over a repeat, a mode over itself or across modes.
+    #[test]
+    fn the_ratios_of_a_group() {
+        use Mode::{Parallel as P, Sequential as S};
+        let cells = [
+            cell("ort", S),
+            cell("ort", P),
+            cell("ort#2", S),
+            cell("ort#2", P),
+        ];
+        let refs: Vec<&Cell> = cells.iter().collect();
+        assert_eq!(ratio_pairs(&refs), [(0, 1), (2, 0), (2, 3), (3, 1)]);
+        let one = [cell("tf", P), cell("tf", S)];
+        assert_eq!(ratio_pairs(&one.iter().collect::<Vec<_>>()), [(1, 0)]);
+        let alone = [cell("tf", S)];
+        assert!(ratio_pairs(&alone.iter().collect::<Vec<_>>()).is_empty());
+        let three = [cell("ort#2", S), cell("ort#3", S), cell("ort", S)];
+        assert_eq!(
+            ratio_pairs(&three.iter().collect::<Vec<_>>()),
+            [(0, 2), (1, 2)]
+        );
+    }
+
+    #[test]
+    fn the_noise_note_sizes_the_target() {
+        assert_eq!(
+            noise_note(0.05, 0.02, "resnet50 ort sequential 1/3"),
+            "noise: a pair's ratio varies by 5% here (resnet50 ort sequential 1/3); ±2% needs about 25 rounds per ratio, more where the processes differ"
+        );
+    }
 }

@@ -139,6 +139,11 @@ pub fn t975(df: usize) -> f64 {
     }
 }
 
+/// Sample standard deviation (n - 1), 0 for fewer than two values.
+pub fn sd(v: &[f64]) -> f64 {
+    variance(v).sqrt()
+}
+
 /// Sample variance (n - 1), 0 for fewer than two values.
 fn variance(v: &[f64]) -> f64 {
     if v.len() < 2 {
