@@ -289,54 +289,51 @@ pub fn run(
         let mut extra_left = budget_left.map(|b| b / 2 / models_left as u32);
         let mut queue: std::collections::VecDeque<Chunk> = chunks.into();
         let mut next_slot = queue.iter().map(|c| c.2.len()).sum::<usize>();
-        loop {
-            let Some((g, process, members)) = queue.pop_front().or_else(|| {
-                let target = plan.target?;
-                if extra_left?.is_zero() || STOP.load(Ordering::SeqCst) {
-                    return None;
-                }
-                let widest = (0..groups.len())
-                    .filter_map(|g| {
-                        let group = starts[g]..starts[g] + groups[g];
-                        let alive: Vec<usize> = group.clone().filter(|&c| !failed[c]).collect();
-                        let found: Vec<Option<&CellRecord>> = alive
-                            .iter()
-                            .map(|&c| file.cells.iter().find(|r| is(c, r)))
-                            .collect();
-                        let have = found.iter().flatten().map(|r| r.processes.len()).min()?;
-                        if found.iter().any(Option::is_none)
-                            || have >= processes * MAX_PROCESSES_OVER_PLANNED
-                        {
-                            return None;
-                        }
-                        let records: Vec<&CellRecord> = found.into_iter().flatten().collect();
-                        let cells_of: Vec<&Cell> = alive.iter().map(|&c| &cells[c]).collect();
-                        let w = ratio_pairs(&cells_of)
-                            .into_iter()
-                            .filter_map(|(a, b)| crate::record::paired(records[a], records[b]))
-                            .map(|r| r.half_width())
-                            .reduce(f64::max)?;
-                        let next = records
-                            .iter()
-                            .flat_map(|r| r.processes.iter().map(|p| p.index))
-                            .max()?
-                            + 1;
-                        (w > target).then_some((w, g, next, alive))
-                    })
-                    .max_by(|a, b| a.0.total_cmp(&b.0))?;
-                let (_, g, next, alive) = widest;
-                let members: Vec<(usize, usize)> = alive
-                    .into_iter()
-                    .map(|c| {
-                        next_slot += 1;
-                        (next_slot, c)
-                    })
-                    .collect();
-                total += members.len();
-                Some((g, next, members))
-            }) else {
-                break;
-            };
+        while let Some((g, process, members)) = queue.pop_front().or_else(|| {
+            let target = plan.target?;
+            if extra_left?.is_zero() || STOP.load(Ordering::SeqCst) {
+                return None;
+            }
+            let widest = (0..groups.len())
+                .filter_map(|g| {
+                    let group = starts[g]..starts[g] + groups[g];
+                    let alive: Vec<usize> = group.clone().filter(|&c| !failed[c]).collect();
+                    let found: Vec<Option<&CellRecord>> = alive
+                        .iter()
+                        .map(|&c| file.cells.iter().find(|r| is(c, r)))
+                        .collect();
+                    let have = found.iter().flatten().map(|r| r.processes.len()).min()?;
+                    if found.iter().any(Option::is_none)
+                        || have >= processes * MAX_PROCESSES_OVER_PLANNED
+                    {
+                        return None;
+                    }
+                    let records: Vec<&CellRecord> = found.into_iter().flatten().collect();
+                    let cells_of: Vec<&Cell> = alive.iter().map(|&c| &cells[c]).collect();
+                    let w = ratio_pairs(&cells_of)
+                        .into_iter()
+                        .filter_map(|(a, b)| crate::record::paired(records[a], records[b]))
+                        .map(|r| r.half_width())
+                        .reduce(f64::max)?;
+                    let next = records
+                        .iter()
+                        .flat_map(|r| r.processes.iter().map(|p| p.index))
+                        .max()?
+                        + 1;
+                    (w > target).then_some((w, g, next, alive))
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0))?;
+            let (_, g, next, alive) = widest;
+            let members: Vec<(usize, usize)> = alive
+                .into_iter()
+                .map(|c| {
+                    next_slot += 1;
+                    (next_slot, c)
+                })
+                .collect();
+            total += members.len();
+            Some((g, next, members))
+        }) {
             units_left = units_left.saturating_sub(1);
             let mut todo: Vec<(usize, usize)> = Vec::new();
             for (slot, cell) in members {
