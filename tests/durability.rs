@@ -245,11 +245,12 @@ fn a_killed_run_takes_its_worker_with_it() {
     let t = tempfile::tempdir().unwrap();
     let mut child = spawn_timing(t.path(), &["resnet50"]);
     let workers = children(child.id());
-    // the group's two modes time in lock-step, each in its own process
-    assert_eq!(workers.len(), 2, "two workers time");
-    // SIGKILL to the parent alone, not its process group
+    // SIGKILL to the parent alone, not its process group (before any
+    // assertion, so that a failing test leaves no run behind)
     child.kill().unwrap();
     child.wait().unwrap();
+    // the group's two modes time in lock-step, each in its own process
+    assert_eq!(workers.len(), 2, "two workers time");
     let start = Instant::now();
     while workers.iter().any(|&w| alive(w)) && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
