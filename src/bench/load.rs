@@ -119,34 +119,6 @@ fn between(a: Reading, b: Reading, wall: f64, resolution: f64, load: f64) -> Mac
     )
 }
 
-/// A reading at the start of the timed iterations.
-pub struct Probe {
-    wall: Instant,
-    start: Reading,
-}
-
-impl Probe {
-    /// `None` where /proc/stat or getrusage cannot be read.
-    pub fn start() -> Option<Probe> {
-        Some(Probe {
-            start: Reading::now()?,
-            wall: Instant::now(),
-        })
-    }
-
-    /// What the rest of the machine did since [`Probe::start`].
-    pub fn finish(self) -> Option<MachineLoad> {
-        let wall = self.wall.elapsed().as_secs_f64();
-        let end = Reading::now()?;
-        let load = std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .and_then(|t| load_avg(&t))
-            .unwrap_or(0.0);
-        let resolution = resolution_s(crate::record::env::cores(), ticks_per_s());
-        Some(between(self.start, end, wall, resolution, load))
-    }
-}
-
 /// The machine's load over a worker's timed passes only: the readings'
 /// differences summed pass by pass, so that the sibling workers of a
 /// lock-step group, which run between this worker's passes, are not read
@@ -360,17 +332,26 @@ mod tests {
         assert_eq!(measured(1.0, -1.0, 0.0, 1.0, 0, 0.0).stolen_cores, 0.0);
     }
 
-    /// A probe across real work reads the worker's own CPU time.
+    /// A probe across real work reads the worker's own CPU time, over
+    /// its passes only: an idle gap between two passes adds no wall time.
     #[test]
-    fn a_probe_reads_this_process() {
-        let p = Probe::start().expect("/proc/stat and getrusage");
-        let t = Instant::now();
+    fn a_probe_reads_this_process_over_its_passes() {
+        assert!(PassProbe::default().finish().is_none(), "no pass, no load");
+        let mut p = PassProbe::default();
         let mut x = 0u64;
-        while t.elapsed().as_millis() < 200 {
-            x = x.wrapping_add(std::hint::black_box(1));
+        for _ in 0..2 {
+            p.begin();
+            let t = Instant::now();
+            while t.elapsed().as_millis() < 100 {
+                x = x.wrapping_add(std::hint::black_box(1));
+            }
+            p.end();
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        let wall = p.wall;
         let l = p.finish().unwrap();
         assert!(x > 0);
+        assert!((0.2..0.3).contains(&wall), "{wall}");
         assert!(l.own_cores > 0.5, "{l:?}");
         assert!(l.other_cores >= 0.0 && l.cores >= 1);
     }
