@@ -410,13 +410,8 @@ pub fn run(
                 pairs
                     .iter()
                     .filter_map(|&(a, b)| {
-                        let logs = crate::record::paired_logs(held[a]?, held[b]?)?;
-                        let mut by: std::collections::BTreeMap<usize, Vec<f64>> =
-                            Default::default();
-                        for (p, d) in logs {
-                            by.entry(p).or_default().push(d);
-                        }
-                        super::lockstep::between_variance(&by.into_values().collect::<Vec<_>>())
+                        let groups = crate::record::paired_by_process(held[a]?, held[b]?)?;
+                        super::lockstep::between_variance(&groups)
                     })
                     .reduce(f64::max)
             };

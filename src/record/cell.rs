@@ -443,13 +443,14 @@ pub fn contrast(cells: &[(&CellRecord, usize, f64)], seed: u64) -> Ratio {
 /// ([`intervals::two_level_paired`]). `None` where the cells have no
 /// rounds or share fewer than two pairs.
 pub fn paired(a: &CellRecord, b: &CellRecord) -> Option<Ratio> {
-    let logs = paired_logs(a, b)?;
-    let mut by_process: std::collections::BTreeMap<usize, Vec<f64>> = Default::default();
-    for (p, d) in logs {
-        by_process.entry(p).or_default().push(d);
-    }
-    let groups: Vec<Vec<f64>> = by_process.into_values().collect();
-    intervals::two_level_paired(&groups)
+    intervals::two_level_paired(&paired_by_process(a, b)?)
+}
+
+/// The log ratios of [`paired_logs`] grouped by process, in order of
+/// process index.
+pub fn paired_by_process(a: &CellRecord, b: &CellRecord) -> Option<Vec<Vec<f64>>> {
+    let (process, logs): (Vec<usize>, Vec<f64>) = paired_logs(a, b)?.into_iter().unzip();
+    Some(group_by_process(&logs, &process))
 }
 
 /// (process, ln(a) - ln(b)) of every pair of samples of `a` and `b` with

@@ -17,8 +17,8 @@ pub mod target;
 mod timeline;
 
 pub use cell::{
-    busy_cells, contrast, group_by_process, levels, paired, paired_logs, CellRecord, CpuPath,
-    Failure,
+    busy_cells, contrast, group_by_process, levels, paired, paired_by_process, paired_logs,
+    CellRecord, CpuPath, Failure,
 };
 pub use file::{write_durably, MergedInput, RunFile, SCHEMA_VERSION};
 pub use kinds::{
