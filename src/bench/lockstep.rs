@@ -115,10 +115,7 @@ impl Live {
                     if verbose {
                         eprintln!("{line}");
                     }
-                    if tail.len() == STDERR_TAIL {
-                        tail.pop_front();
-                    }
-                    tail.push_back(line);
+                    keep_last(&mut tail, line, STDERR_TAIL);
                 }
             }
             tail.into_iter().collect::<Vec<_>>()
@@ -282,6 +279,14 @@ fn describe_exit(s: std::process::ExitStatus) -> String {
     }
 }
 
+/// Appends `line` to `tail`, which keeps the last `n` lines.
+fn keep_last(tail: &mut VecDeque<String>, line: String, n: usize) {
+    if tail.len() == n {
+        tail.pop_front();
+    }
+    tail.push_back(line);
+}
+
 /// How many rounds a group runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rounds {
@@ -296,7 +301,8 @@ pub struct Rounds {
     pub budget: Option<Duration>,
     /// The variance, in log space, by which the earlier processes of these
     /// cells' ratios differ from each other beyond their pairs' own noise
-    /// (the process level; [`between_variance`]): once this process's mean
+    /// (the process level;
+    /// [`crate::record::limits::between_variance`]): once this process's mean
     /// is known better than that, more rounds do not narrow the interval
     /// and more processes do. `None` before two processes.
     pub between: Option<f64>,
@@ -355,31 +361,6 @@ pub fn widest(samples: &[Vec<f64>], pairs: &[(usize, usize)]) -> Option<Precisio
             half_width: p.half_width.max(q.half_width),
             mean_variance: p.mean_variance.max(q.mean_variance),
         })
-}
-
-/// The process-level variance of paired log ratios: `processes` holds each
-/// earlier process's log ratios; the variance of their means less what
-/// their pairs' own noise explains (the one-way random-effects estimate),
-/// never below 0. `None` with fewer than two processes of two pairs.
-pub fn between_variance(processes: &[Vec<f64>]) -> Option<f64> {
-    let ps: Vec<&Vec<f64>> = processes.iter().filter(|p| p.len() >= 2).collect();
-    if ps.len() < 2 {
-        return None;
-    }
-    let stats: Vec<(f64, f64)> = ps
-        .iter()
-        .map(|p| {
-            let n = p.len() as f64;
-            let m = p.iter().sum::<f64>() / n;
-            let v = p.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
-            (m, v / n)
-        })
-        .collect();
-    let k = stats.len() as f64;
-    let grand = stats.iter().map(|s| s.0).sum::<f64>() / k;
-    let of_means = stats.iter().map(|s| (s.0 - grand).powi(2)).sum::<f64>() / (k - 1.0);
-    let noise = stats.iter().map(|s| s.1).sum::<f64>() / k;
-    Some((of_means - noise).max(0.0))
 }
 
 /// What a worker of a group needs besides its job.
@@ -545,22 +526,13 @@ mod tests {
         assert!(!r.enough(9, s(1), at(0.5)));
     }
 
-    /// Three processes whose pairs are exact and whose means are 0, 0.1
-    /// and 0.2: the process level holds all their variance, 0.01; with
-    /// noise inside each process, less of it is the processes'.
     #[test]
-    fn the_process_level_variance() {
-        let exact = [vec![0.0, 0.0], vec![0.1, 0.1], vec![0.2, 0.2]];
-        assert!((between_variance(&exact).unwrap() - 0.01).abs() < 1e-12);
-        // means 0, 0.1, 0.2 again, each pair set with variance 0.02 (sd
-        // 0.1414 over two pairs): 0.02 / 2 = 0.01 of it is noise
-        let noisy = [vec![-0.1, 0.1], vec![0.0, 0.2], vec![0.1, 0.3]];
-        assert!(between_variance(&noisy).unwrap().abs() < 1e-12);
-        // never below zero; two processes of two pairs at least
-        let calm = [vec![0.0, 0.2], vec![0.0, 0.2]];
-        assert_eq!(between_variance(&calm), Some(0.0));
-        assert_eq!(between_variance(&[vec![0.0, 0.1]]), None);
-        assert_eq!(between_variance(&[vec![0.0], vec![0.1]]), None);
+    fn a_workers_stderr_tail_keeps_its_last_lines() {
+        let mut tail = VecDeque::new();
+        for k in 0..5 {
+            keep_last(&mut tail, k.to_string(), 3);
+        }
+        assert_eq!(tail, ["2", "3", "4"]);
     }
 
     #[test]

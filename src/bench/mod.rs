@@ -3,6 +3,7 @@
 //! memory guard and the machine's peak.
 
 pub mod fma;
+pub mod groups;
 pub mod load;
 pub mod lockstep;
 pub mod memory;

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::groups::{model_cells, Cell, Chunk, ModelCells};
 use super::lockstep::{run_group, Member, Rounds};
 use super::progress::{finished, Progress};
 
 use super::order::{model_seed, order};
 use super::worker::Job;
-use crate::record::{base_framework, CellRecord, Mode, RunFile, RunPlan, Setting};
+use crate::record::{base_framework, CellRecord, RunFile, RunPlan};
 use crate::zoo::Catalog;
 
 /// Whether the job is TensorFlow on the CPU, whose kernels (oneDNN's or
@@ -84,69 +85,9 @@ fn plan_order(plan: &crate::record::RunPlan, c: &CellRecord) -> [usize; 6] {
     ]
 }
 
-/// One cell of a model: (framework, setting, mode).
-type Cell = (String, Setting, Mode);
-
-/// One lock-step group of the run order: (group, process, its cells as
-/// (slot, cell)).
-type Chunk = (usize, usize, Vec<(usize, usize)>);
-
 /// With a target and no time budget, a group stops at this many times its
 /// minimum rounds.
 const MAX_ROUNDS_OVER_MIN: usize = 10;
-
-/// With a target and a time budget, a group whose ratios are still wider
-/// than the target after its planned processes gets more, up to this many
-/// times as many, widest first, while its model's share of the budget
-/// lasts.
-const MAX_PROCESSES_OVER_PLANNED: usize = 3;
-
-/// A model's cells in the groups that are timed together: per framework
-/// (with its A/A repeats, `ort#2`) and setting, each mode; and the size of
-/// each group.
-fn model_cells(plan: &RunPlan, model: &str) -> (Vec<Cell>, Vec<usize>) {
-    let mut cells: Vec<Cell> = Vec::new();
-    let mut groups: Vec<usize> = Vec::new();
-    let ran: Vec<&String> = plan
-        .frameworks
-        .iter()
-        .filter(|f| plan.runs(model, f))
-        .collect();
-    let mut bases: Vec<&str> = ran.iter().map(|f| base_framework(f)).collect();
-    let mut seen = std::collections::BTreeSet::new();
-    bases.retain(|b| seen.insert(*b));
-    for base in bases {
-        for setting in plan.settings(base) {
-            let before = cells.len();
-            for f in ran.iter().filter(|f| base_framework(f) == base) {
-                cells.extend(plan.modes.iter().map(|&m| ((*f).clone(), setting, m)));
-            }
-            groups.push(cells.len() - before);
-        }
-    }
-    (cells, groups)
-}
-
-/// The ratios a group's cells are compared by, as index pairs into
-/// `cells` (numerator, denominator): each framework's sequential over its
-/// parallel mode (the speedup), and each A/A repeat over its original in
-/// the same mode.
-pub fn ratio_pairs(cells: &[&Cell]) -> Vec<(usize, usize)> {
-    let mut pairs = Vec::new();
-    for (i, (fi, _, mi)) in cells.iter().enumerate() {
-        for (j, (fj, _, mj)) in cells.iter().enumerate() {
-            let speedup = fi == fj && *mi == Mode::Sequential && *mj == Mode::Parallel;
-            let repeat = mi == mj
-                && fi != fj
-                && fi.as_str() != base_framework(fi)
-                && fj.as_str() == base_framework(fj);
-            if speedup || repeat {
-                pairs.push((i, j));
-            }
-        }
-    }
-    pairs
-}
 
 /// Saves `file` at `path`. Where it cannot, a file this run created
 /// (`fresh`) that still holds no measurement is removed, so a failed run
@@ -254,15 +195,7 @@ pub fn run(
     let timeout = Duration::from_secs(plan.timeout_s);
     'matrix: for (mi, model) in plan.models.iter().enumerate() {
         let (cells, groups) = &matrix[mi];
-        let starts: Vec<usize> = groups
-            .iter()
-            .scan(0, |at, &n| {
-                let s = *at;
-                *at += n;
-                Some(s)
-            })
-            .collect();
-        let group_of = |cell: usize| starts.iter().rposition(|&s| s <= cell).unwrap_or(0);
+        let mc = ModelCells::new(model, cells, groups);
         // a cell whose process failed runs no more processes in this run
         let mut failed = vec![false; cells.len()];
         let seed = model_seed(plan.order_seed, mi);
@@ -270,19 +203,12 @@ pub fn run(
         // the order's units, one lock-step group per (group, process)
         let mut chunks: Vec<Chunk> = Vec::new();
         for (slot, unit) in units.into_iter().enumerate() {
-            let g = group_of(unit.cell);
+            let g = mc.group_of(unit.cell);
             match chunks.last_mut() {
                 Some((lg, lp, v)) if *lg == g && *lp == unit.process => v.push((slot, unit.cell)),
                 _ => chunks.push((g, unit.process, vec![(slot, unit.cell)])),
             }
         }
-        let is = |cell: usize, c: &CellRecord| {
-            let (framework, setting, mode) = &cells[cell];
-            &c.model == model
-                && &c.framework == framework
-                && c.mode == *mode
-                && c.setting() == *setting
-        };
         let models_left = plan.models.len() - mi;
         // the model's share of what the budget has left, for the processes
         // its groups add beyond the planned ones
@@ -290,40 +216,13 @@ pub fn run(
         let mut queue: std::collections::VecDeque<Chunk> = chunks.into();
         let mut next_slot = queue.iter().map(|c| c.2.len()).sum::<usize>();
         while let Some((g, process, members)) = queue.pop_front().or_else(|| {
+            // the planned processes are done: one more for the widest
+            // group while the model's share of the budget lasts
             let target = plan.target?;
             if extra_left?.is_zero() || STOP.load(Ordering::SeqCst) {
                 return None;
             }
-            let widest = (0..groups.len())
-                .filter_map(|g| {
-                    let group = starts[g]..starts[g] + groups[g];
-                    let alive: Vec<usize> = group.clone().filter(|&c| !failed[c]).collect();
-                    let found: Vec<Option<&CellRecord>> = alive
-                        .iter()
-                        .map(|&c| file.cells.iter().find(|r| is(c, r)))
-                        .collect();
-                    let have = found.iter().flatten().map(|r| r.processes.len()).min()?;
-                    if found.iter().any(Option::is_none)
-                        || have >= processes * MAX_PROCESSES_OVER_PLANNED
-                    {
-                        return None;
-                    }
-                    let records: Vec<&CellRecord> = found.into_iter().flatten().collect();
-                    let cells_of: Vec<&Cell> = alive.iter().map(|&c| &cells[c]).collect();
-                    let w = ratio_pairs(&cells_of)
-                        .into_iter()
-                        .filter_map(|(a, b)| crate::record::paired(records[a], records[b]))
-                        .map(|r| r.half_width())
-                        .reduce(f64::max)?;
-                    let next = records
-                        .iter()
-                        .flat_map(|r| r.processes.iter().map(|p| p.index))
-                        .max()?
-                        + 1;
-                    (w > target).then_some((w, g, next, alive))
-                })
-                .max_by(|a, b| a.0.total_cmp(&b.0))?;
-            let (_, g, next, alive) = widest;
+            let (g, next, alive) = mc.widest(&file, &failed, processes, target)?;
             let members: Vec<(usize, usize)> = alive
                 .into_iter()
                 .map(|c| {
@@ -340,7 +239,7 @@ pub fn run(
                 if file
                     .cells
                     .iter()
-                    .any(|c| is(cell, c) && c.has_process(process))
+                    .any(|c| mc.is(cell, c) && c.has_process(process))
                 {
                     continue;
                 }
@@ -372,7 +271,7 @@ pub fn run(
                     let (framework, setting, mode) = &cells[cell];
                     // A failure of the cell is tried again (and replaced by
                     // this try's outcome).
-                    let earlier = file.cells.iter().find(|c| is(cell, c));
+                    let earlier = mc.held(&file, cell);
                     let job = Job {
                         model: model.clone(),
                         framework: framework.clone(),
@@ -399,22 +298,13 @@ pub fn run(
                 file.failures
                     .retain(|f| !f.is_of(model, framework, *mode, *setting));
             }
-            let pairs = ratio_pairs(&todo.iter().map(|&(_, c)| &cells[c]).collect::<Vec<_>>());
+            let team_cells: Vec<usize> = todo.iter().map(|&(_, c)| c).collect();
+            let pairs = mc.pairs(&team_cells);
             // what the file holds of these cells: how much their processes
             // differ beyond their pairs' noise
-            let between = {
-                let held: Vec<Option<&CellRecord>> = todo
-                    .iter()
-                    .map(|&(_, c)| file.cells.iter().find(|r| is(c, r)))
-                    .collect();
-                pairs
-                    .iter()
-                    .filter_map(|&(a, b)| {
-                        let groups = crate::record::paired_by_process(held[a]?, held[b]?)?;
-                        super::lockstep::between_variance(&groups)
-                    })
-                    .reduce(f64::max)
-            };
+            let between = mc.over_ratios(&file, &team_cells, &pairs, |a, b| {
+                crate::record::limits::between_variance(&crate::record::paired_by_process(a, b)?)
+            });
             let min = plan.iters_of(process.min(processes - 1));
             // a planned process gets its share of half of what is left; the
             // other half is for the processes a group adds
@@ -489,12 +379,12 @@ pub fn run(
                         }
                         // a process that is redone replaces its partial
                         // record only now: a redo that fails keeps it
-                        for c in file.cells.iter_mut().filter(|c| is(cell, c)) {
+                        for c in file.cells.iter_mut().filter(|c| mc.is(cell, c)) {
                             c.drop_process(process);
                         }
                         file.cells
-                            .retain(|c| !c.samples_ms.is_empty() || !is(cell, c));
-                        match file.cells.iter_mut().find(|c| is(cell, c)) {
+                            .retain(|c| !c.samples_ms.is_empty() || !mc.is(cell, c));
+                        match file.cells.iter_mut().find(|c| mc.is(cell, c)) {
                             Some(c) => c.absorb(part),
                             None => {
                                 part.summarise();
@@ -521,18 +411,10 @@ pub fn run(
                 }
             }
             if !told {
-                let held: Vec<Option<&CellRecord>> = todo
-                    .iter()
-                    .map(|&(_, c)| file.cells.iter().find(|r| is(c, r)))
-                    .collect();
-                let noise = pairs
-                    .iter()
-                    .filter_map(|&(a, b)| {
-                        let logs = crate::record::paired_logs(held[a]?, held[b]?)?;
-                        let d: Vec<f64> = logs.into_iter().map(|(_, d)| d).collect();
-                        (d.len() > 2).then(|| crate::record::intervals::sd(&d))
-                    })
-                    .reduce(f64::max);
+                let noise = mc.over_ratios(&file, &team_cells, &pairs, |a, b| {
+                    let l = crate::record::limits::limits(a, b)?;
+                    (l.pairs > 2).then_some(l.pair_sd)
+                });
                 if let (Some(sd), Some(target)) = (noise, plan.target) {
                     told = true;
                     progress.note(&noise_note(sd, target, &what(todo[0].1)));
@@ -559,41 +441,6 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Optimize, Precision};
-
-    fn cell(framework: &str, mode: Mode) -> Cell {
-        let setting = Setting {
-            optimize: Optimize::Default,
-            precision: Precision::Fp32,
-            batch: 1,
-        };
-        (framework.into(), setting, mode)
-    }
-
-    /// A group's ratios: each framework's sequential over its parallel
-    /// mode, and each repeat over its original in the same mode; never a
-    /// repeat over a repeat, a mode over itself or across modes.
-    #[test]
-    fn the_ratios_of_a_group() {
-        use Mode::{Parallel as P, Sequential as S};
-        let cells = [
-            cell("ort", S),
-            cell("ort", P),
-            cell("ort#2", S),
-            cell("ort#2", P),
-        ];
-        let refs: Vec<&Cell> = cells.iter().collect();
-        assert_eq!(ratio_pairs(&refs), [(0, 1), (2, 0), (2, 3), (3, 1)]);
-        let one = [cell("tf", P), cell("tf", S)];
-        assert_eq!(ratio_pairs(&one.iter().collect::<Vec<_>>()), [(1, 0)]);
-        let alone = [cell("tf", S)];
-        assert!(ratio_pairs(&alone.iter().collect::<Vec<_>>()).is_empty());
-        let three = [cell("ort#2", S), cell("ort#3", S), cell("ort", S)];
-        assert_eq!(
-            ratio_pairs(&three.iter().collect::<Vec<_>>()),
-            [(0, 2), (1, 2)]
-        );
-    }
 
     #[test]
     fn the_noise_note_sizes_the_target() {

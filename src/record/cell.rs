@@ -456,6 +456,19 @@ pub fn paired_by_process(a: &CellRecord, b: &CellRecord) -> Option<Vec<Vec<f64>>
 /// (process, ln(a) - ln(b)) of every pair of samples of `a` and `b` with
 /// the same process and round, in `a`'s order; `None` without rounds.
 pub fn paired_logs(a: &CellRecord, b: &CellRecord) -> Option<Vec<(usize, f64)>> {
+    let times = paired_times(a, b)?;
+    Some(
+        times
+            .into_iter()
+            .map(|(p, x, y)| (p, x.ln() - y.ln()))
+            .collect(),
+    )
+}
+
+/// (process, a's time, b's time) of every pair of samples of `a` and `b`
+/// with the same process and round (both above 0), in `a`'s order; `None`
+/// without rounds.
+pub fn paired_times(a: &CellRecord, b: &CellRecord) -> Option<Vec<(usize, f64, f64)>> {
     let (ra, rb) = (a.rounds()?, b.rounds()?);
     let at: std::collections::HashMap<(usize, usize), f64> = b
         .sample_process
@@ -464,17 +477,17 @@ pub fn paired_logs(a: &CellRecord, b: &CellRecord) -> Option<Vec<(usize, f64)>> 
         .zip(&b.samples_ms)
         .map(|((&p, &r), &x)| ((p, r), x))
         .collect();
-    let logs: Vec<(usize, f64)> = a
+    let times = a
         .sample_process
         .iter()
         .zip(ra)
         .zip(&a.samples_ms)
         .filter_map(|((&p, &r), &x)| {
-            let y = at.get(&(p, r))?;
-            (x > 0.0 && *y > 0.0).then(|| (p, x.ln() - y.ln()))
+            let y = *at.get(&(p, r))?;
+            (x > 0.0 && y > 0.0).then_some((p, x, y))
         })
         .collect();
-    Some(logs)
+    Some(times)
 }
 
 /// The `--optimize` levels the cells ran at.
@@ -522,12 +535,12 @@ impl Failure {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A cell of `samples[k]` in process `k`, its samples numbered as
     /// rounds where `rounds`.
-    fn cell(samples: &[&[f64]], rounds: bool) -> CellRecord {
+    pub(crate) fn cell(samples: &[&[f64]], rounds: bool) -> CellRecord {
         let flat: Vec<f64> = samples.iter().flat_map(|s| s.iter().copied()).collect();
         let process: Vec<usize> = samples
             .iter()

@@ -8,6 +8,7 @@ pub mod env;
 mod file;
 pub mod intervals;
 mod kinds;
+pub mod limits;
 mod plan;
 mod process;
 mod schedule;
@@ -16,9 +17,11 @@ pub mod stats;
 pub mod target;
 mod timeline;
 
+#[cfg(test)]
+pub(crate) use cell::tests::cell as test_cell;
 pub use cell::{
     busy_cells, contrast, group_by_process, levels, paired, paired_by_process, paired_logs,
-    CellRecord, CpuPath, Failure,
+    paired_times, CellRecord, CpuPath, Failure,
 };
 pub use file::{write_durably, MergedInput, RunFile, SCHEMA_VERSION};
 pub use kinds::{

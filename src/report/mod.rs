@@ -9,6 +9,7 @@ pub mod headline;
 pub mod history;
 pub mod history_table;
 pub mod html;
+pub mod limits;
 pub mod published;
 pub mod repeats;
 pub mod rows;
@@ -22,6 +23,7 @@ use crate::record::CellRecord;
 pub fn grids(cells: &[CellRecord], with_published: bool) -> Vec<grid::Grid> {
     let mut g = vec![grid::paper(cells, with_published), grid::detail(cells)];
     g.extend(repeats::grid(cells));
+    g.extend(limits::grid(cells));
     g
 }
 
@@ -78,11 +80,35 @@ pub fn target_note(plans: &[&crate::record::RunPlan], cells: &[CellRecord]) -> O
         note.push('.');
     } else {
         note.push_str(&format!(
-            "; not reached within the time budget: {}. Where a cell's processes differ more than its pairs do (the per-cell table's 'processes' column), more processes narrow the interval and more rounds do not.",
+            "; not reached within the time budget: {}. The table 'What limits each ratio's precision' says for each whether more rounds or more processes would narrow it.",
             missed.join(", ")
         ));
+        if let Some((floor, what)) = noise_floor(cells).filter(|f| f.0 > target) {
+            note = format!(
+                "Noise floor above the target: the quietest ratio here ({what}) is known to ±{} at best from one process of its rounds. {note}",
+                percent(floor)
+            );
+        }
     }
     Some(note)
+}
+
+/// The machine's noise floor: over the speedups timed in lock-step, the
+/// narrowest 95% half-width one process of a ratio's rounds can give (its
+/// pairs' sd over the root of its pairs per process), with the ratio it
+/// is of; `None` where none was timed in lock-step.
+pub fn noise_floor(cells: &[CellRecord]) -> Option<(f64, String)> {
+    cells
+        .iter()
+        .filter_map(|par| {
+            let seq = sequential_twin(par, cells)?;
+            let l = crate::record::limits::limits(seq, par)?;
+            let per_process = l.pairs as f64 / l.processes as f64;
+            let hw = crate::record::intervals::t975(per_process as usize - 1) * l.pair_sd
+                / per_process.sqrt();
+            Some((hw.exp_m1(), format!("{} {}", par.model, par.framework)))
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0))
 }
 
 /// One note per machine naming the CPU kernels TensorFlow ran at each
@@ -173,6 +199,9 @@ pub struct JsonCell<'a> {
     /// For a parallel cell: sequential / parallel median, 95% CI over
     /// processes and iterations.
     pub speedup: Option<crate::record::stats::Ratio>,
+    /// For a parallel cell timed in lock-step: what limits its speedup's
+    /// precision ([`crate::record::limits`]).
+    pub speedup_limits: Option<crate::record::limits::Limits>,
 }
 
 pub fn json(cells: &[CellRecord]) -> anyhow::Result<String> {
@@ -184,6 +213,8 @@ pub fn json(cells: &[CellRecord]) -> anyhow::Result<String> {
             noisy: grid::noisy(c),
             busy: c.busy(),
             speedup: sequential_twin(c, cells).map(|s| grid::speedup(s, c)),
+            speedup_limits: sequential_twin(c, cells)
+                .and_then(|s| crate::record::limits::limits(s, c)),
         })
         .collect();
     Ok(serde_json::to_string_pretty(&out)?)
@@ -313,6 +344,26 @@ mod tests {
 
     /// The target note counts the speedups whose half-width reached the
     /// target and names the others with their widths; no target, no note.
+    /// The floor is the quietest speedup's one-process half-width, named
+    /// first in the target note where it is above the target.
+    #[test]
+    fn the_noise_floor_is_named_where_it_is_above_the_target() {
+        let file = fixture("quick-cpu-2core-lockstep.json");
+        let (floor, what) = noise_floor(&file.cells).unwrap();
+        // the quick run's quietest pairs vary by about 4% (see the limits
+        // table): one process of 20 rounds knows a ratio to about ±2%
+        assert!(floor > 0.005 && floor < 0.05, "{floor} {what}");
+        let mut plan = file.plan.clone();
+        plan.target = Some(floor / 2.0);
+        let note = target_note(&[&plan], &file.cells).unwrap();
+        assert!(note.starts_with("Noise floor above the target"), "{note}");
+        assert!(note.contains(&what), "{note}");
+        plan.target = Some(floor * 1.01);
+        let note = target_note(&[&plan], &file.cells).unwrap();
+        assert!(note.starts_with("Precision target"), "{note}");
+        assert_eq!(noise_floor(&fixture("quick-cpu-2core.json").cells), None);
+    }
+
     #[test]
     fn the_target_note_names_the_speedups_that_missed_it() {
         let file = fixture("quick-cpu-2core-trace.json");

@@ -6,21 +6,27 @@
 use super::grid::{self, Grid};
 use crate::record::{base_framework, CellRecord};
 
+/// The original of an A/A repeat (`ort` of `ort#2`): the same cell
+/// otherwise; `None` for a cell that is no repeat or has no original.
+pub fn original<'a>(c: &CellRecord, cells: &'a [CellRecord]) -> Option<&'a CellRecord> {
+    if !c.framework.contains('#') {
+        return None;
+    }
+    cells.iter().find(|a| {
+        a.framework == base_framework(&c.framework)
+            && (&a.model, a.device, a.mode, a.setting(), a.size, &a.host)
+                == (&c.model, c.device, c.mode, c.setting(), c.size, &c.host)
+    })
+}
+
 /// Each repeat's median over its original's, with the interval over both
 /// cells' processes (paired: their processes ran in the same rounds) and
 /// iterations; `None` when no framework was named twice.
 pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
     let mut rows = Vec::new();
     let mut held = 0;
-    for c in cells.iter().filter(|c| c.framework.contains('#')) {
-        let Some(a) = cells.iter().find(|a| {
-            a.framework == base_framework(&c.framework)
-                && (
-                    &a.model, a.device, a.mode, a.optimize, a.batch, a.size, &a.host,
-                ) == (
-                    &c.model, c.device, c.mode, c.optimize, c.batch, c.size, &c.host,
-                )
-        }) else {
+    for c in cells {
+        let Some(a) = original(c, cells) else {
             continue;
         };
         let r = crate::compare::within(c, a);
