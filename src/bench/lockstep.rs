@@ -76,20 +76,23 @@ impl Live {
     /// Starts the worker of `job` with `env` added to its environment and
     /// sends it the job; it loads and warms up on its own.
     pub fn start(job: &Job, env: &[(&str, &str)], timeout: Duration) -> Result<Live, Box<Failure>> {
-        let fail = |cause: String| failure(job, cause, vec![]);
         let exe = std::env::current_exe()
-            .map_err(|e| fail(format!("cannot find own executable: {e}")))?;
+            .map_err(|e| failure(job, format!("cannot find own executable: {e}"), vec![]))?;
         let mut command = Command::new(exe);
+        command.arg("worker").envs(env.iter().copied());
+        Live::spawn(job, command, timeout)
+    }
+
+    /// Starts `command` as the worker of `job` and sends it the job.
+    fn spawn(job: &Job, mut command: Command, timeout: Duration) -> Result<Live, Box<Failure>> {
         command
-            .arg("worker")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .envs(env.iter().copied());
+            .stderr(Stdio::piped());
         dies_with_parent(&mut command);
         let mut child = command
             .spawn()
-            .map_err(|e| fail(format!("cannot start worker: {e}")))?;
+            .map_err(|e| failure(job, format!("cannot start worker: {e}"), vec![]))?;
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take();
         std::thread::spawn(move || {
@@ -476,6 +479,114 @@ pub fn run_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A job for the scripted workers below.
+    fn job() -> Job {
+        let file: crate::record::RunFile = crate::report::fixture("quick-cpu-2core.json");
+        Job {
+            model: "resnet50".into(),
+            framework: "ort".into(),
+            mode: crate::record::Mode::Sequential,
+            setting: file.plan.settings("ort")[0],
+            process: 1,
+            slot: 0,
+            plan: file.plan,
+            models_dir: None,
+            verbose: false,
+            gemm_gmacs: None,
+            schedule: None,
+            trace: false,
+        }
+    }
+
+    /// A worker that is a shell script: it reads the job, then answers
+    /// each command line as `body` says (`$n` counts the commands).
+    fn scripted(body: &str, timeout: Duration) -> Result<Live, Box<Failure>> {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!("read job; n=0; {body}"));
+        Live::spawn(&job(), c, timeout)
+    }
+
+    fn cell_line() -> String {
+        let c = crate::record::test_cell(&[&[1.0]], true);
+        serde_json::to_string(&Message::Cell(Box::new(c))).unwrap()
+    }
+
+    /// The protocol of a live worker: warm-up progress, ready, one sample
+    /// per pass (lines that are not messages skipped), the cell on finish.
+    #[test]
+    fn a_live_worker_answers_pass_by_pass() {
+        let script = format!(
+            r#"echo '{{"Progress":{{"done":1,"total":2}}}}'; echo '"Ready"'
+            while read cmd; do n=$((n+1))
+              case "$cmd" in
+                '"Pass"') echo 'not a message'; sleep 0.05; echo "{{\"Sample\":$n.5}}" ;;
+                '"Finish"') echo '{cell}'; exit 0 ;;
+              esac
+            done"#,
+            cell = cell_line()
+        );
+        let mut w = scripted(&script, Duration::from_secs(20)).unwrap();
+        let bar = ProgressBar::hidden();
+        w.ready(&bar).unwrap();
+        assert_eq!(bar.length(), Some(2));
+        assert_eq!(bar.position(), 1);
+        assert_eq!(w.pass().unwrap(), 1.5);
+        assert_eq!(w.pass().unwrap(), 2.5);
+        let cell = w.finish().unwrap();
+        assert_eq!(cell.samples_ms, [1.0]);
+    }
+
+    /// Every way a worker can fail names its cause, with its stderr's
+    /// last lines, and the worker is gone after.
+    #[test]
+    fn a_failing_worker_is_named_with_its_cause() {
+        let s = Duration::from_secs(20);
+        let bar = ProgressBar::hidden();
+        // dies before it is ready, after some stderr
+        let mut w = scripted("for k in $(seq 1 30); do echo line $k >&2; done; exit 3", s).unwrap();
+        let f = w.ready(&bar).unwrap_err();
+        assert_eq!(f.cause, "worker exited with code 3 without a result");
+        assert_eq!(f.stderr_tail.len(), STDERR_TAIL);
+        assert_eq!(f.stderr_tail.last().map(String::as_str), Some("line 30"));
+        assert_eq!(f.process, Some(1));
+        // its own error message
+        let mut w = scripted(r#"echo '{"Error":"no such model"}'; exec sleep 5"#, s).unwrap();
+        assert_eq!(w.ready(&bar).unwrap_err().cause, "no such model");
+        // a pass answered out of turn
+        let mut w = scripted(
+            r#"echo '"Ready"'; read cmd; echo '"Ready"'; exec sleep 5"#,
+            s,
+        )
+        .unwrap();
+        w.ready(&bar).unwrap();
+        let f = w.pass().unwrap_err();
+        assert_eq!(f.cause, "the worker answered a pass with something else");
+        // finish answered with a sample
+        let mut w = scripted(r#"echo '"Ready"'; read cmd; echo '{"Sample":1.0}'"#, s).unwrap();
+        w.ready(&bar).unwrap();
+        let f = w.finish().unwrap_err();
+        assert_eq!(f.cause, "the worker answered finish with something else");
+        // ready answered with a sample
+        let mut w = scripted(r#"echo '{"Sample":1.0}'; exec sleep 5"#, s).unwrap();
+        let f = w.ready(&bar).unwrap_err();
+        assert!(f.cause.contains("out of turn"), "{}", f.cause);
+        // the cell, then a failing exit
+        let script = format!(
+            r#"echo '"Ready"'; read cmd; echo '{}'; exit 4"#,
+            cell_line()
+        );
+        let mut w = scripted(&script, s).unwrap();
+        w.ready(&bar).unwrap();
+        let f = w.finish().unwrap_err();
+        assert_eq!(f.cause, "worker exited with code 4 without a result");
+        // silent past the timeout
+        let mut w = scripted("exec sleep 30", Duration::from_millis(300)).unwrap();
+        let took = Instant::now();
+        let f = w.ready(&bar).unwrap_err();
+        assert_eq!(f.cause, "timed out after 0 s");
+        assert!(took.elapsed() >= Duration::from_millis(300));
+    }
 
     fn rounds(min: usize, max: usize, target: Option<f64>, budget_s: Option<u64>) -> Rounds {
         Rounds {
