@@ -116,8 +116,11 @@ pub enum Gate {
     Ratios,
 }
 
+/// The cells a run or a trace times: which models in which frameworks,
+/// where, in which modes, at which levels, precisions, batches and size,
+/// from which profile and weights. `run` and `trace` flatten it.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub struct MatrixArgs {
     /// Framework(s) to time; repeat, or `all`. A framework named twice is
     /// timed twice (`ort` and `ort#2`): an A/A check of the method.
     #[arg(long = "framework", value_name = "ort|ort-own|torch|tf|all")]
@@ -160,14 +163,96 @@ pub struct RunArgs {
     /// Square input side in pixels. Default from the profile (224).
     #[arg(long)]
     pub size: Option<usize>,
-    /// Timed iterations of each cell, shared out among its worker
-    /// processes. Default from the profile.
-    #[arg(long, value_name = "N")]
-    pub iters: Option<usize>,
     /// Untimed warm-up passes of each worker process. Default from the
     /// profile.
     #[arg(long, value_name = "N")]
     pub warmup: Option<usize>,
+    /// Profile from harness.toml (paper, quick, smoke); default: paper where
+    /// a CUDA device is present, else quick.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// A harness file whose keys override the built-in defaults; default:
+    /// ./harness.toml where there is one.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Weights as a safetensors file (one model only); default: seeded.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+}
+
+impl MatrixArgs {
+    /// The request of these cells, with what only `run` sets left unset.
+    fn request(&self) -> crate::config::Request {
+        crate::config::Request {
+            config: config_or_local(&self.config),
+            profile: self.profile.clone(),
+            frameworks: self.frameworks.clone(),
+            models: self.models.clone(),
+            device: self.device.map(Device::from),
+            modes: self.mode.map(ModeArg::modes),
+            optimize: self.optimize.clone(),
+            precision: self.precision.clone(),
+            batch: self.batch.clone(),
+            size: self.size,
+            warmup: self.warmup,
+            iters: None,
+            processes: None,
+            order_seed: None,
+            target: None,
+            max_time: None,
+            out: None,
+            weights: self.weights.clone(),
+        }
+    }
+}
+
+/// The options of `run` that `--resume` refuses: the resumed file's plan
+/// decides them (the walk over every option in the tests keeps this list
+/// and [`RESUME_KEEPS`] whole).
+pub const RESUME_REFUSES: &[&str] = &[
+    "frameworks",
+    "models",
+    "device",
+    "mode",
+    "optimize",
+    "precision",
+    "batch",
+    "size",
+    "warmup",
+    "profile",
+    "config",
+    "weights",
+    "iters",
+    "processes",
+    "order_seed",
+    "target",
+    "max_time",
+    "out",
+    "shard",
+    "shard_count",
+];
+
+/// The options of `run` that a resumed run still reads: what it does with
+/// the results once the plan is finished, and how it shows them.
+pub const RESUME_KEEPS: &[&str] = &[
+    "resume",
+    "save_baseline",
+    "force",
+    "baseline",
+    "threshold",
+    "trace",
+    "headline_batch",
+    "wide",
+];
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+    /// Timed iterations of each cell, shared out among its worker
+    /// processes. Default from the profile.
+    #[arg(long, value_name = "N")]
+    pub iters: Option<usize>,
     /// Worker processes per cell: each cell is timed in R processes of its
     /// own (the timed iterations shared out among them), in a balanced,
     /// shuffled order, and its intervals span processes and iterations.
@@ -188,20 +273,9 @@ pub struct RunArgs {
     /// to run (90s, 8m, 1h). Default from the profile (quick 6m).
     #[arg(long, value_name = "DURATION")]
     pub max_time: Option<String>,
-    /// Profile from harness.toml (paper, quick, smoke); default: paper where
-    /// a CUDA device is present, else quick.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// A harness file whose keys override the built-in defaults; default:
-    /// ./harness.toml where there is one.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Folder for the results files.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Weights as a safetensors file (one model only); default: seeded.
-    #[arg(long, value_name = "FILE")]
-    pub weights: Option<PathBuf>,
     /// After the run, store its results as baseline NAME (results/baselines/NAME.json).
     #[arg(long, value_name = "NAME")]
     pub save_baseline: Option<String>,
@@ -229,8 +303,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub wide: bool,
     /// Continue an interrupted run: its plan (and shard), skipping the cells
-    /// it holds.
-    #[arg(long, value_name = "RESULTS.json", conflicts_with_all = ["frameworks", "models", "profile", "optimize", "batch", "size", "iters", "warmup", "processes", "order_seed", "target", "max_time", "precision", "device", "mode", "weights", "out", "shard", "shard_count"])]
+    /// it holds. Refuses every option the plan decides.
+    #[arg(long, value_name = "RESULTS.json", conflicts_with_all = RESUME_REFUSES)]
     pub resume: Option<PathBuf>,
     /// Run shard K of N (K is 1-based: 1 <= K <= N): a deterministic slice
     /// of the (model, framework) workers, balanced by expected cost (MACs x
@@ -258,24 +332,13 @@ impl RunArgs {
     /// The run these arguments ask for, in the words of [`crate::config`].
     pub fn request(&self) -> crate::config::Request {
         crate::config::Request {
-            config: config_or_local(&self.config),
-            profile: self.profile.clone(),
-            frameworks: self.frameworks.clone(),
-            models: self.models.clone(),
-            device: self.device.map(Device::from),
-            modes: self.mode.map(ModeArg::modes),
-            optimize: self.optimize.clone(),
-            precision: self.precision.clone(),
-            batch: self.batch.clone(),
-            size: self.size,
-            warmup: self.warmup,
             iters: self.iters,
             processes: self.processes,
             order_seed: self.order_seed,
             target: self.target.clone(),
             max_time: self.max_time.clone(),
             out: self.out.clone(),
-            weights: self.weights.clone(),
+            ..self.matrix.request()
         }
     }
 }
@@ -283,65 +346,13 @@ impl RunArgs {
 /// `speedbench trace`: a short run whose traced passes are the product.
 #[derive(Debug, Args)]
 pub struct TraceArgs {
-    /// Model(s); repeat, or `all`.
-    #[arg(long = "model", value_name = "NAME|all", required = true)]
-    pub models: Vec<String>,
-    /// Framework(s); repeat, or `all`.
-    #[arg(
-        long = "framework",
-        value_name = "ort|ort-own|torch|tf|all",
-        required = true
-    )]
-    pub frameworks: Vec<String>,
-    /// sequential, parallel or both (default: both).
-    #[arg(long, value_enum)]
-    pub mode: Option<ModeArg>,
-    /// cpu or cuda; default as for `run`.
-    #[arg(long, value_enum)]
-    pub device: Option<DeviceArg>,
-    /// The optimisation level(s), as for `run`; default from harness.toml.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "none|default|max|cuda-graph[,...]"
-    )]
-    pub optimize: Vec<Optimize>,
-    /// Number format: fp32, bf16, fp16 or tf32 (CUDA); several,
-    /// comma-separated, are each their own cells. Default fp32.
-    #[arg(long, value_delimiter = ',', value_name = "fp32|bf16|fp16|tf32[,...]")]
-    pub precision: Vec<Precision>,
-    /// Images per forward pass. Default from the profile (paper 16).
-    #[arg(long)]
-    pub batch: Option<usize>,
-    /// Square input side in pixels. Default from the profile (224).
-    #[arg(long)]
-    pub size: Option<usize>,
+    /// The cells to trace (--model and --framework are required).
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
     /// Timed iterations before the traced pass (their times are reported
     /// beside it).
     #[arg(long, default_value_t = 3)]
     pub iters: usize,
-    /// Untimed warm-up passes before them. Default from the profile.
-    #[arg(long)]
-    pub warmup: Option<usize>,
-    /// Worker processes per cell: each cell is timed in R processes of its
-    /// own (the timed iterations shared out among them), in a balanced,
-    /// shuffled order, and its intervals span processes and iterations.
-    /// Default from the profile (smoke 1, quick 3, paper 5).
-    #[arg(long, value_name = "R")]
-    pub processes: Option<usize>,
-    /// Seed of the processes' shuffled order (recorded in the results);
-    /// default: a random one.
-    #[arg(long, value_name = "N")]
-    pub order_seed: Option<u64>,
-    /// Profile from harness.toml for everything not given here.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// A harness file whose keys override the built-in defaults.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Weights as a safetensors file (one model only); default: seeded.
-    #[arg(long, value_name = "FILE")]
-    pub weights: Option<PathBuf>,
     /// The Chrome trace-event JSON to write.
     #[arg(long, value_name = "FILE.json", required = true)]
     pub out: PathBuf,
@@ -351,32 +362,20 @@ pub struct TraceArgs {
 }
 
 impl TraceArgs {
-    /// The run these arguments ask for, its results kept in `out`.
+    /// The run these arguments ask for, its results kept in `out`: one
+    /// process per cell (the traced passes are the product).
     pub fn request(&self, out: PathBuf) -> crate::config::Request {
         crate::config::Request {
-            config: config_or_local(&self.config),
-            profile: self.profile.clone(),
-            frameworks: self.frameworks.clone(),
-            models: self.models.clone(),
-            device: self.device.map(Device::from),
-            modes: self.mode.map(ModeArg::modes),
-            optimize: self.optimize.clone(),
-            precision: self.precision.clone(),
-            batch: self.batch.into_iter().collect(),
-            size: self.size,
-            warmup: self.warmup,
             iters: Some(self.iters),
-            // the traced passes are the product: one process per cell
             processes: Some(1),
-            order_seed: None,
-            target: None,
-            max_time: None,
             out: Some(out),
-            weights: self.weights.clone(),
+            ..self.matrix.request()
         }
     }
 }
 
+// parsed once per process: the size of the largest variant costs nothing
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Time models in frameworks and write results.
@@ -586,25 +585,5 @@ pub enum Command {
 }
 
 #[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    /// Every flag and argument of every command says what it is.
-    #[test]
-    fn every_flag_has_help() {
-        fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
-            for a in cmd.get_arguments() {
-                let builtin = matches!(a.get_id().as_str(), "help" | "version");
-                if !builtin && a.get_help().is_none() && a.get_long_help().is_none() {
-                    out.push(format!("{path} --{}", a.get_id()));
-                }
-            }
-            for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-                undocumented(sub, &format!("{path} {}", sub.get_name()), out);
-            }
-        }
-        let mut missing = Vec::new();
-        undocumented(&super::Cli::command(), "speedbench", &mut missing);
-        assert!(missing.is_empty(), "no help text: {missing:?}");
-    }
-}
+#[path = "cli_tests.rs"]
+mod tests;

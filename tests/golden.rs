@@ -25,7 +25,6 @@ fn frameworks_reproduce_reference_logits() {
         .status()
         .expect("python runs");
     assert!(status.success(), "ci/golden.py failed");
-    let mut checked = 0;
     // (speedbench model, reference model whose weights and logits it must
     // reproduce): the branched SE-ResNeXt is the grouped one's weights as
     // 32 explicit branches. 128 px is a size where ScaleNet's nearest /
@@ -38,50 +37,78 @@ fn frameworks_reproduce_reference_logits() {
         ("se_resnext50_branched", "se_resnext50"),
         ("scalenet50", "scalenet50"),
     ];
+    let mut cases = Vec::new();
     for (model, reference) in models {
-        let weights = gold.join(format!("{reference}.safetensors"));
         for size in [224, 128] {
-            let input = gold.join(format!("{reference}_{size}_input.npy"));
-            let want: Array2<f32> =
-                ndarray_npy::read_npy(gold.join(format!("{reference}_{size}_logits.npy"))).unwrap();
             for (fw, env) in runs() {
                 for mode in ["sequential", "parallel"] {
-                    let path = env.first().map_or("", |e| e.1);
-                    let pred = gold.join(format!("pred-{model}-{size}-{fw}{path}-{mode}.npy"));
-                    let out = speedbench_with(
-                        env,
-                        &[
-                            "infer",
-                            "--framework",
-                            fw,
-                            "--model",
-                            model,
-                            "--mode",
-                            mode,
-                            "--weights",
-                            weights.to_str().unwrap(),
-                            "--input",
-                            input.to_str().unwrap(),
-                            "--output",
-                            pred.to_str().unwrap(),
-                        ],
-                    );
-                    let fw = format!("{fw} {env:?}");
-                    assert_eq!(out.code, 0, "{model} {fw} {mode}: {}", out.stderr);
-                    let got: Array2<f32> = ndarray_npy::read_npy(&pred).unwrap();
-                    let (_, rel, agree) = compare(&got, &want).unwrap();
-                    assert!(
-                        rel < 1e-4,
-                        "{model} @ {size} {fw} {mode}: max|diff|/max|ref| = {rel:e}"
-                    );
-                    assert_eq!(agree, 2, "{model} @ {size} {fw} {mode}: top-1");
-                    checked += 1;
+                    cases.push((model, reference, size, fw, env, mode));
                 }
             }
         }
     }
-    assert_eq!(checked, 24 * runs().len());
+    assert_eq!(cases.len(), 24 * runs().len());
+    // two workers at a time: most of a worker's time is its start and
+    // its session's load, one thread each
+    two_at_a_time(&cases, |&(model, reference, size, fw, env, mode)| {
+        let weights = gold.join(format!("{reference}.safetensors"));
+        let input = gold.join(format!("{reference}_{size}_input.npy"));
+        let want: Array2<f32> =
+            ndarray_npy::read_npy(gold.join(format!("{reference}_{size}_logits.npy"))).unwrap();
+        let path = env.first().map_or("", |e| e.1);
+        let pred = gold.join(format!("pred-{model}-{size}-{fw}{path}-{mode}.npy"));
+        let out = speedbench_with(
+            env,
+            &[
+                "infer",
+                "--framework",
+                fw,
+                "--model",
+                model,
+                "--mode",
+                mode,
+                "--weights",
+                weights.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+                "--output",
+                pred.to_str().unwrap(),
+            ],
+        );
+        let fw = format!("{fw} {env:?}");
+        assert_eq!(out.code, 0, "{model} {fw} {mode}: {}", out.stderr);
+        let got: Array2<f32> = ndarray_npy::read_npy(&pred).unwrap();
+        let (_, rel, agree) = compare(&got, &want).unwrap();
+        assert!(
+            rel < 1e-4,
+            "{model} @ {size} {fw} {mode}: max|diff|/max|ref| = {rel:e}"
+        );
+        assert_eq!(agree, 2, "{model} @ {size} {fw} {mode}: top-1");
+    });
     bf16_on_the_cpu(gold);
+}
+
+/// Calls `f` on every item, two at a time; the first panic stops both
+/// and fails the test.
+fn two_at_a_time<T: Sync>(items: &[T], f: impl Fn(&T) + Sync) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !failed.load(Ordering::SeqCst) {
+                    let Some(item) = items.get(next.fetch_add(1, Ordering::SeqCst)) else {
+                        break;
+                    };
+                    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(item)));
+                    if let Err(p) = done {
+                        failed.store(true, Ordering::SeqCst);
+                        std::panic::resume_unwind(p);
+                    }
+                }
+            });
+        }
+    });
 }
 
 /// `TF_ENABLE_ONEDNN_OPTS`, off and on.

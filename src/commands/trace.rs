@@ -19,6 +19,14 @@ pub fn trace(
     verbose: bool,
     progress: Progress,
 ) -> Result<i32> {
+    for (flag, given) in [
+        ("--model", &args.matrix.models),
+        ("--framework", &args.matrix.frameworks),
+    ] {
+        if given.is_empty() {
+            bail!("trace needs {flag}: name one (repeat it for several), or all");
+        }
+    }
     for (flag, path) in [("--out", Some(&args.out)), ("--svg", args.svg.as_ref())] {
         let Some(path) = path else { continue };
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());

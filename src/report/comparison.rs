@@ -1,27 +1,34 @@
 //! A comparison as grids: per-cell times, within-run ratios, and the cells
 //! found on one side only. The markdown form is fit for a pull-request comment.
 
+use super::against::{Row, Table};
 use super::grid::Grid;
 use crate::compare::{Change, Comparison, Verdict};
 
-fn rows(changes: &[Change], unit: &str) -> Vec<Vec<String>> {
+fn rows(changes: &[Change]) -> Vec<Row<'_>> {
     changes
         .iter()
-        .map(|c| {
-            vec![
-                c.what.clone(),
-                format!("{:.3}{unit}", c.baseline),
-                format!("{:.3}{unit}", c.current),
-                format!("{:+.1}%", (c.ratio.value - 1.0) * 100.0),
-                format!(
-                    "[{:+.1}%, {:+.1}%]",
-                    (c.ratio.ci.0 - 1.0) * 100.0,
-                    (c.ratio.ci.1 - 1.0) * 100.0
-                ),
-                c.verdict.to_string(),
-            ]
+        .map(|c| Row {
+            what: &c.what,
+            reference: c.baseline,
+            current: c.current,
+            ratio: &c.ratio,
+            extra: vec![],
+            verdict: c.verdict,
         })
         .collect()
+}
+
+/// The table of a comparison with a baseline: `first` names a row, `unit`
+/// its values.
+fn table<'a>(title: &str, first: &'a str, unit: &'a str) -> Table<'a> {
+    Table {
+        title: title.into(),
+        first,
+        reference: "baseline",
+        extra: &[],
+        unit,
+    }
 }
 
 /// How many were inconclusive because a cell was timed on a busy machine.
@@ -32,12 +39,6 @@ pub fn inconclusive_note(n: usize) -> Option<String> {
             crate::record::BUSY_CORES
         )
     })
-}
-
-fn header(first: &str) -> Vec<String> {
-    [first, "baseline", "current", "change", "95% CI", "verdict"]
-        .map(String::from)
-        .to_vec()
 }
 
 pub fn grids(c: &Comparison) -> Vec<Grid> {
@@ -63,23 +64,21 @@ pub fn grids(c: &Comparison) -> Vec<Grid> {
             c.only_in_current.join("; ")
         ));
     }
-    let times = Grid {
-        title: "Median latency, current vs baseline".into(),
-        header: header("cell"),
-        rows: rows(&c.cells, " ms"),
-        notes,
-    };
+    let times =
+        table("Median latency, current vs baseline", "cell", " ms").grid(&rows(&c.cells), notes);
     if c.within_run.is_empty() {
         return vec![times];
     }
     vec![
         times,
-        Grid {
-            title: "Within-run ratios, current vs baseline (robust to a slower or busier runner)"
-                .into(),
-            header: header("ratio"),
-            rows: rows(&c.within_run, ""),
-            notes: vec![format!(
+        table(
+            "Within-run ratios, current vs baseline (robust to a slower or busier runner)",
+            "ratio",
+            "",
+        )
+        .grid(
+            &rows(&c.within_run),
+            vec![format!(
                 "{} of {} ratios moved beyond the threshold.",
                 c.within_run
                     .iter()
@@ -87,6 +86,6 @@ pub fn grids(c: &Comparison) -> Vec<Grid> {
                     .count(),
                 c.within_run.len()
             )],
-        },
+        ),
     ]
 }

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 
+use super::{setting_values, SETTING_COLUMNS};
 use crate::record::CellRecord;
 
 /// A figure, or an empty field where it is absent.
@@ -11,16 +12,9 @@ fn opt(v: Option<f64>) -> String {
 
 pub fn render(cells: &[CellRecord]) -> Result<String> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "model",
-        "framework",
-        "framework_version",
-        "device",
-        "mode",
-        "optimize",
-        "precision",
-        "batch",
-        "size",
+    let mut header = vec!["model", "framework", "framework_version"];
+    header.extend(SETTING_COLUMNS);
+    header.extend([
         "intra_threads",
         "inter_threads",
         "threads_ran",
@@ -54,22 +48,20 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
         "branch_overlap",
         "ran_sequentially",
         "host",
-    ])?;
+    ]);
+    w.write_record(&header)?;
     for c in cells {
         let l = &c.latency;
         let spread = c.spread();
         // a parallel cell's speedup over its sequential twin, once
         let speedup = super::sequential_twin(c, cells).map(|s| s.latency.median / l.median);
-        w.write_record([
+        let mut row = vec![
             c.model.clone(),
             c.framework.clone(),
             c.framework_version.clone(),
-            c.device.to_string(),
-            c.mode.to_string(),
-            c.optimize.to_string(),
-            c.precision.to_string(),
-            c.batch.to_string(),
-            c.size.to_string(),
+        ];
+        row.extend(setting_values(c));
+        row.extend([
             c.intra_threads.to_string(),
             c.inter_threads.to_string(),
             c.threads_ran()
@@ -106,7 +98,8 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
             c.concurrency()
                 .map_or(String::new(), |k| k.sequential().to_string()),
             c.host.clone(),
-        ])?;
+        ]);
+        w.write_record(&row)?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
 }

@@ -1,16 +1,13 @@
 //! A run judged against its history, and the step changes of a history, as
 //! grids (terminal table, markdown for a pull-request comment).
 
+use super::against::{Row, Table};
 use super::grid::Grid;
 use crate::compare::Verdict;
 use crate::history::verdict::{count, Basis, HistoryComparison, Judged, MIN_RUNS};
 use crate::history::Listed;
 
-fn pct(x: f64) -> String {
-    format!("{:+.1}%", (x - 1.0) * 100.0)
-}
-
-fn rows(v: &[Judged], unit: &str) -> Vec<Vec<String>> {
+fn rows(v: &[Judged]) -> Vec<Row<'_>> {
     v.iter()
         .map(|j| {
             let n = match (j.basis, j.since_step) {
@@ -18,37 +15,34 @@ fn rows(v: &[Judged], unit: &str) -> Vec<Vec<String>> {
                 (Basis::History, true) => format!("{} since step", j.hist_n),
                 (Basis::History, false) => j.hist_n.to_string(),
             };
-            vec![
-                j.what.clone(),
-                format!("{:.3}{unit}", j.reference),
-                format!("{:.3}{unit}", j.current),
-                pct(j.ratio.value),
-                format!("[{}, {}]", pct(j.ratio.ci.0), pct(j.ratio.ci.1)),
-                n,
-                j.spread.map_or("-".into(), |s| {
-                    format!("±{:.1}%", s / j.reference.abs() * 100.0)
-                }),
-                j.z.map_or("-".into(), |z| format!("{z:+.1}")),
-                j.verdict.to_string(),
-            ]
+            Row {
+                what: &j.what,
+                reference: j.reference,
+                current: j.current,
+                ratio: &j.ratio,
+                extra: vec![
+                    n,
+                    j.spread.map_or("-".into(), |s| {
+                        format!("±{:.1}%", s / j.reference.abs() * 100.0)
+                    }),
+                    j.z.map_or("-".into(), |z| format!("{z:+.1}")),
+                ],
+                verdict: j.verdict,
+            }
         })
         .collect()
 }
 
-fn header(first: &str) -> Vec<String> {
-    [
+/// The table of a comparison with the history: `first` names a row,
+/// `unit` its values.
+fn table<'a>(title: &str, first: &'a str, unit: &'a str) -> Table<'a> {
+    Table {
+        title: title.into(),
         first,
-        "reference",
-        "current",
-        "change",
-        "95% CI",
-        "hist n",
-        "hist spread",
-        "z",
-        "verdict",
-    ]
-    .map(String::from)
-    .to_vec()
+        reference: "reference",
+        extra: &["hist n", "hist spread", "z"],
+        unit,
+    }
 }
 
 fn fallback_note(v: &[Judged]) -> Option<String> {
@@ -102,12 +96,8 @@ pub fn grids(c: &HistoryComparison) -> Vec<Grid> {
             c.missing.join("; ")
         ));
     }
-    let times = Grid {
-        title: "Median latency, current vs history".into(),
-        header: header("cell"),
-        rows: rows(&c.cells, " ms"),
-        notes,
-    };
+    let times =
+        table("Median latency, current vs history", "cell", " ms").grid(&rows(&c.cells), notes);
     if c.within_run.is_empty() {
         return vec![times];
     }
@@ -122,12 +112,8 @@ pub fn grids(c: &HistoryComparison) -> Vec<Grid> {
     notes.extend(fallback_note(&c.within_run));
     vec![
         times,
-        Grid {
-            title: "Within-run ratios, current vs history".into(),
-            header: header("ratio"),
-            rows: rows(&c.within_run, ""),
-            notes,
-        },
+        table("Within-run ratios, current vs history", "ratio", "")
+            .grid(&rows(&c.within_run), notes),
     ]
 }
 

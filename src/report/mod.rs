@@ -1,5 +1,6 @@
 //! Rendering records: pure functions from records to text or SVG.
 
+pub mod against;
 pub mod batches;
 pub mod comparison;
 pub mod csv;
@@ -17,6 +18,22 @@ pub mod svg;
 pub mod table;
 
 use crate::record::CellRecord;
+
+/// The columns that place a cell after its model and framework, in every
+/// per-cell table and export.
+pub const SETTING_COLUMNS: [&str; 6] = ["device", "mode", "optimize", "precision", "batch", "size"];
+
+/// A cell's values of [`SETTING_COLUMNS`].
+pub fn setting_values(c: &CellRecord) -> [String; 6] {
+    [
+        c.device.to_string(),
+        c.mode.to_string(),
+        c.optimize.to_string(),
+        c.precision.to_string(),
+        c.batch.to_string(),
+        c.size.to_string(),
+    ]
+}
 
 /// The wide tables (paper-style, per cell, and the A/A repeats where a
 /// framework was named twice) the files hold and `--wide` prints.

@@ -1,0 +1,192 @@
+//! Tests of `lockstep`.
+
+use super::*;
+
+/// A job for the scripted workers below.
+fn job() -> Job {
+    let file: crate::record::RunFile = crate::report::fixture("quick-cpu-2core.json");
+    Job {
+        model: "resnet50".into(),
+        framework: "ort".into(),
+        mode: crate::record::Mode::Sequential,
+        setting: file.plan.settings("ort")[0],
+        process: 1,
+        slot: 0,
+        plan: file.plan,
+        models_dir: None,
+        verbose: false,
+        gemm_gmacs: None,
+        schedule: None,
+        trace: false,
+    }
+}
+
+/// A worker that is a shell script: it reads the job, then answers
+/// each command line as `body` says (`$n` counts the commands).
+fn scripted(body: &str, timeout: Duration) -> Result<Live, Box<Failure>> {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(format!("read job; n=0; {body}"));
+    Live::spawn(&job(), c, timeout)
+}
+
+fn cell_line() -> String {
+    let c = crate::record::test_cell(&[&[1.0]], true);
+    serde_json::to_string(&Message::Cell(Box::new(c))).unwrap()
+}
+
+/// The protocol of a live worker: warm-up progress, ready, one sample
+/// per pass (lines that are not messages skipped), the cell on finish.
+#[test]
+fn a_live_worker_answers_pass_by_pass() {
+    let script = format!(
+        r#"echo '{{"Progress":{{"done":1,"total":2}}}}'; echo '"Ready"'
+        while read cmd; do n=$((n+1))
+          case "$cmd" in
+            '"Pass"') echo 'not a message'; sleep 0.05; echo "{{\"Sample\":$n.5}}" ;;
+            '"Finish"') echo '{cell}'; exit 0 ;;
+          esac
+        done"#,
+        cell = cell_line()
+    );
+    let mut w = scripted(&script, Duration::from_secs(20)).unwrap();
+    let bar = ProgressBar::hidden();
+    w.ready(&bar).unwrap();
+    assert_eq!(bar.length(), Some(2));
+    assert_eq!(bar.position(), 1);
+    assert_eq!(w.pass().unwrap(), 1.5);
+    assert_eq!(w.pass().unwrap(), 2.5);
+    let cell = w.finish().unwrap();
+    assert_eq!(cell.samples_ms, [1.0]);
+}
+
+/// Every way a worker can fail names its cause, with its stderr's
+/// last lines, and the worker is gone after.
+#[test]
+fn a_failing_worker_is_named_with_its_cause() {
+    let s = Duration::from_secs(20);
+    let bar = ProgressBar::hidden();
+    // dies before it is ready, after some stderr
+    let mut w = scripted("for k in $(seq 1 30); do echo line $k >&2; done; exit 3", s).unwrap();
+    let f = w.ready(&bar).unwrap_err();
+    assert_eq!(f.cause, "worker exited with code 3 without a result");
+    assert_eq!(f.stderr_tail.len(), STDERR_TAIL);
+    assert_eq!(f.stderr_tail.last().map(String::as_str), Some("line 30"));
+    assert_eq!(f.process, Some(1));
+    // its own error message
+    let mut w = scripted(r#"echo '{"Error":"no such model"}'; exec sleep 5"#, s).unwrap();
+    assert_eq!(w.ready(&bar).unwrap_err().cause, "no such model");
+    // a pass answered out of turn
+    let mut w = scripted(
+        r#"echo '"Ready"'; read cmd; echo '"Ready"'; exec sleep 5"#,
+        s,
+    )
+    .unwrap();
+    w.ready(&bar).unwrap();
+    let f = w.pass().unwrap_err();
+    assert_eq!(f.cause, "the worker answered a pass with something else");
+    // finish answered with a sample
+    let mut w = scripted(r#"echo '"Ready"'; read cmd; echo '{"Sample":1.0}'"#, s).unwrap();
+    w.ready(&bar).unwrap();
+    let f = w.finish().unwrap_err();
+    assert_eq!(f.cause, "the worker answered finish with something else");
+    // ready answered with a sample
+    let mut w = scripted(r#"echo '{"Sample":1.0}'; exec sleep 5"#, s).unwrap();
+    let f = w.ready(&bar).unwrap_err();
+    assert!(f.cause.contains("out of turn"), "{}", f.cause);
+    // the cell, then a failing exit
+    let script = format!(
+        r#"echo '"Ready"'; read cmd; echo '{}'; exit 4"#,
+        cell_line()
+    );
+    let mut w = scripted(&script, s).unwrap();
+    w.ready(&bar).unwrap();
+    let f = w.finish().unwrap_err();
+    assert_eq!(f.cause, "worker exited with code 4 without a result");
+    // silent past the timeout
+    let mut w = scripted("exec sleep 30", Duration::from_millis(300)).unwrap();
+    let took = Instant::now();
+    let f = w.ready(&bar).unwrap_err();
+    assert_eq!(f.cause, "timed out after 0 s");
+    assert!(took.elapsed() >= Duration::from_millis(300));
+}
+
+fn rounds(min: usize, max: usize, target: Option<f64>, budget_s: Option<u64>) -> Rounds {
+    Rounds {
+        min,
+        max,
+        target,
+        budget: budget_s.map(Duration::from_secs),
+        between: None,
+    }
+}
+
+fn at(half_width: f64) -> Option<Precision> {
+    Some(Precision {
+        half_width,
+        mean_variance: 1e-4,
+    })
+}
+
+#[test]
+fn the_stopping_rule() {
+    let s = Duration::from_secs;
+    // the minimum first, whatever the width
+    let r = rounds(10, 100, Some(0.02), Some(60));
+    assert!(!r.enough(9, s(0), at(0.001)));
+    // then until the target is reached ...
+    assert!(!r.enough(10, s(1), at(0.021)));
+    assert!(r.enough(10, s(1), at(0.02)));
+    // ... or the budget is spent, or the cap reached
+    assert!(r.enough(11, s(60), at(0.5)));
+    assert!(r.enough(100, s(1), at(0.5)));
+    assert!(!r.enough(99, s(59), at(0.5)));
+    // no target, or no ratio to reach it on: the minimum is all
+    assert!(rounds(10, 100, None, None).enough(10, s(0), at(0.5)));
+    assert!(r.enough(10, s(0), None));
+    assert!(!rounds(10, 100, None, None).enough(9, s(0), None));
+    // ... or once the process's mean is known better than the
+    // processes differ: more rounds would not narrow the interval
+    let r = Rounds {
+        between: Some(2e-4),
+        ..r
+    };
+    assert!(r.enough(10, s(1), at(0.5)));
+    let r = Rounds {
+        between: Some(0.5e-4),
+        ..r
+    };
+    assert!(!r.enough(10, s(1), at(0.5)));
+    assert!(!r.enough(9, s(1), at(0.5)));
+}
+
+#[test]
+fn a_workers_stderr_tail_keeps_its_last_lines() {
+    let mut tail = VecDeque::new();
+    for k in 0..5 {
+        keep_last(&mut tail, k.to_string(), 3);
+    }
+    assert_eq!(tail, ["2", "3", "4"]);
+}
+
+#[test]
+fn widest_half_width_over_pairs() {
+    // a: 10 ms every round; b: 10 ms, c: alternately 9 and 11 ms
+    let a = vec![10.0; 4];
+    let b = vec![10.0; 4];
+    let c = vec![9.0, 11.0, 9.0, 11.0];
+    let samples = vec![a, b, c];
+    assert_eq!(widest(&samples, &[(0, 1)]).unwrap().half_width, 0.0);
+    let p = widest(&samples, &[(0, 1), (0, 2)]).unwrap();
+    let w = p.half_width;
+    // logs of 10/9 and 10/11: mean m, sd s over 4, t(3) = 3.182
+    let logs = [(10f64 / 9.0).ln(), (10f64 / 11.0).ln()];
+    let m = (logs[0] + logs[1]) / 2.0;
+    let sd = (2.0 * ((logs[0] - m).powi(2) + (logs[1] - m).powi(2)) / 3.0).sqrt();
+    let half = 3.182 * sd / 2.0;
+    let want = ((m + half).exp() - m.exp()).max(m.exp() - (m - half).exp()) / m.exp();
+    assert!((w - want).abs() < 1e-12, "{w} vs {want}");
+    assert!((p.mean_variance - sd * sd / 4.0).abs() < 1e-12, "{p:?}");
+    // fewer than two rounds: nothing to say
+    assert_eq!(widest(&[vec![1.0], vec![2.0]], &[(0, 1)]), None);
+    assert_eq!(widest(&samples, &[]), None);
+}
