@@ -178,7 +178,7 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
         let want = infer_child(o, dir.path(), model, &reference, &input)?;
         for fw in &o.frameworks {
             let skip = if o.optimize == Optimize::CudaGraph
-                && !crate::config::CUDA_GRAPH_FRAMEWORKS.contains(&fw.as_str())
+                && crate::record::runtimes::runtime(fw).is_none_or(|r| !r.cuda_graph)
             {
                 Some(format!("skipped: {fw} has no CUDA-graph mode"))
             } else {

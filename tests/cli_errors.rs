@@ -475,7 +475,7 @@ fn cuda_graph_arguments_are_checked_without_a_gpu() {
         &[
             "--optimize cuda-graph",
             "tf has no CUDA-graph mode",
-            "torch, ort, ort-own",
+            "ort, ort-own, torch",
         ],
     );
     fails_with(

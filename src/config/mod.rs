@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 use crate::frameworks;
-pub use crate::frameworks::{check_cuda_graph, CUDA_GRAPH_FRAMEWORKS};
+pub use crate::frameworks::check_cuda_graph;
 use crate::record::env::cores;
 use crate::record::{Device, Mode, Optimize, Precision, RunPlan, SkippedModel, Unsupported};
 use crate::zoo::{self, Catalog};
@@ -326,9 +326,7 @@ fn unsupported(
                 });
                 continue;
             }
-            if (f, device) != ("tf", Device::Cpu) {
-                continue;
-            }
+            // what the level or TensorFlow's CPU path decides
             for &level in levels {
                 if let Some(reason) = frameworks::precision::unsupported_at(f, device, p, level)? {
                     v.push(Unsupported {

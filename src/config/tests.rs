@@ -245,3 +245,55 @@ fn precisions_and_batches_are_lists_each_its_own_cells() {
     let e = plan(&r, &cat).unwrap_err().to_string();
     assert!(e.starts_with("--batch must be at least 1"), "{e}");
 }
+
+/// TensorFlow's reduced precisions are grappler's rewrites, which
+/// `--optimize none` turns off: the plan records that cell as not run,
+/// with the reason, instead of starting a worker that fails.
+#[test]
+fn tf_reduced_precision_at_level_none_is_not_planned() {
+    let cat = Catalog::built_in().unwrap();
+    let mut r = request(None);
+    r.frameworks = vec!["tf".into(), "torch".into()];
+    r.models = vec!["resnet50".into()];
+    r.precision = vec![Precision::Fp32, Precision::Bf16];
+    r.optimize = vec![Optimize::None, Optimize::Default];
+    r.device = Some(Device::Cpu);
+    let p = plan(&r, &cat).unwrap();
+    let why = frameworks::precision::unsupported_level("tf", Precision::Bf16, Optimize::None);
+    assert!(why.is_some_and(|w| w.contains("--optimize none")));
+    assert!(
+        p.unsupported.iter().any(|u| u.framework == "tf"
+            && u.precision == Precision::Bf16
+            && u.optimize == Some(Optimize::None)
+            && Some(u.reason.as_str()) == why),
+        "{:?}",
+        p.unsupported
+    );
+    let tf = p.settings("tf");
+    assert!(!tf
+        .iter()
+        .any(|s| s.optimize == Optimize::None && s.precision == Precision::Bf16));
+    assert!(tf
+        .iter()
+        .any(|s| s.optimize == Optimize::None && s.precision == Precision::Fp32));
+    // libtorch's bf16 is its own, at every level
+    assert_eq!(p.settings("torch").len(), 4);
+    // fp32, and other runtimes, have no level rule
+    for (f, prec) in [
+        ("tf", Precision::Fp32),
+        ("torch", Precision::Bf16),
+        ("tf", Precision::Tf32),
+    ] {
+        assert_eq!(
+            frameworks::precision::unsupported_level(f, prec, Optimize::None),
+            None
+        );
+    }
+    assert!(
+        frameworks::precision::unsupported_level("tf#2", Precision::Fp16, Optimize::None).is_some()
+    );
+    assert_eq!(
+        frameworks::precision::unsupported_level("tf", Precision::Fp16, Optimize::Max),
+        None
+    );
+}

@@ -232,9 +232,6 @@ pub fn require_cuda(framework: &str) -> Result<()> {
     Ok(())
 }
 
-/// Frameworks with a CUDA-graph mode (`--optimize cuda-graph`).
-pub const CUDA_GRAPH_FRAMEWORKS: &[&str] = &["torch", "ort", "ort-own"];
-
 /// `--optimize cuda-graph` captures CUDA graphs: refused off CUDA, and for a
 /// framework with no such mode (TensorFlow), naming what to do instead.
 pub fn check_cuda_graph(levels: &[Optimize], device: Device, frameworks: &[String]) -> Result<()> {
@@ -246,11 +243,11 @@ pub fn check_cuda_graph(levels: &[Optimize], device: Device, frameworks: &[Strin
     }
     if let Some(f) = frameworks
         .iter()
-        .find(|f| !CUDA_GRAPH_FRAMEWORKS.contains(&f.as_str()))
+        .find(|f| crate::record::runtimes::runtime(f).is_none_or(|r| !r.cuda_graph))
     {
         bail!(
             "--optimize cuda-graph: {f} has no CUDA-graph mode (only {} have); time it in a run of its own, or name the others with --framework",
-            CUDA_GRAPH_FRAMEWORKS.join(", ")
+            crate::record::runtimes::cuda_graph_runtimes().join(", ")
         );
     }
     Ok(())

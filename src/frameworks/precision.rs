@@ -129,6 +129,9 @@ pub fn unsupported_at(
     precision: Precision,
     optimize: crate::record::Optimize,
 ) -> anyhow::Result<Option<String>> {
+    if let Some(why) = unsupported_level(framework, precision, optimize) {
+        return Ok(Some(why.into()));
+    }
     let path = || super::tf_cpu::here(optimize);
     unsupported_on(
         framework,
@@ -155,6 +158,20 @@ fn unsupported_on(
         return Ok(None);
     }
     Ok(tf_cpu_unsupported(precision, &path()?, flags))
+}
+
+/// Why `framework` cannot run `precision` at `optimize`, where the level
+/// decides: TensorFlow's reduced precisions are grappler's
+/// auto-mixed-precision rewrites, which `--optimize none` turns off.
+pub fn unsupported_level(
+    framework: &str,
+    precision: Precision,
+    optimize: crate::record::Optimize,
+) -> Option<&'static str> {
+    (base_framework(framework) == "tf"
+        && optimize == crate::record::Optimize::None
+        && matches!(precision, Precision::Bf16 | Precision::Fp16))
+    .then_some("TensorFlow's reduced precisions are grappler's auto-mixed-precision rewrite, which --optimize none turns off: time it at default or max")
 }
 
 /// [`unsupported`] as an error naming the cell.

@@ -6,8 +6,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// All framework names speedbench knows, built in or not, in report order.
-pub const FRAMEWORKS: [&str; 4] = ["ort", "ort-own", "torch", "tf"];
+/// All framework names speedbench knows, built in or not, in report order
+/// (the names of [`super::runtimes::RUNTIMES`]).
+pub const FRAMEWORKS: [&str; 4] = {
+    let r = super::runtimes::RUNTIMES;
+    [r[0].name, r[1].name, r[2].name, r[3].name]
+};
 
 /// The framework a name stands for: `ort#2` (the second timing of `ort` in
 /// an A/A run) is `ort`.

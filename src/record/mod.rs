@@ -11,6 +11,7 @@ mod kinds;
 pub mod limits;
 mod plan;
 mod process;
+pub mod runtimes;
 mod schedule;
 mod shard;
 pub mod stats;

@@ -55,12 +55,9 @@ impl std::fmt::Display for Series {
 }
 
 fn colour(series: &Series, mode: Mode) -> RGBColor {
-    let base = match series.framework.as_str() {
-        "ort" => RGBColor(31, 119, 180),
-        "torch" => RGBColor(230, 110, 20),
-        "tf" => RGBColor(44, 160, 44),
-        _ => RGBColor(120, 120, 120),
-    };
+    let (r, g, b) =
+        crate::record::runtimes::runtime(&series.framework).map_or((120, 120, 120), |r| r.colour);
+    let base = RGBColor(r, g, b);
     // levels: max darker, cuda-graph darker still, none greyed, default as is
     let base = match series.level {
         Some(Optimize::Max) => RGBColor(base.0 / 2, base.1 / 2, base.2 / 2),

@@ -20,7 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use prost::Message;
 use tensorflow::{Session, SessionOptions};
 
-use super::{require_cuda, Device, Framework, Optimize, Precision, PrepareOptions, Prepared};
+use super::{require_cuda, Device, Framework, PrepareOptions, Prepared};
 use crate::graph::weights::Weights;
 use crate::graph::Graph;
 use lower::{Kernels, Layout};
@@ -54,10 +54,9 @@ impl Framework for Tf {
                 (Layout::Nchw, "/device:GPU:0")
             }
         };
-        if opts.optimize == Optimize::None
-            && matches!(opts.precision, Precision::Bf16 | Precision::Fp16)
+        if let Some(why) = super::precision::unsupported_level("tf", opts.precision, opts.optimize)
         {
-            bail!("--precision {} in tf is grappler's auto-mixed-precision rewrite, which --optimize none turns off: time it at default or max", opts.precision);
+            bail!("--precision {}: {why}", opts.precision);
         }
         // Eigen's fused convolution has no grouped form: the lowering keeps
         // grouped ones out of its fusions on that path
