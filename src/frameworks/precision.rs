@@ -187,6 +187,28 @@ pub fn check(framework: &str, device: Device, precision: Precision) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// TensorFlow's reduced precisions need grappler, which `none` turns
+    /// off; fp32, TF32, the other levels and other runtimes have no such
+    /// rule.
+    #[test]
+    fn tf_reduced_precision_needs_a_level_with_grappler() {
+        use crate::record::Optimize::{Default, Max, None as Off};
+        for (framework, precision, level, refused) in [
+            ("tf", Precision::Bf16, Off, true),
+            ("tf#2", Precision::Fp16, Off, true),
+            ("tf", Precision::Bf16, Default, false),
+            ("tf", Precision::Fp16, Max, false),
+            ("tf", Precision::Fp32, Off, false),
+            ("tf", Precision::Tf32, Off, false),
+            ("torch", Precision::Bf16, Off, false),
+            ("ort", Precision::Fp16, Off, false),
+        ] {
+            let why = unsupported_level(framework, precision, level);
+            assert_eq!(why.is_some(), refused, "{framework} {precision} {level}");
+            assert!(why.is_none_or(|w| w.contains("--optimize none")));
+        }
+    }
     use Device::{Cpu, Cuda};
     use Precision::{Bf16, Fp16, Fp32, Tf32};
 
