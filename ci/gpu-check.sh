@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # GPU check for a machine with an NVIDIA GPU and the PyTorch 2.11 CUDA image
-# (no network needed; about 6 minutes on an H200). It runs a torch-only speedbench built
-# elsewhere against that image's libtorch:
+# (no network needed; about 6 minutes on an H200). It runs speedbench and its
+# libtorch worker, built elsewhere, against that image's libtorch:
 #
-#   # on the build machine (libtorch 2.11.0 from ci/setup.sh, as in the image);
-#   # its own target folder, so the full build in target/ is left alone
-#   CARGO_TARGET_DIR=target/gpu cargo build --release --locked \
-#     --no-default-features --features torch
-#   mkdir -p .gpu && cp target/gpu/release/speedbench .gpu/ && strip .gpu/speedbench
+#   # on the build machine (libtorch 2.11.0 from ci/setup.sh, as in the image)
+#   cargo build --release --locked -p speedbench -p speedbench-torch
+#   mkdir -p .gpu && cp target/release/speedbench target/release/speedbench-torch .gpu/
+#   strip .gpu/speedbench .gpu/speedbench-torch
 #   # on the GPU machine, in the repository
 #   ci/gpu-check.sh [BINARY=.gpu/speedbench] [OUT=results/gpu]
 #

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Without a GPU: each framework's CUDA stack resolves, as its worker loads
 # it on --device cuda, from its own environment, at its CUDA major, with no
-# library loaded twice (`speedbench cuda-libs`, one process per framework),
+# library loaded twice (`cuda-libs` of each runtime's worker binary),
 # a stub libcuda.so.1 (ci/stub/libcuda.c) standing in for the driver.
 #
 #   ci/gpu-libs.sh            the environments this build is linked to: the --gpu
@@ -11,8 +11,8 @@
 #                             TensorFlow's --gpu environment (ci/setup.sh --gpu-tf,
 #                             about 6 GB, cached) through a second build linking
 #                             it, in target/gpu-tf (seeded from this build's
-#                             target/release, so only TensorFlow's crates, the
-#                             shim and speedbench rebuild)
+#                             target/release; only the TensorFlow worker,
+#                             speedbench-tf, is built there)
 #   ci/gpu-libs.sh --install  on a CPU build: make the --gpu environments (about 11 GB,
 #                             cached like the CPU venv) and a --gpu build in a
 #                             scratch clone, and check those
@@ -37,9 +37,9 @@ stub="$(mktemp -d)"
 trap 'rm -rf "$stub"' EXIT
 cc -shared -fPIC -o "$stub/libcuda.so.1" ci/stub/libcuda.c
 export LD_LIBRARY_PATH="$stub${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-bin=target/release/speedbench
-[ -x "$bin" ] || cargo build --release --locked
-declare -A bins=([ort]="$bin" [torch]="$bin" [tf]="$bin")
+[ -x target/release/speedbench-tf ] || cargo build --release --locked
+# each runtime's worker runs `cuda-libs` for its own runtime
+declare -A bins=([ort]=target/release/speedbench-ort [torch]=target/release/speedbench-torch [tf]=target/release/speedbench-tf)
 frameworks=(ort torch tf)
 if [ "$flavour" = gpu ]; then
   # built on the --gpu environments: ORT's stack and CUDA provider from
@@ -68,9 +68,9 @@ else
     . "$tfdir/build-env"
     set +a
     SPEEDBENCH_RPATH="$SPEEDBENCH_TF_RPATH:$keep" CARGO_TARGET_DIR="$target" \
-      cargo build --release --locked --bin speedbench
+      cargo build --release --locked -p speedbench-tf
   )
-  bins[tf]="$target/release/speedbench"
+  bins[tf]="$target/release/speedbench-tf"
 fi
 for fw in "${frameworks[@]}"; do
   "${bins[$fw]}" cuda-libs --framework "$fw" > "$stub/$fw.txt"

@@ -38,7 +38,7 @@ done < ci/mutants-equivalent.txt
 
 common=(--in-place --timeout 120 --build-timeout 900 "${excludes[@]}")
 if [ -n "$base" ]; then
-  git diff "$base" -- src > "$out/changes.diff"
+  git diff "$base" -- src runtimes > "$out/changes.diff"
   if [ ! -s "$out/changes.diff" ]; then
     echo "mutants: no source change since $base"
     exit 0
@@ -58,10 +58,13 @@ count() {
 status=0
 for pass in core backends; do
   config=ci/mutants.toml
-  [ "$pass" = backends ] && config=ci/mutants-backends.toml
+  packages=()
+  # the backends' files are in the runtimes' crates: every package is
+  # looked at, each mutant tested by its own package's tests
+  [ "$pass" = backends ] && config=ci/mutants-backends.toml && packages=(--workspace)
   start=$SECONDS
   set +e
-  cargo mutants --config "$config" "${common[@]}" --output "$out/$pass" > "$out/$pass.log" 2>&1
+  cargo mutants --config "$config" "${packages[@]}" "${common[@]}" --output "$out/$pass" > "$out/$pass.log" 2>&1
   code=$?
   set -e
   tail -n 4 "$out/$pass.log"

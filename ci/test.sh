@@ -39,7 +39,7 @@ stamped() {
 stage setup bash ci/setup.sh "$@"
 # the inputs of the fuzz run and the GPU library check
 fuzz_inputs="$(inputs_hash Cargo.lock Cargo.toml build.rs src fuzz ci/fuzz.sh)-${FUZZ_SECONDS:-10}"
-gpu_inputs="$(inputs_hash Cargo.lock Cargo.toml build.rs src/main.rs src/frameworks ci/gpu-libs.sh ci/setup.sh ci/stub)"
+gpu_inputs="$(inputs_hash Cargo.lock Cargo.toml build.rs src/app.rs src/commands/inspect.rs src/frameworks runtimes ci/gpu-libs.sh ci/setup.sh ci/stub)"
 gpu_needed=1
 [ "${SPEEDBENCH_FORCE_ALL:-0}" != 1 ] && [ "$(cat "$stamps/gpu-libs" 2>/dev/null)" = "$gpu_inputs" ] && gpu_needed=0
 if [ "$gpu_needed" = 1 ]; then
@@ -53,7 +53,7 @@ rustup component add clippy rustfmt >/dev/null 2>&1 || true
 stage build cargo build --release --locked
 stage tests cargo test --release --locked
 stage clippy cargo clippy --release --locked --all-targets -- -D warnings
-stage fmt cargo fmt --check
+stage fmt cargo fmt --all --check
 stage fuzz stamped fuzz "$fuzz_inputs" env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash ci/fuzz.sh
 # the fleet examples: Slurm's for real on a one-node cluster (about a
 # minute); the Kubernetes Job and the GitHub workflows by their schema and

@@ -8,6 +8,7 @@
 //! [`shard`] cuts a run's matrix into cost-balanced slices for several
 //! machines; `speedbench merge` joins their results files again.
 
+pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod commands;

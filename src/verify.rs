@@ -96,7 +96,7 @@ fn infer_child(
     let out = dir.join(format!(
         "{model}-{framework}-{mode}-{device}-{optimize}-{precision}.npy"
     ));
-    let exe = std::env::current_exe().context("cannot find own executable")?;
+    let exe = crate::frameworks::worker_exe(framework)?;
     let mut cmd = Command::new(exe);
     if let Some(d) = &o.catalog.dir {
         cmd.arg("--models-dir").arg(d);

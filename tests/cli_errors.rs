@@ -502,7 +502,7 @@ fn cuda_graph_arguments_are_checked_without_a_gpu() {
         );
     }
     let input = zero_input(t.path());
-    for fw in speedbench::frameworks::built_in() {
+    for fw in speedbench::frameworks::installed() {
         let out = infer_resnet50(
             t.path(),
             &input,
@@ -535,7 +535,7 @@ fn cuda_without_a_gpu_is_one_clear_error() {
     }
     let t = tempfile::tempdir().unwrap();
     let input = zero_input(t.path());
-    for fw in speedbench::frameworks::built_in() {
+    for fw in speedbench::frameworks::installed() {
         let out = infer_resnet50(t.path(), &input, &["--framework", fw, "--device", "cuda"]);
         fails_with(&out, &["--device cuda", "no NVIDIA GPU"]);
     }

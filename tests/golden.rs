@@ -121,7 +121,7 @@ const TF_PATHS: [&[(&str, &str)]; 2] = [
 /// CPU path, the others as the test runs.
 fn runs() -> Vec<(&'static str, &'static [(&'static str, &'static str)])> {
     let mut v = Vec::new();
-    for fw in speedbench::frameworks::built_in() {
+    for fw in speedbench::frameworks::installed() {
         if fw == "tf" {
             v.extend(TF_PATHS.iter().map(|e| (fw, *e)));
         } else {

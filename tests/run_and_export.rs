@@ -253,7 +253,7 @@ fn optimize_levels_are_timed_side_by_side_and_kept_apart() {
         .unwrap();
     let file = RunFile::load(&json).unwrap();
     assert_eq!(file.plan.optimize, vec![Optimize::Default, Optimize::Max]);
-    let frameworks = speedbench::frameworks::built_in();
+    let frameworks = speedbench::frameworks::installed();
     assert_eq!(file.cells.len(), 2 * frameworks.len());
     for f in &frameworks {
         for level in [Optimize::Default, Optimize::Max] {

@@ -45,7 +45,6 @@ fn run(env: &[(&str, &str)]) -> (RunFile, String) {
 }
 
 #[test]
-#[cfg_attr(not(feature = "tf"), ignore)]
 fn every_tf_cell_records_the_kernels_it_ran() {
     let flags = speedbench::bench::fma::cpu_flags();
     for user in [None, Some("0"), Some("1")] {
@@ -76,7 +75,6 @@ fn every_tf_cell_records_the_kernels_it_ran() {
 }
 
 #[test]
-#[cfg_attr(not(feature = "tf"), ignore)]
 fn a_bad_onednn_variable_is_one_line_and_exit_2() {
     let t = tempfile::tempdir().unwrap();
     let out = speedbench_in_env(
@@ -105,7 +103,6 @@ fn a_bad_onednn_variable_is_one_line_and_exit_2() {
 /// With oneDNN off, tf's bf16 is not supported (its rewrite is oneDNN's):
 /// the run times fp32 alone and its notes say why, at that level.
 #[test]
-#[cfg_attr(not(feature = "tf"), ignore)]
 fn tf_bf16_with_onednn_off_is_a_note_not_a_cell() {
     let t = tempfile::tempdir().unwrap();
     let out = speedbench_in_env(

@@ -76,8 +76,8 @@ impl Live {
     /// Starts the worker of `job` with `env` added to its environment and
     /// sends it the job; it loads and warms up on its own.
     pub fn start(job: &Job, env: &[(&str, &str)], timeout: Duration) -> Result<Live, Box<Failure>> {
-        let exe = std::env::current_exe()
-            .map_err(|e| failure(job, format!("cannot find own executable: {e}"), vec![]))?;
+        let exe = crate::frameworks::worker_exe(&job.framework)
+            .map_err(|e| failure(job, format!("{e:#}"), vec![]))?;
         let mut command = Command::new(exe);
         command.arg("worker").envs(env.iter().copied());
         Live::spawn(job, command, timeout)

@@ -163,13 +163,13 @@ pub fn verify(
         bail!("--weights needs exactly one --model");
     }
     let frameworks: Vec<String> = if asked.is_empty() || asked.iter().any(|f| f == "all") {
-        frameworks::built_in()
+        frameworks::installed()
             .iter()
             .map(|s| s.to_string())
             .collect()
     } else {
         for f in asked {
-            frameworks::by_name(f).map_err(|e| anyhow::anyhow!("--framework: {e}"))?;
+            frameworks::worker_exe(f).map_err(|e| anyhow::anyhow!("--framework: {e}"))?;
         }
         asked.to_vec()
     };
@@ -201,5 +201,34 @@ pub fn verify(
         ),
         None => eprintln!("verify: {} comparison(s) within {tolerance:e}", rows.len()),
     }
+    Ok(0)
+}
+
+/// `speedbench cuda-libs`: loads `framework`'s CUDA stack (and ONNX
+/// Runtime's CUDA provider where SPEEDBENCH_PROBE_PROVIDER is set, as
+/// ci/gpu-libs.sh does) and checks that every CUDA library mapped came from
+/// the runtime's own environment at its CUDA major, none loaded twice.
+pub fn cuda_libs(framework: &str) -> Result<i32> {
+    use crate::frameworks::cuda_stack;
+    let fw = frameworks::by_name(framework)?;
+    let (site, major, stack) = fw.cuda_stack()?;
+    if std::env::var_os("SPEEDBENCH_PROBE_PROVIDER").is_some() {
+        if let Some(said) = fw.probe_cuda_provider()? {
+            eprintln!("{framework}: {said}");
+        }
+    }
+    let stack: Vec<&str> = stack.iter().map(String::as_str).collect();
+    let resolved =
+        cuda_stack::check_resolved(&cuda_stack::mapped_libraries()?, &site, major, Some(&stack))
+            .with_context(|| format!("{framework}'s CUDA libraries"))?;
+    for r in &resolved {
+        let major = r.major.map_or("-".into(), |m| m.to_string());
+        println!("{}\t{}\t{major}", r.name, r.path.display());
+    }
+    eprintln!(
+        "{framework}: {} CUDA libraries, all from {}, CUDA {major}; no library loaded twice",
+        resolved.len(),
+        site.display()
+    );
     Ok(0)
 }

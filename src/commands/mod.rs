@@ -2,6 +2,7 @@
 //! wire the layers together: config and zoo in, frameworks and bench to
 //! measure, results and report out.
 
+mod dispatch;
 mod history;
 mod inspect;
 mod merge;
@@ -9,8 +10,9 @@ mod reports;
 mod run;
 mod trace;
 
+pub use dispatch::dispatch;
 pub use history::{compare as compare_history, report as history, HistoryArgs};
-pub use inspect::{export, infer, models, verify};
+pub use inspect::{cuda_libs, export, infer, models, verify};
 pub use merge::{merge, merge_files};
 pub use reports::{compare, report};
 pub use run::run;

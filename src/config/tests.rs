@@ -3,7 +3,38 @@
 use super::*;
 use std::path::Path;
 
+use crate::frameworks::{Backend, Framework, PrepareOptions, Prepared};
+use crate::graph::{weights::Weights, Graph};
+
+/// The plan asks of a framework only whether its worker is installed. These
+/// tests plan without the workers built (the core's mutation tests build
+/// none): each runtime's name is registered in this test process to a
+/// framework that refuses to run, which a plan never asks it to.
+struct NeverRun;
+
+impl Framework for NeverRun {
+    fn name(&self) -> &'static str {
+        "never-run"
+    }
+    fn version(&self) -> Result<String> {
+        anyhow::bail!("a plan's test runs no framework")
+    }
+    fn prepare(&self, _: &Graph, _: &Weights, _: &PrepareOptions) -> Result<Box<dyn Prepared>> {
+        anyhow::bail!("a plan's test runs no framework")
+    }
+}
+
+fn never_run(_: &str) -> Box<dyn Framework> {
+    Box::new(NeverRun)
+}
+
+static EVERY_RUNTIME: Backend = Backend {
+    names: &["ort", "ort-own", "torch", "tf"],
+    make: never_run,
+};
+
 fn request(config: Option<PathBuf>) -> Request {
+    let _ = crate::frameworks::register(&EVERY_RUNTIME);
     Request {
         config,
         profile: Some("smoke".into()),

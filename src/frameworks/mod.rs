@@ -1,15 +1,13 @@
 //! The runtimes behind one trait: each lowers the same IR with the same
 //! weights and runs a batch of NCHW float32 inputs to logits.
 
+pub mod conformance;
 pub mod cuda_stack;
-#[cfg(feature = "ort")]
-pub mod ort;
 pub mod precision;
-#[cfg(feature = "tf")]
-pub mod tf;
 pub mod tf_cpu;
-#[cfg(feature = "torch")]
-pub mod torch;
+mod workers;
+
+pub use workers::{by_name, installed, register, runs_here, worker_exe, Backend};
 
 use anyhow::{bail, Result};
 use ndarray::{Array2, Array4};
@@ -159,6 +157,22 @@ pub trait Framework {
 
     /// Starts a new peak for [`Framework::device_memory`].
     fn reset_device_peak(&self, _device: Device) {}
+
+    /// The CUDA stack this runtime maps for `cuda-libs`: the environment's
+    /// folder it must come from, its CUDA major version, and the library
+    /// names of that stack; the runtime's CUDA library is loaded first.
+    fn cuda_stack(&self) -> Result<(std::path::PathBuf, u32, Vec<String>)> {
+        let (site, major, names) = cuda_stack::expected(self.name())?;
+        cuda_stack::load_for(self.name())?;
+        Ok((site, major, names.iter().map(|n| n.to_string()).collect()))
+    }
+
+    /// After [`Framework::cuda_stack`]: loads the runtime's own CUDA
+    /// provider on top, where it has one apart from its CUDA library, and
+    /// says what it loaded.
+    fn probe_cuda_provider(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// Loads a graph into a framework at `opts.optimize`: the IR-level rewrites
@@ -178,44 +192,6 @@ pub fn prepare(
         return fw.prepare(&g, &w, opts);
     }
     fw.prepare(graph, weights, opts)
-}
-
-/// Names of the frameworks this binary was built with.
-pub fn built_in() -> Vec<&'static str> {
-    let mut v = Vec::new();
-    if cfg!(feature = "ort") {
-        v.extend(["ort", "ort-own"]);
-    }
-    if cfg!(feature = "torch") {
-        v.push("torch");
-    }
-    if cfg!(feature = "tf") {
-        v.push("tf");
-    }
-    v
-}
-
-/// The framework called `name`.
-pub fn by_name(name: &str) -> Result<Box<dyn Framework>> {
-    match crate::record::base_framework(name) {
-        #[cfg(feature = "ort")]
-        "ort" => Ok(Box::new(ort::Ort { own: false })),
-        #[cfg(feature = "ort")]
-        "ort-own" => Ok(Box::new(ort::Ort { own: true })),
-        #[cfg(feature = "torch")]
-        "torch" => Ok(Box::new(torch::Torch)),
-        #[cfg(feature = "tf")]
-        "tf" => Ok(Box::new(tf::Tf)),
-        n if FRAMEWORKS.contains(&n) => bail!(
-            "framework '{n}' is not built into this binary (built: {}); rebuild with --features {}",
-            built_in().join(", "),
-            n.split('-').next().unwrap_or(n)
-        ),
-        n => bail!(
-            "unknown framework '{n}' (expected one of: {})",
-            FRAMEWORKS.join(", ")
-        ),
-    }
 }
 
 /// Whether this machine has an NVIDIA GPU driver.
@@ -306,132 +282,6 @@ mod tests {
                     [bad.0, bad.1, bad.2, bad.3]
                 )
             );
-        }
-    }
-
-    /// `g` run by every framework built in, in sequential mode at every
-    /// optimisation level: (what ran, its flattened output).
-    fn everywhere(
-        g: &crate::graph::Graph,
-        w: &Weights,
-        x: &Array4<f32>,
-    ) -> Vec<(String, Vec<f32>)> {
-        let mut out = Vec::new();
-        for name in crate::record::FRAMEWORKS {
-            let Ok(fw) = by_name(name) else { continue };
-            for level in [Optimize::None, Optimize::Default, Optimize::Max] {
-                let opts = PrepareOptions::new(Device::Cpu, Mode::Sequential, level, 1, 1, false);
-                let mut p = prepare(fw.as_ref(), g, w, &opts).unwrap();
-                let y = p.run(x).unwrap();
-                out.push((format!("{name} at {level}"), y.iter().copied().collect()));
-            }
-        }
-        assert!(!out.is_empty(), "no framework built in");
-        out
-    }
-
-    fn assert_close(got: &[f32], want: &[f32], what: &str) {
-        assert_eq!(got.len(), want.len(), "{what}");
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() < 1e-4,
-                "{what}: [{i}] {g} against {w}\n{got:?}"
-            );
-        }
-    }
-
-    /// 1, 2, 3, ... over a `[1, 1, side, side]` map.
-    fn ascending(side: usize) -> Array4<f32> {
-        Array4::from_shape_fn((1, 1, side, side), |(_, _, i, j)| (i * side + j + 1) as f32)
-    }
-
-    /// A stride-2 window over an even map pads one row and column on each
-    /// side, as PyTorch and the authors' models do, never TensorFlow's
-    /// `SAME` (none before, one after): a 3x3/2 convolution of ones and
-    /// a 3x3/2 max-pool, both with padding 1, over 1..16 on 4x4.
-    #[test]
-    // they need a framework: the mutants build (no default features) has none
-    #[cfg_attr(not(any(feature = "ort", feature = "torch", feature = "tf")), ignore)]
-    fn every_framework_pads_stride_two_windows_on_both_sides() {
-        use crate::graph::{Graph, Op, ParamRef};
-        let mut g = Graph::new("stride2", Shape::new(1, 4, 4));
-        let conv = Op::Conv {
-            out: 1,
-            kernel: 3,
-            stride: 2,
-            pad: 1,
-            groups: 1,
-            bias: false,
-            params: ParamRef::whole("c"),
-        };
-        let c = g.add("c", conv, &[0]).unwrap();
-        let pool = Op::MaxPool {
-            kernel: 3,
-            stride: 2,
-            pad: 1,
-        };
-        let m = g.add("m", pool, &[0]).unwrap();
-        let both = g.add("both", Op::Concat, &[c, m]).unwrap();
-        g.add("flat", Op::Flatten, &[both]).unwrap();
-        let mut w = Weights::seeded(&g, 0);
-        w.tensors.get_mut("c.weight").unwrap().data.fill(1.0);
-        // output (r, c) covers rows and columns 2r-1..=2r+1 and 2c-1..=2c+1
-        // of the map: their sums, then their maxima
-        let want = [14.0, 30.0, 57.0, 99.0, 6.0, 8.0, 14.0, 16.0];
-        for (what, got) in everywhere(&g, &w, &ascending(4)) {
-            assert_close(&got, &want, &what);
-        }
-    }
-
-    /// ScaleNet's upsampling: nearest (an integer factor: the rule picks
-    /// it only where the map divides the size) takes source
-    /// `floor(dst * in / out)`; bilinear has half-pixel centres
-    /// (align_corners false), sources below 0 clamped to the edge. 3x3 up
-    /// to 6x6 nearest and to 7x7 bilinear, against the formulas here.
-    #[test]
-    // they need a framework: the mutants build (no default features) has none
-    #[cfg_attr(not(any(feature = "ort", feature = "torch", feature = "tf")), ignore)]
-    fn every_framework_resizes_as_the_scalenet_authors() {
-        use crate::graph::{Graph, Op, ResizeMode};
-        let from = 3usize;
-        let x = ascending(from);
-        let at = |i: usize, j: usize| x[[0, 0, i, j]];
-        let scale = |to: usize| from as f64 / to as f64;
-        let linear = |d: usize, to: usize| {
-            let s = ((d as f64 + 0.5) * scale(to) - 0.5).max(0.0);
-            let lo = (s.floor() as usize).min(from - 1);
-            (lo, (lo + 1).min(from - 1), (s - lo as f64) as f32)
-        };
-        let (mut nearest, mut bilinear) = (Vec::new(), Vec::new());
-        for i in 0..6 {
-            for j in 0..6 {
-                let src = |d: usize| (d as f64 * scale(6)) as usize;
-                nearest.push(at(src(i), src(j)));
-            }
-        }
-        for i in 0..7 {
-            for j in 0..7 {
-                let ((i0, i1, a), (j0, j1, b)) = (linear(i, 7), linear(j, 7));
-                let top = at(i0, j0) * (1.0 - b) + at(i0, j1) * b;
-                let bottom = at(i1, j0) * (1.0 - b) + at(i1, j1) * b;
-                bilinear.push(top * (1.0 - a) + bottom * a);
-            }
-        }
-        assert_eq!(&nearest[..6], [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
-        assert_eq!(bilinear[0], 1.0);
-        for (mode, to, want) in [
-            (ResizeMode::Nearest, 6, nearest),
-            (ResizeMode::Bilinear, 7, bilinear),
-        ] {
-            let mut g = Graph::new("resize", Shape::new(1, from, from));
-            let up = g
-                .add("up", Op::Resize { h: to, w: to, mode }, &[0])
-                .unwrap();
-            g.add("flat", Op::Flatten, &[up]).unwrap();
-            let w = Weights::seeded(&g, 0);
-            for (what, got) in everywhere(&g, &w, &x) {
-                assert_close(&got, &want, &format!("{mode:?} in {what}"));
-            }
         }
     }
 

@@ -14,8 +14,8 @@ pub mod analysis;
 pub mod fold;
 pub mod names;
 pub mod onnx;
-pub(crate) mod onnx_proto;
-pub(crate) mod onnx_split;
+pub mod onnx_proto;
+pub mod onnx_split;
 pub mod weights;
 
 use std::collections::{BTreeMap, HashSet};

@@ -2,9 +2,9 @@
 //! the command line, the library it drives, its colour in the charts and
 //! whether it has a CUDA-graph mode. The order is the report's. Which
 //! precisions a runtime runs, per device and level, is the table of
-//! `frameworks::precision`; how it runs a graph is its module under
-//! `frameworks/`. A new runtime is one more entry here, its precisions'
-//! arms there, and its module.
+//! `frameworks::precision`; how it runs a graph is its crate under
+//! `runtimes/`, whose worker binary registers it. A new runtime is one more
+//! entry here, its precisions' arms there, and its crate.
 
 /// One runtime's facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +17,9 @@ pub struct Runtime {
     pub colour: (u8, u8, u8),
     /// `--optimize cuda-graph` replays a captured CUDA graph.
     pub cuda_graph: bool,
+    /// The worker binary that links this runtime (its crate under
+    /// `runtimes/`), installed beside `speedbench`.
+    pub worker: &'static str,
 }
 
 /// Every runtime speedbench knows, built in or not, in report order.
@@ -26,24 +29,28 @@ pub const RUNTIMES: [Runtime; 4] = [
         library: "ONNX Runtime, speedbench's schedule over its sessions",
         colour: (31, 119, 180),
         cuda_graph: true,
+        worker: "speedbench-ort",
     },
     Runtime {
         name: "ort-own",
         library: "ONNX Runtime, its own parallel executor",
         colour: (120, 120, 120),
         cuda_graph: true,
+        worker: "speedbench-ort",
     },
     Runtime {
         name: "torch",
         library: "libtorch (tch)",
         colour: (230, 110, 20),
         cuda_graph: true,
+        worker: "speedbench-torch",
     },
     Runtime {
         name: "tf",
         library: "TensorFlow (tensorflow crate)",
         colour: (44, 160, 44),
         cuda_graph: false,
+        worker: "speedbench-tf",
     },
 ];
 

@@ -233,38 +233,7 @@ pub fn finish(mut timeline: Timeline, graph: &Graph, ideal: bool) -> Trace {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::graph::{Op, ParamRef, Shape};
-
-    /// input -> stem -> (left, right) -> add: two independent branches.
-    pub(crate) fn diamond() -> Graph {
-        diamond_of(4, 8)
-    }
-
-    /// The diamond with `channels`-wide 3x3 convolutions on `size`² maps.
-    pub(crate) fn diamond_of(channels: usize, size: usize) -> Graph {
-        let conv = |p: &str| Op::Conv {
-            out: channels,
-            kernel: 3,
-            stride: 1,
-            pad: 1,
-            groups: 1,
-            bias: false,
-            params: ParamRef::whole(p),
-        };
-        let mut g = Graph::new("diamond", Shape::new(3, size, size));
-        let stem = g.add("stem", conv("stem"), &[0]).unwrap();
-        let l = g.add("left", conv("left"), &[stem]).unwrap();
-        let r = g.add("right", conv("right"), &[stem]).unwrap();
-        let add = g.add("add", Op::Add, &[l, r]).unwrap();
-        let gap = g.add("gap", Op::GlobalAvgPool, &[add]).unwrap();
-        let flat = g.add("flat", Op::Flatten, &[gap]).unwrap();
-        let fc = Op::Linear {
-            out: 5,
-            params: ParamRef::whole("fc"),
-        };
-        g.add("fc", fc, &[flat]).unwrap();
-        g
-    }
+    pub(crate) use crate::frameworks::conformance::{diamond, diamond_of};
 
     fn ev(name: &str, track: usize, start: f64, dur: f64) -> OpEvent {
         OpEvent {
@@ -418,82 +387,5 @@ pub(crate) mod tests {
         assert_eq!(t.concurrency.in_flight, 1.0);
         // its ideal would still have overlapped the branches
         assert_eq!(t.ideal.unwrap().wall_us(), 45.0);
-    }
-
-    /// Every framework built in traces the diamond in both modes, and its
-    /// events map back to the IR: each convolution and the add, by name or
-    /// through the framework's fusion.
-    #[test]
-    fn every_framework_traces_the_diamond_and_maps_it() {
-        use crate::frameworks::{self, Device, Mode, Optimize, PrepareOptions};
-        use crate::graph::weights::Weights;
-        let g = diamond_of(8, 16);
-        let w = Weights::seeded(&g, 1);
-        let x = crate::io::seeded_input(1, 16, 0);
-        for name in crate::record::FRAMEWORKS {
-            let Ok(fw) = frameworks::by_name(name) else {
-                continue;
-            };
-            for mode in [Mode::Sequential, Mode::Parallel] {
-                for level in [Optimize::None, Optimize::Default] {
-                    let opts = PrepareOptions::new(Device::Cpu, mode, level, 1, 2, false);
-                    let mut p = frameworks::prepare(fw.as_ref(), &g, &w, &opts).unwrap();
-                    p.run(&x).unwrap();
-                    let t = finish(p.trace(&x).unwrap(), &g, mode == Mode::Sequential);
-                    let what = format!("{name} {mode} {level}");
-                    let mapped: std::collections::BTreeSet<&str> = t
-                        .timeline
-                        .events
-                        .iter()
-                        .filter_map(|e| e.node.as_deref())
-                        .collect();
-                    // a node the framework fused into its successor has no
-                    // event of its own; the last one of each branch always has
-                    assert!(
-                        mapped.contains("add")
-                            || mapped.contains("left") && mapped.contains("right"),
-                        "{what}: {mapped:?}"
-                    );
-                    assert!(
-                        mapped.iter().all(|n| g.nodes.iter().any(|m| m.name == *n)),
-                        "{what}"
-                    );
-                    if level == Optimize::None {
-                        for n in ["stem", "left", "right", "add"] {
-                            assert!(mapped.contains(n), "{what}: {n} unmapped in {mapped:?}");
-                        }
-                    }
-                    assert_eq!(
-                        t.concurrency.ops,
-                        t.timeline
-                            .events
-                            .iter()
-                            .filter(|e| e.node.is_some())
-                            .count()
-                    );
-                    assert!(
-                        t.timeline.events.iter().any(|e| e.critical),
-                        "{what}: no critical path"
-                    );
-                    // every IR operation ran on the CPU, and says so
-                    assert_eq!(t.on_cpu(), t.concurrency.ops, "{what}: {:?}", t.placement);
-                    assert!(
-                        t.placement.keys().all(|d| d.starts_with("CPU")),
-                        "{what}: {:?}",
-                        t.placement
-                    );
-                    assert_eq!(t.ideal.is_some(), mode == Mode::Sequential, "{what}");
-                    // an operation's time lies within the pass
-                    let wall = t.timeline.wall_us();
-                    assert!(
-                        t.timeline
-                            .events
-                            .iter()
-                            .all(|e| e.start_us >= 0.0 && e.end_us() <= wall + 1e-6),
-                        "{what}"
-                    );
-                }
-            }
-        }
     }
 }
