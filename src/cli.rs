@@ -445,45 +445,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         save_weights: Option<PathBuf>,
     },
-    /// Check that every built-in framework gives the same logits.
-    Verify {
-        /// Model(s); repeat, or `all` (default).
-        #[arg(long = "model", value_name = "NAME|all")]
-        models: Vec<String>,
-        /// Framework(s) to compare; repeat, or `all` (default: every built-in
-        /// one). The first is the reference.
-        #[arg(long = "framework", value_name = "ort|ort-own|torch|tf|all")]
-        frameworks: Vec<String>,
-        /// Square input side in pixels.
-        #[arg(long, default_value_t = 128)]
-        size: usize,
-        /// Images in the compared batch.
-        #[arg(long, default_value_t = 2)]
-        batch: usize,
-        /// Weights as a safetensors file; default: seeded.
-        #[arg(long, value_name = "FILE")]
-        weights: Option<PathBuf>,
-        /// Largest allowed max|diff| / max|ref|.
-        #[arg(long, default_value_t = 1e-4)]
-        tolerance: f64,
-        /// Where the compared runs execute; the reference runs on the CPU.
-        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-        device: DeviceArg,
-        /// The level of the compared runs; the reference is always the first
-        /// framework, sequential, on the CPU, at `default`.
-        #[arg(long, default_value_t = Optimize::Default, value_name = "none|default|max|cuda-graph")]
-        optimize: Optimize,
-        /// The number format of the compared runs; the reference is fp32.
-        /// A reduced precision is held to its own tolerance instead of
-        /// --tolerance: relative L2 error ||y - ref|| / ||ref|| at most 2e-2
-        /// (bf16) or 5e-3 (fp16, tf32), and the same top-1 class on every
-        /// input. A framework that cannot run it is listed as skipped.
-        #[arg(long, default_value_t = Precision::Fp32, value_name = "fp32|bf16|fp16|tf32")]
-        precision: Precision,
-        /// How to print the comparison.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-    },
+    /// Check that every installed framework gives the same logits.
+    Verify(VerifyArgs),
     /// Merge results files and render the report.
     Report {
         /// Results JSON files (from any machines).
@@ -582,6 +545,47 @@ pub enum Command {
     /// Internal: one worker process timing one cell (JSON job on stdin).
     #[command(hide = true)]
     Worker,
+}
+
+/// `speedbench verify`'s options.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Model(s); repeat, or `all` (default).
+    #[arg(long = "model", value_name = "NAME|all")]
+    pub models: Vec<String>,
+    /// Framework(s) to compare; repeat, or `all` (default: every installed
+    /// one). The first is the reference.
+    #[arg(long = "framework", value_name = "ort|ort-own|torch|tf|all")]
+    pub frameworks: Vec<String>,
+    /// Square input side in pixels.
+    #[arg(long, default_value_t = 128)]
+    pub size: usize,
+    /// Images in the compared batch.
+    #[arg(long, default_value_t = 2)]
+    pub batch: usize,
+    /// Weights as a safetensors file; default: seeded.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Largest allowed max|diff| / max|ref|.
+    #[arg(long, default_value_t = 1e-4)]
+    pub tolerance: f64,
+    /// Where the compared runs execute; the reference runs on the CPU.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// The level of the compared runs; the reference is always the first
+    /// framework, sequential, on the CPU, at `default`.
+    #[arg(long, default_value_t = Optimize::Default, value_name = "none|default|max|cuda-graph")]
+    pub optimize: Optimize,
+    /// The number format of the compared runs; the reference is fp32.
+    /// A reduced precision is held to its own tolerance instead of
+    /// --tolerance: relative L2 error ||y - ref|| / ||ref|| at most 2e-2
+    /// (bf16) or 5e-3 (fp16, tf32), and the same top-1 class on every
+    /// input. A framework that cannot run it is listed as skipped.
+    #[arg(long, default_value_t = Precision::Fp32, value_name = "fp32|bf16|fp16|tf32")]
+    pub precision: Precision,
+    /// How to print the comparison.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[cfg(test)]

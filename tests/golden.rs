@@ -57,24 +57,7 @@ fn frameworks_reproduce_reference_logits() {
             ndarray_npy::read_npy(gold.join(format!("{reference}_{size}_logits.npy"))).unwrap();
         let path = env.first().map_or("", |e| e.1);
         let pred = gold.join(format!("pred-{model}-{size}-{fw}{path}-{mode}.npy"));
-        let out = speedbench_with(
-            env,
-            &[
-                "infer",
-                "--framework",
-                fw,
-                "--model",
-                model,
-                "--mode",
-                mode,
-                "--weights",
-                weights.to_str().unwrap(),
-                "--input",
-                input.to_str().unwrap(),
-                "--output",
-                pred.to_str().unwrap(),
-            ],
-        );
+        let out = infer(env, [fw, model, mode, "fp32"], &weights, &input, &pred);
         let fw = format!("{fw} {env:?}");
         assert_eq!(out.code, 0, "{model} {fw} {mode}: {}", out.stderr);
         let got: Array2<f32> = ndarray_npy::read_npy(&pred).unwrap();
@@ -86,6 +69,37 @@ fn frameworks_reproduce_reference_logits() {
         assert_eq!(agree, 2, "{model} @ {size} {fw} {mode}: top-1");
     });
     bf16_on_the_cpu(gold);
+}
+
+/// `speedbench infer` of `[framework, model, mode, precision]` with these
+/// weights and input, the logits to `pred`, with `env` added.
+fn infer(
+    env: &[(&str, &str)],
+    [fw, model, mode, precision]: [&str; 4],
+    weights: &std::path::Path,
+    input: &std::path::Path,
+    pred: &std::path::Path,
+) -> common::Out {
+    speedbench_with(
+        env,
+        &[
+            "infer",
+            "--framework",
+            fw,
+            "--model",
+            model,
+            "--mode",
+            mode,
+            "--precision",
+            precision,
+            "--weights",
+            weights.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            pred.to_str().unwrap(),
+        ],
+    )
 }
 
 /// Calls `f` on every item, two at a time; the first panic stops both
@@ -158,26 +172,7 @@ fn bf16_on_the_cpu(gold: &std::path::Path) {
             for mode in ["sequential", "parallel"] {
                 let path = env.first().map_or("", |e| e.1);
                 let pred = gold.join(format!("bf16-{model}-{fw}{path}-{mode}.npy"));
-                let out = speedbench_with(
-                    env,
-                    &[
-                        "infer",
-                        "--framework",
-                        fw,
-                        "--model",
-                        model,
-                        "--mode",
-                        mode,
-                        "--precision",
-                        "bf16",
-                        "--weights",
-                        weights.to_str().unwrap(),
-                        "--input",
-                        input.to_str().unwrap(),
-                        "--output",
-                        pred.to_str().unwrap(),
-                    ],
-                );
+                let out = infer(env, [fw, model, mode, "bf16"], &weights, &input, &pred);
                 // tf's bf16 is oneDNN's: refused with oneDNN off, or on a CPU
                 // whose oneDNN takes no bf16
                 if let Some(why) = tf_bf16_refusal(fw, env) {

@@ -124,19 +124,20 @@ pub fn export(
     Ok(0)
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn verify(
-    catalog: &Catalog,
-    (models, asked): (&[String], &[String]),
-    size: usize,
-    batch: usize,
-    weights: Option<std::path::PathBuf>,
-    tolerance: f64,
-    device: Device,
-    (optimize, precision): (Optimize, Precision),
-    format: Format,
-    verbose: bool,
-) -> Result<i32> {
+pub fn verify(catalog: &Catalog, args: &crate::cli::VerifyArgs, verbose: bool) -> Result<i32> {
+    let crate::cli::VerifyArgs {
+        ref models,
+        frameworks: ref asked,
+        size,
+        batch,
+        ref weights,
+        tolerance,
+        device,
+        optimize,
+        precision,
+        format,
+    } = *args;
+    let (weights, device) = (weights.clone(), Device::from(device));
     if batch == 0 || size == 0 {
         bail!("--batch and --size must be at least 1");
     }

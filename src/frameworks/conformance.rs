@@ -260,3 +260,26 @@ pub fn smoke_cell() -> anyhow::Result<SmokeCell> {
         ),
     })
 }
+
+/// The checks above as the `#[test]`s of a runtime's crate, one per check,
+/// each run on every framework named: `conformance_tests!(Tf);` in its
+/// `tests/conformance.rs`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($($fw:expr),+ $(,)?) => {
+        #[test]
+        fn pads_stride_two_windows_on_both_sides() {
+            $($crate::frameworks::conformance::pads_stride_two_windows_on_both_sides(&$fw);)+
+        }
+
+        #[test]
+        fn resizes_as_the_scalenet_authors() {
+            $($crate::frameworks::conformance::resizes_as_the_scalenet_authors(&$fw);)+
+        }
+
+        #[test]
+        fn traces_the_diamond_and_maps_it() {
+            $($crate::frameworks::conformance::traces_the_diamond_and_maps_it(&$fw);)+
+        }
+    };
+}

@@ -184,6 +184,12 @@ pub fn process_t_interval(terms: &[Term]) -> Option<Ratio> {
     })
 }
 
+/// The half-width of the 95% t interval of the mean of `n` values whose
+/// standard deviation is `sd`; `None` below two values.
+pub fn mean_half_width(sd: f64, n: usize) -> Option<f64> {
+    (n >= 2).then(|| t975(n - 1) * sd / (n as f64).sqrt())
+}
+
 /// The geometric mean of ratios given as logs, with its Student-t 95%
 /// interval (n - 1 degrees of freedom): the paired ratio of two cells timed
 /// in lock-step ([`super::cell::paired`]). `None` for fewer than two.
@@ -194,7 +200,7 @@ pub fn mean_log_interval(logs: &[f64]) -> Option<Ratio> {
     }
     let m = logs.iter().sum::<f64>() / n as f64;
     let z = t975(n - 1);
-    let half = z * (variance(logs) / n as f64).sqrt();
+    let half = mean_half_width(variance(logs).sqrt(), n)?;
     Some(Ratio {
         value: m.exp(),
         ci: ((m - half).exp(), (m + half).exp()),

@@ -26,6 +26,12 @@ pub struct Limits {
     pub process_share: f64,
 }
 
+/// The mean of `v` and the sum of its squared deviations from it.
+fn mean_and_squares(v: &[f64]) -> (f64, f64) {
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    (m, v.iter().map(|x| (x - m).powi(2)).sum())
+}
+
 /// The process-level variance of paired log ratios: `processes` holds each
 /// process's log ratios; the variance of their means less what their
 /// pairs' own noise explains (the one-way random-effects estimate), never
@@ -39,9 +45,8 @@ pub fn between_variance(processes: &[Vec<f64>]) -> Option<f64> {
         .iter()
         .map(|p| {
             let n = p.len() as f64;
-            let m = p.iter().sum::<f64>() / n;
-            let v = p.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
-            (m, v / n)
+            let (m, ss) = mean_and_squares(p);
+            (m, ss / (n - 1.0) / n)
         })
         .collect();
     let k = stats.len() as f64;
@@ -60,13 +65,7 @@ fn pooled_variance(values: &[(usize, f64)]) -> Option<f64> {
         by.entry(g).or_default().push(x);
     }
     let df = values.len().checked_sub(by.len()).filter(|&d| d > 0)?;
-    let ss: f64 = by
-        .values()
-        .map(|v| {
-            let m = v.iter().sum::<f64>() / v.len() as f64;
-            v.iter().map(|x| (x - m).powi(2)).sum::<f64>()
-        })
-        .sum();
+    let ss: f64 = by.values().map(|v| mean_and_squares(v).1).sum();
     Some(ss / df as f64)
 }
 

@@ -38,25 +38,36 @@ fn steal(a: &CellRecord, b: &CellRecord) -> String {
     }
 }
 
+/// What a row's two cells are to each other.
+#[derive(Clone, Copy)]
+enum Paired {
+    /// A cell's sequential and parallel modes.
+    Speedup,
+    /// An A/A repeat and its original.
+    Repeat,
+}
+
 /// The cells' paired ratios: each speedup (sequential over parallel) and
 /// each A/A repeat over its original, with what limits it; `None` where
 /// no ratio was timed in lock-step.
 pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
     let speedups = cells
         .iter()
-        .filter_map(|par| Some((super::sequential_twin(par, cells)?, par, "seq / par")));
+        .filter_map(|par| Some((super::sequential_twin(par, cells)?, par, Paired::Speedup)));
     let repeats = cells
         .iter()
-        .filter_map(|c| Some((c, super::repeats::original(c, cells)?, "repeat / original")));
+        .filter_map(|c| Some((c, super::repeats::original(c, cells)?, Paired::Repeat)));
     let mut rows = Vec::new();
     for (a, b, what) in speedups.chain(repeats) {
         let Some(l) = limits(a, b) else {
             continue;
         };
-        let r = if what == "seq / par" {
-            grid::speedup(a, b)
-        } else {
-            crate::compare::within(a, b)
+        let (r, ratio) = match what {
+            Paired::Speedup => (grid::speedup(a, b), "seq / par".to_string()),
+            Paired::Repeat => (
+                crate::compare::within(a, b),
+                format!("repeat / original {}", a.mode),
+            ),
         };
         rows.push(vec![
             a.model.clone(),
@@ -65,14 +76,7 @@ pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
                 b.framework,
                 crate::record::setting_suffix(b.optimize, b.precision)
             ),
-            format!(
-                "{what}{}",
-                if what == "seq / par" {
-                    String::new()
-                } else {
-                    format!(" {}", a.mode)
-                }
-            ),
+            ratio,
             format!(
                 "{:.3}x ±{}",
                 r.value,

@@ -120,9 +120,8 @@ pub fn noise_floor(cells: &[CellRecord]) -> Option<(f64, String)> {
         .filter_map(|par| {
             let seq = sequential_twin(par, cells)?;
             let l = crate::record::limits::limits(seq, par)?;
-            let per_process = l.pairs as f64 / l.processes as f64;
-            let hw = crate::record::intervals::t975(per_process as usize - 1) * l.pair_sd
-                / per_process.sqrt();
+            let per_process = l.pairs / l.processes.max(1);
+            let hw = crate::record::intervals::mean_half_width(l.pair_sd, per_process)?;
             Some((hw.exp_m1(), format!("{} {}", par.model, par.framework)))
         })
         .min_by(|a, b| a.0.total_cmp(&b.0))
