@@ -118,6 +118,14 @@ mod tests {
         // 0.1414 over two pairs): 0.02 / 2 = 0.01 of it is noise
         let noisy = [vec![-0.1, 0.1], vec![0.0, 0.2], vec![0.1, 0.3]];
         assert!(between_variance(&noisy).unwrap().abs() < 1e-12);
+        // three pairs each (sd 0.1): each mean known to 0.01 / 3
+        let three = [
+            vec![-0.1, 0.0, 0.1],
+            vec![0.0, 0.1, 0.2],
+            vec![0.1, 0.2, 0.3],
+        ];
+        let want = 0.01 - 0.01 / 3.0;
+        assert!((between_variance(&three).unwrap() - want).abs() < 1e-12);
         // never below zero; two processes of two pairs at least
         let calm = [vec![0.0, 0.2], vec![0.0, 0.2]];
         assert_eq!(between_variance(&calm), Some(0.0));

@@ -369,6 +369,25 @@ mod tests {
         // the quick run's quietest pairs vary by about 4% (see the limits
         // table): one process of 20 rounds knows a ratio to about ±2%
         assert!(floor > 0.005 && floor < 0.05, "{floor} {what}");
+        // one process's pairs know the ratio less well than all the run's
+        // pairs of that cell together, and better than two pairs would
+        let par = file
+            .cells
+            .iter()
+            .find(|c| {
+                c.mode == crate::record::Mode::Parallel
+                    && format!("{} {}", c.model, c.framework) == what
+            })
+            .unwrap();
+        let seq = sequential_twin(par, &file.cells).unwrap();
+        let l = crate::record::limits::limits(seq, par).unwrap();
+        let all_pairs = 1.96 * l.pair_sd / (l.pairs as f64).sqrt();
+        let two_pairs = 12.71 * l.pair_sd / 2f64.sqrt();
+        assert!(l.processes > 1, "{l:?}");
+        assert!(
+            floor.ln_1p() > all_pairs && floor.ln_1p() < two_pairs,
+            "{floor} against {all_pairs} and {two_pairs}"
+        );
         let mut plan = file.plan.clone();
         plan.target = Some(floor / 2.0);
         let note = target_note(&[&plan], &file.cells).unwrap();
