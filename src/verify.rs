@@ -143,7 +143,7 @@ fn infer_child(
 /// Runs the comparisons; the caller prints them and decides the exit code.
 pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
     if o.frameworks.is_empty() {
-        bail!("no framework is built into this binary");
+        bail!("no framework to verify: no runtime's worker binary (speedbench-ort, -torch, -tf) is installed beside speedbench; `cargo build --release` builds them all");
     }
     crate::config::check_cuda_graph(&[o.optimize], o.device, &[])?;
     let dir = tempfile::tempdir().context("cannot make a temporary folder")?;

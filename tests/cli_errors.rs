@@ -851,3 +851,56 @@ fn precision_and_batch_errors() {
         &["--precision fp16: not supported by ort on cpu"],
     );
 }
+
+/// `speedbench` with none of its runtimes' workers beside it (copied alone
+/// into a folder) names the worker each command needs and how to build it,
+/// in one line, exit 2: a named framework, the matrix's default, `infer`
+/// (handed to its worker) and `verify`.
+#[test]
+fn a_missing_worker_is_named_with_how_to_build_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("speedbench");
+    std::fs::copy(env!("CARGO_BIN_EXE_speedbench"), &exe).unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(&exe)
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        }
+    };
+    let smoke = ["run", "--profile", "smoke", "--model", "resnet50"];
+    fails_with(
+        &run(&[&smoke[..], &["--framework", "torch"]].concat()),
+        &[
+            "framework 'torch': its worker speedbench-torch is not installed beside speedbench",
+            "cargo build --release -p speedbench-torch",
+        ],
+    );
+    fails_with(
+        &run(&smoke),
+        &["none of the requested ones has its worker binary installed beside speedbench (installed: none)"],
+    );
+    fails_with(
+        &run(&[
+            "infer",
+            "--framework",
+            "tf",
+            "--model",
+            "resnet50",
+            "--input",
+            "x.npy",
+            "--output",
+            "y.npy",
+        ]),
+        &["its worker speedbench-tf is not installed"],
+    );
+    fails_with(
+        &run(&["verify", "--model", "resnet50"]),
+        &["no runtime's worker binary (speedbench-ort, -torch, -tf) is installed beside speedbench"],
+    );
+}

@@ -156,7 +156,9 @@ pub fn run(
     }
     let plan = file.plan.clone();
     for f in &plan.skipped {
-        eprintln!("note: framework '{f}' is not built into this binary; skipped");
+        eprintln!(
+            "note: framework '{f}' has no worker binary installed beside speedbench; skipped"
+        );
     }
     // each cell's peak is its precision's: fp32's FMA peak, a reduced
     // precision's own unit, none where the machine has no figure for it

@@ -239,8 +239,8 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
     }
     if plan.frameworks.is_empty() {
         bail!(
-            "no framework to run: none of the requested ones is built into this binary (built: {})",
-            built.join(", ")
+            "no framework to run: none of the requested ones has its worker binary installed beside speedbench (installed: {}); `cargo build --release` builds them all",
+            if built.is_empty() { "none".to_string() } else { built.join(", ") }
         );
     }
     if plan.optimize.is_empty() {
