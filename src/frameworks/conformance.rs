@@ -51,13 +51,11 @@ fn everywhere(
 ) -> Vec<(String, Vec<f32>)> {
     let mut out = Vec::new();
     let name = fw.name();
-    {
-        for level in [Optimize::None, Optimize::Default, Optimize::Max] {
-            let opts = PrepareOptions::new(Device::Cpu, Mode::Sequential, level, 1, 1, false);
-            let mut p = prepare(fw, g, w, &opts).unwrap();
-            let y = p.run(x).unwrap();
-            out.push((format!("{name} at {level}"), y.iter().copied().collect()));
-        }
+    for level in [Optimize::None, Optimize::Default, Optimize::Max] {
+        let opts = PrepareOptions::new(Device::Cpu, Mode::Sequential, level, 1, 1, false);
+        let mut p = prepare(fw, g, w, &opts).unwrap();
+        let y = p.run(x).unwrap();
+        out.push((format!("{name} at {level}"), y.iter().copied().collect()));
     }
     out
 }
@@ -169,65 +167,63 @@ pub fn traces_the_diamond_and_maps_it(fw: &dyn Framework) {
     let w = Weights::seeded(&g, 1);
     let x = crate::io::seeded_input(1, 16, 0);
     let name = fw.name();
-    {
-        for mode in [Mode::Sequential, Mode::Parallel] {
-            for level in [Optimize::None, Optimize::Default] {
-                let opts = PrepareOptions::new(Device::Cpu, mode, level, 1, 2, false);
-                let mut p = prepare(fw, &g, &w, &opts).unwrap();
-                p.run(&x).unwrap();
-                let t = finish(p.trace(&x).unwrap(), &g, mode == Mode::Sequential);
-                let what = format!("{name} {mode} {level}");
-                let mapped: std::collections::BTreeSet<&str> = t
-                    .timeline
+    for mode in [Mode::Sequential, Mode::Parallel] {
+        for level in [Optimize::None, Optimize::Default] {
+            let opts = PrepareOptions::new(Device::Cpu, mode, level, 1, 2, false);
+            let mut p = prepare(fw, &g, &w, &opts).unwrap();
+            p.run(&x).unwrap();
+            let t = finish(p.trace(&x).unwrap(), &g, mode == Mode::Sequential);
+            let what = format!("{name} {mode} {level}");
+            let mapped: std::collections::BTreeSet<&str> = t
+                .timeline
+                .events
+                .iter()
+                .filter_map(|e| e.node.as_deref())
+                .collect();
+            // a node the framework fused into its successor has no
+            // event of its own; the last one of each branch always has
+            assert!(
+                mapped.contains("add") || mapped.contains("left") && mapped.contains("right"),
+                "{what}: {mapped:?}"
+            );
+            assert!(
+                mapped.iter().all(|n| g.nodes.iter().any(|m| m.name == *n)),
+                "{what}"
+            );
+            if level == Optimize::None {
+                for n in ["stem", "left", "right", "add"] {
+                    assert!(mapped.contains(n), "{what}: {n} unmapped in {mapped:?}");
+                }
+            }
+            assert_eq!(
+                t.concurrency.ops,
+                t.timeline
                     .events
                     .iter()
-                    .filter_map(|e| e.node.as_deref())
-                    .collect();
-                // a node the framework fused into its successor has no
-                // event of its own; the last one of each branch always has
-                assert!(
-                    mapped.contains("add") || mapped.contains("left") && mapped.contains("right"),
-                    "{what}: {mapped:?}"
-                );
-                assert!(
-                    mapped.iter().all(|n| g.nodes.iter().any(|m| m.name == *n)),
-                    "{what}"
-                );
-                if level == Optimize::None {
-                    for n in ["stem", "left", "right", "add"] {
-                        assert!(mapped.contains(n), "{what}: {n} unmapped in {mapped:?}");
-                    }
-                }
-                assert_eq!(
-                    t.concurrency.ops,
-                    t.timeline
-                        .events
-                        .iter()
-                        .filter(|e| e.node.is_some())
-                        .count()
-                );
-                assert!(
-                    t.timeline.events.iter().any(|e| e.critical),
-                    "{what}: no critical path"
-                );
-                // every IR operation ran on the CPU, and says so
-                assert_eq!(t.on_cpu(), t.concurrency.ops, "{what}: {:?}", t.placement);
-                assert!(
-                    t.placement.keys().all(|d| d.starts_with("CPU")),
-                    "{what}: {:?}",
-                    t.placement
-                );
-                assert_eq!(t.ideal.is_some(), mode == Mode::Sequential, "{what}");
-                // an operation's time lies within the pass
-                let wall = t.timeline.wall_us();
-                assert!(
-                    t.timeline
-                        .events
-                        .iter()
-                        .all(|e| e.start_us >= 0.0 && e.end_us() <= wall + 1e-6),
-                    "{what}"
-                );
-            }
+                    .filter(|e| e.node.is_some())
+                    .count()
+            );
+            assert!(
+                t.timeline.events.iter().any(|e| e.critical),
+                "{what}: no critical path"
+            );
+            // every IR operation ran on the CPU, and says so
+            assert_eq!(t.on_cpu(), t.concurrency.ops, "{what}: {:?}", t.placement);
+            assert!(
+                t.placement.keys().all(|d| d.starts_with("CPU")),
+                "{what}: {:?}",
+                t.placement
+            );
+            assert_eq!(t.ideal.is_some(), mode == Mode::Sequential, "{what}");
+            // an operation's time lies within the pass
+            let wall = t.timeline.wall_us();
+            assert!(
+                t.timeline
+                    .events
+                    .iter()
+                    .all(|e| e.start_us >= 0.0 && e.end_us() <= wall + 1e-6),
+                "{what}"
+            );
         }
     }
 }
