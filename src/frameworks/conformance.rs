@@ -19,9 +19,9 @@ pub fn diamond() -> Graph {
 pub fn diamond_of(channels: usize, size: usize) -> Graph {
     let conv = |p: &str| Op::Conv {
         out: channels,
-        kernel: 3,
-        stride: 1,
-        pad: 1,
+        kernel: [3; 2],
+        stride: [1; 2],
+        pad: [1; 2],
         groups: 1,
         bias: false,
         params: ParamRef::whole(p),
@@ -83,9 +83,9 @@ pub fn pads_stride_two_windows_on_both_sides(fw: &dyn Framework) {
     let mut g = Graph::new("stride2", Shape::new(1, 4, 4));
     let conv = Op::Conv {
         out: 1,
-        kernel: 3,
-        stride: 2,
-        pad: 1,
+        kernel: [3; 2],
+        stride: [2; 2],
+        pad: [1; 2],
         groups: 1,
         bias: false,
         params: ParamRef::whole("c"),
@@ -95,6 +95,7 @@ pub fn pads_stride_two_windows_on_both_sides(fw: &dyn Framework) {
         kernel: 3,
         stride: 2,
         pad: 1,
+        ceil: false,
     };
     let m = g.add("m", pool, &[0]).unwrap();
     let both = g.add("both", Op::Concat, &[c, m]).unwrap();

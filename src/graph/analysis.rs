@@ -62,7 +62,7 @@ pub fn node_macs(g: &Graph, id: NodeId) -> u64 {
     match &n.op {
         Op::Conv { kernel, groups, .. } => {
             let cin = g.nodes[n.inputs[0]].shape.c / groups;
-            (n.shape.numel() * cin * kernel * kernel) as u64
+            (n.shape.numel() * cin * kernel[0] * kernel[1]) as u64
         }
         Op::Linear { out, .. } => (g.nodes[n.inputs[0]].shape.c * out) as u64,
         _ => 0,
@@ -199,9 +199,9 @@ mod tests {
     fn conv(name: &str, out: usize) -> Op {
         Op::Conv {
             out,
-            kernel: 3,
-            stride: 1,
-            pad: 1,
+            kernel: [3; 2],
+            stride: [1; 2],
+            pad: [1; 2],
             groups: 1,
             bias: false,
             params: ParamRef::whole(name),

@@ -141,9 +141,9 @@ mod tests {
         let mut g = Graph::new("t", crate::graph::Shape::new(c, size, size));
         let conv = Op::Conv {
             out,
-            kernel,
-            stride: 1,
-            pad: kernel / 2,
+            kernel: [kernel; 2],
+            stride: [1; 2],
+            pad: [kernel / 2; 2],
             groups: 1,
             bias,
             params: ParamRef::whole("c"),

@@ -12,6 +12,7 @@
 
 pub mod analysis;
 pub mod fold;
+pub mod import;
 pub mod names;
 pub mod onnx;
 pub mod onnx_proto;
@@ -90,12 +91,14 @@ pub struct ChannelSlice {
 pub enum Op {
     /// The network input, `[N, C, H, W]` float32.
     Input,
-    /// 2-D convolution, square kernel; weight `[out, in/groups, k, k]`.
+    /// 2-D convolution; weight `[out, in/groups, kh, kw]`. `kernel`,
+    /// `stride` and `pad` are `[height, width]`; the padding is the same on
+    /// both sides of an axis.
     Conv {
         out: usize,
-        kernel: usize,
-        stride: usize,
-        pad: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        pad: [usize; 2],
         groups: usize,
         bias: bool,
         params: ParamRef,
@@ -107,11 +110,40 @@ pub enum Op {
     },
     Relu,
     Sigmoid,
-    /// Max pooling, square window, floor mode; padding is -inf.
+    /// `min(max(x, min), max)` (ReLU6 is `Clip { min: 0, max: 6 }`).
+    Clip {
+        min: f32,
+        max: f32,
+    },
+    /// `clip(alpha * x + beta, 0, 1)` (PyTorch's is alpha 1/6, beta 1/2).
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
+    /// `x * clip(x / 6 + 1/2, 0, 1)`.
+    HardSwish,
+    /// Max pooling, square window; padding is -inf. `ceil`: the output size
+    /// rounds up (PyTorch's `ceil_mode`; a last window must start inside the
+    /// input or its left padding).
     MaxPool {
         kernel: usize,
         stride: usize,
         pad: usize,
+        ceil: bool,
+    },
+    /// Average pooling, square window, floor mode, zero padding; the
+    /// divisor is the whole window (`count_include_pad`) or only its part
+    /// inside the input.
+    AvgPool {
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+        count_include_pad: bool,
+    },
+    /// Channel shuffle: `[C, H, W]` viewed as `[groups, C/groups, H, W]`,
+    /// the first two axes swapped, viewed back (ShuffleNet).
+    ChannelShuffle {
+        groups: usize,
     },
     /// Mean over H and W, keeps `[C, 1, 1]`.
     GlobalAvgPool,
@@ -170,7 +202,12 @@ impl Op {
             Op::BatchNorm { .. } => "batchnorm",
             Op::Relu => "relu",
             Op::Sigmoid => "sigmoid",
+            Op::Clip { .. } => "clip",
+            Op::HardSigmoid { .. } => "hardsigmoid",
+            Op::HardSwish => "hardswish",
             Op::MaxPool { .. } => "maxpool",
+            Op::AvgPool { .. } => "avgpool",
+            Op::ChannelShuffle { .. } => "channelshuffle",
             Op::GlobalAvgPool => "globalavgpool",
             Op::Resize { .. } => "resize",
             Op::Add => "add",
@@ -301,6 +338,11 @@ impl Graph {
         }
     }
 
+    /// Whether a node is called `name`.
+    pub fn has_name(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
     /// For every node, the nodes that read it.
     pub fn consumers(&self) -> Vec<Vec<NodeId>> {
         let mut out = vec![Vec::new(); self.nodes.len()];
@@ -332,7 +374,7 @@ fn param_shapes(op: &Op, inputs: &[Shape]) -> Vec<(String, Vec<usize>)> {
         } => {
             let total_out = params.out_slice.map_or(*out, |s| s.total);
             if i == 0 {
-                vec![total_out, inputs[0].c / groups, *kernel, *kernel]
+                vec![total_out, inputs[0].c / groups, kernel[0], kernel[1]]
             } else {
                 vec![total_out]
             }
@@ -356,16 +398,53 @@ fn need(n: usize, inputs: &[Shape]) -> Result<(), String> {
     }
 }
 
-fn pooled(size: usize, kernel: usize, stride: usize, pad: usize) -> Result<usize, String> {
+/// The output size of a window on one axis, PyTorch's rule: floor, or with
+/// `ceil` rounded up unless the last window would start in the right
+/// padding.
+fn pooled(
+    size: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    ceil: bool,
+) -> Result<usize, String> {
     if stride == 0 || kernel == 0 {
         return Err("kernel and stride must be at least 1".into());
     }
     if size + 2 * pad < kernel {
         return Err(format!(
-            "input {size}x{size} (padding {pad}) is smaller than the {kernel}x{kernel} window"
+            "input size {size} (padding {pad}) is smaller than the window of {kernel}"
         ));
     }
-    Ok((size + 2 * pad - kernel) / stride + 1)
+    let span = size + 2 * pad - kernel;
+    let out = if ceil {
+        span.div_ceil(stride)
+    } else {
+        span / stride
+    } + 1;
+    Ok(if ceil && (out - 1) * stride >= size + pad {
+        out - 1
+    } else {
+        out
+    })
+}
+
+/// A square pooling window's output shape on `x`.
+fn pooled_shape(
+    x: Shape,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    ceil: bool,
+) -> Result<Shape, String> {
+    if 2 * pad > kernel {
+        return Err(format!("padding {pad} exceeds half the kernel {kernel}"));
+    }
+    Ok(Shape::new(
+        x.c,
+        pooled(x.h, kernel, stride, pad, ceil)?,
+        pooled(x.w, kernel, stride, pad, ceil)?,
+    ))
 }
 
 /// Shape inference: the output shape of `op` on `inputs`, or why not.
@@ -395,29 +474,46 @@ pub fn infer(op: &Op, inputs: &[Shape]) -> Result<Shape, String> {
             }
             Ok(Shape::new(
                 *out,
-                pooled(x.h, *kernel, *stride, *pad)?,
-                pooled(x.w, *kernel, *stride, *pad)?,
+                pooled(x.h, kernel[0], stride[0], pad[0], false)?,
+                pooled(x.w, kernel[1], stride[1], pad[1], false)?,
             ))
         }
-        Op::BatchNorm { .. } | Op::Relu | Op::Sigmoid => {
+        Op::BatchNorm { .. }
+        | Op::Relu
+        | Op::Sigmoid
+        | Op::Clip { .. }
+        | Op::HardSigmoid { .. }
+        | Op::HardSwish => {
             need(1, inputs)?;
+            Ok(inputs[0])
+        }
+        Op::ChannelShuffle { groups } => {
+            need(1, inputs)?;
+            if *groups == 0 || !inputs[0].c.is_multiple_of(*groups) {
+                return Err(format!(
+                    "{} channels are not divisible by {groups} groups",
+                    inputs[0].c
+                ));
+            }
             Ok(inputs[0])
         }
         Op::MaxPool {
             kernel,
             stride,
             pad,
+            ceil,
         } => {
             need(1, inputs)?;
-            let x = inputs[0];
-            if 2 * pad > *kernel {
-                return Err(format!("padding {pad} exceeds half the kernel {kernel}"));
-            }
-            Ok(Shape::new(
-                x.c,
-                pooled(x.h, *kernel, *stride, *pad)?,
-                pooled(x.w, *kernel, *stride, *pad)?,
-            ))
+            pooled_shape(inputs[0], *kernel, *stride, *pad, *ceil)
+        }
+        Op::AvgPool {
+            kernel,
+            stride,
+            pad,
+            ..
+        } => {
+            need(1, inputs)?;
+            pooled_shape(inputs[0], *kernel, *stride, *pad, false)
         }
         Op::GlobalAvgPool => {
             need(1, inputs)?;
@@ -497,9 +593,9 @@ mod tests {
     fn conv(out: usize, k: usize, s: usize, p: usize, g: usize) -> Op {
         Op::Conv {
             out,
-            kernel: k,
-            stride: s,
-            pad: p,
+            kernel: [k; 2],
+            stride: [s; 2],
+            pad: [p; 2],
             groups: g,
             bias: false,
             params: ParamRef::whole("c"),
@@ -517,6 +613,7 @@ mod tests {
             kernel: 3,
             stride: 2,
             pad: 1,
+            ceil: false,
         };
         assert_eq!(
             infer(&m, &[Shape::new(64, 112, 112)]),
@@ -526,6 +623,7 @@ mod tests {
             kernel: 7,
             stride: 7,
             pad: 0,
+            ceil: false,
         };
         assert_eq!(
             infer(&m7, &[Shape::new(8, 32, 32)]),
@@ -534,6 +632,59 @@ mod tests {
         assert!(infer(&m7, &[Shape::new(8, 6, 6)])
             .unwrap_err()
             .contains("smaller"));
+    }
+
+    #[test]
+    fn ceil_mode_and_rectangular_windows_follow_pytorch() {
+        let pool = |k, s, p, ceil| Op::MaxPool {
+            kernel: k,
+            stride: s,
+            pad: p,
+            ceil,
+        };
+        let x = Shape::new(4, 112, 112);
+        assert_eq!(
+            infer(&pool(3, 2, 0, false), &[x]),
+            Ok(Shape::new(4, 55, 55))
+        );
+        assert_eq!(infer(&pool(3, 2, 0, true), &[x]), Ok(Shape::new(4, 56, 56)));
+        // nn.MaxPool2d(2, 2, padding=1, ceil_mode=True) on 5x5 gives 3x3:
+        // a fourth window would start in the right padding.
+        let five = Shape::new(1, 5, 5);
+        assert_eq!(
+            infer(&pool(2, 2, 1, true), &[five]),
+            Ok(Shape::new(1, 3, 3))
+        );
+        assert_eq!(
+            infer(&pool(3, 2, 0, true), &[five]),
+            Ok(Shape::new(1, 2, 2))
+        );
+        let wide = Op::Conv {
+            out: 6,
+            kernel: [1, 7],
+            stride: [1, 2],
+            pad: [0, 3],
+            groups: 1,
+            bias: true,
+            params: ParamRef::whole("w"),
+        };
+        assert_eq!(
+            infer(&wide, &[Shape::new(3, 17, 17)]),
+            Ok(Shape::new(6, 17, 9))
+        );
+        let mut g = Graph::new("t", Shape::new(3, 17, 17));
+        g.add("w", wide, &[0]).unwrap();
+        assert_eq!(g.params["w.weight"], vec![6, 3, 1, 7]);
+        let avg = Op::AvgPool {
+            kernel: 3,
+            stride: 1,
+            pad: 1,
+            count_include_pad: false,
+        };
+        assert_eq!(infer(&avg, &[x]), Ok(x));
+        let shuffle = Op::ChannelShuffle { groups: 3 };
+        assert!(infer(&shuffle, &[x]).unwrap_err().contains("divisible"));
+        assert_eq!(infer(&Op::ChannelShuffle { groups: 2 }, &[x]), Ok(x));
     }
 
     #[test]

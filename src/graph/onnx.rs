@@ -116,19 +116,52 @@ pub fn value_name(g: &Graph, id: NodeId) -> String {
     }
 }
 
-/// The ONNX shape of node `id`'s value for a symbolic batch: vectors
-/// (flatten, fc) are [batch, C] in ONNX, maps [batch, C, H, W].
-fn value_dims(g: &Graph, id: NodeId) -> Vec<DimValue> {
+/// The attributes of a square pooling window.
+fn window(kernel: usize, stride: usize, pad: usize) -> [AttributeProto; 3] {
+    [
+        attr_ints("kernel_shape", &[kernel, kernel]),
+        attr_ints("strides", &[stride, stride]),
+        attr_ints("pads", &[pad, pad, pad, pad]),
+    ]
+}
+
+/// Per node, whether its value is a `[batch, C]` matrix in ONNX: flatten
+/// and linear layers, and what works element-wise (or concatenates) on
+/// them only. The others are `[batch, C, H, W]`.
+pub fn vectors(g: &Graph) -> Vec<bool> {
+    let mut v = vec![false; g.nodes.len()];
+    for (id, n) in g.nodes.iter().enumerate() {
+        v[id] = match n.op {
+            Op::Flatten | Op::Linear { .. } => true,
+            Op::Add
+            | Op::Mul
+            | Op::Relu
+            | Op::Sigmoid
+            | Op::Clip { .. }
+            | Op::HardSigmoid { .. }
+            | Op::HardSwish
+            | Op::BatchNorm { .. }
+            | Op::Concat
+            | Op::Slice { .. } => n.inputs.iter().all(|&i| v[i]),
+            _ => false,
+        };
+    }
+    v
+}
+
+/// The ONNX shape of node `id`'s value for a symbolic batch ([`vectors`]).
+fn value_dims(g: &Graph, vectors: &[bool], id: NodeId) -> Vec<DimValue> {
     let batch = DimValue::DimParam("batch".into());
     let s = g.nodes[id].shape;
-    match g.nodes[id].op {
-        Op::Flatten | Op::Linear { .. } => vec![batch, DimValue::DimValue(s.c as i64)],
-        _ => vec![
+    if vectors[id] {
+        vec![batch, DimValue::DimValue(s.c as i64)]
+    } else {
+        vec![
             batch,
             DimValue::DimValue(s.c as i64),
             DimValue::DimValue(s.h as i64),
             DimValue::DimValue(s.w as i64),
-        ],
+        ]
     }
 }
 
@@ -172,9 +205,9 @@ pub fn segment(g: &Graph, w: &Weights, nodes: &[NodeId]) -> Result<Segment> {
                 groups,
                 ..
             } => {
-                attrs.push(attr_ints("kernel_shape", &[*kernel, *kernel]));
-                attrs.push(attr_ints("strides", &[*stride, *stride]));
-                attrs.push(attr_ints("pads", &[*pad, *pad, *pad, *pad]));
+                attrs.push(attr_ints("kernel_shape", kernel));
+                attrs.push(attr_ints("strides", stride));
+                attrs.push(attr_ints("pads", &[pad[0], pad[1], pad[0], pad[1]]));
                 attrs.push(attr_int("group", *groups as i64));
                 "Conv"
             }
@@ -184,15 +217,73 @@ pub fn segment(g: &Graph, w: &Weights, nodes: &[NodeId]) -> Result<Segment> {
             }
             Op::Relu => "Relu",
             Op::Sigmoid => "Sigmoid",
+            Op::Clip { min, max } => {
+                for (s, v) in [("min", *min), ("max", *max)] {
+                    let name = format!("{}.{s}", n.name);
+                    inits.push(TensorProto {
+                        data_type: FLOAT,
+                        name: name.clone(),
+                        raw_data: v.to_le_bytes().to_vec(),
+                        ..Default::default()
+                    });
+                    node_inputs.push(name);
+                }
+                "Clip"
+            }
+            Op::HardSigmoid { alpha, beta } => {
+                attrs.push(attr_float("alpha", *alpha));
+                attrs.push(attr_float("beta", *beta));
+                "HardSigmoid"
+            }
+            Op::HardSwish => "HardSwish",
             Op::MaxPool {
                 kernel,
                 stride,
                 pad,
+                ceil,
             } => {
-                attrs.push(attr_ints("kernel_shape", &[*kernel, *kernel]));
-                attrs.push(attr_ints("strides", &[*stride, *stride]));
-                attrs.push(attr_ints("pads", &[*pad, *pad, *pad, *pad]));
+                attrs.extend(window(*kernel, *stride, *pad));
+                attrs.push(attr_int("ceil_mode", i64::from(*ceil)));
                 "MaxPool"
+            }
+            Op::AvgPool {
+                kernel,
+                stride,
+                pad,
+                count_include_pad,
+            } => {
+                attrs.extend(window(*kernel, *stride, *pad));
+                attrs.push(attr_int("count_include_pad", i64::from(*count_include_pad)));
+                "AveragePool"
+            }
+            Op::ChannelShuffle { groups } => {
+                // Reshape to [N, g, C/g, H, W], swap g and C/g, reshape back.
+                let s = n.shape;
+                let (c, h, w_) = (s.c as i64, s.h as i64, s.w as i64);
+                let g_ = *groups as i64;
+                let grouped = format!("{}.grouped", n.name);
+                let swapped = format!("{}.swapped", n.name);
+                let to5 = format!("{}.to5", n.name);
+                let to4 = format!("{}.to4", n.name);
+                inits.push(int_tensor(&to5, &[-1, g_, c / g_, h, w_]));
+                inits.push(int_tensor(&to4, &[-1, c, h, w_]));
+                onnx_nodes.push(NodeProto {
+                    input: vec![node_inputs[0].clone(), to5],
+                    output: vec![grouped.clone()],
+                    name: grouped.clone(),
+                    op_type: "Reshape".into(),
+                    ..Default::default()
+                });
+                onnx_nodes.push(NodeProto {
+                    input: vec![grouped],
+                    output: vec![swapped.clone()],
+                    name: swapped.clone(),
+                    op_type: "Transpose".into(),
+                    attribute: vec![attr_ints("perm", &[0, 2, 1, 3, 4])],
+                    ..Default::default()
+                });
+                node_inputs = vec![swapped, to4];
+                "Reshape"
             }
             Op::GlobalAvgPool => "GlobalAveragePool",
             Op::Resize { h, w: width, mode } => {
@@ -246,6 +337,7 @@ pub fn segment(g: &Graph, w: &Weights, nodes: &[NodeId]) -> Result<Segment> {
         });
     }
     let x = g.input();
+    let vectors = vectors(g);
     let model = ModelProto {
         ir_version: 8,
         producer_name: "speedbench".into(),
@@ -257,11 +349,11 @@ pub fn segment(g: &Graph, w: &Weights, nodes: &[NodeId]) -> Result<Segment> {
             initializer: inits,
             input: inputs
                 .iter()
-                .map(|&i| value_info(&value_name(g, i), value_dims(g, i)))
+                .map(|&i| value_info(&value_name(g, i), value_dims(g, &vectors, i)))
                 .collect(),
             output: outputs
                 .iter()
-                .map(|&o| value_info(&value_name(g, o), value_dims(g, o)))
+                .map(|&o| value_info(&value_name(g, o), value_dims(g, &vectors, o)))
                 .collect(),
         }),
         opset_import: vec![OperatorSetIdProto {

@@ -365,9 +365,9 @@ mod tests {
         assert_eq!(err.to_string(), "weights have no tensor 'c.bias'");
         let conv = Op::Conv {
             out: 1,
-            kernel: 1,
-            stride: 1,
-            pad: 0,
+            kernel: [1; 2],
+            stride: [1; 2],
+            pad: [0; 2],
             groups: 1,
             bias: true,
             params: ParamRef::whole("c"),
@@ -382,9 +382,9 @@ mod tests {
         let w = one(vec![1, 1, 1, 1]);
         let conv = Op::Conv {
             out: 1,
-            kernel: 1,
-            stride: 1,
-            pad: 0,
+            kernel: [1; 2],
+            stride: [1; 2],
+            pad: [0; 2],
             groups: 1,
             bias: false,
             params: ParamRef::whole("c"),
@@ -400,9 +400,9 @@ mod tests {
         let mut g = Graph::new("t", crate::graph::Shape::new(2, 3, 3));
         let conv = Op::Conv {
             out: 4,
-            kernel: 3,
-            stride: 1,
-            pad: 1,
+            kernel: [3; 2],
+            stride: [1; 2],
+            pad: [1; 2],
             groups: 1,
             bias: true,
             params: ParamRef::whole("c"),

@@ -5,9 +5,9 @@ use crate::graph::{Op, ParamRef, Shape};
 fn conv(p: &str) -> Op {
     Op::Conv {
         out: 4,
-        kernel: 3,
-        stride: 1,
-        pad: 1,
+        kernel: [3; 2],
+        stride: [1; 2],
+        pad: [1; 2],
         groups: 1,
         bias: false,
         params: ParamRef::whole(p),

@@ -19,9 +19,9 @@ pub fn conv(
 ) -> Result<NodeId> {
     let op = Op::Conv {
         out,
-        kernel,
-        stride,
-        pad: kernel / 2,
+        kernel: [kernel; 2],
+        stride: [stride; 2],
+        pad: [kernel / 2; 2],
         groups,
         bias: false,
         params: ParamRef::whole(prefix),
@@ -50,6 +50,7 @@ pub fn stem(g: &mut Graph) -> Result<NodeId> {
         kernel: 3,
         stride: 2,
         pad: 1,
+        ceil: false,
     };
     Ok(g.add("maxpool", pool, &[x])?)
 }

@@ -85,9 +85,9 @@ fn branched_conv(
         )?;
         let op = Op::Conv {
             out: cout,
-            kernel: 3,
-            stride,
-            pad: 1,
+            kernel: [3; 2],
+            stride: [stride; 2],
+            pad: [1; 2],
             groups: 1,
             bias: false,
             params: ParamRef {
@@ -117,9 +117,9 @@ fn squeeze_excite(
     let s = g.add(&format!("{p}.pool"), Op::GlobalAvgPool, &[x])?;
     let fc = |out: usize, name: &str| Op::Conv {
         out,
-        kernel: 1,
-        stride: 1,
-        pad: 0,
+        kernel: [1; 2],
+        stride: [1; 2],
+        pad: [0; 2],
         groups: 1,
         bias: true,
         params: ParamRef::whole(format!("{p}.{name}")),

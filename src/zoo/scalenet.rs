@@ -51,6 +51,7 @@ fn block(
             kernel: 2,
             stride: 2,
             pad: 0,
+            ceil: false,
         };
         input = g.add(&format!("{p}.pool"), pool, &[input])?;
     }
@@ -83,6 +84,7 @@ fn block(
                 kernel: scale,
                 stride: scale,
                 pad: 0,
+                ceil: false,
             };
             y = g.add(&format!("{p}.pool2.{i}"), pool, &[y])?;
         }
@@ -93,9 +95,9 @@ fn block(
         };
         let op = Op::Conv {
             out: channels,
-            kernel,
-            stride: 1,
-            pad: kernel / 2,
+            kernel: [kernel; 2],
+            stride: [1; 2],
+            pad: [kernel / 2; 2],
             groups: 1,
             bias: false,
             params: ParamRef::whole(format!("{p}.conv2.{i}")),

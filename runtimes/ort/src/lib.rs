@@ -231,9 +231,9 @@ mod tests {
         let mut g = Graph::new("tiny", Shape::new(3, 8, 8));
         let conv = Op::Conv {
             out: 4,
-            kernel: 3,
-            stride: 1,
-            pad: 1,
+            kernel: [3; 2],
+            stride: [1; 2],
+            pad: [1; 2],
             groups: 1,
             bias: true,
             params: ParamRef::whole("c"),

@@ -156,9 +156,9 @@ mod tests {
         let mut g = Graph::new("every_op", Shape::new(3, 9, 9));
         let conv = |out, kernel, stride, pad, groups, bias, name: &str| Op::Conv {
             out,
-            kernel,
-            stride,
-            pad,
+            kernel: [kernel; 2],
+            stride: [stride; 2],
+            pad: [pad; 2],
             groups,
             bias,
             params: ParamRef::whole(name),
@@ -167,6 +167,7 @@ mod tests {
             kernel,
             stride,
             pad,
+            ceil: false,
         };
         let resize = |h, mode| Op::Resize { h, w: h, mode };
         let mut add = |name: &str, op: Op, inputs: &[usize]| g.add(name, op, inputs).unwrap();
@@ -248,9 +249,9 @@ mod tests {
         let mut g = Graph::new("grouped", Shape::new(3, 6, 6));
         let widen = Op::Conv {
             out: 8,
-            kernel: 1,
-            stride: 1,
-            pad: 0,
+            kernel: [1; 2],
+            stride: [1; 2],
+            pad: [0; 2],
             groups: 1,
             bias: false,
             params: ParamRef::whole("w"),
@@ -258,9 +259,9 @@ mod tests {
         let wide = g.add("w", widen, &[0]).unwrap();
         let conv = Op::Conv {
             out: 8,
-            kernel: 3,
-            stride: 1,
-            pad: 1,
+            kernel: [3; 2],
+            stride: [1; 2],
+            pad: [1; 2],
             groups: 4,
             bias: true,
             params: ParamRef::whole("g"),

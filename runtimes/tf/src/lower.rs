@@ -19,6 +19,8 @@ use tensorflow::{
 use speedbench::graph::weights::Weights;
 use speedbench::graph::{Graph, Op, ResizeMode};
 
+mod pool;
+
 /// Memory order of the 4-D activations inside the TensorFlow graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -194,6 +196,22 @@ impl Builder<'_> {
         groups > 1 && self.kernels == Kernels::Eigen && self.layout == Layout::Nhwc
     }
 
+    /// `min(max(x, lo), hi)`.
+    fn clip(&mut self, name: &str, x: &Output, lo: f32, hi: f32) -> Result<Output> {
+        let lo = self.constant(&format!("{name}/min"), &[], &[lo])?;
+        let hi = self.constant(&format!("{name}/max"), &[], &[hi])?;
+        self.simple("ClipByValue", name, &[x.clone(), lo, hi])
+    }
+
+    /// `clip(alpha * x + beta, 0, 1)`.
+    fn hard_sigmoid(&mut self, name: &str, x: &Output, alpha: f32, beta: f32) -> Result<Output> {
+        let a = self.constant(&format!("{name}/alpha"), &[], &[alpha])?;
+        let scaled = self.simple("Mul", &format!("{name}/scaled"), &[x.clone(), a])?;
+        let bias = self.constant(&format!("{name}/beta"), &[], &[beta])?;
+        let shifted = self.simple("AddV2", &format!("{name}/shifted"), &[scaled, bias])?;
+        self.clip(name, &shifted, 0.0, 1.0)
+    }
+
     fn bias_add(&mut self, name: &str, x: &Output, bias: &[f32]) -> Result<Output> {
         let b = self.float_vec(&format!("{name}/bias"), bias)?;
         let format = self.layout.format();
@@ -210,14 +228,15 @@ impl Builder<'_> {
     }
 }
 
-/// PyTorch's OIHW filter `[o, i, k, k]` as TensorFlow's HWIO `[k, k, i, o]`.
-fn oihw_to_hwio(data: &[f32], o: usize, i: usize, k: usize) -> Vec<f32> {
+/// PyTorch's OIHW filter `[o, i, kh, kw]` as TensorFlow's HWIO
+/// `[kh, kw, i, o]`.
+fn oihw_to_hwio(data: &[f32], o: usize, i: usize, [kh, kw]: [usize; 2]) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
     for oc in 0..o {
         for ic in 0..i {
-            for y in 0..k {
-                for x in 0..k {
-                    out[((y * k + x) * i + ic) * o + oc] = data[((oc * i + ic) * k + y) * k + x];
+            for y in 0..kh {
+                for x in 0..kw {
+                    out[((y * kw + x) * i + ic) * o + oc] = data[((oc * i + ic) * kh + y) * kw + x];
                 }
             }
         }
@@ -306,27 +325,28 @@ fn lower_node(
         } => {
             let c_in = in_shape.map_or(0, |s| s.c) / groups;
             let wt = &params[0].1;
-            if wt.shape != [*out, c_in, *kernel, *kernel] {
+            let [kh, kw] = *kernel;
+            if wt.shape != [*out, c_in, kh, kw] {
                 bail!(
                     "weight is {:?}, expected {:?}",
                     wt.shape,
-                    [*out, c_in, *kernel, *kernel]
+                    [*out, c_in, kh, kw]
                 );
             }
             let hwio = oihw_to_hwio(wt.data, *out, c_in, *kernel);
             let filter = b.constant(
                 &format!("{name}/weight"),
-                &dims_u64(&[*kernel, *kernel, c_in, *out]),
+                &dims_u64(&[kh, kw, c_in, *out]),
                 &hwio,
             )?;
-            let strides = layout.order(1, 1, *stride as i64, *stride as i64);
-            let p = *pad as i64;
-            let paddings = layout.order([0, 0], [0, 0], [p, p], [p, p]).concat();
+            let strides = layout.order(1, 1, stride[0] as i64, stride[1] as i64);
+            let [ph, pw] = pad.map(|p| p as i64);
+            let paddings = layout.order([0, 0], [0, 0], [ph, ph], [pw, pw]).concat();
             let conv = b.op("Conv2D", name, &[ins[0].clone(), filter], |d| {
                 d.set_attr_type("T", DataType::Float)?;
                 d.set_attr_int_list("strides", &strides)?;
                 d.set_attr_string("data_format", format)?;
-                if p == 0 {
+                if ph == 0 && pw == 0 {
                     d.set_attr_string("padding", "VALID")?;
                 } else {
                     d.set_attr_string("padding", "EXPLICIT")?;
@@ -380,37 +400,58 @@ fn lower_node(
             kernel,
             stride,
             pad,
+            ..
         } => {
-            // PyTorch pads with -inf and floors the output size: an explicit
-            // -inf pad and a VALID pool give exactly that.
-            let x = if *pad > 0 {
-                let p = int(*pad)?;
-                let pads = layout.order([0, 0], [0, 0], [p, p], [p, p]).concat();
-                let pads = b.constant(&format!("{name}/pads"), &[4, 2], &pads)?;
-                let fill = b.constant(&format!("{name}/neg_inf"), &[], &[f32::NEG_INFINITY])?;
-                b.op(
-                    "PadV2",
-                    &format!("{name}/pad"),
-                    &[ins[0].clone(), pads, fill],
-                    |d| {
-                        d.set_attr_type("T", DataType::Float)?;
-                        d.set_attr_type("Tpaddings", DataType::Int32)?;
-                        Ok(())
-                    },
-                )?
-            } else {
-                ins[0].clone()
+            let win = pool::Window {
+                kernel: *kernel,
+                stride: *stride,
+                pad: *pad,
+                input: in_shape.context("a pool has an input")?,
+                output: n.shape,
             };
-            let ksize = layout.order(1, 1, *kernel as i64, *kernel as i64);
-            let strides = layout.order(1, 1, *stride as i64, *stride as i64);
-            b.op("MaxPool", name, &[x], |d| {
-                d.set_attr_type("T", DataType::Float)?;
-                d.set_attr_int_list("ksize", &ksize)?;
-                d.set_attr_int_list("strides", &strides)?;
-                d.set_attr_string("padding", "VALID")?;
-                d.set_attr_string("data_format", format)?;
-                Ok(())
-            })?
+            b.max_pool(name, &ins[0], &win)?
+        }
+        Op::AvgPool {
+            kernel,
+            stride,
+            pad,
+            count_include_pad,
+        } => {
+            let win = pool::Window {
+                kernel: *kernel,
+                stride: *stride,
+                pad: *pad,
+                input: in_shape.context("a pool has an input")?,
+                output: n.shape,
+            };
+            b.avg_pool(name, &ins[0], &win, *count_include_pad)?
+        }
+        Op::Clip { min, max } => b.clip(name, &ins[0], *min, *max)?,
+        Op::HardSigmoid { alpha, beta } => b.hard_sigmoid(name, &ins[0], *alpha, *beta)?,
+        Op::HardSwish => {
+            let gate = b.hard_sigmoid(&format!("{name}/gate"), &ins[0], 1.0 / 6.0, 0.5)?;
+            b.simple("Mul", name, &[ins[0].clone(), gate])?
+        }
+        Op::ChannelShuffle { groups } => {
+            let s = n.shape;
+            let (g_, c, h, wd) = (int(*groups)?, int(s.c)?, int(s.h)?, int(s.w)?);
+            let (five, perm) = match layout {
+                Layout::Nchw => ([-1, g_, c / g_, h, wd], [0, 2, 1, 3, 4]),
+                Layout::Nhwc => ([-1, h, wd, g_, c / g_], [0, 1, 2, 4, 3]),
+            };
+            let grouped = b.reshape(&format!("{name}/grouped"), &ins[0], &five)?;
+            let p = b.int_vec(&format!("{name}/perm"), &perm)?;
+            let swapped = b.op(
+                "Transpose",
+                &format!("{name}/swapped"),
+                &[grouped, p],
+                |d| {
+                    d.set_attr_type("T", DataType::Float)?;
+                    d.set_attr_type("Tperm", DataType::Int32)?;
+                    Ok(())
+                },
+            )?;
+            b.reshape(name, &swapped, &layout.order(-1, c, h, wd))?
         }
         Op::GlobalAvgPool => {
             let axes = b.int_vec(&format!("{name}/axes"), &layout.spatial_axes())?;
@@ -525,7 +566,7 @@ mod tests {
         let w: Vec<f32> = (0..2)
             .flat_map(|o| (0..4).map(move |yx| (10 * o + yx) as f32))
             .collect();
-        let h = oihw_to_hwio(&w, 2, 1, 2);
+        let h = oihw_to_hwio(&w, 2, 1, [2, 2]);
         // hwio[y][x][0][o]
         assert_eq!(h, vec![0.0, 10.0, 1.0, 11.0, 2.0, 12.0, 3.0, 13.0]);
     }

@@ -36,7 +36,8 @@ pub(super) fn fusions(graph: &Graph) -> Vec<Fused> {
         _ => None,
     };
     let is = |id: NodeId, f: fn(&Op) -> bool| f(&graph.nodes[id].op);
-    let conv = |op: &Op| matches!(op, Op::Conv { .. });
+    // The fused operator takes one stride and one padding for both axes.
+    let conv = |op: &Op| matches!(op, Op::Conv { stride, pad, .. } if stride[0] == stride[1] && pad[0] == pad[1]);
     let relu = |op: &Op| matches!(op, Op::Relu);
     let mut fused = vec![Fused::Plain; graph.nodes.len()];
     // The ReLU that only `id`'s value feeds, if any, becomes an alias.
@@ -77,9 +78,9 @@ mod tests {
     fn conv(c: usize) -> Op {
         Op::Conv {
             out: c,
-            kernel: 1,
-            stride: 1,
-            pad: 0,
+            kernel: [1; 2],
+            stride: [1; 2],
+            pad: [0; 2],
             groups: 1,
             bias: false,
             params: ParamRef::whole("c"),

@@ -222,8 +222,8 @@ impl Plan {
             } => x[0].f_conv2d(
                 &p[0],
                 p.get(1),
-                [int(*stride); 2],
-                [int(*pad); 2],
+                stride.map(int),
+                pad.map(int),
                 [1, 1],
                 int(*groups),
             )?,
@@ -240,17 +240,44 @@ impl Plan {
             )?,
             Op::Relu => x[0].f_relu()?,
             Op::Sigmoid => x[0].f_sigmoid()?,
+            Op::Clip { min, max } => x[0].f_clamp(f64::from(*min), f64::from(*max))?,
+            Op::HardSigmoid { alpha, beta } => x[0]
+                .f_mul_scalar(f64::from(*alpha))?
+                .f_add_scalar(f64::from(*beta))?
+                .f_clamp(0.0, 1.0)?,
+            Op::HardSwish => x[0].f_hardswish()?,
             Op::MaxPool {
                 kernel,
                 stride,
                 pad,
+                ceil,
             } => x[0].f_max_pool2d(
                 [int(*kernel); 2],
                 [int(*stride); 2],
                 [int(*pad); 2],
                 [1, 1],
-                false,
+                *ceil,
             )?,
+            Op::AvgPool {
+                kernel,
+                stride,
+                pad,
+                count_include_pad,
+            } => x[0].f_avg_pool2d(
+                [int(*kernel); 2],
+                [int(*stride); 2],
+                [int(*pad); 2],
+                false,
+                *count_include_pad,
+                None,
+            )?,
+            Op::ChannelShuffle { groups } => {
+                let s = x[0].size();
+                let g = int(*groups);
+                x[0].f_reshape([s[0], g, s[1] / g, s[2], s[3]])?
+                    .f_transpose(1, 2)?
+                    .f_reshape([s[0], s[1], s[2], s[3]])?
+            }
             Op::GlobalAvgPool => x[0].f_adaptive_avg_pool2d([1, 1])?,
             Op::Resize { h, w, mode } => {
                 let size = [int(*h), int(*w)];
@@ -290,7 +317,7 @@ impl Plan {
         else {
             bail!("executor bug: node #{conv} is fused as a convolution but is not one");
         };
-        let weight = self.packed_weight(conv, x, *stride, *pad, *groups)?;
+        let weight = self.packed_weight(conv, x, stride[0], pad[0], *groups)?;
         let bias = self.params[conv].get(1);
         let ptr = |t: &Tensor| t.as_ptr() as *mut c_void;
         let mut out: *mut c_void = std::ptr::null_mut();
@@ -302,8 +329,8 @@ impl Plan {
                 ptr(&weight),
                 bias.map_or(std::ptr::null_mut(), ptr),
                 other.map_or(std::ptr::null_mut(), ptr),
-                int(*stride),
-                int(*pad),
+                int(stride[0]),
+                int(pad[0]),
                 int(*groups),
                 i32::from(relu),
                 &mut out,

@@ -17,9 +17,9 @@ fn opts(device: Device, mode: Mode, intra_threads: usize) -> PrepareOptions {
 pub(super) fn diamond() -> Graph {
     let conv = |out, kernel, pad, prefix: &str| Op::Conv {
         out,
-        kernel,
-        stride: 1,
-        pad,
+        kernel: [kernel; 2],
+        stride: [1; 2],
+        pad: [pad; 2],
         groups: 1,
         bias: true,
         params: ParamRef::whole(prefix),
@@ -41,6 +41,7 @@ pub(super) fn diamond() -> Graph {
         kernel: 2,
         stride: 2,
         pad: 0,
+        ceil: false,
     };
     let b = g.add("b.pool", pool, &[stem]).unwrap();
     let b = g.add("b.conv", conv(4, 1, 0, "b"), &[b]).unwrap();
