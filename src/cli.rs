@@ -423,6 +423,10 @@ pub enum Command {
         /// float32 whatever it is).
         #[arg(long, default_value_t = Precision::Fp32, value_name = "fp32|bf16|fp16|tf32")]
         precision: Precision,
+        /// An imported model's own ONNX file, as it is, in ONNX Runtime on
+        /// the CPU (no IR): the reference `verify` holds it to.
+        #[arg(long)]
+        original: bool,
     },
     /// Write a model as ONNX.
     Export {
@@ -444,6 +448,19 @@ pub enum Command {
         /// Also write the weights used (seeded unless --weights) as safetensors.
         #[arg(long, value_name = "FILE")]
         save_weights: Option<PathBuf>,
+    },
+    /// Read an ONNX CNN (opset 7-21, static image shape) into the graph IR
+    /// and add it to the models folder (--models-dir, else
+    /// SPEEDBENCH_MODELS_DIR, else ~/.local/share/speedbench/models), so
+    /// that every command takes it by name.
+    Import {
+        /// The ONNX file.
+        #[arg(value_name = "FILE.onnx")]
+        file: PathBuf,
+        /// The model's name (letters, digits, '_' and '-'); default: the
+        /// file's name without .onnx.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Check that every installed framework gives the same logits.
     Verify(VerifyArgs),

@@ -64,10 +64,15 @@ struct Target {
     device: Device,
     optimize: Optimize,
     precision: Precision,
+    /// An imported model's own ONNX file, run as it is (`infer --original`).
+    original: bool,
 }
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.original {
+            return write!(f, "{} on the ONNX file itself", self.framework);
+        }
         write!(f, "{} {} {}", self.framework, self.mode, self.device)?;
         if self.optimize != Optimize::Default {
             write!(f, " {}", self.optimize)?;
@@ -92,9 +97,10 @@ fn infer_child(
         device,
         optimize,
         precision,
+        original,
     } = t;
     let out = dir.join(format!(
-        "{model}-{framework}-{mode}-{device}-{optimize}-{precision}.npy"
+        "{model}-{framework}-{mode}-{device}-{optimize}-{precision}-{original}.npy"
     ));
     let exe = crate::frameworks::worker_exe(framework)?;
     let mut cmd = Command::new(exe);
@@ -123,6 +129,9 @@ fn infer_child(
     .arg(input)
     .arg("--output")
     .arg(&out);
+    if *original {
+        cmd.arg("--original");
+    }
     if let Some(w) = &o.weights {
         cmd.arg("--weights").arg(w);
     }
@@ -147,19 +156,37 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
     }
     crate::config::check_cuda_graph(&[o.optimize], o.device, &[])?;
     let dir = tempfile::tempdir().context("cannot make a temporary folder")?;
-    let input = dir.path().join("input.npy");
-    ndarray_npy::write_npy(&input, &seeded_input(o.batch, o.size, 0))
-        .context("cannot write the verification input")?;
     let mut rows = Vec::new();
-    let reference = Target {
-        framework: o.frameworks[0].clone(),
-        mode: Mode::Sequential,
-        device: Device::Cpu,
-        optimize: Optimize::Default,
-        precision: Precision::Fp32,
-    };
     for model in &o.models {
-        if let Err(e) = crate::zoo::build(o.catalog.find(model)?, o.size) {
+        let spec = o.catalog.find(model)?;
+        // An imported model runs at the size it was exported for, and is
+        // held to ONNX Runtime running its own file; the others to the
+        // first framework.
+        let size = crate::zoo::size_for(spec, o.size);
+        let reference = match spec.onnx_file() {
+            Some(_) => Target {
+                framework: "ort".into(),
+                mode: Mode::Sequential,
+                device: Device::Cpu,
+                optimize: Optimize::Default,
+                precision: Precision::Fp32,
+                original: true,
+            },
+            None => Target {
+                framework: o.frameworks[0].clone(),
+                mode: Mode::Sequential,
+                device: Device::Cpu,
+                optimize: Optimize::Default,
+                precision: Precision::Fp32,
+                original: false,
+            },
+        };
+        let input = dir.path().join(format!("input-{size}.npy"));
+        if !input.exists() {
+            ndarray_npy::write_npy(&input, &seeded_input(o.batch, size, 0))
+                .context("cannot write the verification input")?;
+        }
+        if let Err(e) = crate::zoo::build(spec, size) {
             // A model that is not defined at this size (a ScaleNet branch
             // that pools more than the feature map) is reported, not failed.
             rows.push(Agreement {
@@ -206,6 +233,7 @@ pub fn verify(o: &VerifyOptions) -> Result<Vec<Agreement>> {
                     device: o.device,
                     optimize: o.optimize,
                     precision: o.precision,
+                    original: false,
                 };
                 if candidate == reference {
                     continue;

@@ -22,10 +22,14 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             mode,
             optimize,
             precision,
+            original,
         } => {
             let modes = mode.modes();
             if modes.len() != 1 {
                 anyhow::bail!("--mode: infer runs one mode, sequential or parallel");
+            }
+            if *original {
+                return commands::infer_original(&catalog()?, framework, model, input, output);
             }
             commands::infer(
                 &catalog()?,
@@ -56,6 +60,9 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             save_weights.as_deref(),
         ),
         Command::Verify(args) => commands::verify(&catalog()?, args, cli.verbose),
+        Command::Import { file, name } => {
+            commands::import(file, name.as_deref(), cli.models_dir.as_deref())
+        }
         Command::Report {
             files,
             format,

@@ -37,8 +37,11 @@ fn two(v: &f64) -> String {
 pub fn models(catalog: &Catalog, size: usize, format: Format) -> Result<i32> {
     let mut all: Vec<Analysis> = Vec::new();
     for name in catalog.names() {
+        let spec = catalog.find(&name)?;
+        // an imported model at the size it was exported for
+        let at = zoo::size_for(spec, size);
         // a model not defined at this size is left out, with the reason
-        match zoo::build(catalog.find(&name)?, size) {
+        match zoo::build(spec, at) {
             Ok(g) => all.push(analyse(&g)),
             Err(e) => eprintln!("note: {name} skipped: {e:#}"),
         }
@@ -46,7 +49,10 @@ pub fn models(catalog: &Catalog, size: usize, format: Format) -> Result<i32> {
     let rows: Vec<ModelRow> = all
         .iter()
         .map(|a| ModelRow {
-            name: a.name.clone(),
+            name: match a.size == size {
+                true => a.name.clone(),
+                false => format!("{} ({} px)", a.name, a.size),
+            },
             params: a.params,
             macs: a.macs,
             span_macs: a.span_macs,
@@ -95,6 +101,35 @@ pub fn infer(
     crate::io::write_logits(output, &y)?;
     eprintln!(
         "{model} on {framework} {device} ({mode}, --optimize {optimize}, --precision {precision}): logits {:?} -> {}",
+        y.shape(),
+        output.display()
+    );
+    Ok(0)
+}
+
+/// An imported model's own ONNX file run as it is (`infer --original`).
+pub fn infer_original(
+    catalog: &Catalog,
+    framework: &str,
+    model: &str,
+    input: &Path,
+    output: &Path,
+) -> Result<i32> {
+    let spec = catalog.find(model)?;
+    let Some(path) = spec.onnx_file() else {
+        bail!("--original: model '{model}' is not an imported one; it has no ONNX file of its own");
+    };
+    let x = crate::io::read_input(input, None)?;
+    let imported = zoo::imported(spec)?;
+    crate::frameworks::check_input(imported.graph.input(), &x)
+        .with_context(|| format!("--input {}", input.display()))?;
+    let bytes = std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let fw = frameworks::by_name(framework)?;
+    let y = fw.run_onnx_file(&bytes, &x, imported.batch)?;
+    crate::io::write_logits(output, &y)?;
+    eprintln!(
+        "{model}'s own file {} in {framework}: logits {:?} -> {}",
+        path.display(),
         y.shape(),
         output.display()
     );
@@ -155,8 +190,10 @@ pub fn verify(catalog: &Catalog, args: &crate::cli::VerifyArgs, verbose: bool) -
                     known.join(", ")
                 );
             }
-            // a model asked for by name must be defined at this size
-            zoo::build(catalog.find(m)?, size)?;
+            // a model asked for by name must be defined at this size (an
+            // imported one at its own)
+            let spec = catalog.find(m)?;
+            zoo::build(spec, zoo::size_for(spec, size))?;
         }
         models.to_vec()
     };

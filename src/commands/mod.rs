@@ -4,6 +4,7 @@
 
 mod dispatch;
 mod history;
+mod import;
 mod inspect;
 mod merge;
 mod reports;
@@ -12,7 +13,8 @@ mod trace;
 
 pub use dispatch::dispatch;
 pub use history::{compare as compare_history, report as history, HistoryArgs};
-pub use inspect::{cuda_libs, export, infer, models, verify};
+pub use import::import;
+pub use inspect::{cuda_libs, export, infer, infer_original, models, verify};
 pub use merge::{merge, merge_files};
 pub use reports::{compare, report};
 pub use run::run;

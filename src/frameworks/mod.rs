@@ -167,6 +167,21 @@ pub trait Framework {
         Ok((site, major, names.iter().map(|n| n.to_string()).collect()))
     }
 
+    /// Runs an ONNX file as it is, with no IR in between, on the CPU: what
+    /// an imported model is verified against. `batch` is the file's fixed
+    /// batch where it has one; the input is then fed in parts of that size.
+    fn run_onnx_file(
+        &self,
+        _bytes: &[u8],
+        _input: &ndarray::Array4<f32>,
+        _batch: Option<usize>,
+    ) -> Result<ndarray::Array2<f32>> {
+        anyhow::bail!(
+            "{} does not run ONNX files as they are; ort does",
+            self.name()
+        )
+    }
+
     /// After [`Framework::cuda_stack`]: loads the runtime's own CUDA
     /// provider on top, where it has one apart from its CUDA library, and
     /// says what it loaded.

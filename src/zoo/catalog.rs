@@ -89,22 +89,44 @@ fn folder(dir: &Path) -> Result<BTreeMap<String, ModelSpec>, SpecError> {
     Ok(specs)
 }
 
+/// The models folder of a user who names none (`--models-dir`,
+/// `SPEEDBENCH_MODELS_DIR`): where `speedbench import` writes and every
+/// command reads, `$XDG_DATA_HOME/speedbench/models` or else
+/// `~/.local/share/speedbench/models`.
+pub fn default_dir() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("speedbench").join("models"))
+}
+
 impl Catalog {
-    /// The built-in models, with those of `dir` added or replacing them.
+    /// The built-in models, with those of `dir` added or replacing them;
+    /// without `dir`, those of [`default_dir`] where it exists.
     pub fn open(dir: Option<&Path>) -> Result<Catalog, SpecError> {
+        let dir = match dir {
+            Some(d) => Some(d.to_path_buf()),
+            None => default_dir().filter(|d| d.is_dir()),
+        };
         let mut specs = built_in()?;
-        if let Some(d) = dir {
+        if let Some(d) = &dir {
             specs.extend(folder(d)?);
         }
-        Ok(Catalog {
-            specs,
-            dir: dir.map(Path::to_path_buf),
-        })
+        Ok(Catalog { specs, dir })
     }
 
     /// The built-in models alone.
     pub fn built_in() -> Result<Catalog, SpecError> {
-        Self::open(None)
+        Ok(Catalog {
+            specs: built_in()?,
+            dir: None,
+        })
+    }
+
+    /// Where the model `name` comes from: its spec file.
+    pub fn source(&self, name: &str) -> Option<&Path> {
+        self.specs.get(name).map(|s| s.path.as_path())
     }
 
     /// Every model's name, sorted.

@@ -72,11 +72,23 @@ pub struct ScaleNetSpec {
     pub scales: Vec<usize>,
 }
 
+/// A network imported from an ONNX file (`speedbench import`): the file
+/// itself, read into the IR when the model is built.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnnxSpec {
+    /// The ONNX file, relative to the spec file.
+    pub file: PathBuf,
+    /// The square input size the file was exported for.
+    pub size: usize,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "family", rename_all = "lowercase")]
 pub enum Family {
     Resnet(ResNetSpec),
     Scalenet(ScaleNetSpec),
+    Onnx(OnnxSpec),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +200,7 @@ impl ModelSpec {
                 let spath = path.parent().unwrap_or(Path::new(".")).join(&s.structure);
                 structure = parse_structure(&read(&spath)?, &spath, &s.layers, s.scales.len())?;
             }
+            Family::Onnx(o) => positive(path, "model.size", &[o.size])?,
         }
         Ok(ModelSpec {
             name: file.name,
@@ -197,6 +210,16 @@ impl ModelSpec {
             path: path.to_path_buf(),
             structure,
         })
+    }
+}
+
+impl ModelSpec {
+    /// An imported model's ONNX file, beside its spec.
+    pub fn onnx_file(&self) -> Option<PathBuf> {
+        match &self.family {
+            Family::Onnx(o) => Some(self.path.parent().unwrap_or(Path::new(".")).join(&o.file)),
+            _ => None,
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod config;
 mod optimized;
+mod original;
 mod segments;
 mod session;
 mod trace;
@@ -65,6 +66,15 @@ fn env() -> Result<&'static Environment> {
 }
 
 impl Framework for Ort {
+    fn run_onnx_file(
+        &self,
+        bytes: &[u8],
+        input: &ndarray::Array4<f32>,
+        batch: Option<usize>,
+    ) -> Result<ndarray::Array2<f32>> {
+        original::run(bytes, input, batch)
+    }
+
     fn name(&self) -> &'static str {
         if self.own {
             "ort-own"
