@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bounded fuzzing of every parser that reads user files (cargo-fuzz with
 # libFuzzer): harness.toml, model specs + structure files, .npy inputs,
-# safetensors weights and results JSON. Each target runs FUZZ_SECONDS
+# safetensors weights, results JSON and ONNX files (import). Each target runs FUZZ_SECONDS
 # (default 10) from the committed corpus in fuzz/corpus/<target>; a crash,
 # panic, leak or out-of-memory fails the script and leaves the input in
 # fuzz/artifacts/. cargo-fuzz needs nightly features: RUSTC_BOOTSTRAP=1 lets
@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz@0.13.2
 seconds="${FUZZ_SECONDS:-10}"
-targets=(harness_toml model_spec npy_input safetensors_weights results_json)
+targets=(harness_toml model_spec npy_input safetensors_weights results_json onnx_import)
 cargo fuzz build --release
 for t in "${targets[@]}"; do
   # a scratch copy: new inputs found here do not change the committed corpus

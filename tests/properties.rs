@@ -84,18 +84,41 @@ proptest! {
     }
 
     #[test]
+    fn damaged_onnx_files_are_refused_without_a_panic(
+        flips in prop::collection::vec((any::<usize>(), any::<u8>()), 0..12),
+        keep in 1usize..20_000,
+    ) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/shuffle.onnx");
+        let mut bytes = std::fs::read(path).unwrap();
+        for (at, v) in flips {
+            let i = at % bytes.len();
+            bytes[i] = v;
+        }
+        bytes.truncate(keep);
+        // imported or refused; a refusal says why in one line
+        if let Err(e) = speedbench::graph::import::import(&bytes, "damaged") {
+            let msg = format!("{e:#}");
+            prop_assert!(!msg.is_empty());
+        }
+    }
+
+    #[test]
     fn random_wiring_never_panics(
-        ops in prop::collection::vec((0u8..12, 0usize..8, 0usize..70, 0usize..5, 0usize..4), 1..30),
+        ops in prop::collection::vec((0u8..16, 0usize..8, 0usize..70, 0usize..5, 0usize..4), 1..30),
     ) {
         let mut g = Graph::new("r", Shape::new(3, 17, 17));
         for (i, (kind, a, n, k, s)) in ops.into_iter().enumerate() {
             let last = g.nodes.len() - 1;
             let x = a.min(last);
             let op = match kind {
-                0 => Op::Conv { out: n, kernel: k, stride: s, pad: k / 2, groups: 1 + s % 2, bias: s == 1, params: ParamRef::whole(format!("c{i}")) },
+                0 => Op::Conv { out: n, kernel: [k, (k + s) % 5], stride: [s, 1 + s % 2], pad: [k / 2, s / 2], groups: 1 + s % 2, bias: s == 1, params: ParamRef::whole(format!("c{i}")) },
                 1 => Op::BatchNorm { eps: 1e-5, params: ParamRef::whole(format!("b{i}")) },
                 2 => Op::Relu,
-                3 => Op::MaxPool { kernel: k, stride: s, pad: k / 3 },
+                3 => Op::MaxPool { kernel: k, stride: s, pad: k / 3, ceil: s % 2 == 0 },
+                12 => Op::AvgPool { kernel: k, stride: s, pad: k / 2, count_include_pad: n % 2 == 0 },
+                13 => Op::ChannelShuffle { groups: s },
+                14 => Op::Clip { min: -(k as f32), max: n as f32 },
+                15 => Op::HardSwish,
                 4 => Op::GlobalAvgPool,
                 5 => Op::Resize { h: n, w: n, mode: speedbench::graph::ResizeMode::Bilinear },
                 6 => Op::Add,
@@ -103,7 +126,8 @@ proptest! {
                 8 => Op::Concat,
                 9 => Op::Slice { start: s, end: n },
                 10 => Op::Flatten,
-                _ => Op::Linear { out: n, params: ParamRef::whole(format!("l{i}")) },
+                11 => Op::Linear { out: n, params: ParamRef::whole(format!("l{i}")) },
+                _ => Op::HardSigmoid { alpha: 0.2, beta: 0.5 },
             };
             let inputs: Vec<usize> = match kind {
                 6 | 7 => vec![x, last],

@@ -16,6 +16,26 @@ const DOUBLE: i32 = 11;
 /// arithmetic may use it.
 pub const BATCH: i64 = i64::MIN / 2;
 
+/// The most elements a tensor may declare (16 GiB of float32).
+const MAX_ELEMENTS: usize = 1 << 32;
+
+/// The largest size, window or dimension a node may name: beyond it a
+/// value is a damaged file, not a network.
+pub const MAX_DIM: i64 = 1 << 24;
+
+/// `v` as a size of at most [`MAX_DIM`].
+pub fn dim(v: i64, what: &str) -> Result<usize> {
+    if !(0..=MAX_DIM).contains(&v) {
+        bail!("{what} = {v}: expected 0 to {MAX_DIM}");
+    }
+    Ok(v as usize)
+}
+
+/// The product of dimensions, where it fits.
+pub fn product(dims: &[i64]) -> Option<i64> {
+    dims.iter().try_fold(1i64, |a, &d| a.checked_mul(d))
+}
+
 /// A constant: its dimensions and its elements, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Konst {
@@ -96,7 +116,11 @@ pub fn from_proto(t: &TensorProto) -> Result<Konst> {
         }
         dims.push(d as usize);
     }
-    let want: usize = dims.iter().product();
+    let want = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| anyhow::anyhow!("declares shape {dims:?}, too large a tensor"))?;
     let raw = |width: usize| -> Result<&[u8]> {
         if t.raw_data.len() != want * width {
             bail!(

@@ -10,7 +10,9 @@
 //! and are stored under `<IR node>.<weight|bias|...>`.
 
 mod konst;
+mod layers;
 mod ops;
+mod shapes;
 
 use std::collections::{HashMap, HashSet};
 

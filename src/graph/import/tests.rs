@@ -369,25 +369,25 @@ fn bad_files_are_refused_with_what_and_where() {
 fn reshape_targets_resolve_against_the_batch() {
     let batch = [BATCH, 8, 4, 4];
     assert_eq!(
-        super::ops::per_sample(&[BATCH, -1], &batch, 128).unwrap(),
+        super::shapes::per_sample(&[BATCH, -1], &batch, 128).unwrap(),
         [128]
     );
     assert_eq!(
-        super::ops::per_sample(&[0, 2, 4, 0, 4], &batch, 128).unwrap(),
+        super::shapes::per_sample(&[0, 2, 4, 0, 4], &batch, 128).unwrap(),
         [2, 4, 4, 4]
     );
     assert_eq!(
-        super::ops::per_sample(&[-1, 128], &batch, 128).unwrap(),
+        super::shapes::per_sample(&[-1, 128], &batch, 128).unwrap(),
         [128]
     );
     assert_eq!(
-        super::ops::per_sample(&[1, -1], &[1, 8, 4, 4], 128).unwrap(),
+        super::shapes::per_sample(&[1, -1], &[1, 8, 4, 4], 128).unwrap(),
         [128]
     );
     assert!(
-        super::ops::per_sample(&[2, -1], &[1, 8, 4, 4], 128).is_err(),
+        super::shapes::per_sample(&[2, -1], &[1, 8, 4, 4], 128).is_err(),
         "a batch of 2 from 1"
     );
-    assert!(super::ops::per_sample(&[BATCH, -1, -1], &batch, 128).is_err());
-    assert!(super::ops::per_sample(&[BATCH, 100], &batch, 128).is_err());
+    assert!(super::shapes::per_sample(&[BATCH, -1, -1], &batch, 128).is_err());
+    assert!(super::shapes::per_sample(&[BATCH, 100], &batch, 128).is_err());
 }
