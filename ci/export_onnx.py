@@ -3,6 +3,10 @@
 
     python ci/export_onnx.py fixtures OUTDIR      # the test fixtures (tiny graphs)
     python ci/export_onnx.py classics OUTDIR [NAME ...]   # torchvision networks
+    python ci/export_onnx.py resnet50 OUTDIR WEIGHTS.safetensors
+        # torchvision's ResNet-50 with speedbench's weights
+        # (speedbench export --model resnet50 --save-weights ...), its batch
+        # norms kept as they are: the twin of the built-in resnet50
 
 Both use PyTorch's TorchScript exporter (`dynamo=False`), opset 17, eval
 mode, a static input shape, and weights drawn with seed 0 (no download).
@@ -84,12 +88,15 @@ class Shuffle(nn.Module):
         return torch.cat([self.fc(down.view(down.size(0), -1)), head], 1)
 
 
-def export(model, path, shape, dynamic_batch=False):
+def export(model, path, shape, dynamic_batch=False, keep_batchnorm=False):
     model.eval()
     x = torch.randn(*shape)
     kwargs = {}
     if dynamic_batch:
         kwargs["dynamic_axes"] = {"input": {0: "batch"}, "logits": {0: "batch"}}
+    if keep_batchnorm:
+        # not folded into the convolutions (eval mode is kept by .eval())
+        kwargs["training"] = torch.onnx.TrainingMode.PRESERVE
     torch.onnx.export(
         model, x, str(path), opset_version=OPSET, input_names=["input"],
         output_names=["logits"], dynamo=False, **kwargs)
@@ -121,7 +128,7 @@ CLASSICS = {
 
 
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("fixtures", "classics"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("fixtures", "classics", "resnet50"):
         sys.exit(__doc__)
     out = Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
@@ -134,6 +141,20 @@ def main():
         return
     import torchvision
 
+    if sys.argv[1] == "resnet50":
+        if len(sys.argv) != 4:
+            sys.exit(__doc__)
+        from safetensors.torch import load_file
+
+        model = torchvision.models.resnet50(weights=None)
+        state = load_file(sys.argv[3])
+        # speedbench's weights have no batch-norm step counters
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+        if missing or unexpected:
+            sys.exit(f"weights do not fit: missing {missing}, unexpected {unexpected}")
+        export(model, out / "resnet50_twin.onnx", (1, 3, 224, 224), keep_batchnorm=True)
+        return
     names = sys.argv[3:] or list(CLASSICS)
     for name in names:
         if name not in CLASSICS:

@@ -45,6 +45,8 @@ pub fn speedbench_in_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out
         .env_remove("JOB_COMPLETION_INDEX")
         // the terminal tables' width, whatever terminal runs the tests
         .env("COLUMNS", "120")
+        // no models a user imported into their own data folder
+        .env("XDG_DATA_HOME", "/nonexistent/speedbench-tests")
         .envs(env.iter().copied())
         .output()
         .expect("the speedbench binary runs");

@@ -11,7 +11,7 @@ use ort::value::TensorRef;
 pub(super) fn run(bytes: &[u8], input: &Array4<f32>, batch: Option<usize>) -> Result<Array2<f32>> {
     let n = input.shape()[0];
     let part = batch.unwrap_or(n).max(1);
-    if n % part != 0 {
+    if !n.is_multiple_of(part) {
         bail!("the file takes batches of {part}; the input has {n} samples, not a multiple");
     }
     let mut session = Session::builder(super::env()?)?
@@ -41,7 +41,7 @@ pub(super) fn run(bytes: &[u8], input: &Array4<f32>, batch: Option<usize>) -> Re
             .context("ONNX Runtime gave no output")?;
         let (dims, values) = y.try_extract_tensor::<f32>()?;
         let rows = dims.first().copied().unwrap_or(0) as usize;
-        if rows != part || values.len() % part != 0 {
+        if rows != part || !values.len().is_multiple_of(part) {
             bail!("the file's output has shape {dims:?}; expected {part} rows");
         }
         parts.push(Array2::from_shape_vec(

@@ -57,6 +57,10 @@ impl Konst {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> usize {
         match &self.data {
             Data::F(v) => v.len(),

@@ -245,7 +245,7 @@ impl Importer {
         } else {
             (2, 3)
         };
-        let (h, w) = if self.is_const(n, sizes_at) && self.konst(n, sizes_at)?.len() > 0 {
+        let (h, w) = if self.is_const(n, sizes_at) && !self.konst(n, sizes_at)?.is_empty() {
             let v = self.konst(n, sizes_at)?.as_ints()?;
             match v.as_slice() {
                 [_, _, h, w] | [h, w] => (konst::dim(*h, "sizes")?, konst::dim(*w, "sizes")?),

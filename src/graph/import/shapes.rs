@@ -181,7 +181,7 @@ impl Importer {
         let sizes: Vec<i64> = match (a.ints("split"), n.input.get(1).filter(|s| !s.is_empty())) {
             (Some(v), _) => v,
             (None, Some(_)) => self.konst(n, 1)?.as_ints()?,
-            (None, None) if parts > 0 && c % parts == 0 => vec![(c / parts) as i64; parts],
+            (None, None) if parts > 0 && c.is_multiple_of(parts) => vec![(c / parts) as i64; parts],
             (None, None) => bail!("{c} channels do not split into {parts} equal parts"),
         };
         if sizes.len() != parts
@@ -281,7 +281,7 @@ pub(super) fn per_sample(target: &[i64], now: &[i64], per_sample: usize) -> Resu
             }
         })
         .collect();
-    if dims.iter().any(|&d| d < -1 || d > konst::MAX_DIM) {
+    if dims.iter().any(|d| !(-1..=konst::MAX_DIM).contains(d)) {
         bail!("reshape target {} has a dimension out of range", shown());
     }
     let known = konst::product(
@@ -328,7 +328,7 @@ fn const_dims(target: &[i64], now: &[usize], total: usize) -> Result<Vec<usize>>
             }
         })
         .collect();
-    if dims.iter().any(|&d| d < -1 || d > konst::MAX_DIM) {
+    if dims.iter().any(|d| !(-1..=konst::MAX_DIM).contains(d)) {
         bail!("reshape of a constant to {target:?}: a dimension is out of range");
     }
     let known = konst::product(
