@@ -301,3 +301,42 @@ fn without_a_folder_import_uses_the_users_data_folder() {
     let (_, out, err) = run(&["models", "--format", "csv"]);
     assert!(out.contains("shuffle (16 px)"), "{out}{err}");
 }
+
+/// TensorFlow's other CPU kernels (oneDNN's where the CPU has them, else
+/// Eigen's) run the imported operations too: the pools with their padding,
+/// the clips, the channel shuffle.
+#[test]
+fn imported_fixtures_agree_on_tensorflows_other_cpu_path() {
+    use speedbench::frameworks::tf_cpu;
+    use speedbench::record::Optimize;
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    for f in ["branches", "shuffle"] {
+        let out = speedbench(&["--models-dir", s(&models), "import", s(&fixture(f))]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let flags = speedbench::bench::fma::cpu_flags();
+    let own = tf_cpu::decide(Optimize::Default, None, &flags).unwrap();
+    let other = if own.onednn { "0" } else { "1" };
+    for level in ["default", "max"] {
+        let args = [
+            "--models-dir",
+            s(&models),
+            "verify",
+            "--framework",
+            "tf",
+            "--model",
+            "branches",
+            "--model",
+            "shuffle",
+            "--optimize",
+            level,
+        ];
+        let out = common::speedbench_in_env(common::repo(), &args, &[(tf_cpu::ENV, other)]);
+        assert_eq!(
+            out.code, 0,
+            "{other} {level}: {}\n{}",
+            out.stdout, out.stderr
+        );
+    }
+}
