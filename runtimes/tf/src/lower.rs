@@ -396,35 +396,15 @@ fn lower_node(
         }
         Op::Relu => b.simple("Relu", name, &ins)?,
         Op::Sigmoid => b.simple("Sigmoid", name, &ins)?,
-        Op::MaxPool {
-            kernel,
-            stride,
-            pad,
-            ..
-        } => {
-            let win = pool::Window {
-                kernel: *kernel,
-                stride: *stride,
-                pad: *pad,
-                input: in_shape.context("a pool has an input")?,
-                output: n.shape,
-            };
-            b.max_pool(name, &ins[0], &win)?
-        }
-        Op::AvgPool {
-            kernel,
-            stride,
-            pad,
-            count_include_pad,
-        } => {
-            let win = pool::Window {
-                kernel: *kernel,
-                stride: *stride,
-                pad: *pad,
-                input: in_shape.context("a pool has an input")?,
-                output: n.shape,
-            };
-            b.avg_pool(name, &ins[0], &win, *count_include_pad)?
+        Op::MaxPool { .. } | Op::AvgPool { .. } => {
+            let input = in_shape.context("a pool has an input")?;
+            let win = pool::Window::of(n, input).context("a pooling node")?;
+            match n.op {
+                Op::AvgPool {
+                    count_include_pad, ..
+                } => b.avg_pool(name, &ins[0], &win, count_include_pad)?,
+                _ => b.max_pool(name, &ins[0], &win)?,
+            }
         }
         Op::Clip { min, max } => b.clip(name, &ins[0], *min, *max)?,
         Op::HardSigmoid { alpha, beta } => b.hard_sigmoid(name, &ins[0], *alpha, *beta)?,

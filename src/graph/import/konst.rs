@@ -361,6 +361,11 @@ mod tests {
             .to_string()
             .contains("batch"));
         assert!(gather(&shape, &Konst::ints(vec![4]), 0).is_err());
+        // a real 0 is a number, not the batch
+        let zeros = arith("Mul", &Konst::ints(vec![0, 3]), &Konst::ints(vec![2])).unwrap();
+        assert_eq!(zeros.as_ints().unwrap(), [0, 6]);
+        assert!(Konst::ints(vec![BATCH]).as_floats().is_err());
+        assert_eq!(Konst::ints(vec![0, 2]).as_floats().unwrap(), [0.0, 2.0]);
         assert_eq!(axis(-1, 4).unwrap(), 3);
         assert!(axis(4, 4).is_err());
     }

@@ -260,93 +260,65 @@ fn shape_text(d: &[i64]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
-/// A reshape's target with `0` (copy) and `-1` (infer) resolved against
-/// the current dimensions `now` (batch first) of a value of `per_sample`
-/// elements after the batch: the dimensions after the batch. The batch must
-/// stay the first dimension.
-pub(super) fn per_sample(target: &[i64], now: &[i64], per_sample: usize) -> Result<Vec<i64>> {
-    let shown = || shape_text(target);
-    let Some((&first, rest)) = target.split_first() else {
-        bail!("reshape target [] is empty");
-    };
-    let per = per_sample as i64;
-    let mut dims: Vec<i64> = rest
+/// `target` with `0` copied from `now` at the same index and one `-1`
+/// filled in, where the dimensions then hold `total` elements.
+fn resolve(target: &[i64], now: &[i64], total: i64) -> Option<Vec<i64>> {
+    let mut dims: Vec<i64> = target
         .iter()
         .enumerate()
         .map(|(i, &d)| {
             if d == 0 {
-                now.get(i + 1).copied().unwrap_or(0)
+                now.get(i).copied().unwrap_or(0)
             } else {
                 d
             }
         })
         .collect();
     if dims.iter().any(|d| !(-1..=konst::MAX_DIM).contains(d)) {
-        bail!("reshape target {} has a dimension out of range", shown());
+        return None;
     }
-    let known = konst::product(
-        &dims
-            .iter()
-            .copied()
-            .filter(|&d| d != -1)
-            .collect::<Vec<_>>(),
-    )
-    .unwrap_or(0);
+    let known: Vec<i64> = dims.iter().copied().filter(|&d| d != -1).collect();
+    let known = konst::product(&known)?;
     match dims.iter().filter(|&&d| d == -1).count() {
         0 => {}
-        1 if first != -1 && known > 0 && per % known == 0 => {
+        1 if known > 0 && total % known == 0 => {
             for d in dims.iter_mut().filter(|d| **d == -1) {
-                *d = per / known;
+                *d = total / known;
             }
         }
-        _ => bail!(
-            "reshape target {} leaves the per-sample shape open",
-            shown()
-        ),
+        _ => return None,
     }
-    let keeps_batch = first == -1 || first == 0 || first == now[0];
-    if !keeps_batch || dims.iter().any(|&d| d <= 0) || konst::product(&dims) != Some(per) {
-        bail!(
-            "reshape of {} to {} does not keep the batch first with {per_sample} values per sample",
-            shape_text(now),
-            shown()
-        );
-    }
-    Ok(dims)
+    (dims.iter().all(|&d| d > 0) && konst::product(&dims) == Some(total)).then_some(dims)
+}
+
+/// A reshape's target resolved against the current dimensions `now`
+/// (batch first) of a value of `per_sample` elements after the batch: the
+/// dimensions after the batch, which must stay first.
+pub(super) fn per_sample(target: &[i64], now: &[i64], per_sample: usize) -> Result<Vec<i64>> {
+    let Some((&first, rest)) = target.split_first() else {
+        bail!("reshape target [] is empty");
+    };
+    let keeps_batch = first == -1 || first == 0 || Some(&first) == now.first();
+    let one_hole = first != -1 || !rest.contains(&-1);
+    let after = now.get(1..).unwrap_or(&[]);
+    keeps_batch
+        .then(|| resolve(rest, after, per_sample as i64))
+        .flatten()
+        .filter(|_| one_hole)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "reshape of {} to {} does not keep the batch first with {per_sample} values per sample",
+                shape_text(now),
+                shape_text(target)
+            )
+        })
 }
 
 /// A constant's reshape: `0` copies, `-1` infers.
 fn const_dims(target: &[i64], now: &[usize], total: usize) -> Result<Vec<usize>> {
-    let dims: Vec<i64> = target
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| {
-            if d == 0 {
-                now.get(i).map_or(0, |&x| x as i64)
-            } else {
-                d
-            }
-        })
-        .collect();
-    if dims.iter().any(|d| !(-1..=konst::MAX_DIM).contains(d)) {
-        bail!("reshape of a constant to {target:?}: a dimension is out of range");
-    }
-    let known = konst::product(
-        &dims
-            .iter()
-            .copied()
-            .filter(|&d| d != -1)
-            .collect::<Vec<_>>(),
-    )
-    .unwrap_or(0);
-    let holes = dims.iter().filter(|&&d| d == -1).count();
-    let fill = if known > 0 { total as i64 / known } else { 0 };
-    let dims: Vec<i64> = dims
-        .iter()
-        .map(|&d| if d == -1 { fill } else { d })
-        .collect();
-    if holes > 1 || dims.iter().any(|&d| d < 0) || konst::product(&dims) != Some(total as i64) {
-        bail!("reshape of a constant of {total} values to {target:?} does not fit");
-    }
+    let now: Vec<i64> = now.iter().map(|&d| d as i64).collect();
+    let dims = resolve(target, &now, total as i64).ok_or_else(|| {
+        anyhow::anyhow!("reshape of a constant of {total} values to {target:?} does not fit")
+    })?;
     Ok(dims.into_iter().map(|d| d as usize).collect())
 }

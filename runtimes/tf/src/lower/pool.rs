@@ -6,7 +6,7 @@ use anyhow::Result;
 use tensorflow::{DataType, Output};
 
 use super::{int, Builder, Layout};
-use speedbench::graph::Shape;
+use speedbench::graph::{Node, Op, Shape};
 
 /// A square window on an input of `input` with output `output`.
 pub(super) struct Window {
@@ -18,6 +18,31 @@ pub(super) struct Window {
 }
 
 impl Window {
+    /// The window of pooling node `n`, which reads a value of `input`.
+    pub fn of(n: &Node, input: Shape) -> Option<Window> {
+        match n.op {
+            Op::MaxPool {
+                kernel,
+                stride,
+                pad,
+                ..
+            }
+            | Op::AvgPool {
+                kernel,
+                stride,
+                pad,
+                ..
+            } => Some(Window {
+                kernel,
+                stride,
+                pad,
+                input,
+                output: n.shape,
+            }),
+            _ => None,
+        }
+    }
+
     /// Padding after the input on an axis: at least `pad`, and enough for
     /// the last window of a ceil-mode output to be whole.
     fn after(&self, size: usize, out: usize) -> usize {
