@@ -148,4 +148,28 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn a_convolution_with_two_strides_or_paddings_runs_plain() {
+        // oneDNN's fused call takes one stride and one padding for both axes
+        let rect = |stride: [usize; 2], pad: [usize; 2], p: &str| Op::Conv {
+            out: 4,
+            kernel: [3; 2],
+            stride,
+            pad,
+            groups: 1,
+            bias: false,
+            params: ParamRef::whole(p),
+        };
+        let mut g = Graph::new("g", Shape::new(4, 8, 8));
+        let a = g.add("a", rect([1, 1], [0, 1], "a"), &[0]).unwrap();
+        let r = g.add("r", Op::Relu, &[a]).unwrap();
+        let b = g.add("b", rect([1, 2], [1, 1], "b"), &[r]).unwrap();
+        let c = g.add("c", rect([2, 2], [1, 1], "c"), &[b]).unwrap();
+        let f = fusions(&g);
+        assert_eq!(f[a], Fused::Plain);
+        assert_eq!(f[r], Fused::Plain);
+        assert_eq!(f[b], Fused::Plain);
+        assert_eq!(f[c], Fused::Conv { relu: false });
+    }
 }
