@@ -207,11 +207,16 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
             .map(|c| percentile(c, 0.9))
             .fold(0f64, f64::max)
             * 1.15;
+        // models imported at their own sizes share the chart: name each size
+        let sizes: std::collections::BTreeSet<usize> = cells.iter().map(|c| c.size).collect();
+        let sizes: Vec<String> = sizes.iter().map(usize::to_string).collect();
         let mut chart = model_chart(
             &top,
             &format!(
                 "Median latency per forward pass (batch {}, {} px, {}); whiskers p10-p90",
-                first.batch, first.size, first.device
+                first.batch,
+                sizes.join(" and "),
+                first.device
             ),
             &models,
             0f64..ymax.max(1e-3),
@@ -326,4 +331,22 @@ pub fn render(cells: &[CellRecord]) -> Result<String> {
         root.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::record::test_cell as cell;
+
+    #[test]
+    fn the_title_names_every_size_the_models_ran_at() {
+        let a = cell(&[&[10.0, 11.0]], false);
+        let mut b = cell(&[&[20.0, 21.0]], false);
+        b.model = "n".into();
+        assert!(super::render(&[a.clone(), a.clone()])
+            .unwrap()
+            .contains("(batch 1, 8 px, cpu)"));
+        b.size = 299;
+        let svg = super::render(&[a, b]).unwrap();
+        assert!(svg.contains("(batch 1, 8 and 299 px, cpu)"), "{svg}");
+    }
 }
