@@ -9,7 +9,7 @@ fn graph() -> &'static Graph {
     static G: OnceLock<Graph> = OnceLock::new();
     G.get_or_init(|| {
         let mut g = Graph::new("fuzz", Shape::new(3, 8, 8));
-        let conv = Op::Conv { out: 4, kernel: 3, stride: 1, pad: 1, groups: 1, bias: false, params: ParamRef::whole("conv1") };
+        let conv = Op::Conv { out: 4, kernel: [3; 2], stride: [1; 2], pad: [1; 2], groups: 1, bias: false, params: ParamRef::whole("conv1") };
         let x = g.add("conv1", conv, &[0]).expect("valid");
         let bn = Op::BatchNorm { eps: 1e-5, params: ParamRef::whole("bn1") };
         let x = g.add("bn1", bn, &[x]).expect("valid");

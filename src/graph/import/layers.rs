@@ -113,6 +113,14 @@ impl Importer {
         if groups < 1 {
             bail!("attribute 'group' = {groups}: expected at least 1");
         }
+        let c_in = self.graph.nodes[x].shape.c;
+        if w.dims[1] as i64 * groups != c_in as i64 {
+            bail!(
+                "weight has shape {:?}; {c_in} input channels in {groups} group(s) need [out, {}, kh, kw]",
+                w.dims,
+                c_in as i64 / groups
+            );
+        }
         let bias = n.input.get(2).is_some_and(|s| !s.is_empty());
         let name = self.unique(&n.name);
         let op = Op::Conv {

@@ -271,12 +271,12 @@ impl Importer {
         } else {
             base
         };
-        if !self.graph.nodes.iter().any(|n| n.name == base) {
+        if !self.graph.has_name(&base) {
             return base;
         }
         (2..)
             .map(|k| format!("{base}.{k}"))
-            .find(|c| !self.graph.nodes.iter().any(|n| n.name == *c))
+            .find(|c| !self.graph.has_name(c))
             .unwrap_or(base)
     }
 

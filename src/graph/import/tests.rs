@@ -240,6 +240,29 @@ fn identity_and_dropout_pass_their_input_on() {
 }
 
 #[test]
+fn nodes_that_share_a_name_get_one_each() {
+    let bytes = edited("branches", |g| {
+        for n in g
+            .node
+            .iter_mut()
+            .filter(|n| n.name == "/Relu_1" || n.name == "/Relu_2")
+        {
+            n.name = "/same".into();
+        }
+    });
+    let g = import(&bytes, "b").unwrap().graph;
+    let names: Vec<&str> = g.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert!(
+        names.contains(&"same") && names.contains(&"same.2"),
+        "{names:?}"
+    );
+    assert_eq!(
+        kinds(&g),
+        kinds(&import(&fixture("branches"), "b").unwrap().graph)
+    );
+}
+
+#[test]
 fn bad_files_are_refused_with_what_and_where() {
     assert!(
         err(b"name = \"not onnx\"\n").contains("not"),
@@ -326,6 +349,24 @@ fn bad_files_are_refused_with_what_and_where() {
     let e = err(&dangling);
     assert!(
         e.contains("node '/Relu_1'") && e.contains("'nowhere'") && e.contains("no node"),
+        "{e}"
+    );
+
+    let transposed = edited("branches", |g| {
+        // the grouped [4, 2, 3, 3] declared as [2, 4, 3, 3]: the same
+        // count, the wrong shape
+        let t = g
+            .initializer
+            .iter_mut()
+            .find(|t| t.name == "d.weight")
+            .unwrap();
+        t.dims = vec![2, 4, 3, 3];
+    });
+    let e = err(&transposed);
+    assert!(
+        e.contains("node '/d/Conv'")
+            && e.contains("[2, 4, 3, 3]")
+            && e.contains("need [out, 2, kh, kw]"),
         "{e}"
     );
 
