@@ -432,3 +432,84 @@ fn reshape_targets_resolve_against_the_batch() {
     assert!(super::shapes::per_sample(&[BATCH, -1, -1], &batch, 128).is_err());
     assert!(super::shapes::per_sample(&[BATCH, 100], &batch, 128).is_err());
 }
+
+/// Constants keep their shapes through Reshape and Unsqueeze: a 2-D result
+/// is refused where shape chains need 1-D ones.
+#[test]
+fn folded_constants_keep_their_shapes() {
+    let node = |op: &str, inputs: &[&str], out: &str, attrs: Vec<AttributeProto>| NodeProto {
+        name: format!("/{out}"),
+        op_type: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![out.into()],
+        attribute: attrs,
+        ..Default::default()
+    };
+    let ints = |v: &[i64]| {
+        vec![AttributeProto {
+            name: "value_ints".into(),
+            ints: v.to_vec(),
+            r#type: ATTR_INTS,
+            ..Default::default()
+        }]
+    };
+    let with = |extra: Vec<NodeProto>| {
+        edited("branches", |g| {
+            for (i, n) in extra.into_iter().enumerate() {
+                g.node.insert(i, n);
+            }
+        })
+    };
+    // [1..6] reshaped to [2, 3] is 2-D: gathering from it is refused
+    let reshaped = with(vec![
+        node("Constant", &[], "six", ints(&[1, 2, 3, 4, 5, 6])),
+        node("Constant", &[], "shape", ints(&[2, 3])),
+        node("Reshape", &["six", "shape"], "grid", vec![]),
+        node("Constant", &[], "zero", ints(&[0])),
+        node("Gather", &["grid", "zero"], "row", vec![]),
+    ]);
+    let e = err(&reshaped);
+    assert!(
+        e.contains("node '/row' (Gather)") && e.contains("1-D"),
+        "{e}"
+    );
+    // [1..6] to [3, -1] fills in 2, and back to [-1] is 1-D again
+    let flat = with(vec![
+        node("Constant", &[], "six", ints(&[1, 2, 3, 4, 5, 6])),
+        node("Constant", &[], "shape", ints(&[3, -1])),
+        node("Reshape", &["six", "shape"], "grid", vec![]),
+        node("Constant", &[], "back", ints(&[-1])),
+        node("Reshape", &["grid", "back"], "line", vec![]),
+        node("Constant", &[], "zero", ints(&[0])),
+        node("Gather", &["line", "zero"], "first", vec![]),
+    ]);
+    assert!(import(&flat, "b").is_ok());
+    // a vector unsqueezed twice is [1, 1, n]: concatenating it is refused
+    let unsqueezed = with(vec![
+        node("Constant", &[], "v", ints(&[4, 5])),
+        node("Constant", &[], "axis", ints(&[0])),
+        node("Unsqueeze", &["v", "axis"], "u1", vec![]),
+        node("Unsqueeze", &["u1", "axis"], "u2", vec![]),
+        node("Concat", &["u2", "u2"], "both", vec![]),
+    ]);
+    let e = err(&unsqueezed);
+    assert!(
+        e.contains("node '/both' (Concat)") && e.contains("1-D"),
+        "{e}"
+    );
+}
+
+#[test]
+fn reshape_holes_are_filled_from_what_is_known() {
+    let batch = [BATCH, 8, 4, 4];
+    use super::shapes::per_sample;
+    assert_eq!(per_sample(&[BATCH, 2, -1], &batch, 128).unwrap(), [2, 64]);
+    assert_eq!(per_sample(&[0, 4, -1, 2], &batch, 128).unwrap(), [4, 16, 2]);
+    // a copied dimension the value does not have is 0: refused, not a
+    // division by zero
+    assert!(per_sample(&[BATCH, 0, -1], &[BATCH], 8).is_err());
+    assert!(
+        per_sample(&[BATCH, 3, -1], &batch, 128).is_err(),
+        "128 is not a multiple of 3"
+    );
+}
