@@ -181,16 +181,7 @@ impl Importer {
     }
 
     pub(super) fn reduce_mean(&mut self, n: &NodeProto, a: &Attrs) -> Result<Val> {
-        let axes = match a.ints("axes") {
-            Some(v) => v,
-            None if n.input.len() > 1 => self.konst(n, 1)?.as_ints()?,
-            None => vec![],
-        };
-        let mut axes: Vec<usize> = axes
-            .iter()
-            .map(|&x| konst::axis(x, 4))
-            .collect::<Result<_>>()?;
-        axes.sort_unstable();
+        let axes = super::shapes::sorted_axes(&self.axes(n, a)?, 4)?;
         if axes != [2, 3] {
             bail!("attribute 'axes' = {axes:?}: only the mean over height and width (2, 3) is supported");
         }

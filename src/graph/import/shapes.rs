@@ -17,40 +17,28 @@ impl Importer {
         Ok(Konst::ints(self.full(&v)))
     }
 
+    /// A node's `axes`: the attribute (before opset 13 or 18), else its
+    /// second input; none where neither is given.
+    pub(super) fn axes(&self, n: &NodeProto, a: &Attrs) -> Result<Vec<i64>> {
+        match a.ints("axes") {
+            Some(v) => Ok(v),
+            None if n.input.get(1).is_some_and(|s| !s.is_empty()) => self.konst(n, 1)?.as_ints(),
+            None => Ok(vec![]),
+        }
+    }
+
     /// `Unsqueeze` or `Squeeze` of a constant: the same elements, new dims.
     pub(super) fn reshaped_const(&self, n: &NodeProto, a: &Attrs, k: Konst) -> Result<Konst> {
-        let axes = match a.ints("axes") {
-            Some(v) => v,
-            None if n.input.len() > 1 && !n.input[1].is_empty() => self.konst(n, 1)?.as_ints()?,
-            None => vec![],
-        };
+        let axes = self.axes(n, a)?;
         let mut dims = k.dims.clone();
         if n.op_type == "Unsqueeze" {
-            let rank = dims.len() + axes.len();
-            let mut at: Vec<usize> = axes
-                .iter()
-                .map(|&x| konst::axis(x, rank))
-                .collect::<Result<_>>()?;
-            at.sort_unstable();
-            if at.windows(2).any(|w| w[0] == w[1]) {
-                bail!("axes {axes:?} repeat an axis");
-            }
-            for i in at {
+            for i in sorted_axes(&axes, dims.len() + axes.len())? {
                 dims.insert(i, 1);
             }
         } else if axes.is_empty() {
             dims.retain(|&d| d != 1);
         } else {
-            let rank = dims.len();
-            let mut at: Vec<usize> = axes
-                .iter()
-                .map(|&x| konst::axis(x, rank))
-                .collect::<Result<_>>()?;
-            at.sort_unstable();
-            if at.windows(2).any(|w| w[0] == w[1]) {
-                bail!("axes {axes:?} repeat an axis");
-            }
-            for i in at.into_iter().rev() {
+            for i in sorted_axes(&axes, dims.len())?.into_iter().rev() {
                 dims.remove(i);
             }
         }
@@ -258,6 +246,20 @@ fn shape_text(d: &[i64]) -> String {
         })
         .collect();
     format!("[{}]", parts.join(", "))
+}
+
+/// `axes` of a tensor of `rank` dimensions as indices, ascending; an axis
+/// named twice is refused.
+pub(super) fn sorted_axes(axes: &[i64], rank: usize) -> Result<Vec<usize>> {
+    let mut at: Vec<usize> = axes
+        .iter()
+        .map(|&x| konst::axis(x, rank))
+        .collect::<Result<_>>()?;
+    at.sort_unstable();
+    if at.windows(2).any(|w| w[0] == w[1]) {
+        bail!("axes {axes:?} repeat an axis");
+    }
+    Ok(at)
 }
 
 /// `target` with `0` copied from `now` at the same index and one `-1`
