@@ -497,6 +497,21 @@ fn folded_constants_keep_their_shapes() {
         e.contains("node '/both' (Concat)") && e.contains("1-D"),
         "{e}"
     );
+    // Squeeze without axes (no second input, or an empty name for it)
+    // drops every 1: [1, 1, 2] is 1-D again and concatenates
+    for axes in [&["u2"][..], &["u2", ""][..]] {
+        let squeezed = with(vec![
+            node("Constant", &[], "v", ints(&[4, 5])),
+            node("Constant", &[], "axis", ints(&[0])),
+            node("Unsqueeze", &["v", "axis"], "u1", vec![]),
+            node("Unsqueeze", &["u1", "axis"], "u2", vec![]),
+            node("Squeeze", axes, "s", vec![]),
+            node("Concat", &["s", "s"], "both", vec![]),
+        ]);
+        if let Err(e) = import(&squeezed, "b") {
+            panic!("Squeeze with inputs {axes:?}: {e:#}");
+        }
+    }
 }
 
 #[test]
