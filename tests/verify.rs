@@ -82,7 +82,10 @@ fn verify_exits_1_beyond_tolerance() {
 
 /// `verify` of TensorFlow on the CPU path this machine does not take by
 /// itself (oneDNN off where the CPU would turn it on, and on where it
-/// would not), every model against ONNX Runtime; and with oneDNN off at
+/// would not) against ONNX Runtime, on one model of each kind of block
+/// (plain, squeeze-excitation with grouped convolutions, explicit
+/// branches, ScaleNet's scales: every op the zoo uses; the deeper models
+/// repeat the same blocks); and with oneDNN off at
 /// `--optimize max`, where batch norms are folded and a grouped
 /// convolution's bias must stay out of Eigen's fused convolution.
 #[test]
@@ -102,7 +105,17 @@ fn tf_agrees_on_its_other_cpu_path() {
         "--size",
         "128",
     ];
-    let out = common::speedbench_in_env(common::repo(), &args, &env);
+    let kinds = [
+        "--model",
+        "resnet50",
+        "--model",
+        "se_resnext50",
+        "--model",
+        "se_resnext50_branched",
+        "--model",
+        "scalenet50",
+    ];
+    let out = common::speedbench_in_env(common::repo(), &[&args[..], &kinds[..]].concat(), &env);
     assert_eq!(out.code, 0, "{other}: {}\n{}", out.stdout, out.stderr);
     let grouped = [
         "--model",
