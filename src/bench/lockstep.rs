@@ -366,6 +366,10 @@ pub fn widest(samples: &[Vec<f64>], pairs: &[(usize, usize)]) -> Option<Precisio
         })
 }
 
+/// Round trips of the core-to-core probe before each round (a few tens
+/// of microseconds).
+const PROBE_TRIPS: usize = 64;
+
 /// What a worker of a group needs besides its job.
 pub struct Member {
     pub job: Job,
@@ -417,6 +421,7 @@ pub fn run_group(
     let began = Instant::now();
     let mut done = 0;
     let mut interrupted = false;
+    let mut apart = Vec::new();
     loop {
         if stop.load(Ordering::SeqCst) {
             interrupted = done < rounds.min;
@@ -434,6 +439,8 @@ pub fn run_group(
         if turn.is_empty() {
             break;
         }
+        // where the host has the cores now (workers idle between rounds)
+        apart.extend(super::placement::core_to_core_ns(PROBE_TRIPS));
         turn.shuffle(&mut rng);
         for i in turn {
             let Some(w) = live[i].as_mut() else { continue };
@@ -458,6 +465,10 @@ pub fn run_group(
         let Some(w) = w else { continue };
         results[i] = Some(w.finish().map(|mut cell| {
             cell.sample_round = (0..cell.samples_ms.len()).collect();
+            let core_to_core = (!apart.is_empty()).then(|| crate::record::stats::median(&apart));
+            for p in &mut cell.processes {
+                p.core_to_core_ns = core_to_core;
+            }
             if interrupted {
                 cell.interrupted = true;
                 for p in &mut cell.processes {

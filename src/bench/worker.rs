@@ -249,6 +249,8 @@ pub fn run_job(
             calibrated: job.schedule.is_none() && schedule.is_some(),
             load,
             threads_ran,
+            // the parent probes between rounds
+            core_to_core_ns: None,
         }],
         samples_ms: timed.samples,
         iters: plan.iters,

@@ -9,6 +9,7 @@ mod file;
 pub mod intervals;
 mod kinds;
 pub mod limits;
+pub mod placement;
 mod plan;
 mod process;
 pub mod runtimes;

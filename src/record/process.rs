@@ -69,6 +69,12 @@ pub struct ProcessRecord {
     /// Absent where /proc could not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads_ran: Option<usize>,
+    /// How far apart the machine's first two cores were while it timed:
+    /// the median over its rounds of the parent's probe before each
+    /// lock-step round ([`crate::bench::placement`]), one-way, in ns.
+    /// Absent where not probed (one core, files from before the probe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core_to_core_ns: Option<f64>,
 }
 
 impl ProcessRecord {
@@ -102,6 +108,7 @@ mod tests {
             calibrated: false,
             load: None,
             threads_ran: None,
+            core_to_core_ns: None,
         };
         assert!(!p.busy());
         p.load = Some(l);

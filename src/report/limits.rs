@@ -6,6 +6,7 @@
 
 use super::grid::{self, Grid};
 use crate::record::limits::{limits, Limits};
+use crate::record::placement;
 use crate::record::CellRecord;
 
 /// Above this share of a ratio's variance between processes, more
@@ -38,6 +39,65 @@ fn steal(a: &CellRecord, b: &CellRecord) -> String {
     }
 }
 
+/// The nearest and farthest the cores were while either cell's processes
+/// timed, ns.
+fn apart(a: &CellRecord, b: &CellRecord) -> String {
+    let ranges = [placement::range(a), placement::range(b)];
+    let lo = ranges.iter().flatten().map(|r| r.0).reduce(f64::min);
+    let hi = ranges.iter().flatten().map(|r| r.1).reduce(f64::max);
+    match (lo, hi) {
+        (Some(lo), Some(hi)) if hi >= lo + 0.5 => format!("{lo:.0}-{hi:.0}"),
+        (Some(lo), _) => format!("{lo:.0}"),
+        _ => "-".into(),
+    }
+}
+
+/// A cell's time moves by more than this share between the host's two
+/// placements of the cores: worth a note.
+const PLACEMENT_MATTERS: f64 = 0.10;
+
+/// Where the cell's processes ran on two placements of the cores at
+/// times more than [`PLACEMENT_MATTERS`] apart, a note that says so; for
+/// a speedup (`par` its parallel twin, whose processes shared each round
+/// with the sequential cell's) with the speedup on each placement.
+fn placement_note(c: &CellRecord, par: Option<&CellRecord>) -> Option<String> {
+    let s = placement::split(c)?;
+    if (s.slowdown().ln()).abs() < (1.0 + PLACEMENT_MATTERS).ln() {
+        return None;
+    }
+    let side = |p: &placement::Placement| {
+        let speedup = par
+            .map(|par| {
+                let r = grid::speedup(
+                    &placement::only(c, &p.processes),
+                    &placement::only(par, &p.processes),
+                );
+                format!(
+                    ", speedup {:.2}x ±{}",
+                    r.value,
+                    crate::record::target::percent(r.half_width())
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "{} process(es) with the cores {:.0} ns apart ran at {:.1} ms{speedup}",
+            p.processes.len(),
+            p.core_to_core_ns,
+            p.median_ms
+        )
+    };
+    Some(format!(
+        "{} {}{} {}: {}; {} ({:.2}x the time): the host moved this machine's cores between them, and the cell's intervals span both placements.",
+        c.model,
+        c.framework,
+        crate::record::setting_suffix(c.optimize, c.precision),
+        c.mode,
+        side(&s.near),
+        side(&s.far),
+        s.slowdown()
+    ))
+}
+
 /// What a row's two cells are to each other.
 #[derive(Clone, Copy)]
 enum Paired {
@@ -58,6 +118,7 @@ pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
         .iter()
         .filter_map(|c| Some((c, super::repeats::original(c, cells)?, Paired::Repeat)));
     let mut rows = Vec::new();
+    let mut notes = Vec::new();
     for (a, b, what) in speedups.chain(repeats) {
         let Some(l) = limits(a, b) else {
             continue;
@@ -87,8 +148,18 @@ pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
             l.drift_cancelled.map_or("-".into(), share),
             share(l.process_share),
             steal(a, b),
+            apart(a, b),
             bound_by(&l).into(),
         ]);
+        let twin = matches!(what, Paired::Speedup).then_some(b);
+        for n in [placement_note(a, twin), placement_note(b, None)]
+            .into_iter()
+            .flatten()
+        {
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
     }
     if rows.is_empty() {
         return None;
@@ -105,16 +176,18 @@ pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
             "drift cancelled",
             "between processes",
             "steal (cores)",
+            "cores apart (ns)",
             "narrowed by more",
         ]
         .map(String::from)
         .to_vec(),
         rows,
         notes: vec![
-            "pair sd: how much one pair's log ratio varies within a process (round to round). drift cancelled: the share of the two cells' variance in time that they shared round by round, which the pairs cancel (negative: pairing added noise). between processes: the share of the ratio's variance of the mean that lies between worker processes (each process's own offset); above half, more processes narrow the interval and more rounds do not. steal: the most a hypervisor gave other guests while these processes timed.".into(),
+            "pair sd: how much one pair's log ratio varies within a process (round to round). drift cancelled: the share of the two cells' variance in time that they shared round by round, which the pairs cancel (negative: pairing added noise). between processes: the share of the ratio's variance of the mean that lies between worker processes (each process's own offset); above half, more processes narrow the interval and more rounds do not. steal: the most a hypervisor gave other guests while these processes timed. cores apart: the one-way latency between the machine's first two cores, probed before every round (the nearest and the farthest): a VM's host may move its cores between a shared cache and none.".into(),
         ],
     })
     .map(|mut g| {
+        g.notes.extend(notes);
         g.notes.extend(grid::busy_note(cells));
         g
     })
@@ -136,8 +209,86 @@ mod tests {
         assert_eq!(g.rows.len(), speedups);
         for row in &g.rows {
             assert_eq!(row.len(), g.header.len());
-            assert!(row[9] == "rounds" || row[9] == "processes", "{row:?}");
+            assert!(row[10] == "rounds" || row[10] == "processes", "{row:?}");
         }
+    }
+
+    /// Two processes on the near placement and two on the far one, the
+    /// sequential cell twice as slow on the far one: the column gives the
+    /// range, one note (not one per row) names the processes and times;
+    /// the parallel cell, 5% apart, gets none.
+    #[test]
+    fn two_placements_of_the_cores_are_named() {
+        use crate::record::{test_cell, Mode};
+        let ns = [35.0, 165.0, 160.0, 37.0];
+        let probed = |samples: &[&[f64]], mode| {
+            let mut c = test_cell(samples, true);
+            c.mode = mode;
+            for (p, &n) in c.processes.iter_mut().zip(&ns) {
+                p.core_to_core_ns = Some(n);
+            }
+            c
+        };
+        let seq = probed(
+            &[
+                &[75.0, 76.0],
+                &[146.0, 145.0],
+                &[150.0, 149.0],
+                &[80.0, 79.0],
+            ],
+            Mode::Sequential,
+        );
+        let par = probed(
+            &[&[60.0, 61.0], &[63.0, 63.0], &[63.0, 62.0], &[60.0, 60.0]],
+            Mode::Parallel,
+        );
+        let cells = [seq, par];
+        let g = grid(&cells).unwrap();
+        assert_eq!(g.rows.len(), 1);
+        let col = g
+            .header
+            .iter()
+            .position(|h| h == "cores apart (ns)")
+            .unwrap();
+        assert_eq!(g.rows[0][col], "35-165");
+        let named: Vec<&String> = g.notes.iter().filter(|n| n.contains("moved")).collect();
+        assert_eq!(named.len(), 1, "{:?}", g.notes);
+        // pairs near: 75/60, 76/61, 80/60, 79/60 (geometric mean 1.286);
+        // far: 146/63, 145/63, 150/63, 149/62 (2.350)
+        assert!(
+            named[0].starts_with("m ort sequential: 2 process(es) with the cores 36 ns apart ran at 77.5 ms, speedup 1.29x"),
+            "{}",
+            named[0]
+        );
+        assert!(
+            named[0].contains(
+                "; 2 process(es) with the cores 162 ns apart ran at 147.5 ms, speedup 2.35x"
+            ),
+            "{}",
+            named[0]
+        );
+        assert!(named[0].contains("(1.90x the time)"), "{}", named[0]);
+        // without probes: a dash and no note
+        let bare: Vec<CellRecord> = cells
+            .iter()
+            .cloned()
+            .map(|mut c| {
+                c.processes
+                    .iter_mut()
+                    .for_each(|p| p.core_to_core_ns = None);
+                c
+            })
+            .collect();
+        let g = grid(&bare).unwrap();
+        assert_eq!(g.rows[0][col], "-");
+        assert!(!g.notes.iter().any(|n| n.contains("moved")));
+        // one placement: one figure
+        assert_eq!(apart(&cells[0], &cells[0]).as_str(), "35-165");
+        let mut near = cells[0].clone();
+        near.processes
+            .iter_mut()
+            .for_each(|p| p.core_to_core_ns = Some(35.2));
+        assert_eq!(apart(&near, &near), "35");
     }
 
     #[test]

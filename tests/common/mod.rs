@@ -167,6 +167,7 @@ pub fn cell_in_processes(
                 cores: 2,
             }),
             threads_ran: None,
+            core_to_core_ns: None,
         })
         .collect();
     c.summarise();
