@@ -119,6 +119,7 @@ pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
         .filter_map(|c| Some((c, super::repeats::original(c, cells)?, Paired::Repeat)));
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    let mut noted = Vec::new();
     for (a, b, what) in speedups.chain(repeats) {
         let Some(l) = limits(a, b) else {
             continue;
@@ -151,12 +152,16 @@ pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
             apart(a, b),
             bound_by(&l).into(),
         ]);
+        // one note per cell: the first row it is in (its speedup's, where
+        // it has one: the speedups come first)
         let twin = matches!(what, Paired::Speedup).then_some(b);
-        for n in [placement_note(a, twin), placement_note(b, None)]
-            .into_iter()
-            .flatten()
-        {
-            if !notes.contains(&n) {
+        for (c, par) in [(a, twin), (b, None)] {
+            let key = (&c.model, &c.framework, c.setting(), c.mode);
+            if noted.contains(&key) {
+                continue;
+            }
+            if let Some(n) = placement_note(c, par) {
+                noted.push(key);
                 notes.push(n);
             }
         }
@@ -268,6 +273,19 @@ mod tests {
             named[0]
         );
         assert!(named[0].contains("(1.90x the time)"), "{}", named[0]);
+        // with an A/A repeat of both modes: a note for each sequential
+        // cell, once, with its speedup, though each is in two rows
+        let mut with_repeat = cells.to_vec();
+        for c in &cells {
+            let mut r = c.clone();
+            r.framework = "ort#2".into();
+            with_repeat.push(r);
+        }
+        let g = grid(&with_repeat).unwrap();
+        assert_eq!(g.rows.len(), 4);
+        let named: Vec<&String> = g.notes.iter().filter(|n| n.contains("moved")).collect();
+        assert_eq!(named.len(), 2, "{:?}", g.notes);
+        assert!(named.iter().all(|n| n.contains("speedup")), "{named:?}");
         // without probes: a dash and no note
         let bare: Vec<CellRecord> = cells
             .iter()
