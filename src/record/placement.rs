@@ -142,6 +142,20 @@ mod tests {
         assert_eq!(split(&c), None);
         let c = probed(&[&[75.0], &[146.0]], &[None, None]);
         assert_eq!((split(&c), range(&c)), (None, None));
+        // a probe of 0 is no probe: 35 and 165 split, the 0 on neither side
+        let c = probed(
+            &[&[75.0], &[146.0], &[80.0]],
+            &[Some(0.0), Some(165.0), Some(35.0)],
+        );
+        let s = split(&c).unwrap();
+        assert_eq!((s.near.processes, s.far.processes), (vec![2], vec![1]));
+        // a probe exactly at the geometric middle (sqrt(20 * 80) = 40) is near
+        let c = probed(
+            &[&[75.0], &[146.0], &[80.0]],
+            &[Some(20.0), Some(80.0), Some(40.0)],
+        );
+        let s = split(&c).unwrap();
+        assert_eq!((s.near.processes, s.far.processes), (vec![0, 2], vec![1]));
         // a far process that timed nothing is not a side
         let c = probed(&[&[75.0], &[]], &[Some(35.0), Some(165.0)]);
         assert_eq!(split(&c), None);

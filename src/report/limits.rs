@@ -310,6 +310,12 @@ mod tests {
     }
 
     #[test]
+    fn shares_are_whole_percentages() {
+        assert_eq!(share(0.163), "16%");
+        assert_eq!(share(-0.08), "-8%");
+    }
+
+    #[test]
     fn the_bound_follows_the_process_share() {
         let l = |process_share| Limits {
             pairs: 10,
