@@ -102,6 +102,38 @@ fn each_cell_runs_in_its_own_processes_in_the_recorded_order_and_reuses_its_sche
     assert!(seq.processes.iter().all(|p| !p.calibrated));
 }
 
+/// An A/A repeat times what its original times: its parallel cell runs
+/// the schedule the original's first process calibrated (handed over in
+/// the same lock-step group), never one of its own.
+#[test]
+fn a_repeat_runs_its_originals_schedule() {
+    let t = tempfile::tempdir().unwrap();
+    let (_, path) = run(
+        t.path(),
+        &[
+            "--framework",
+            "ort",
+            "--mode",
+            "parallel",
+            "--processes",
+            "2",
+            "--iters",
+            "4",
+            "--quiet",
+        ],
+    );
+    let f = RunFile::load(&path).unwrap();
+    let cell = |fw: &str| f.cells.iter().find(|c| c.framework == fw).unwrap();
+    let (a, b) = (cell("ort"), cell("ort#2"));
+    let calibrated = |c: &speedbench::record::CellRecord| -> Vec<bool> {
+        c.processes.iter().map(|p| p.calibrated).collect()
+    };
+    assert_eq!(calibrated(a), [true, false]);
+    assert_eq!(calibrated(b), [false, false]);
+    let s = a.schedule.as_ref().expect("the original's schedule");
+    assert_eq!(b.schedule.as_ref(), Some(s));
+}
+
 #[test]
 fn resume_redoes_only_the_missing_process_in_its_place() {
     let t = tempfile::tempdir().unwrap();

@@ -86,6 +86,19 @@ impl<'a> ModelCells<'a> {
             && c.setting() == *setting
     }
 
+    /// The original of an A/A repeat `cell` (`torch` of `torch#2`, same
+    /// setting and mode); `None` for a cell that is no repeat.
+    pub fn original_of(&self, cell: usize) -> Option<usize> {
+        let (framework, setting, mode) = &self.cells[cell];
+        let base = base_framework(framework);
+        if base == framework.as_str() {
+            return None;
+        }
+        self.cells
+            .iter()
+            .position(|(f, s, m)| f.as_str() == base && s == setting && m == mode)
+    }
+
     /// The file's record of `cell`.
     pub fn held<'f>(&self, file: &'f RunFile, cell: usize) -> Option<&'f CellRecord> {
         file.cells.iter().find(|r| self.is(cell, r))
@@ -215,6 +228,28 @@ mod tests {
             ratio_pairs(&three.iter().collect::<Vec<_>>()),
             [(0, 2), (1, 2)]
         );
+    }
+
+    /// A repeat's original is its base framework's cell of the same mode
+    /// and setting; an original, or a repeat whose base is not in the
+    /// model's cells, has none.
+    #[test]
+    fn a_repeat_runs_the_schedule_of_its_original() {
+        use Mode::{Parallel as P, Sequential as S};
+        let mut other = cell("torch", P);
+        other.1.batch = 16;
+        let cells = [
+            cell("torch", S),
+            cell("torch", P),
+            other,
+            cell("torch#2", S),
+            cell("torch#2", P),
+            cell("tf#2", P),
+        ];
+        let groups = [6];
+        let mc = ModelCells::new("m", &cells, &groups);
+        let found: Vec<Option<usize>> = (0..cells.len()).map(|c| mc.original_of(c)).collect();
+        assert_eq!(found, [None, None, None, Some(0), Some(1), None]);
     }
 
     /// A record of `cell` over processes of samples, rounds numbered.

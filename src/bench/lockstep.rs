@@ -29,7 +29,7 @@ use rand::SeedableRng;
 
 use super::timing::Command as WorkerCommand;
 use super::worker::{Job, Message};
-use crate::record::{CellRecord, Failure};
+use crate::record::{CellRecord, Failure, ScheduleRecord};
 
 const STDERR_TAIL: usize = 20;
 
@@ -70,6 +70,8 @@ pub struct Live {
     rx: mpsc::Receiver<Event>,
     tail: Option<JoinHandle<Vec<String>>>,
     timeout: Duration,
+    /// The schedule the worker calibrated while it warmed up, if it did.
+    calibrated: Option<ScheduleRecord>,
 }
 
 impl Live {
@@ -130,6 +132,7 @@ impl Live {
             rx,
             tail: Some(tail),
             timeout,
+            calibrated: None,
         };
         match serde_json::to_string(job) {
             Ok(line) => live.send_line(&line)?,
@@ -189,6 +192,7 @@ impl Live {
                         bar.set_position(done as u64);
                     }
                 }
+                Ok(Event::Line(Message::Schedule(s))) => self.calibrated = Some(*s),
                 Ok(Event::Line(Message::Ready)) => return Ok(Reply::Ready),
                 Ok(Event::Line(Message::Sample(ms))) => return Ok(Reply::Sample(ms)),
                 Ok(Event::Line(Message::Cell(c))) => return Ok(Reply::Cell(c)),
@@ -375,6 +379,18 @@ pub struct Member {
     pub job: Job,
     pub env: Vec<(&'static str, &'static str)>,
     pub bar: ProgressBar,
+    /// An A/A repeat's original among the members: where the job has no
+    /// schedule yet, the repeat runs the one the original calibrated, so
+    /// that the two time the same thing.
+    pub schedule_of: Option<usize>,
+}
+
+/// The order in which a group's workers start: every original before the
+/// repeats that run its schedule, otherwise as given.
+fn start_order(members: &[Member]) -> Vec<usize> {
+    let (repeats, firsts): (Vec<usize>, Vec<usize>) =
+        (0..members.len()).partition(|&i| members[i].schedule_of.is_some());
+    firsts.into_iter().chain(repeats).collect()
 }
 
 /// Times the cells of one group in lock-step: starts each member's worker
@@ -393,23 +409,28 @@ pub fn run_group(
 ) -> Vec<Result<CellRecord, Box<Failure>>> {
     let mut results: Vec<Option<Result<CellRecord, Box<Failure>>>> =
         members.iter().map(|_| None).collect();
-    let mut live: Vec<Option<Live>> = Vec::new();
-    for (i, m) in members.iter().enumerate() {
+    let mut live: Vec<Option<Live>> = members.iter().map(|_| None).collect();
+    for i in start_order(members) {
+        let m = &members[i];
+        let mut job = m.job.clone();
+        if job.schedule.is_none() {
+            job.schedule = m
+                .schedule_of
+                .and_then(|o| live[o].as_ref())
+                .and_then(|w| w.calibrated.clone());
+        }
         let started = if stop.load(Ordering::SeqCst) {
             Err(failure(
-                &m.job,
+                &job,
                 "interrupted before it started".into(),
                 vec![],
             ))
         } else {
-            Live::start(&m.job, &m.env, timeout).and_then(|mut w| w.ready(&m.bar).map(|()| w))
+            Live::start(&job, &m.env, timeout).and_then(|mut w| w.ready(&m.bar).map(|()| w))
         };
         match started {
-            Ok(w) => live.push(Some(w)),
-            Err(f) => {
-                results[i] = Some(Err(f));
-                live.push(None);
-            }
+            Ok(w) => live[i] = Some(w),
+            Err(f) => results[i] = Some(Err(f)),
         }
     }
     for m in members {

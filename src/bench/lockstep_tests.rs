@@ -190,3 +190,18 @@ fn widest_half_width_over_pairs() {
     assert_eq!(widest(&[vec![1.0], vec![2.0]], &[(0, 1)]), None);
     assert_eq!(widest(&samples, &[]), None);
 }
+
+/// Originals start before the repeats that run their schedule, whatever
+/// the order the members come in; the rest keep theirs.
+#[test]
+fn originals_start_before_their_repeats() {
+    let member = |schedule_of| Member {
+        job: job(),
+        env: vec![],
+        bar: ProgressBar::hidden(),
+        schedule_of,
+    };
+    let members = [member(Some(2)), member(None), member(None), member(Some(1))];
+    assert_eq!(start_order(&members), [1, 2, 0, 3]);
+    assert_eq!(start_order(&members[1..3]), [0, 1]);
+}

@@ -285,14 +285,25 @@ pub fn run(
                         models_dir: catalog.dir.clone(),
                         verbose,
                         gemm_gmacs: gemm.get(framework).copied(),
-                        schedule: earlier.and_then(|c| c.schedule.clone()),
+                        // a repeat runs what its original chose
+                        schedule: earlier
+                            .or_else(|| mc.held(&file, mc.original_of(cell)?))
+                            .and_then(|c| c.schedule.clone()),
                         trace: earlier.is_none_or(|c| c.trace.is_none()),
                     };
                     let env = tf_env(&job)
                         .map(|v| vec![(crate::frameworks::tf_cpu::ENV, v)])
                         .unwrap_or_default();
                     let bar = progress.bar(plan.warmup as u64, what(cell));
-                    Member { job, env, bar }
+                    let schedule_of = mc
+                        .original_of(cell)
+                        .and_then(|o| todo.iter().position(|&(_, c)| c == o));
+                    Member {
+                        job,
+                        env,
+                        bar,
+                        schedule_of,
+                    }
                 })
                 .collect();
             for &(_, cell) in &todo {

@@ -66,6 +66,10 @@ pub struct Job {
 pub enum Message {
     /// Warm-up iterations done so far out of `total`.
     Progress { done: usize, total: usize },
+    /// The schedule this process calibrated and chose, sent before
+    /// [`Message::Ready`] so that the parent can hand it to an A/A repeat
+    /// it starts next.
+    Schedule(Box<ScheduleRecord>),
     /// Loaded and warm: waiting for [`Command`]s.
     Ready,
     /// One timed pass, ms.
@@ -164,6 +168,11 @@ pub fn run_job(
         &INTERRUPTED,
         &mut progress,
     )?;
+    if job.schedule.is_none() {
+        if let Some(chosen) = p.schedule() {
+            emit(Message::Schedule(Box::new(chosen)));
+        }
+    }
     emit(Message::Ready);
     // Test hook: the timed passes have begun (tests/durability.rs
     // interrupts a run then, however long its sessions took to load).
