@@ -134,9 +134,12 @@ impl<'a> ModelCells<'a> {
             if have.is_none_or(|h| h >= processes * MAX_PROCESSES_OVER_PLANNED) {
                 continue;
             }
+            // a ratio that differs between the host's placements of the
+            // cores is not narrowed by another process: it lands on one
             let w = self
                 .pairs(&alive)
                 .into_iter()
+                .filter(|&(a, b)| !crate::record::placement::bound(records[a], records[b]))
                 .filter_map(|(a, b)| crate::record::paired(records[a], records[b]))
                 .map(|r| r.half_width())
                 .reduce(f64::max);
@@ -295,6 +298,16 @@ mod tests {
         assert_eq!(ort.map(|w| w.0), Some(1));
         // every group at the cap of its planned processes' multiple
         assert_eq!(mc.widest(&file, &none, 0, 0.02), None);
+        // tf's speedup differs between the placements of the cores: a
+        // process more would not narrow it, so ort's gets it
+        let (mut seq, mut par) = crate::record::placement::two_placements(1.10, 1.47);
+        for (c, from) in [(&mut seq, &file.cells[2]), (&mut par, &file.cells[3])] {
+            (c.model, c.framework) = (from.model.clone(), from.framework.clone());
+        }
+        let same = file.clone();
+        (file.cells[2], file.cells[3]) = (seq, par);
+        assert_eq!(mc.widest(&file, &none, 2, 0.005).map(|w| w.0), Some(0));
+        let mut file = same;
         // a cell with no record: its group is skipped
         file.cells.remove(3);
         assert_eq!(mc.widest(&file, &none, 2, 0.02), None);

@@ -4,6 +4,7 @@
 //! different speeds, that, not the number of rounds or processes, is what
 //! widens its intervals.
 
+use super::stats::Ratio;
 use super::CellRecord;
 
 /// Far from near: the farthest probe at least this many times the
@@ -81,11 +82,68 @@ pub fn only(cell: &CellRecord, keep: &[usize]) -> CellRecord {
     c
 }
 
+/// The ratio of `a` over `b` (two cells whose processes timed in the same
+/// rounds, [`super::paired`]) on each placement of the cores that `a`'s
+/// processes ran on: (near, far); `None` on one placement, or where a
+/// side has no pairs.
+pub fn ratios(a: &CellRecord, b: &CellRecord) -> Option<(Ratio, Ratio)> {
+    let s = split(a)?;
+    let on = |p: &Placement| super::paired(&only(a, &p.processes), &only(b, &p.processes));
+    Some((on(&s.near)?, on(&s.far)?))
+}
+
+/// Whether the ratio of `a` over `b` is bound by the placement of the
+/// cores: it differs between the two placements (their 95% intervals are
+/// disjoint). Its interval over all processes then spans two ratios, and
+/// more processes measure where the host puts the next one, not the
+/// ratio.
+pub fn bound(a: &CellRecord, b: &CellRecord) -> bool {
+    ratios(a, b).is_some_and(|(near, far)| near.ci.1 < far.ci.0 || far.ci.1 < near.ci.0)
+}
+
 /// The range of the cell's probes, ns: (nearest, farthest); `None`
 /// without probes.
 pub fn range(cell: &CellRecord) -> Option<(f64, f64)> {
     let ns = cell.processes.iter().filter_map(|p| p.core_to_core_ns);
     Some((ns.clone().reduce(f64::min)?, ns.reduce(f64::max)?))
+}
+
+/// A speedup timed in lock-step over four processes, two with the cores
+/// near (35-36 ns, sequential 75-76 ms) and two far (165-170 ns, 140-145
+/// ms), `near` and `far` the speedup on each, every round's pair jittered
+/// by up to 1% and each process's parallel times offset by 0.3% more than
+/// the one before.
+#[cfg(test)]
+pub(crate) fn two_placements(near: f64, far: f64) -> (CellRecord, CellRecord) {
+    use super::Mode;
+    let jitter = [1.0, 1.01, 0.99, 1.005, 0.995, 1.0];
+    let ns = [35.0, 165.0, 36.0, 170.0];
+    let seq_ms = [75.0, 140.0, 76.0, 145.0];
+    let speedup = [near, far, near, far];
+    let cell = |mode, times: Vec<Vec<f64>>| {
+        let samples: Vec<&[f64]> = times.iter().map(Vec::as_slice).collect();
+        let mut c = super::test_cell(&samples, true);
+        c.mode = mode;
+        for (p, &n) in c.processes.iter_mut().zip(&ns) {
+            p.core_to_core_ns = Some(n);
+        }
+        c
+    };
+    let seq = seq_ms
+        .iter()
+        .map(|ms| jitter.iter().map(|j| ms * j).collect())
+        .collect();
+    let par = seq_ms
+        .iter()
+        .zip(speedup)
+        .enumerate()
+        .map(|(k, (ms, s))| {
+            // each process its own offset, 0.3% apart
+            let offset = 1.0 + 0.003 * k as f64;
+            jitter.iter().rev().map(|j| ms / s * j * offset).collect()
+        })
+        .collect();
+    (cell(Mode::Sequential, seq), cell(Mode::Parallel, par))
 }
 
 #[cfg(test)]
@@ -126,6 +184,31 @@ mod tests {
         assert_eq!(s.far.median_ms, 147.75);
         assert!((s.slowdown() - 147.75 / 77.25).abs() < 1e-12);
         assert_eq!(range(&c), Some((35.0, 165.0)));
+    }
+
+    /// A speedup of 1.10x on the near placement and 1.47x on the far one
+    /// (round-to-round jitter of 1%) is bound by the placement; the same
+    /// speedup on both is not, and neither is one placement.
+    #[test]
+    fn a_ratio_that_differs_between_placements_is_bound_by_them() {
+        let (a, b) = two_placements(1.10, 1.47);
+        let (near, far) = ratios(&a, &b).unwrap();
+        // processes 0 and 2 near (offsets 0 and 0.6%), 1 and 3 far (0.3%
+        // and 0.9%): each side's geometric mean
+        assert!((near.value - 1.10 / 1.003f64).abs() < 1e-3, "{near:?}");
+        assert!((far.value - 1.47 / 1.006f64).abs() < 1e-3, "{far:?}");
+        assert!(bound(&a, &b));
+        assert!(bound(&b, &a));
+        let (a, b) = two_placements(1.10, 1.10);
+        assert!(ratios(&a, &b).is_some());
+        assert!(!bound(&a, &b));
+        // one placement: no split, never bound
+        let (mut a, mut b) = two_placements(1.10, 1.47);
+        for p in a.processes.iter_mut().chain(b.processes.iter_mut()) {
+            p.core_to_core_ns = Some(35.0);
+        }
+        assert_eq!(ratios(&a, &b), None);
+        assert!(!bound(&a, &b));
     }
 
     #[test]

@@ -17,9 +17,11 @@ fn share(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
 }
 
-/// What would narrow a ratio whose variance is `l`.
-fn bound_by(l: &Limits) -> &'static str {
-    if l.process_share > PROCESS_BOUND {
+/// What would narrow the ratio of `a` over `b`, whose variance is `l`.
+fn bound_by(a: &CellRecord, b: &CellRecord, l: &Limits) -> &'static str {
+    if placement::bound(a, b) {
+        "neither (placements differ)"
+    } else if l.process_share > PROCESS_BOUND {
         "processes"
     } else {
         "rounds"
@@ -150,7 +152,7 @@ pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
             share(l.process_share),
             steal(a, b),
             apart(a, b),
-            bound_by(&l).into(),
+            bound_by(a, b, &l).into(),
         ]);
         // one note per cell: the first row it is in (its speedup's, where
         // it has one: the speedups come first)
@@ -188,7 +190,7 @@ pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
         .to_vec(),
         rows,
         notes: vec![
-            "pair sd: how much one pair's log ratio varies within a process (round to round). drift cancelled: the share of the two cells' variance in time that they shared round by round, which the pairs cancel (negative: pairing added noise). between processes: the share of the ratio's variance of the mean that lies between worker processes (each process's own offset); above half, more processes narrow the interval and more rounds do not. steal: the most a hypervisor gave other guests while these processes timed. cores apart: the one-way latency between the machine's first two cores, probed before every round (the nearest and the farthest): a VM's host may move its cores between a shared cache and none.".into(),
+            "pair sd: how much one pair's log ratio varies within a process (round to round). drift cancelled: the share of the two cells' variance in time that they shared round by round, which the pairs cancel (negative: pairing added noise). between processes: the share of the ratio's variance of the mean that lies between worker processes (each process's own offset); above half, more processes narrow the interval and more rounds do not. steal: the most a hypervisor gave other guests while these processes timed. cores apart: the one-way latency between the machine's first two cores, probed before every round (the nearest and the farthest): a VM's host may move its cores between a shared cache and none. narrowed by more: rounds, processes, or neither where the ratio differs between the two placements of the cores (their 95% intervals disjoint): its interval spans two ratios, and a process adds whichever placement the host gives it.".into(),
         ],
     })
     .map(|mut g| {
@@ -216,6 +218,36 @@ mod tests {
             assert_eq!(row.len(), g.header.len());
             assert!(row[10] == "rounds" || row[10] == "processes", "{row:?}");
         }
+    }
+
+    /// A speedup that differs between the placements: more of neither
+    /// narrows it, and the target note gives it on each placement.
+    #[test]
+    fn a_speedup_bound_by_the_placement_is_narrowed_by_neither() {
+        let (seq, par) = crate::record::placement::two_placements(1.10, 1.47);
+        let cells = [seq, par];
+        let g = grid(&cells).unwrap();
+        let col = g.header.len() - 1;
+        assert_eq!(g.rows[0][col], "neither (placements differ)");
+        let mut plan = super::super::fixture("quick-cpu-2core-lockstep.json").plan;
+        plan.target = Some(0.02);
+        let note = super::super::target_note(&[&plan], &cells).unwrap();
+        assert!(
+            note.contains("not reached within the time budget: m ort ±")
+                && note.contains("% (placements differ: 1.10x ±")
+                && note.contains("% with the cores near, 1.46x ±")
+                && note.ends_with("% far). The table 'What limits each ratio's precision' says for each whether more rounds or more processes would narrow it, or neither."),
+            "{note}"
+        );
+        // the same speedup on both placements: processes narrow it
+        let (seq, par) = crate::record::placement::two_placements(1.10, 1.10);
+        let cells = [seq, par];
+        assert_ne!(
+            grid(&cells).unwrap().rows[0][col],
+            "neither (placements differ)"
+        );
+        let note = super::super::target_note(&[&plan], &cells).unwrap();
+        assert!(!note.contains("placements differ"), "{note}");
     }
 
     /// Two processes on the near placement and two on the far one, the
@@ -324,8 +356,14 @@ mod tests {
             drift_cancelled: Some(0.5),
             process_share,
         };
-        assert_eq!(bound_by(&l(0.6)), "processes");
-        assert_eq!(bound_by(&l(0.5)), "rounds");
-        assert_eq!(bound_by(&l(0.1)), "rounds");
+        // one placement of the cores
+        let (a, b) = crate::record::placement::two_placements(1.1, 1.1);
+        assert_eq!(bound_by(&a, &b, &l(0.6)), "processes");
+        assert_eq!(bound_by(&a, &b, &l(0.5)), "rounds");
+        assert_eq!(bound_by(&a, &b, &l(0.1)), "rounds");
+        // two, with different speedups: neither, whatever the share
+        let (a, b) = crate::record::placement::two_placements(1.1, 1.5);
+        assert_eq!(bound_by(&a, &b, &l(0.6)), "neither (placements differ)");
+        assert_eq!(bound_by(&a, &b, &l(0.1)), "neither (placements differ)");
     }
 }

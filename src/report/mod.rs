@@ -61,7 +61,7 @@ pub fn notes(plans: &[&crate::record::RunPlan], cells: &[CellRecord]) -> Vec<Str
 pub fn target_note(plans: &[&crate::record::RunPlan], cells: &[CellRecord]) -> Option<String> {
     use crate::record::target::percent;
     let target = plans.iter().filter_map(|p| p.target).reduce(f64::min)?;
-    let mut widths: Vec<(String, f64)> = cells
+    let mut widths: Vec<(String, f64, String)> = cells
         .iter()
         .filter_map(|par| {
             let seq = sequential_twin(par, cells)?;
@@ -72,7 +72,20 @@ pub fn target_note(plans: &[&crate::record::RunPlan], cells: &[CellRecord]) -> O
                 par.framework,
                 crate::record::setting_suffix(par.optimize, par.precision)
             );
-            Some((what, w))
+            // a speedup bound by the placement of the cores: each one's
+            let placements = crate::record::placement::ratios(seq, par)
+                .filter(|_| crate::record::placement::bound(seq, par))
+                .map(|(near, far)| {
+                    format!(
+                        " (placements differ: {:.2}x ±{} with the cores near, {:.2}x ±{} far)",
+                        near.value,
+                        percent(near.half_width()),
+                        far.value,
+                        percent(far.half_width())
+                    )
+                })
+                .unwrap_or_default();
+            Some((what, w, placements))
         })
         .collect();
     if widths.is_empty() {
@@ -82,8 +95,8 @@ pub fn target_note(plans: &[&crate::record::RunPlan], cells: &[CellRecord]) -> O
     let all: Vec<f64> = widths.iter().map(|w| w.1).collect();
     let missed: Vec<String> = widths
         .iter()
-        .filter(|(_, w)| *w > target)
-        .map(|(what, w)| format!("{what} ±{}", percent(*w)))
+        .filter(|(_, w, _)| *w > target)
+        .map(|(what, w, placements)| format!("{what} ±{}{placements}", percent(*w)))
         .collect();
     let reached = widths.len() - missed.len();
     let mut note = format!(
@@ -97,7 +110,7 @@ pub fn target_note(plans: &[&crate::record::RunPlan], cells: &[CellRecord]) -> O
         note.push('.');
     } else {
         note.push_str(&format!(
-            "; not reached within the time budget: {}. The table 'What limits each ratio's precision' says for each whether more rounds or more processes would narrow it.",
+            "; not reached within the time budget: {}. The table 'What limits each ratio's precision' says for each whether more rounds or more processes would narrow it, or neither.",
             missed.join(", ")
         ));
         if let Some((floor, what)) = noise_floor(cells).filter(|f| f.0 > target) {
