@@ -385,6 +385,19 @@ pub struct Member {
     pub schedule_of: Option<usize>,
 }
 
+/// The job of member `m`, with the schedule its original's live worker
+/// calibrated where `m` is an A/A repeat that has none of its own yet.
+fn handed_over(m: &Member, live: &[Option<Live>]) -> Job {
+    let mut job = m.job.clone();
+    if job.schedule.is_none() {
+        job.schedule = m
+            .schedule_of
+            .and_then(|o| live.get(o)?.as_ref())
+            .and_then(|w| w.calibrated.clone());
+    }
+    job
+}
+
 /// The order in which a group's workers start: every original before the
 /// repeats that run its schedule, otherwise as given.
 fn start_order(members: &[Member]) -> Vec<usize> {
@@ -412,13 +425,7 @@ pub fn run_group(
     let mut live: Vec<Option<Live>> = members.iter().map(|_| None).collect();
     for i in start_order(members) {
         let m = &members[i];
-        let mut job = m.job.clone();
-        if job.schedule.is_none() {
-            job.schedule = m
-                .schedule_of
-                .and_then(|o| live[o].as_ref())
-                .and_then(|w| w.calibrated.clone());
-        }
+        let job = handed_over(m, &live);
         let started = if stop.load(Ordering::SeqCst) {
             Err(failure(
                 &job,

@@ -205,3 +205,64 @@ fn originals_start_before_their_repeats() {
     assert_eq!(start_order(&members), [1, 2, 0, 3]);
     assert_eq!(start_order(&members[1..3]), [0, 1]);
 }
+
+/// A schedule the cost model chose, as a worker reports it.
+fn chosen(stages: usize) -> ScheduleRecord {
+    ScheduleRecord {
+        scheduler: "speedbench cost model over libtorch operations".into(),
+        stages,
+        parallel_stages: vec![],
+        predicted_ms: 70.0,
+        predicted_sequential_ms: 72.0,
+        measured: Some((80.0, 78.0)),
+        boundary: None,
+        segments: None,
+        chosen: "cost model".into(),
+        ran: vec![],
+    }
+}
+
+/// A worker that calibrated says which schedule it chose before it is
+/// ready; the parent hands it to the repeat of that cell, which has none
+/// of its own, and never over a schedule the repeat already has.
+#[test]
+fn a_calibrated_schedule_goes_to_the_repeat() {
+    let line = serde_json::to_string(&Message::Schedule(Box::new(chosen(19)))).unwrap();
+    let script = format!(r#"echo '{line}'; echo '"Ready"'; exec sleep 5"#);
+    let s = Duration::from_secs(20);
+    let mut original = scripted(&script, s).unwrap();
+    assert_eq!(original.calibrated, None);
+    original.ready(&ProgressBar::hidden()).unwrap();
+    assert_eq!(original.calibrated, Some(chosen(19)));
+    // a worker that did not calibrate has nothing to hand over
+    let mut plain = scripted(r#"echo '"Ready"'; exec sleep 5"#, s).unwrap();
+    plain.ready(&ProgressBar::hidden()).unwrap();
+    assert_eq!(plain.calibrated, None);
+    let live = vec![Some(original), Some(plain), None];
+    let member = |schedule_of, own: Option<ScheduleRecord>| {
+        let mut job = job();
+        job.schedule = own;
+        Member {
+            job,
+            env: vec![],
+            bar: ProgressBar::hidden(),
+            schedule_of,
+        }
+    };
+    assert_eq!(
+        handed_over(&member(Some(0), None), &live).schedule,
+        Some(chosen(19))
+    );
+    assert_eq!(
+        handed_over(&member(Some(0), Some(chosen(7))), &live).schedule,
+        Some(chosen(7))
+    );
+    for nothing in [
+        member(None, None),
+        member(Some(1), None),
+        member(Some(2), None),
+        member(Some(9), None),
+    ] {
+        assert_eq!(handed_over(&nothing, &live).schedule, None);
+    }
+}
