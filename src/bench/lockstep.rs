@@ -406,19 +406,24 @@ fn start_order(members: &[Member]) -> Vec<usize> {
     firsts.into_iter().chain(repeats).collect()
 }
 
+/// How a group's workers start: a member's job and environment to its
+/// live worker ([`Live::start`] in a run).
+pub type Start<'a> = dyn FnMut(&Job, &[(&str, &str)]) -> Result<Live, Box<Failure>> + 'a;
+
 /// Times the cells of one group in lock-step: starts each member's worker
 /// in turn, runs rounds in a seeded shuffled order until `rounds` says
 /// enough (or `stop` is set: then cells short of the minimum are marked
 /// interrupted), and collects each worker's cell with its rounds numbered.
-/// `pairs` are the ratios the target applies to. One result per member, in
-/// order.
+/// `pairs` are the ratios the target applies to; `start` starts a
+/// member's worker with its job and environment ([`Live::start`]). One
+/// result per member, in order.
 pub fn run_group(
     members: &[Member],
     pairs: &[(usize, usize)],
     rounds: Rounds,
     seed: u64,
     stop: &AtomicBool,
-    timeout: Duration,
+    start: &mut Start,
 ) -> Vec<Result<CellRecord, Box<Failure>>> {
     let mut results: Vec<Option<Result<CellRecord, Box<Failure>>>> =
         members.iter().map(|_| None).collect();
@@ -433,7 +438,7 @@ pub fn run_group(
                 vec![],
             ))
         } else {
-            Live::start(&job, &m.env, timeout).and_then(|mut w| w.ready(&m.bar).map(|()| w))
+            start(&job, &m.env).and_then(|mut w| w.ready(&m.bar).map(|()| w))
         };
         match started {
             Ok(w) => live[i] = Some(w),

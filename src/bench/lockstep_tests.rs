@@ -266,3 +266,82 @@ fn a_calibrated_schedule_goes_to_the_repeat() {
         assert_eq!(handed_over(&nothing, &live).schedule, None);
     }
 }
+
+/// A group of an original and its repeat: the original starts first and
+/// calibrates, the repeat starts with its schedule, both time the rounds
+/// asked for and report their cells; with the stop flag set before, no
+/// worker starts and each member says so.
+#[test]
+fn a_group_starts_originals_first_and_times_its_rounds() {
+    let schedule = serde_json::to_string(&Message::Schedule(Box::new(chosen(19)))).unwrap();
+    let member = |framework: &str, schedule_of| {
+        let mut job = job();
+        job.framework = framework.into();
+        Member {
+            job,
+            env: vec![],
+            bar: ProgressBar::hidden(),
+            schedule_of,
+        }
+    };
+    let members = [member("torch#2", Some(1)), member("torch", None)];
+    let mut started: Vec<(String, Option<ScheduleRecord>)> = Vec::new();
+    let mut start = |job: &Job, _: &[(&str, &str)]| {
+        started.push((job.framework.clone(), job.schedule.clone()));
+        let calibrates = if job.schedule.is_none() {
+            format!("echo '{schedule}'; ")
+        } else {
+            String::new()
+        };
+        let script = format!(
+            r#"read job; n=0; {calibrates}echo '"Ready"'
+            while read cmd; do n=$((n+1))
+              case "$cmd" in
+                '"Pass"') echo "{{\"Sample\":1$n.0}}" ;;
+                '"Finish"') echo '{cell}'; exit 0 ;;
+              esac
+            done"#,
+            cell = cell_line()
+        );
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script);
+        Live::spawn(job, c, Duration::from_secs(20))
+    };
+    let rounds = Rounds {
+        min: 3,
+        max: 3,
+        target: None,
+        budget: None,
+        between: None,
+    };
+    let stop = AtomicBool::new(false);
+    let results = run_group(&members, &[(0, 1)], rounds, 7, &stop, &mut start);
+    assert_eq!(
+        started,
+        [
+            ("torch".to_string(), None),
+            ("torch#2".to_string(), Some(chosen(19)))
+        ]
+    );
+    assert_eq!(results.len(), 2);
+    for (r, m) in results.iter().zip(&members) {
+        let cell = r.as_ref().unwrap();
+        assert_eq!(cell.sample_round, [0]);
+        assert!(!cell.interrupted);
+        assert_eq!(m.bar.position(), 3);
+    }
+    // stopped before the first start: nothing starts, each member fails
+    started.clear();
+    let stop = AtomicBool::new(true);
+    let mut never = |job: &Job, _: &[(&str, &str)]| -> Result<Live, Box<Failure>> {
+        panic!("started {}", job.framework)
+    };
+    let results = run_group(&members, &[(0, 1)], rounds, 7, &stop, &mut never);
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        assert_eq!(
+            r.as_ref().unwrap_err().cause,
+            "interrupted before it started"
+        );
+    }
+}

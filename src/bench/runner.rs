@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::groups::{model_cells, Cell, Chunk, ModelCells};
-use super::lockstep::{run_group, Member, Rounds};
+use super::lockstep::{run_group, Live, Member, Rounds};
 use super::progress::{finished, Progress};
 
 use super::order::{model_seed, order};
@@ -344,7 +344,7 @@ pub fn run(
                 rounds,
                 seed ^ (g as u64) << 32 ^ process as u64,
                 &STOP,
-                timeout,
+                &mut |job, env| Live::start(job, env, timeout),
             );
             if let Some(b) = budget_left.as_mut() {
                 *b = b.saturating_sub(took.elapsed());

@@ -445,6 +445,10 @@ mod tests {
         };
         assert!(!named(&narrowest.0), "{note}");
         assert!(named(&widest.0), "{note}");
+        // a target exactly the narrowest width: that one reached it
+        plan.target = Some(widths[0]);
+        let at = target_note(&[&plan], &file.cells).unwrap();
+        assert!(at.contains(&head), "{at}");
         // a target above the widest: all reached, nothing named
         plan.target = Some(widths[widths.len() - 1] * 1.01);
         let note = target_note(&[&plan], &file.cells).unwrap();
