@@ -304,10 +304,9 @@ mod tests {
         for (c, from) in [(&mut seq, &file.cells[2]), (&mut par, &file.cells[3])] {
             (c.model, c.framework) = (from.model.clone(), from.framework.clone());
         }
-        let same = file.clone();
-        (file.cells[2], file.cells[3]) = (seq, par);
-        assert_eq!(mc.widest(&file, &none, 2, 0.005).map(|w| w.0), Some(0));
-        let mut file = same;
+        let mut bound = file.clone();
+        (bound.cells[2], bound.cells[3]) = (seq, par);
+        assert_eq!(mc.widest(&bound, &none, 2, 0.005).map(|w| w.0), Some(0));
         // a cell with no record: its group is skipped
         file.cells.remove(3);
         assert_eq!(mc.widest(&file, &none, 2, 0.02), None);

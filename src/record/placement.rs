@@ -98,7 +98,13 @@ pub fn ratios(a: &CellRecord, b: &CellRecord) -> Option<(Ratio, Ratio)> {
 /// more processes measure where the host puts the next one, not the
 /// ratio.
 pub fn bound(a: &CellRecord, b: &CellRecord) -> bool {
-    ratios(a, b).is_some_and(|(near, far)| near.ci.1 < far.ci.0 || far.ci.1 < near.ci.0)
+    differing(a, b).is_some()
+}
+
+/// The ratio of `a` over `b` on each placement, (near, far), where it is
+/// [`bound`] by them; `None` otherwise.
+pub fn differing(a: &CellRecord, b: &CellRecord) -> Option<(Ratio, Ratio)> {
+    ratios(a, b).filter(|(near, far)| near.ci.1 < far.ci.0 || far.ci.1 < near.ci.0)
 }
 
 /// The range of the cell's probes, ns: (nearest, farthest); `None`

@@ -73,8 +73,7 @@ pub fn target_note(plans: &[&crate::record::RunPlan], cells: &[CellRecord]) -> O
                 crate::record::setting_suffix(par.optimize, par.precision)
             );
             // a speedup bound by the placement of the cores: each one's
-            let placements = crate::record::placement::ratios(seq, par)
-                .filter(|_| crate::record::placement::bound(seq, par))
+            let placements = crate::record::placement::differing(seq, par)
                 .map(|(near, far)| {
                     format!(
                         " (placements differ: {:.2}x ±{} with the cores near, {:.2}x ±{} far)",
