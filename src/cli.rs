@@ -147,6 +147,7 @@ pub const RESUME_REFUSES: &[&str] = &[
     "out",
     "shard",
     "shard_count",
+    "schedules_from",
 ];
 
 /// The options of `run` that a resumed run still reads: what it does with
@@ -190,6 +191,13 @@ pub struct RunArgs {
     /// to run (90s, 8m, 1h). Default from the profile (quick 6m).
     #[arg(long, value_name = "DURATION")]
     pub max_time: Option<String>,
+    /// Run the schedules an earlier run's parallel cells chose (a results
+    /// file, or a baseline NAME) rather than calibrate new ones: cells of
+    /// the same model, framework, level, precision and batch that ran
+    /// speedbench's cost-model schedule. Runs of one held schedule differ
+    /// by the runtime and the machine, not by what a calibration picked.
+    #[arg(long, value_name = "NAME|RESULTS.json")]
+    pub schedules_from: Option<String>,
     /// Folder for the results files.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -304,6 +304,8 @@ fn plan_ab() -> RunPlan {
         skipped_models: vec![],
         shard: None,
         unsupported: vec![],
+        schedules_from: None,
+        schedules: vec![],
     }
 }
 

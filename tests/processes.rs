@@ -134,6 +134,85 @@ fn a_repeat_runs_its_originals_schedule() {
     assert_eq!(b.schedule.as_ref(), Some(s));
 }
 
+/// `--schedules-from` an earlier run: every process of the parallel cell
+/// runs the schedule that run chose, none calibrates, and the report says
+/// so; a file of sequential cells holds none and is refused before
+/// anything is timed.
+#[test]
+fn a_run_holds_the_schedule_an_earlier_run_chose() {
+    let t = tempfile::tempdir().unwrap();
+    let first = t.path().join("first");
+    let (_, earlier) = run(&first, &["--iters", "2", "--quiet"]);
+    let earlier_file = RunFile::load(&earlier).unwrap();
+    let chose = earlier_file
+        .cells
+        .iter()
+        .find(|c| c.mode == Mode::Parallel)
+        .and_then(|c| c.schedule.clone())
+        .expect("the earlier run's schedule");
+    assert!(!chose.ran.is_empty());
+    let second = t.path().join("second");
+    let (o, path) = run(
+        &second,
+        &[
+            "--processes",
+            "2",
+            "--iters",
+            "4",
+            "--schedules-from",
+            earlier.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        o.stderr.contains(&format!(
+            "schedules from {}: 1 parallel cell(s) run the schedule it chose",
+            earlier.display()
+        )),
+        "{}",
+        o.stderr
+    );
+    let f = RunFile::load(&path).unwrap();
+    assert_eq!(f.plan.schedules_from.as_deref(), Some(earlier.as_path()));
+    assert_eq!(f.plan.schedules.len(), 1);
+    let par = f.cells.iter().find(|c| c.mode == Mode::Parallel).unwrap();
+    assert_eq!(par.processes.len(), 2);
+    assert!(par.processes.iter().all(|p| !p.calibrated));
+    assert_eq!(par.schedule.as_ref().map(|s| &s.ran), Some(&chose.ran));
+    let md = std::fs::read_to_string(path.with_extension("md")).unwrap();
+    assert!(
+        md.contains(&format!(
+            "Schedules held: 1 parallel cell(s) ran the schedule chosen in {}",
+            earlier.display()
+        )),
+        "{md}"
+    );
+    // sequential cells only: nothing to hold, nothing written
+    let third = t.path().join("third");
+    let (_, seq_only) = run(&third, &["--mode", "sequential", "--iters", "1", "--quiet"]);
+    let fourth = t.path().join("fourth");
+    let o = speedbench(&[
+        "run",
+        "--profile",
+        "smoke",
+        "--framework",
+        "ort",
+        "--model",
+        "resnet50",
+        "--out",
+        fourth.to_str().unwrap(),
+        "--schedules-from",
+        seq_only.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("holds no schedule for this run's parallel cells"),
+        "{}",
+        o.stderr
+    );
+    assert!(!fourth.exists());
+}
+
 #[test]
 fn resume_redoes_only_the_missing_process_in_its_place() {
     let t = tempfile::tempdir().unwrap();

@@ -288,7 +288,11 @@ pub fn run(
                         // a repeat runs what its original chose
                         schedule: earlier
                             .or_else(|| mc.held(&file, mc.original_of(cell)?))
-                            .and_then(|c| c.schedule.clone()),
+                            .and_then(|c| c.schedule.clone())
+                            .or_else(|| {
+                                plan.held_schedule(model, framework, *mode, *setting)
+                                    .cloned()
+                            }),
                         trace: earlier.is_none_or(|c| c.trace.is_none()),
                     };
                     let env = tf_env(&job)

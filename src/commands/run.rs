@@ -33,6 +33,9 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool, progress: Progress)
         }
         None => {
             let mut plan = config::plan(&args.request(), catalog)?;
+            if let Some(name) = &args.schedules_from {
+                hold_schedules(&mut plan, name, catalog)?;
+            }
             let env = |k: &str| std::env::var(k).ok();
             let picked = shard::pick(args.shard.as_deref(), args.shard_count.as_deref(), &env)?;
             preflight(&plan, catalog)?;
@@ -258,4 +261,19 @@ fn join<T: ToString>(v: &[T]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Takes the schedules of `--schedules-from NAME` (a baseline, or a
+/// results file) into `plan`, and says how many parallel cells run them.
+fn hold_schedules(plan: &mut RunPlan, name: &str, catalog: &Catalog) -> Result<()> {
+    let from = results::baseline_path(&plan.out, name)?;
+    let file = RunFile::load(&from).context("--schedules-from")?;
+    plan.schedules = config::schedules::held(&file, &from, plan, catalog)?;
+    eprintln!(
+        "schedules from {}: {} parallel cell(s) run the schedule it chose; the others calibrate",
+        from.display(),
+        plan.schedules.len()
+    );
+    plan.schedules_from = Some(from);
+    Ok(())
 }

@@ -11,6 +11,7 @@ use crate::record::{Device, Mode, Optimize, Precision, RunPlan, SkippedModel, Un
 use crate::zoo::{self, Catalog};
 
 mod harness;
+pub mod schedules;
 
 /// What the command line asks of a run: an empty list or `None` takes
 /// harness.toml's value. `cli` fills it; nothing here knows about clap.
@@ -216,6 +217,8 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         skipped_models,
         shard: None,
         unsupported: Vec::new(),
+        schedules_from: None,
+        schedules: Vec::new(),
     };
     let mut plan = plan;
     plan.unsupported = unsupported(

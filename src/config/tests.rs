@@ -328,3 +328,156 @@ fn tf_reduced_precision_at_level_none_is_not_planned() {
         None
     );
 }
+
+/// A plan of the lock-step fixture's machine (quick, 224 px, batch 1, two
+/// intra-op threads) over `models` in ort, torch (twice) and tf.
+fn fixture_plan(models: &[&str]) -> RunPlan {
+    let mut r = request(None);
+    r.profile = Some("quick".into());
+    r.frameworks = ["ort", "torch", "torch", "tf"].map(String::from).to_vec();
+    r.models = models.iter().map(|m| m.to_string()).collect();
+    let mut p = plan(&r, &Catalog::built_in().unwrap()).unwrap();
+    (p.size, p.batch, p.intra_threads) = (224, vec![1], 2);
+    p
+}
+
+#[test]
+fn a_run_holds_the_schedules_an_earlier_run_chose() {
+    use crate::record::Setting;
+    let mut file = crate::report::fixture("quick-cpu-2core-lockstep.json");
+    let catalog = Catalog::built_in().unwrap();
+    let mut p = fixture_plan(&["resnext50_branched", "resnet50"]);
+    let par = |file: &crate::record::RunFile, model: &str, fw: &str| {
+        let c = file
+            .cells
+            .iter()
+            .find(|c| c.model == model && c.framework == fw && c.mode == Mode::Parallel);
+        c.unwrap().clone()
+    };
+    // a repeat of torch in the file, with a schedule of its own: the
+    // original's is held, once
+    let mut repeat = par(&file, "resnext50_branched", "torch");
+    repeat.framework = "torch#2".into();
+    repeat.schedule.as_mut().unwrap().ran.swap(0, 1);
+    file.cells.push(repeat);
+    let from = Path::new("earlier.json");
+    let held = schedules::held(&file, from, &p, &catalog).unwrap();
+    // the cost model's schedules of the run's two models in ort and torch;
+    // none of ort-own or tf (their own executors), none of other models
+    let names: Vec<(&str, &str)> = held
+        .iter()
+        .map(|h| (h.model.as_str(), h.framework.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("resnet50", "ort"),
+            ("resnet50", "torch"),
+            ("resnext50_branched", "ort"),
+            ("resnext50_branched", "torch")
+        ]
+    );
+    p.schedules = held;
+    let s = Setting {
+        optimize: Optimize::Default,
+        precision: Precision::Fp32,
+        batch: 1,
+    };
+    let torch = par(&file, "resnext50_branched", "torch");
+    assert_eq!(torch.schedule.as_ref().unwrap().ran.len(), 29);
+    for fw in ["torch", "torch#2"] {
+        let got = p.held_schedule("resnext50_branched", fw, Mode::Parallel, s);
+        assert_eq!(got, torch.schedule.as_ref(), "{fw}");
+    }
+    // nothing for a sequential cell, another framework, setting or model
+    let none = [
+        ("resnext50_branched", "torch", Mode::Sequential, s),
+        ("resnext50_branched", "tf", Mode::Parallel, s),
+        (
+            "resnext50_branched",
+            "torch",
+            Mode::Parallel,
+            Setting { batch: 2, ..s },
+        ),
+        ("scalenet50", "torch", Mode::Parallel, s),
+    ];
+    for (m, fw, mode, setting) in none {
+        assert_eq!(
+            p.held_schedule(m, fw, mode, setting),
+            None,
+            "{m} {fw} {mode}"
+        );
+    }
+}
+
+#[test]
+fn a_held_schedule_must_fit_the_run() {
+    let file = crate::report::fixture("quick-cpu-2core-lockstep.json");
+    let catalog = Catalog::built_in().unwrap();
+    let from = Path::new("earlier.json");
+    let err = |p: &RunPlan, f: &crate::record::RunFile| {
+        format!("{:#}", schedules::held(f, from, p, &catalog).unwrap_err())
+    };
+    // chosen for two intra-op threads
+    let mut p = fixture_plan(&["resnet50"]);
+    p.intra_threads = 1;
+    let e = err(&p, &file);
+    assert!(
+        e.starts_with("--schedules-from earlier.json: resnet50 ort parallel: its schedule was chosen for 2 intra-op thread(s), this run has 1"),
+        "{e}"
+    );
+    // another size, batch, level or device: none of the file's cells
+    for change in [
+        |p: &mut RunPlan| p.size = 160,
+        |p: &mut RunPlan| p.batch = vec![4],
+        |p: &mut RunPlan| p.optimize = vec![Optimize::Max],
+        |p: &mut RunPlan| p.device = Device::Cuda,
+        |p: &mut RunPlan| p.frameworks = vec!["tf".into(), "ort-own".into()],
+        |p: &mut RunPlan| p.models = vec!["inception_v3".into()],
+    ] {
+        let mut p = fixture_plan(&["resnet50"]);
+        change(&mut p);
+        let e = err(&p, &file);
+        assert!(
+            e.starts_with(
+                "--schedules-from earlier.json: holds no schedule for this run's parallel cells"
+            ),
+            "{e}"
+        );
+    }
+    // a schedule that names a node the graph lacks, or leaves one out
+    let p = fixture_plan(&["resnext50_branched"]);
+    let torch = |f: &mut crate::record::RunFile| {
+        let c = f.cells.iter_mut().find(|c| {
+            c.model == "resnext50_branched" && c.framework == "torch" && c.mode == Mode::Parallel
+        });
+        c.unwrap().schedule.as_mut().unwrap().ran.clone()
+    };
+    let mut f = file.clone();
+    let mut ran = torch(&mut f);
+    if let crate::record::StageNodes::Sequential(n) = &mut ran[0] {
+        n[0] = "nope".into();
+    }
+    set_ran(&mut f, ran);
+    let e = err(&p, &f);
+    assert!(
+        e.starts_with("--schedules-from earlier.json: resnext50_branched torch parallel: the stored schedule names node 'nope'"),
+        "{e}"
+    );
+    let mut f = file.clone();
+    let mut ran = torch(&mut f);
+    ran.pop();
+    set_ran(&mut f, ran);
+    let e = err(&p, &f);
+    assert!(e.contains("does not run each of this graph's"), "{e}");
+}
+
+/// Sets the stored schedule of the fixture's libtorch ResNeXt-50-branched
+/// parallel cell.
+fn set_ran(f: &mut crate::record::RunFile, ran: Vec<crate::record::StageNodes>) {
+    for c in &mut f.cells {
+        if c.model == "resnext50_branched" && c.framework == "torch" && c.mode == Mode::Parallel {
+            c.schedule.as_mut().unwrap().ran = ran.clone();
+        }
+    }
+}

@@ -30,7 +30,7 @@ pub use kinds::{
     base_framework, level_suffix, setting_suffix, Device, Mode, Optimize, Precision, Setting,
     FRAMEWORKS,
 };
-pub use plan::{one_or_many, RunPlan, SkippedModel, Unsupported};
+pub use plan::{one_or_many, HeldSchedule, RunPlan, SkippedModel, Unsupported};
 pub use process::{MachineLoad, ProcessRecord, BUSY_CORES};
 pub use schedule::{LaneNodes, ParallelStage, ScheduleRecord, StageNodes};
 pub use shard::{Shard, ShardPlan};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Device, Mode, Optimize, Precision, Setting, ShardPlan};
+use super::{Device, Mode, Optimize, Precision, ScheduleRecord, Setting, ShardPlan};
 
 /// Plans saved before `--optimize` existed ran at `default`.
 fn default_levels() -> Vec<Optimize> {
@@ -115,6 +115,25 @@ pub struct RunPlan {
     /// are not run, and the report names each with its reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsupported: Vec<Unsupported>,
+    /// `--schedules-from`: the results file whose parallel cells' schedules
+    /// this run runs again rather than calibrate; absent where every
+    /// parallel cell calibrates its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedules_from: Option<PathBuf>,
+    /// The schedules taken from it, one per parallel cell it held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<HeldSchedule>,
+}
+
+/// A schedule an earlier run chose for one parallel cell, run again by
+/// this run's processes of the cell instead of a calibration of their own.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HeldSchedule {
+    pub model: String,
+    /// The framework's own name (an A/A repeat runs its original's).
+    pub framework: String,
+    pub setting: Setting,
+    pub schedule: ScheduleRecord,
 }
 
 /// A precision a framework cannot run on the run's device, and why: one
@@ -206,6 +225,24 @@ impl RunPlan {
     pub fn iters_of(&self, process: usize) -> usize {
         let r = self.processes.max(1);
         self.iters / r + usize::from(process < self.iters % r)
+    }
+
+    /// The schedule `--schedules-from` holds for the cell of `model` and
+    /// `framework` (or its original, for an A/A repeat) in `mode` at
+    /// `setting`, if any: only a parallel cell has one.
+    pub fn held_schedule(
+        &self,
+        model: &str,
+        framework: &str,
+        mode: Mode,
+        setting: Setting,
+    ) -> Option<&ScheduleRecord> {
+        let base = super::base_framework(framework);
+        self.schedules
+            .iter()
+            .filter(|_| mode == Mode::Parallel)
+            .find(|h| h.model == model && h.framework == base && h.setting == setting)
+            .map(|h| &h.schedule)
     }
 
     /// Whether this run measures (`model`, `framework`): always, unless it

@@ -49,6 +49,7 @@ pub fn grids(cells: &[CellRecord], with_published: bool) -> Vec<grid::Grid> {
 /// ([`cpu_path_notes`]).
 pub fn notes(plans: &[&crate::record::RunPlan], cells: &[CellRecord]) -> Vec<String> {
     let mut v = unsupported_notes(plans);
+    v.extend(schedule_notes(plans));
     v.extend(cpu_path_notes(cells));
     v.extend(target_note(plans, cells));
     v
@@ -179,6 +180,27 @@ pub fn unsupported_notes(plans: &[&crate::record::RunPlan]) -> Vec<String> {
             if !notes.contains(&note) {
                 notes.push(note);
             }
+        }
+    }
+    notes
+}
+
+/// One note per `--schedules-from` file of the plans: which run's
+/// schedules the parallel cells ran, so that a reader knows their speedups
+/// are of that choice, not of one calibrated here.
+pub fn schedule_notes(plans: &[&crate::record::RunPlan]) -> Vec<String> {
+    let mut notes: Vec<String> = Vec::new();
+    for p in plans {
+        let Some(from) = &p.schedules_from else {
+            continue;
+        };
+        let note = format!(
+            "Schedules held: {} parallel cell(s) ran the schedule chosen in {} rather than calibrate their own.",
+            p.schedules.len(),
+            from.display()
+        );
+        if !notes.contains(&note) {
+            notes.push(note);
         }
     }
     notes

@@ -215,6 +215,8 @@ pub fn run_file(cells: Vec<CellRecord>) -> RunFile {
             skipped_models: vec![],
             shard: None,
             unsupported: vec![],
+            schedules_from: None,
+            schedules: vec![],
         },
         machine_peak: None,
         precision_peaks: Default::default(),
