@@ -689,6 +689,7 @@ fn processes_absorb_and_drop() {
             load: None,
             threads_ran: Some(2),
             core_to_core_ns: None,
+            round_core_to_core_ns: vec![],
         }];
         c.compute_samples_ms = vec![i as f64];
         c.worker_peak_rss_mib = Some(100.0 * (i + 1) as f64);

@@ -473,7 +473,7 @@ pub fn run_group(
             break;
         }
         // where the host has the cores now (workers idle between rounds)
-        apart.extend(super::placement::core_to_core_ns(PROBE_TRIPS));
+        apart.push(super::placement::core_to_core_ns(PROBE_TRIPS));
         turn.shuffle(&mut rng);
         for i in turn {
             let Some(w) = live[i].as_mut() else { continue };
@@ -498,9 +498,16 @@ pub fn run_group(
         let Some(w) = w else { continue };
         results[i] = Some(w.finish().map(|mut cell| {
             cell.sample_round = (0..cell.samples_ms.len()).collect();
-            let core_to_core = (!apart.is_empty()).then(|| crate::record::stats::median(&apart));
+            let probed: Vec<f64> = apart.iter().flatten().copied().collect();
+            let core_to_core = (!probed.is_empty()).then(|| crate::record::stats::median(&probed));
             for p in &mut cell.processes {
                 p.core_to_core_ns = core_to_core;
+                // the probes of the rounds it timed (all of them: a worker
+                // that failed a pass left the group); none on one core
+                if core_to_core.is_some() {
+                    let timed = cell.samples_ms.len().min(apart.len());
+                    p.round_core_to_core_ns = apart[..timed].to_vec();
+                }
             }
             if interrupted {
                 cell.interrupted = true;

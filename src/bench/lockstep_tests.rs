@@ -327,6 +327,11 @@ fn a_group_starts_originals_first_and_times_its_rounds() {
     for (r, m) in results.iter().zip(&members) {
         let cell = r.as_ref().unwrap();
         assert_eq!(cell.sample_round, [0]);
+        // the probe before its one timed round, where the probes gave a
+        // figure (two cores, a partner thread that answered)
+        let p = &cell.processes[0];
+        let probed = usize::from(p.core_to_core_ns.is_some());
+        assert_eq!(p.round_core_to_core_ns.len(), probed, "{p:?}");
         assert!(!cell.interrupted);
         assert_eq!(m.bar.position(), 3);
     }

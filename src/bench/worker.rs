@@ -260,6 +260,7 @@ pub fn run_job(
             threads_ran,
             // the parent probes between rounds
             core_to_core_ns: None,
+            round_core_to_core_ns: Vec::new(),
         }],
         samples_ms: timed.samples,
         iters: plan.iters,

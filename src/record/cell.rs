@@ -260,6 +260,26 @@ impl CellRecord {
             .any(|p| p.index == index && !p.interrupted)
     }
 
+    /// Keeps only the samples at positions `kept` (in order), each with its
+    /// process and round, and summarises them again where any are left.
+    pub fn keep_samples(&mut self, kept: &[usize]) {
+        let rounds = self.rounds().map(<[usize]>::to_vec);
+        self.samples_ms = kept.iter().map(|&i| self.samples_ms[i]).collect();
+        if !self.sample_process.is_empty() {
+            let process: Vec<usize> = kept
+                .iter()
+                .filter_map(|&i| self.sample_process.get(i).copied())
+                .collect();
+            self.sample_process = process;
+        }
+        if let Some(rounds) = rounds {
+            self.sample_round = kept.iter().map(|&i| rounds[i]).collect();
+        }
+        if !self.samples_ms.is_empty() {
+            self.summarise();
+        }
+    }
+
     /// Removes process `index`'s samples and record (to time it again).
     pub fn drop_process(&mut self, index: usize) {
         if self.processes.is_empty() {
@@ -269,15 +289,10 @@ impl CellRecord {
             self.interrupted = false;
             return;
         }
-        let rounds = self.rounds().map(<[usize]>::to_vec);
         let kept: Vec<usize> = (0..self.samples_ms.len())
             .filter(|&i| self.sample_process.get(i) != Some(&index))
             .collect();
-        self.samples_ms = kept.iter().map(|&i| self.samples_ms[i]).collect();
-        self.sample_process = kept.iter().map(|&i| self.sample_process[i]).collect();
-        if let Some(rounds) = rounds {
-            self.sample_round = kept.iter().map(|&i| rounds[i]).collect();
-        }
+        self.keep_samples(&kept);
         // compute samples follow the processes' order, by their counts
         if let Some(pos) = self.processes.iter().position(|p| p.index == index) {
             let from: usize = self.processes[..pos]

@@ -1,29 +1,38 @@
-//! A cell's processes split by where the host had the machine's cores
-//! while they timed ([`super::ProcessRecord::core_to_core_ns`]): near (a
-//! shared cache) or far apart. Where the two placements ran the cell at
-//! different speeds, that, not the number of rounds or processes, is what
-//! widens its intervals.
+//! A cell's rounds split by where the host had the machine's cores while
+//! they timed (the probe before each round,
+//! [`super::ProcessRecord::round_core_to_core_ns`], else the process's
+//! median probe): near (a shared cache) or far apart. Where the two
+//! placements ran the cell at different speeds, that, not the number of
+//! rounds or processes, is what widens its intervals. A process whose
+//! cores the host moved while it timed has rounds on both.
 
 use super::stats::Ratio;
 use super::CellRecord;
 
-/// Far from near: the farthest probe at least this many times the
-/// nearest. The two placements seen on the 2-core VMs were 4-5x apart
-/// (35 and 165 ns); one placement's probes vary by a few ns.
+/// Far from near: the far side's median probe at least this many times
+/// the near side's. The two placements seen on the 2-core VMs were 4-5x
+/// apart (35 and 165 ns); one placement's probes vary by a few ns.
 const APART: f64 = 1.5;
 
-/// The processes of one placement.
+/// The fewest probes a placement is made of: one stray probe (a probe
+/// the host interrupted) is no placement.
+const FEWEST: usize = 2;
+
+/// The rounds of one placement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placement {
-    /// The indices of the cell's processes that ran on it.
+    /// The (process, round) of each of the cell's samples that ran on it
+    /// ([`keys`]).
+    pub rounds: Vec<(usize, usize)>,
+    /// The indices of the processes with rounds on it.
     pub processes: Vec<usize>,
-    /// Their median core-to-core latency, ns.
+    /// The median probe of its rounds, ns.
     pub core_to_core_ns: f64,
-    /// The median of their median times, ms.
+    /// The median over its processes of their median time on it, ms.
     pub median_ms: f64,
 }
 
-/// A cell's processes on the near and the far placement.
+/// A cell's rounds on the near and the far placement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
     pub near: Placement,
@@ -37,32 +46,108 @@ impl Split {
     }
 }
 
-/// The cell's processes split at the geometric middle of their probes,
-/// where the farthest is at least [`APART`] times the nearest and both
-/// sides timed something; `None` otherwise (one placement, or no probes).
-pub fn split(cell: &CellRecord) -> Option<Split> {
-    let samples = cell.indexed_process_samples();
-    let probed: Vec<(f64, f64, usize)> = samples
-        .iter()
-        .filter(|(_, s)| !s.is_empty())
-        .filter_map(|(k, s)| {
-            let p = cell.processes.iter().find(|p| p.index == *k)?;
-            Some((p.core_to_core_ns?, super::stats::median(s), *k))
-        })
-        .filter(|(ns, _, _)| ns.is_finite() && *ns > 0.0)
-        .collect();
-    let lo = probed.iter().map(|p| p.0).reduce(f64::min)?;
-    let hi = probed.iter().map(|p| p.0).reduce(f64::max)?;
-    if hi < APART * lo {
-        return None;
+/// The (process, round) of each of the cell's samples: its round where
+/// the cell numbers them, else its place among its process's samples
+/// (files from before lock-step).
+pub fn keys(cell: &CellRecord) -> Vec<(usize, usize)> {
+    let n = cell.samples_ms.len();
+    let process = |i: usize| cell.sample_process.get(i).copied().unwrap_or(0);
+    match cell.rounds() {
+        Some(rounds) => (0..n).map(|i| (process(i), rounds[i])).collect(),
+        None => {
+            let mut seen: std::collections::HashMap<usize, usize> = Default::default();
+            (0..n)
+                .map(|i| {
+                    let k = seen.entry(process(i)).or_default();
+                    *k += 1;
+                    (process(i), *k - 1)
+                })
+                .collect()
+        }
     }
-    let middle = (lo * hi).sqrt();
+}
+
+/// The probe before each of the cell's samples: its round's, where its
+/// process recorded one, else its process's median; `None` where neither
+/// (or a probe of 0 or less).
+fn probes(cell: &CellRecord) -> Vec<Option<f64>> {
+    keys(cell)
+        .into_iter()
+        .map(|(k, round)| {
+            let p = cell.processes.iter().find(|p| p.index == k)?;
+            let own = p.round_core_to_core_ns.get(round).copied().flatten();
+            own.or(p.core_to_core_ns)
+                .filter(|ns| ns.is_finite() && *ns > 0.0)
+        })
+        .collect()
+}
+
+/// Where near ends: the cut through the probes' logarithms that leaves
+/// the least spread within its two sides (Otsu's threshold; the first of
+/// equals), at the geometric middle of the two probes it falls between,
+/// where each side holds at least [`FEWEST`] probes and the far side's
+/// median is at least [`APART`] times the near side's; `None` otherwise
+/// (one placement, or a cut that only sets stray probes apart). One stray
+/// probe does not move the cut, as the middle of the extremes would.
+pub fn threshold(ns: &[f64]) -> Option<f64> {
+    let mut sorted = ns.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let v: Vec<f64> = sorted.iter().map(|x| x.ln()).collect();
+    let n = v.len() as f64;
+    let total: f64 = v.iter().sum();
+    let mut below = 0.0;
+    let mut best: Option<(f64, usize)> = None;
+    for i in 1..v.len() {
+        below += v[i - 1];
+        if v[i] <= v[i - 1] {
+            continue;
+        }
+        let (w0, w1) = (i as f64, n - i as f64);
+        let gap = (total - below) / w1 - below / w0;
+        let score = w0 * w1 * gap * gap;
+        if best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, i));
+        }
+    }
+    let (_, i) = best?;
+    let (near, far) = sorted.split_at(i);
+    let median = super::stats::median;
+    (near.len() >= FEWEST && far.len() >= FEWEST && median(far) >= APART * median(near))
+        .then(|| (near[i - 1] * far[0]).sqrt())
+}
+
+/// The cell's rounds split at the [`threshold`] of their probes; `None`
+/// with one placement, or no probes.
+pub fn split(cell: &CellRecord) -> Option<Split> {
+    let keys = keys(cell);
+    let probed: Vec<(f64, usize)> = probes(cell)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, ns)| Some((ns?, i)))
+        .collect();
+    let middle = threshold(&probed.iter().map(|p| p.0).collect::<Vec<_>>())?;
     let side = |far: bool| {
-        let on: Vec<&(f64, f64, usize)> = probed.iter().filter(|p| (p.0 > middle) == far).collect();
+        let on: Vec<&(f64, usize)> = probed.iter().filter(|p| (p.0 > middle) == far).collect();
+        let rounds: Vec<(usize, usize)> = on.iter().map(|p| keys[p.1]).collect();
+        let mut processes: Vec<usize> = rounds.iter().map(|r| r.0).collect();
+        processes.sort_unstable();
+        processes.dedup();
+        let medians: Vec<f64> = processes
+            .iter()
+            .map(|&k| {
+                let times: Vec<f64> = on
+                    .iter()
+                    .filter(|p| keys[p.1].0 == k)
+                    .map(|p| cell.samples_ms[p.1])
+                    .collect();
+                super::stats::median(&times)
+            })
+            .collect();
         Placement {
-            processes: on.iter().map(|p| p.2).collect(),
+            rounds,
+            processes,
             core_to_core_ns: super::stats::median(&on.iter().map(|p| p.0).collect::<Vec<_>>()),
-            median_ms: super::stats::median(&on.iter().map(|p| p.1).collect::<Vec<_>>()),
+            median_ms: super::stats::median(&medians),
         }
     };
     Some(Split {
@@ -71,14 +156,23 @@ pub fn split(cell: &CellRecord) -> Option<Split> {
     })
 }
 
-/// The cell with only the processes `keep` (by index).
-pub fn only(cell: &CellRecord, keep: &[usize]) -> CellRecord {
+/// The cell with only the samples of `rounds` ((process, round), as
+/// [`keys`] gives them), and only the processes that have some.
+pub fn only(cell: &CellRecord, rounds: &[(usize, usize)]) -> CellRecord {
+    let keep: std::collections::HashSet<(usize, usize)> = rounds.iter().copied().collect();
     let mut c = cell.clone();
     for p in &cell.processes {
-        if !keep.contains(&p.index) {
+        if !keep.iter().any(|r| r.0 == p.index) {
             c.drop_process(p.index);
         }
     }
+    let kept: Vec<usize> = keys(&c)
+        .into_iter()
+        .enumerate()
+        .filter(|(_, k)| keep.contains(k))
+        .map(|(i, _)| i)
+        .collect();
+    c.keep_samples(&kept);
     c
 }
 
@@ -88,7 +182,7 @@ pub fn only(cell: &CellRecord, keep: &[usize]) -> CellRecord {
 /// side has no pairs.
 pub fn ratios(a: &CellRecord, b: &CellRecord) -> Option<(Ratio, Ratio)> {
     let s = split(a)?;
-    let on = |p: &Placement| super::paired(&only(a, &p.processes), &only(b, &p.processes));
+    let on = |p: &Placement| super::paired(&only(a, &p.rounds), &only(b, &p.rounds));
     Some((on(&s.near)?, on(&s.far)?))
 }
 
@@ -107,10 +201,10 @@ pub fn differing(a: &CellRecord, b: &CellRecord) -> Option<(Ratio, Ratio)> {
     ratios(a, b).filter(|(near, far)| near.ci.1 < far.ci.0 || far.ci.1 < near.ci.0)
 }
 
-/// The range of the cell's probes, ns: (nearest, farthest); `None`
-/// without probes.
+/// The range of the probes before the cell's rounds, ns: (nearest,
+/// farthest); `None` without probes.
 pub fn range(cell: &CellRecord) -> Option<(f64, f64)> {
-    let ns = cell.processes.iter().filter_map(|p| p.core_to_core_ns);
+    let ns = probes(cell).into_iter().flatten();
     Some((ns.clone().reduce(f64::min)?, ns.reduce(f64::max)?))
 }
 
@@ -180,16 +274,63 @@ mod tests {
         let s = split(&c).unwrap();
         assert_eq!(s.near.processes, [0, 3]);
         assert_eq!(s.far.processes, [1, 2]);
-        let near = only(&c, &s.near.processes);
+        assert_eq!(s.near.rounds, [(0, 0), (0, 1), (0, 2), (3, 0), (3, 1)]);
+        assert_eq!(s.far.rounds, [(1, 0), (1, 1), (2, 0)]);
+        let near = only(&c, &s.near.rounds);
         assert_eq!(near.samples_ms, [75.0, 76.0, 74.0, 80.0, 79.0]);
+        assert_eq!(near.sample_process, [0, 0, 0, 3, 3]);
+        assert_eq!(near.sample_round, [0, 1, 2, 0, 1]);
         assert_eq!(near.processes.len(), 2);
-        assert_eq!(s.near.core_to_core_ns, 36.0);
-        assert_eq!(s.far.core_to_core_ns, 162.5);
+        assert_eq!(near.latency.n, 5);
+        // the median probe of the rounds: 35 35 35 37 37; 165 165 160
+        assert_eq!(s.near.core_to_core_ns, 35.0);
+        assert_eq!(s.far.core_to_core_ns, 165.0);
         // process medians 75 and 79.5; 145.5 and 150
         assert_eq!(s.near.median_ms, 77.25);
         assert_eq!(s.far.median_ms, 147.75);
         assert!((s.slowdown() - 147.75 / 77.25).abs() < 1e-12);
         assert_eq!(range(&c), Some((35.0, 165.0)));
+        // a file from before lock-step numbers each process's samples
+        let mut old = c.clone();
+        old.sample_round.clear();
+        assert_eq!(keys(&old), keys(&c));
+        assert_eq!(split(&old), Some(s));
+    }
+
+    /// The host moved the cores while a process timed: its rounds before
+    /// the move are near, those after far, each with the speedup of its
+    /// placement, where the process's median probe would put all of them
+    /// on one side.
+    #[test]
+    fn a_process_the_host_moved_has_rounds_on_both_placements() {
+        let near = [35.0, 36.0, 35.0, 37.0];
+        let far = [165.0, 170.0, 168.0];
+        let seq: Vec<f64> = [75.0, 76.0, 75.5, 74.5, 140.0, 141.0, 142.0].to_vec();
+        let speedup = [1.10, 1.10, 1.10, 1.10, 1.47, 1.47, 1.47];
+        let jitter = [1.0, 1.004, 0.996, 1.002, 0.998, 1.0, 1.003];
+        let par: Vec<f64> = (0..7).map(|r| seq[r] / speedup[r] * jitter[r]).collect();
+        let mut a = test_cell(&[&seq, &[75.0, 76.0]], true);
+        let mut b = test_cell(&[&par, &[75.0 / 1.1, 76.0 / 1.1]], true);
+        let rounds: Vec<Option<f64>> = near.iter().chain(&far).map(|&x| Some(x)).collect();
+        for c in [&mut a, &mut b] {
+            c.processes[0].core_to_core_ns = Some(37.0);
+            c.processes[0].round_core_to_core_ns = rounds.clone();
+            c.processes[1].core_to_core_ns = Some(36.0);
+            c.processes[1].round_core_to_core_ns = vec![Some(36.0), None];
+        }
+        let s = split(&a).unwrap();
+        // process 1's second round has no probe of its own: its median's
+        assert_eq!(
+            s.near.rounds,
+            [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1)]
+        );
+        assert_eq!(s.far.rounds, [(0, 4), (0, 5), (0, 6)]);
+        assert_eq!((s.near.processes, s.far.processes), (vec![0, 1], vec![0]));
+        assert_eq!(range(&a), Some((35.0, 170.0)));
+        let (n, f) = ratios(&a, &b).unwrap();
+        assert!((n.value - 1.10).abs() < 0.01, "{n:?}");
+        assert!((f.value - 1.47).abs() < 0.01, "{f:?}");
+        assert!(bound(&a, &b));
     }
 
     /// A speedup of 1.10x on the near placement and 1.47x on the far one
@@ -217,36 +358,60 @@ mod tests {
         assert!(!bound(&a, &b));
     }
 
+    /// The cut leaves the least spread within the two sides: a stray probe
+    /// far out does not pull it past a placement, as the middle of the
+    /// extremes (sqrt(35 x 900) = 177) would; nor is it a placement alone.
+    #[test]
+    fn the_cut_falls_between_the_placements_not_at_the_extremes() {
+        let mut ns = vec![35.0, 36.0, 37.0, 35.5, 165.0, 170.0, 160.0, 166.0];
+        let t = threshold(&ns).unwrap();
+        assert!((t - (37.0f64 * 160.0).sqrt()).abs() < 1e-9, "{t}");
+        ns.push(900.0);
+        let t = threshold(&ns).unwrap();
+        assert!(t > 37.0 && t < 160.0, "{t}");
+        // one placement and one stray probe: one placement
+        assert_eq!(threshold(&[35.0, 36.0, 37.0, 35.5, 900.0]), None);
+        // two strays are a placement of two rounds
+        let t = threshold(&[35.0, 36.0, 37.0, 35.5, 900.0, 950.0]).unwrap();
+        assert!(t > 37.0 && t < 900.0, "{t}");
+        // sides exactly APART: two placements; just under: one
+        assert!(threshold(&[40.0, 40.0, 60.0, 60.0]).is_some());
+        assert_eq!(threshold(&[40.0, 40.0, 59.9, 59.9]), None);
+        // too few probes for two sides, or none
+        assert_eq!(threshold(&[35.0, 165.0, 166.0]), None);
+        assert_eq!(threshold(&[]), None);
+        // equal probes are never cut apart: the cut is between values
+        assert_eq!(threshold(&[35.0, 35.0, 35.0, 35.0]), None);
+        let t = threshold(&[35.0, 35.0, 35.0, 160.0, 160.0]).unwrap();
+        assert!((t - (35.0f64 * 160.0).sqrt()).abs() < 1e-9, "{t}");
+    }
+
     #[test]
     fn one_placement_or_no_probe_is_no_split() {
         // 40 against 35 ns: the same placement
-        let c = probed(&[&[75.0], &[146.0]], &[Some(35.0), Some(40.0)]);
+        let c = probed(&[&[75.0, 76.0], &[146.0, 147.0]], &[Some(35.0), Some(40.0)]);
         assert_eq!(split(&c), None);
         assert_eq!(range(&c), Some((35.0, 40.0)));
         // exactly APART times: two placements
-        let c = probed(&[&[75.0], &[146.0]], &[Some(40.0), Some(60.0)]);
+        let c = probed(&[&[75.0, 76.0], &[146.0, 147.0]], &[Some(40.0), Some(60.0)]);
         assert!(split(&c).is_some());
+        // one round each side is too few
+        let c = probed(&[&[75.0], &[146.0]], &[Some(40.0), Some(60.0)]);
+        assert_eq!(split(&c), None);
         // unprobed processes do not count; one probed is one placement
-        let c = probed(&[&[75.0], &[146.0]], &[Some(35.0), None]);
+        let c = probed(&[&[75.0, 76.0], &[146.0, 147.0]], &[Some(35.0), None]);
         assert_eq!(split(&c), None);
         let c = probed(&[&[75.0], &[146.0]], &[None, None]);
         assert_eq!((split(&c), range(&c)), (None, None));
         // a probe of 0 is no probe: 35 and 165 split, the 0 on neither side
         let c = probed(
-            &[&[75.0], &[146.0], &[80.0]],
+            &[&[75.0, 76.0], &[146.0, 147.0], &[80.0, 81.0]],
             &[Some(0.0), Some(165.0), Some(35.0)],
         );
         let s = split(&c).unwrap();
         assert_eq!((s.near.processes, s.far.processes), (vec![2], vec![1]));
-        // a probe exactly at the geometric middle (sqrt(20 * 80) = 40) is near
-        let c = probed(
-            &[&[75.0], &[146.0], &[80.0]],
-            &[Some(20.0), Some(80.0), Some(40.0)],
-        );
-        let s = split(&c).unwrap();
-        assert_eq!((s.near.processes, s.far.processes), (vec![0, 2], vec![1]));
         // a far process that timed nothing is not a side
-        let c = probed(&[&[75.0], &[]], &[Some(35.0), Some(165.0)]);
+        let c = probed(&[&[75.0, 76.0], &[]], &[Some(35.0), Some(165.0)]);
         assert_eq!(split(&c), None);
     }
 }

@@ -75,6 +75,13 @@ pub struct ProcessRecord {
     /// Absent where not probed (one core, files from before the probe).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub core_to_core_ns: Option<f64>,
+    /// The probe before each of its rounds, in round order (`None` where
+    /// that probe gave no figure): which placement each pass ran on, where
+    /// the host moved the cores while the process timed. Empty in files
+    /// from before per-round probes (the median above then stands for
+    /// every round).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub round_core_to_core_ns: Vec<Option<f64>>,
 }
 
 impl ProcessRecord {
@@ -109,6 +116,7 @@ mod tests {
             load: None,
             threads_ran: None,
             core_to_core_ns: None,
+            round_core_to_core_ns: vec![],
         };
         assert!(!p.busy());
         p.load = Some(l);

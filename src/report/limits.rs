@@ -58,7 +58,7 @@ fn apart(a: &CellRecord, b: &CellRecord) -> String {
 /// placements of the cores: worth a note.
 const PLACEMENT_MATTERS: f64 = 0.10;
 
-/// Where the cell's processes ran on two placements of the cores at
+/// Where the cell's rounds ran on two placements of the cores at
 /// times more than [`PLACEMENT_MATTERS`] apart, a note that says so; for
 /// a speedup (`par` its parallel twin, whose processes shared each round
 /// with the sequential cell's) with the speedup on each placement.
@@ -71,8 +71,8 @@ fn placement_note(c: &CellRecord, par: Option<&CellRecord>) -> Option<String> {
         let speedup = par
             .map(|par| {
                 let r = grid::speedup(
-                    &placement::only(c, &p.processes),
-                    &placement::only(par, &p.processes),
+                    &placement::only(c, &p.rounds),
+                    &placement::only(par, &p.rounds),
                 );
                 format!(
                     ", speedup {:.2}x ±{}",
@@ -82,7 +82,8 @@ fn placement_note(c: &CellRecord, par: Option<&CellRecord>) -> Option<String> {
             })
             .unwrap_or_default();
         format!(
-            "{} process(es) with the cores {:.0} ns apart ran at {:.1} ms{speedup}",
+            "{} round(s) of {} process(es) with the cores {:.0} ns apart ran at {:.1} ms{speedup}",
+            p.rounds.len(),
             p.processes.len(),
             p.core_to_core_ns,
             p.median_ms
@@ -293,13 +294,13 @@ mod tests {
         // pairs near: 75/60, 76/61, 80/60, 79/60 (geometric mean 1.286);
         // far: 146/63, 145/63, 150/63, 149/62 (2.350)
         assert!(
-            named[0].starts_with("m ort sequential: 2 process(es) with the cores 36 ns apart ran at 77.5 ms, speedup 1.29x"),
+            named[0].starts_with("m ort sequential: 4 round(s) of 2 process(es) with the cores 36 ns apart ran at 77.5 ms, speedup 1.29x"),
             "{}",
             named[0]
         );
         assert!(
             named[0].contains(
-                "; 2 process(es) with the cores 162 ns apart ran at 147.5 ms, speedup 2.35x"
+                "; 4 round(s) of 2 process(es) with the cores 162 ns apart ran at 147.5 ms, speedup 2.35x"
             ),
             "{}",
             named[0]

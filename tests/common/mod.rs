@@ -168,6 +168,7 @@ pub fn cell_in_processes(
             }),
             threads_ran: None,
             core_to_core_ns: None,
+            round_core_to_core_ns: vec![],
         })
         .collect();
     c.summarise();
