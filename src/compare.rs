@@ -108,6 +108,10 @@ pub struct Comparison {
     pub within_run: Vec<Change>,
     pub only_in_baseline: Vec<String>,
     pub only_in_current: Vec<String>,
+    /// Parallel cells that ran another cost-model schedule than the
+    /// baseline's: a change in them is of the schedule as well as of the
+    /// runtime (`run --schedules-from` holds the baseline's).
+    pub other_schedule: Vec<String>,
 }
 
 impl Comparison {
@@ -200,6 +204,11 @@ pub fn compare(baseline: &[CellRecord], current: &[CellRecord], threshold: f64) 
         .filter(|k| !base.contains_key(*k))
         .map(|k| k.to_string())
         .collect();
+    let other_schedule = cur
+        .iter()
+        .filter(|(k, c)| base.get(*k).is_some_and(|b| other_schedule(c, b)))
+        .map(|(k, _)| k.to_string())
+        .collect();
     let mut within_run = Vec::new();
     for (num, den, what) in ratio_pairs(&cur) {
         let (Some(bn), Some(bd)) = (base.get(&num), base.get(&den)) else {
@@ -221,7 +230,20 @@ pub fn compare(baseline: &[CellRecord], current: &[CellRecord], threshold: f64) 
         within_run,
         only_in_baseline,
         only_in_current,
+        other_schedule,
     }
+}
+
+/// Whether `current` ran another stored schedule than `baseline` (both
+/// ran one of speedbench's: a framework's own executor stores none).
+fn other_schedule(current: &CellRecord, baseline: &CellRecord) -> bool {
+    let ran = |c: &CellRecord| {
+        c.schedule
+            .as_ref()
+            .map(|s| s.ran.clone())
+            .filter(|r| !r.is_empty())
+    };
+    matches!((ran(current), ran(baseline)), (Some(a), Some(b)) if a != b)
 }
 
 /// The within-run ratios of a run: parallel/sequential per framework and

@@ -413,6 +413,65 @@ fn comparison_grids_have_their_columns() {
     assert_eq!(g[1].notes, ["1 of 1 ratios moved beyond the threshold."]);
 }
 
+/// A parallel cell that ran another of speedbench's schedules than the
+/// baseline's is named in a note; one that ran the same, or a framework's
+/// own executor (no stored schedule), is not.
+#[test]
+fn a_cell_on_another_schedule_than_the_baselines_is_named() {
+    use speedbench::record::{ScheduleRecord, StageNodes};
+    let ran = |nodes: &[&str]| -> Option<ScheduleRecord> {
+        let mut s: ScheduleRecord = serde_json::from_value(serde_json::json!({
+            "scheduler": "speedbench cost model", "stages": 1, "parallel_stages": [],
+            "predicted_ms": 1.0, "predicted_sequential_ms": 1.0, "chosen": "cost model"
+        }))
+        .unwrap();
+        s.ran = vec![StageNodes::Sequential(
+            nodes.iter().map(|n| n.to_string()).collect(),
+        )];
+        s.ran
+            .retain(|st| !matches!(st, StageNodes::Sequential(n) if n.is_empty()));
+        Some(s)
+    };
+    let run = |torch: &[&str], ort: &[&str], own: &[&str]| {
+        let mut cells = [
+            cell("resnet50", "torch", Parallel, 1, vec![20.0; 20]),
+            cell("resnet50", "ort", Parallel, 1, vec![20.0; 20]),
+            cell("resnet50", "ort-own", Parallel, 1, vec![20.0; 20]),
+        ];
+        for (c, nodes) in cells.iter_mut().zip([torch, ort, own]) {
+            c.schedule = ran(nodes);
+        }
+        cells
+    };
+    let base = run(&["a", "b"], &["a", "b"], &[]);
+    let cur = run(&["b", "a"], &["a", "b"], &[]);
+    let c = speedbench::compare::compare(&base, &cur, 0.05);
+    assert_eq!(c.other_schedule, ["resnet50 torch cpu parallel b1 128px"]);
+    let g = speedbench::report::comparison::grids(&c);
+    let note = g[0]
+        .notes
+        .iter()
+        .find(|n| n.starts_with("Another schedule"))
+        .unwrap();
+    assert_eq!(
+        note,
+        "Another schedule than the baseline's: resnet50 torch cpu parallel b1 128px (each run calibrated its own; `run --schedules-from` the baseline holds its schedules, so a change is the runtime's)."
+    );
+    // the same schedules, or none stored on one side: no note
+    let c = speedbench::compare::compare(&base, &base, 0.05);
+    assert!(c.other_schedule.is_empty());
+    let none = run(&[], &[], &[]);
+    assert!(speedbench::compare::compare(&base, &none, 0.05)
+        .other_schedule
+        .is_empty());
+    assert!(speedbench::compare::compare(&none, &cur, 0.05)
+        .other_schedule
+        .is_empty());
+    let g =
+        speedbench::report::comparison::grids(&speedbench::compare::compare(&base, &base, 0.05));
+    assert!(!g[0].notes.iter().any(|n| n.starts_with("Another schedule")));
+}
+
 /// A history folder of runs of one cell, run i started at minute i and
 /// measured around `levels[i]` ms (50 samples, 3% noise).
 fn history_folder(levels: &[f64]) -> tempfile::TempDir {

@@ -64,6 +64,12 @@ pub fn grids(c: &Comparison) -> Vec<Grid> {
             c.only_in_current.join("; ")
         ));
     }
+    if !c.other_schedule.is_empty() {
+        notes.push(format!(
+            "Another schedule than the baseline's: {} (each run calibrated its own; `run --schedules-from` the baseline holds its schedules, so a change is the runtime's).",
+            c.other_schedule.join("; ")
+        ));
+    }
     let times =
         table("Median latency, current vs baseline", "cell", " ms").grid(&rows(&c.cells), notes);
     if c.within_run.is_empty() {
