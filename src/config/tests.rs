@@ -426,6 +426,15 @@ fn a_held_schedule_must_fit_the_run() {
         e.starts_with("--schedules-from earlier.json: resnet50 ort parallel: its schedule was chosen for 2 intra-op thread(s), this run has 1"),
         "{e}"
     );
+    // the cell named with its batch where the run has several
+    p.batch = vec![1, 4];
+    let e = err(&p, &file);
+    assert!(
+        e.starts_with(
+            "--schedules-from earlier.json: resnet50 ort parallel --batch 1: its schedule"
+        ),
+        "{e}"
+    );
     // another size, batch, level or device: none of the file's cells
     for change in [
         |p: &mut RunPlan| p.size = 160,

@@ -327,6 +327,13 @@ mod tests {
         assert_eq!(s.far.rounds, [(0, 4), (0, 5), (0, 6)]);
         assert_eq!((s.near.processes, s.far.processes), (vec![0, 1], vec![0]));
         assert_eq!(range(&a), Some((35.0, 170.0)));
+        // each side's time is its own processes' on it: far, process 0's
+        // 140-142 ms; near, 75.25 and 75.5
+        assert_eq!((s.near.median_ms, s.far.median_ms), (75.375, 141.0));
+        // the near rounds alone, summarised again
+        let near = only(&a, &s.near.rounds);
+        assert_eq!(near.latency.n, 6);
+        assert_eq!(near.sample_round, [0, 1, 2, 3, 0, 1]);
         let (n, f) = ratios(&a, &b).unwrap();
         assert!((n.value - 1.10).abs() < 0.01, "{n:?}");
         assert!((f.value - 1.47).abs() < 0.01, "{f:?}");
@@ -380,6 +387,11 @@ mod tests {
         // too few probes for two sides, or none
         assert_eq!(threshold(&[35.0, 165.0, 166.0]), None);
         assert_eq!(threshold(&[]), None);
+        // the least spread within the sides, squared gaps weighed by both
+        // sides' sizes: {20 20 20 50} and {80 300}, not {20 20 20} and
+        // {50 80 300}, which a plainer score prefers
+        let t = threshold(&[20.0, 20.0, 20.0, 50.0, 80.0, 300.0]).unwrap();
+        assert!((t - (50.0f64 * 80.0).sqrt()).abs() < 1e-9, "{t}");
         // equal probes are never cut apart: the cut is between values
         assert_eq!(threshold(&[35.0, 35.0, 35.0, 35.0]), None);
         let t = threshold(&[35.0, 35.0, 35.0, 160.0, 160.0]).unwrap();

@@ -338,6 +338,33 @@ mod tests {
         );
     }
 
+    /// One note per file the plans held schedules from, with how many
+    /// cells ran them; none where every cell calibrated.
+    #[test]
+    fn held_schedules_are_named_once_per_file() {
+        let mut a = fixture("quick-cpu-2core.json").plan;
+        assert!(schedule_notes(&[&a]).is_empty());
+        let held = fixture("quick-cpu-2core-lockstep.json");
+        let torch = held
+            .cells
+            .iter()
+            .find(|c| c.framework == "torch" && c.schedule.is_some())
+            .unwrap();
+        a.schedules_from = Some("results/baselines/main.json".into());
+        a.schedules = vec![crate::record::HeldSchedule {
+            model: torch.model.clone(),
+            framework: "torch".into(),
+            setting: torch.setting(),
+            schedule: torch.schedule.clone().unwrap(),
+        }];
+        let mut b = a.clone();
+        b.schedules_from = Some("other.json".into());
+        let note = "Schedules held: 1 parallel cell(s) ran the schedule chosen in results/baselines/main.json rather than calibrate their own.";
+        assert_eq!(schedule_notes(&[&a, &a.clone()]), [note]);
+        assert_eq!(schedule_notes(&[&a, &b]).len(), 2);
+        assert!(notes(&[&a], &[]).iter().any(|n| n == note));
+    }
+
     #[test]
     fn each_level_names_tensorflows_cpu_path_once_per_machine() {
         use crate::record::CpuPath;
