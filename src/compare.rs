@@ -237,12 +237,12 @@ pub fn compare(baseline: &[CellRecord], current: &[CellRecord], threshold: f64) 
 /// Whether `current` ran another stored schedule than `baseline` (both
 /// ran one of speedbench's: a framework's own executor stores none).
 fn other_schedule(current: &CellRecord, baseline: &CellRecord) -> bool {
-    let ran = |c: &CellRecord| {
+    fn ran(c: &CellRecord) -> Option<&Vec<crate::record::StageNodes>> {
         c.schedule
             .as_ref()
-            .map(|s| s.ran.clone())
+            .map(|s| &s.ran)
             .filter(|r| !r.is_empty())
-    };
+    }
     matches!((ran(current), ran(baseline)), (Some(a), Some(b)) if a != b)
 }
 

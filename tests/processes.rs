@@ -12,7 +12,9 @@ use common::speedbench;
 use speedbench::bench::order::{model_seed, order};
 use speedbench::record::{Mode, RunFile};
 
-fn run(out: &Path, extra: &[&str]) -> (common::Out, PathBuf) {
+/// `speedbench run` of the smoke profile's ort ResNet-50 into `out`, with
+/// `extra`, whatever its outcome.
+fn run_args(out: &Path, extra: &[&str]) -> common::Out {
     let mut args = vec![
         "run",
         "--profile",
@@ -27,7 +29,12 @@ fn run(out: &Path, extra: &[&str]) -> (common::Out, PathBuf) {
         out.to_str().unwrap(),
     ];
     args.extend(extra);
-    let o = speedbench(&args);
+    speedbench(&args)
+}
+
+/// [`run_args`], which must succeed: its output and results file.
+fn run(out: &Path, extra: &[&str]) -> (common::Out, PathBuf) {
+    let o = run_args(out, extra);
     assert!(o.code == 0, "{}", o.stderr);
     let path = o
         .stdout
@@ -190,19 +197,7 @@ fn a_run_holds_the_schedule_an_earlier_run_chose() {
     let third = t.path().join("third");
     let (_, seq_only) = run(&third, &["--mode", "sequential", "--iters", "1", "--quiet"]);
     let fourth = t.path().join("fourth");
-    let o = speedbench(&[
-        "run",
-        "--profile",
-        "smoke",
-        "--framework",
-        "ort",
-        "--model",
-        "resnet50",
-        "--out",
-        fourth.to_str().unwrap(),
-        "--schedules-from",
-        seq_only.to_str().unwrap(),
-    ]);
+    let o = run_args(&fourth, &["--schedules-from", seq_only.to_str().unwrap()]);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(
         o.stderr
