@@ -236,7 +236,7 @@ pub fn compare(baseline: &[CellRecord], current: &[CellRecord], threshold: f64) 
 
 /// Whether `current` ran another stored schedule than `baseline` (both
 /// ran one of speedbench's: a framework's own executor stores none).
-fn other_schedule(current: &CellRecord, baseline: &CellRecord) -> bool {
+pub(crate) fn other_schedule(current: &CellRecord, baseline: &CellRecord) -> bool {
     fn ran(c: &CellRecord) -> Option<&Vec<crate::record::StageNodes>> {
         c.schedule
             .as_ref()

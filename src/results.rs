@@ -70,12 +70,18 @@ pub fn start(plan: &RunPlan, machine_peak: Option<MachinePeak>) -> Result<(PathB
 
 /// Writes the CSV, markdown, HTML page and (when a cell was measured) SVG
 /// beside the results file `path`, the batch curves where it holds several
-/// batches; returns the extensions written.
-pub fn write_siblings(path: &Path, file: &RunFile) -> Result<Vec<&'static str>> {
+/// batches; returns the extensions written. `across`: the table of the
+/// speedups across the folder's runs, where there is one.
+pub fn write_siblings(
+    path: &Path,
+    file: &RunFile,
+    across: Option<report::grid::Grid>,
+) -> Result<Vec<&'static str>> {
     let mut grids = report::grids(&file.cells, report::paper_protocol(&file.cells));
     if let Some(g) = grids.first_mut() {
         g.notes.extend(report::notes(&[&file.plan], &file.cells));
     }
+    grids.extend(across);
     let mut written = vec![];
     let mut write = |ext: &'static str, text: String| -> Result<()> {
         let p = path.with_extension(ext);

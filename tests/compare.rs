@@ -830,3 +830,90 @@ fn a_busy_cell_is_inconclusive_never_regressed() {
     let (_, v) = compare_cells(b, i);
     assert_eq!(verdict(&v), "inconclusive", "{v}");
 }
+
+/// A folder of runs of one speedup (ScaleNet-50 in libtorch, the
+/// sequential cell `speedup` times the parallel one), run i started at
+/// minute i; the current run last, at minute 59.
+fn speedup_folder(speedups: &[f64]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let mut last = None;
+    for (i, &s) in speedups.iter().enumerate() {
+        let seed = 200 + 2 * i as u64;
+        let mut r = run_file(vec![
+            cell(
+                "scalenet50",
+                "torch",
+                Sequential,
+                1,
+                samples(50.0 * s, 0.02, 40, seed),
+            ),
+            cell(
+                "scalenet50",
+                "torch",
+                Parallel,
+                1,
+                samples(50.0, 0.02, 40, seed + 1),
+            ),
+        ]);
+        let minute = if i + 1 == speedups.len() { 59 } else { i };
+        r.started = format!("2026-11-26T10:{minute:02}:00+00:00");
+        let p = t.path().join(format!("run-{i:02}.json"));
+        r.save(&p).unwrap();
+        last = Some(p);
+    }
+    (t, last.unwrap())
+}
+
+/// `compare --history` pools each speedup with the folder's earlier runs:
+/// a run whose speedup lies off the others' is seen (its interval misses
+/// the pooled one, a run-to-run sd above the others'), and the table
+/// says so; `run` pools over the results folder it writes into alike.
+#[test]
+fn compare_history_pools_each_speedup_over_the_runs() {
+    let (h, cur) = speedup_folder(&[1.10, 1.10, 1.10, 1.18]);
+    let args = [
+        "compare",
+        "--history",
+        h.path().to_str().unwrap(),
+        cur.to_str().unwrap(),
+        "--gate",
+        "ratios",
+    ];
+    let r = speedbench(&[&args[..], &["--format", "json"]].concat());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let a = &v["across"][0];
+    assert_eq!(a["what"], "scalenet50 torch cpu b1 128px", "{v}");
+    assert_eq!(a["runs"], 4);
+    let pooled = a["pooled"]["value"].as_f64().unwrap();
+    assert!(pooled > 1.10 && pooled < 1.18, "{a}");
+    assert!(a["tau"].as_f64().unwrap() > 0.02, "{a}");
+    let r = speedbench(&[&args[..], &["--format", "md"]].concat());
+    let md = squash(&r.stdout);
+    assert!(md.contains("### Across runs"), "{md}");
+    assert!(
+        md.contains("| scalenet50 torch cpu b1 128px | 4 | 1.1"),
+        "{md}"
+    );
+    assert!(md.contains("| NO |"), "{md}");
+    assert!(
+        md.contains("this run's interval holds the pooled speedup; 1 of 1 miss it."),
+        "{md}"
+    );
+    // what `run` writes beside its results: the same pooling over the
+    // folder of the results file, the current run left out of the earlier
+    let file = speedbench::record::RunFile::load(&cur).unwrap();
+    let a = speedbench::commands::history::across_folder(&cur, &file, 10);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].runs, 4);
+    assert!((a[0].pooled.value - pooled).abs() < 1e-12);
+    // agreeing runs: this run's interval holds the pooled speedup
+    let (h, cur) = speedup_folder(&[1.10, 1.10, 1.10, 1.10]);
+    let file = speedbench::record::RunFile::load(&cur).unwrap();
+    let a = speedbench::commands::history::across_folder(&cur, &file, 10);
+    assert!(!a[0].this_off(), "{a:?}");
+    // two runs in all: too few to pool
+    let (_h, cur) = speedup_folder(&[1.10, 1.10]);
+    let file = speedbench::record::RunFile::load(&cur).unwrap();
+    assert!(speedbench::commands::history::across_folder(&cur, &file, 10).is_empty());
+    drop(h);
+}

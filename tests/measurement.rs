@@ -301,7 +301,7 @@ fn results_siblings_and_baselines() {
         cell("resnet50", "ort", Parallel, 1, vec![1.0, 1.1]),
     ]);
     assert_eq!(
-        results::write_siblings(&path, &file).unwrap(),
+        results::write_siblings(&path, &file, None).unwrap(),
         ["csv", "md", "svg", "html"]
     );
     // the page holds both tables and the chart, inline
@@ -328,7 +328,7 @@ fn results_siblings_and_baselines() {
         .starts_with("<svg"));
     let empty = t.path().join("empty.json");
     assert_eq!(
-        results::write_siblings(&empty, &run_file(vec![])).unwrap(),
+        results::write_siblings(&empty, &run_file(vec![]), None).unwrap(),
         ["csv", "md", "html"]
     );
     assert!(!empty.with_extension("svg").exists());

@@ -159,6 +159,21 @@ fn a_run_holds_the_schedule_an_earlier_run_chose() {
         .expect("the earlier run's schedule");
     assert!(!chose.ran.is_empty());
     let second = t.path().join("second");
+    // two earlier runs in the results folder, their speedups 2% apart
+    std::fs::create_dir_all(&second).unwrap();
+    for (i, scale) in [0.98, 1.02].into_iter().enumerate() {
+        let text = std::fs::read_to_string(&earlier).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["started"] = format!("2000-01-01T00:0{i}:00+00:00").into();
+        for c in v["cells"].as_array_mut().unwrap() {
+            if c["mode"] == "sequential" {
+                for s in c["samples_ms"].as_array_mut().unwrap() {
+                    *s = (s.as_f64().unwrap() * scale).into();
+                }
+            }
+        }
+        std::fs::write(second.join(format!("earlier-{i}.json")), v.to_string()).unwrap();
+    }
     let (o, path) = run(
         &second,
         &[
@@ -193,6 +208,15 @@ fn a_run_holds_the_schedule_an_earlier_run_chose() {
         )),
         "{md}"
     );
+    // the speedup pooled with the folder's earlier runs of its schedule,
+    // printed and in the markdown
+    for text in [&o.stdout, &md] {
+        assert!(text.contains("Across runs: each speedup"), "{text}");
+        assert!(
+            text.contains("only runs that ran the same schedule are pooled"),
+            "{text}"
+        );
+    }
     // sequential cells only: nothing to hold, nothing written
     let third = t.path().join("third");
     let (_, seq_only) = run(&third, &["--mode", "sequential", "--iters", "1", "--quiet"]);

@@ -64,6 +64,33 @@ pub fn load_folder(dir: &Path) -> Result<Vec<(PathBuf, Time, RunFile)>> {
     Ok(runs)
 }
 
+/// Each speedup of the run `current` (its results file at `path`)
+/// pooled with the earlier runs of the folder it lies in, over the last
+/// `lookback` runs holding it; empty where the folder cannot be read or
+/// holds too few.
+pub fn across_folder(
+    path: &Path,
+    current: &RunFile,
+    lookback: usize,
+) -> Vec<history::across::Across> {
+    let Some(dir) = path.parent().filter(|d| d.is_dir()) else {
+        return Vec::new();
+    };
+    let Ok(now) = started(current, path) else {
+        return Vec::new();
+    };
+    let Ok(folder) = load_folder(dir) else {
+        return Vec::new();
+    };
+    let cells: Vec<&[CellRecord]> = folder
+        .iter()
+        .filter(|(p, t, r)| *t < now && p.as_path() != path && r != current)
+        .map(|(_, _, r)| r.cells.as_slice())
+        .collect();
+    let held = current.plan.schedules_from.is_some();
+    history::across::across(&cells, &current.cells, lookback, held)
+}
+
 /// What `compare --history` is asked.
 pub struct HistoryArgs<'a> {
     pub dir: &'a Path,
@@ -117,7 +144,9 @@ pub fn compare(a: &HistoryArgs) -> Result<i32> {
         z: a.z,
         lookback: a.lookback,
     };
-    let cmp = verdict::judge_run(&cells, &current.cells, &params);
+    let mut cmp = verdict::judge_run(&cells, &current.cells, &params);
+    let held = current.plan.schedules_from.is_some();
+    cmp.across = history::across::across(&cells, &current.cells, a.lookback, held);
     if cmp.cells.is_empty() {
         bail!(
             "{} and the history folder {} have no cell in common (model, framework, device, mode, --optimize, batch, size)",
@@ -125,11 +154,11 @@ pub fn compare(a: &HistoryArgs) -> Result<i32> {
             a.dir.display()
         );
     }
+    let mut grids = report::history_table::grids(&cmp);
+    grids.extend(report::across::grid(&cmp.across, held, current.plan.target));
     let text = match a.format {
-        F::Table => {
-            report::table::fitted(&report::history_table::grids(&cmp), super::terminal_width())
-        }
-        F::Md => report::table::markdown(&report::history_table::grids(&cmp)),
+        F::Table => report::table::fitted(&grids, super::terminal_width()),
+        F::Md => report::table::markdown(&grids),
         F::Json => serde_json::to_string_pretty(&cmp)?,
     };
     say(text.trim_end());

@@ -40,7 +40,7 @@ pub fn merge(files: &[PathBuf], out: &Path, force: bool) -> Result<i32> {
     merged
         .save(out)
         .with_context(|| format!("--out {}", out.display()))?;
-    let written = results::write_siblings(out, &merged)?;
+    let written = results::write_siblings(out, &merged, None)?;
     eprintln!(
         "merged {} cell(s) and {} failure(s) from {} file(s); beside it: {}",
         merged.cells.len(),

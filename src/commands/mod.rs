@@ -3,7 +3,7 @@
 //! measure, results and report out.
 
 mod dispatch;
-mod history;
+pub mod history;
 mod import;
 mod inspect;
 mod merge;

@@ -106,8 +106,18 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool, progress: Progress)
     for note in report::notes(&[&file.plan], &file.cells) {
         say(report::table::wrap(&note, width).trim_end());
     }
+    // the speedups across the folder's earlier runs, where it holds some
+    let across = super::history::across_folder(&path, &file, crate::history::across::LOOKBACK);
+    let across = report::across::grid(
+        &across,
+        file.plan.schedules_from.is_some(),
+        file.plan.target,
+    );
+    if let Some(g) = &across {
+        say(report::table::fitted(std::slice::from_ref(g), width).trim_end());
+    }
     say("");
-    let mut written = results::write_siblings(&path, &file)?;
+    let mut written = results::write_siblings(&path, &file, across)?;
     if args.trace {
         let cells: Vec<&crate::record::CellRecord> = file.cells.iter().collect();
         crate::trace::chrome::write(&path.with_extension("trace.json"), &cells)?;

@@ -2,6 +2,7 @@
 //! know each cell's run-to-run spread ([`verdict`]), and step changes in a
 //! series ([`steps`]). Reads `record` and `compare`; pure.
 
+pub mod across;
 pub mod steps;
 pub mod verdict;
 

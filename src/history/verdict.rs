@@ -102,6 +102,9 @@ pub struct HistoryComparison {
     pub no_history: Vec<String>,
     /// Cells of the latest earlier run that the current run lacks.
     pub missing: Vec<String>,
+    /// Each speedup pooled over the runs ([`super::across`]); filled by
+    /// the command, which knows whether the run held its schedules.
+    pub across: Vec<super::across::Across>,
 }
 
 impl HistoryComparison {
@@ -293,6 +296,7 @@ pub fn judge_run(
         within_run,
         no_history,
         missing,
+        across: Vec::new(),
     }
 }
 

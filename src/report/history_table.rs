@@ -181,6 +181,7 @@ mod tests {
             within_run: vec![],
             no_history: vec!["x".into()],
             missing: vec![],
+            across: vec![],
         };
         let g = grids(&c);
         assert_eq!(g.len(), 1);

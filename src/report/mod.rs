@@ -1,5 +1,6 @@
 //! Rendering records: pure functions from records to text or SVG.
 
+pub mod across;
 pub mod against;
 pub mod batches;
 pub mod comparison;
