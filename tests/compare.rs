@@ -896,6 +896,17 @@ fn compare_history_pools_each_speedup_over_the_runs() {
     );
     assert!(md.contains("| NO |"), "{md}");
     assert!(
+        md.contains("| run sd | next run [95%] | holds it |"),
+        "{md}"
+    );
+    // the next run's interval is wider than the pooled one, about it
+    let next = &a["next"]["ci"];
+    let ci = &a["pooled"]["ci"];
+    assert!(
+        next[0].as_f64() < ci[0].as_f64() && next[1].as_f64() > ci[1].as_f64(),
+        "{a}"
+    );
+    assert!(
         md.contains("this run's interval holds the pooled speedup; 1 of 1 miss it."),
         "{md}"
     );

@@ -52,6 +52,10 @@ pub struct Across {
     pub tau: f64,
     /// The pooled speedup with its 95% interval.
     pub pooled: Ratio,
+    /// Where another run on this host should read, 95%: a prediction
+    /// interval about the pooled speedup, over the pooled error, the
+    /// run-to-run sd and a run's own error (the pooled runs' median).
+    pub next: Ratio,
 }
 
 impl Across {
@@ -111,6 +115,24 @@ pub fn pool(readings: &[Reading]) -> (f64, f64, f64, f64) {
         / (df * sws);
     let t = t975(k - 1);
     (mu, t * hk.max(1.0 / sws).sqrt(), t, tau2.sqrt())
+}
+
+/// The 95% half-width (log scale) of the prediction interval for another
+/// run: the pooled mean's error (`hw / t`), the run-to-run sd and a run's
+/// own error, the median of the readings', at the same quantile `t`.
+pub fn predict(readings: &[Reading], hw: f64, t: f64, tau: f64) -> f64 {
+    let se: Vec<f64> = readings.iter().map(|r| r.se).collect();
+    let own = crate::record::stats::median(&se);
+    t * ((hw / t).powi(2) + tau * tau + own * own).sqrt()
+}
+
+/// A ratio `exp(mu)` with the interval `exp(mu +- hw)` drawn at `z`.
+fn log_ratio(mu: f64, hw: f64, z: f64) -> Ratio {
+    Ratio {
+        value: mu.exp(),
+        ci: ((mu - hw).exp(), (mu + hw).exp()),
+        z,
+    }
 }
 
 /// The runs that count for a speedup of the current run: on its host, and
@@ -177,6 +199,7 @@ pub fn across(
         }
         let readings: Vec<Reading> = ratios.iter().map(Reading::of).collect();
         let (mu, hw, t, tau) = pool(&readings);
+        let next = predict(&readings, hw, t, tau);
         out.push(Across {
             what: format!(
                 "{} {} {} b{} {}px{}",
@@ -191,11 +214,8 @@ pub fn across(
             this,
             values: ratios.iter().map(|r| r.value).collect(),
             tau,
-            pooled: Ratio {
-                value: mu.exp(),
-                ci: ((mu - hw).exp(), (mu + hw).exp()),
-                z: t,
-            },
+            pooled: log_ratio(mu, hw, t),
+            next: log_ratio(mu, next, t),
         });
     }
     out

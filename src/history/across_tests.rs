@@ -50,6 +50,35 @@ fn pooling_matches_hand_computed_cases() {
         "{mu} {tau}"
     );
     assert!(close(hw, 0.078_844_857), "{hw}");
+    // the next run: the pooled error, tau and a run's own error (the
+    // median se), at the same t: 4.303 * sqrt(0.01^2 / 3 + 0.01^2)
+    let r = [reading(0.1, 0.01); 3];
+    let (_, hw, t, tau) = pool(&r);
+    assert!(close(predict(&r, hw, t, tau), 0.049_686_764));
+    // with tau: 4.303 * sqrt(0.0496868^2 / 4.303^2 + 0.0193649^2 + 0.005^2)
+    let r = [
+        reading(0.0, 0.005),
+        reading(0.02, 0.005),
+        reading(0.04, 0.005),
+    ];
+    let (_, hw, t, tau) = pool(&r);
+    assert!(
+        close(predict(&r, hw, t, tau), 0.099_373_528),
+        "{}",
+        predict(&r, hw, t, tau)
+    );
+    // unequal errors: the median one, 0.01
+    let r = [
+        reading(0.0, 0.002),
+        reading(0.04, 0.02),
+        reading(0.01, 0.01),
+    ];
+    let (_, hw, t, tau) = pool(&r);
+    assert!(
+        close(predict(&r, hw, t, tau), 0.075_070_599),
+        "{}",
+        predict(&r, hw, t, tau)
+    );
     // four runs: t at 3 degrees of freedom
     assert_eq!(pool(&[reading(0.0, 0.01); 4]).2, 3.182);
 }
@@ -111,6 +140,12 @@ fn a_speedup_is_pooled_over_the_runs_that_hold_it() {
     assert_eq!((a.runs, a.values.len(), a.pooled.z), (4, 4, 3.182));
     assert!(close(a.values[3], a.this.value));
     assert!(a.pooled.ci.0 < 1.10 && 1.10 < a.pooled.ci.1, "{a:?}");
+    // the next run's interval is about the pooled value, and wider
+    assert_eq!((a.next.value, a.next.z), (a.pooled.value, a.pooled.z));
+    assert!(
+        a.next.ci.0 < a.pooled.ci.0 && a.pooled.ci.1 < a.next.ci.1,
+        "{a:?}"
+    );
     assert!((a.pooled.value / 1.10 - 1.0).abs() < 0.01, "{a:?}");
     assert!(!a.this_off(), "{a:?}");
     // fewer than two earlier runs: nothing pooled

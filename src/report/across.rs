@@ -27,13 +27,14 @@ pub fn grid(across: &[Across], held: bool, target: Option<f64>) -> Option<Grid> 
                 interval(&a.this),
                 interval(&a.pooled),
                 percent(a.tau),
+                interval(&a.next),
                 if a.this_off() { "NO" } else { "yes" }.to_string(),
             ]
         })
         .collect();
     let off = across.iter().filter(|a| a.this_off()).count();
     let mut notes = vec![format!(
-        "Each speedup pooled over its latest runs on this host in the results folder, this one included (random effects: DerSimonian-Laird's run-to-run sd, Hartung-Knapp's interval at Student's t over runs - 1). The run sd is how far a speedup moves from run to run beyond each run's own interval: more rounds in one run cannot narrow it, more runs can. 'holds it': this run's interval holds the pooled speedup; {off} of {} miss it.",
+        "Each speedup pooled over its latest runs on this host in the results folder, this one included (random effects: DerSimonian-Laird's run-to-run sd, Hartung-Knapp's interval at Student's t over runs - 1). The run sd is how far a speedup moves from run to run beyond each run's own interval: more rounds in one run cannot narrow it, more runs can. 'next run': where another run on this host should read (a prediction interval over the pooled error, the run sd and a run's own error); a run outside it differs by more than this machine's runs do. 'holds it': this run's interval holds the pooled speedup; {off} of {} miss it.",
         across.len()
     )];
     if held {
@@ -61,6 +62,7 @@ pub fn grid(across: &[Across], held: bool, target: Option<f64>) -> Option<Grid> 
             "this run [95%]",
             "pooled [95%]",
             "run sd",
+            "next run [95%]",
             "holds it",
         ]
         .map(String::from)
@@ -88,6 +90,7 @@ mod tests {
             values: vec![1.0; 4],
             tau,
             pooled: r(pooled),
+            next: r((pooled.0, pooled.1 - 0.05, pooled.2 + 0.05)),
         }
     }
 
@@ -107,10 +110,11 @@ mod tests {
                 "1.100x ±1.8%",
                 "1.090x ±3.7%",
                 "1%",
+                "1.090x ±8.3%",
                 "yes"
             ]
         );
-        assert_eq!(g.rows[1][5], "NO");
+        assert_eq!(g.rows[1][6], "NO");
         assert!(g.notes[0].ends_with("1 of 2 miss it."), "{:?}", g.notes);
         assert!(g.notes[1].contains("only runs that ran the same schedule"));
         assert!(
