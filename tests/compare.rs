@@ -917,6 +917,19 @@ fn compare_history_pools_each_speedup_over_the_runs() {
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].runs, 4);
     assert!((a[0].pooled.value - pooled).abs() < 1e-12);
+    // a run started in the same second as the current one is no earlier
+    // run
+    let (h2, cur2) = speedup_folder(&[1.10, 1.10, 1.18]);
+    let mut twin = speedbench::record::RunFile::load(&cur2).unwrap();
+    for c in &mut twin.cells {
+        for x in &mut c.samples_ms {
+            *x *= 1.01;
+        }
+    }
+    twin.save(&h2.path().join("run-twin.json")).unwrap();
+    let file = speedbench::record::RunFile::load(&cur2).unwrap();
+    let a = speedbench::commands::history::across_folder(&cur2, &file, 10);
+    assert_eq!(a[0].runs, 3, "{a:?}");
     // agreeing runs: this run's interval holds the pooled speedup
     let (h, cur) = speedup_folder(&[1.10, 1.10, 1.10, 1.10]);
     let file = speedbench::record::RunFile::load(&cur).unwrap();

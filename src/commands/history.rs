@@ -84,7 +84,9 @@ pub fn across_folder(
     };
     let cells: Vec<&[CellRecord]> = folder
         .iter()
-        .filter(|(p, t, r)| *t < now && p.as_path() != path && r != current)
+        // the current run's own file, and any run started with it, is no
+        // earlier run
+        .filter(|(_, t, _)| *t < now)
         .map(|(_, _, r)| r.cells.as_slice())
         .collect();
     let held = current.plan.schedules_from.is_some();
