@@ -199,3 +199,32 @@ fn which_runs_count() {
     let lone = [now[1].clone()];
     assert!(pooled(&earlier, &lone, false).is_empty());
 }
+
+/// This run's interval holds the pooled speedup at its very ends, and
+/// misses it just beyond either.
+#[test]
+fn this_run_is_off_only_beyond_its_interval() {
+    let at = |pooled: f64| Across {
+        what: String::new(),
+        runs: 3,
+        this: Ratio {
+            value: 1.10,
+            ci: (1.08, 1.12),
+            z: 2.0,
+        },
+        values: vec![],
+        tau: 0.0,
+        pooled: Ratio {
+            value: pooled,
+            ci: (pooled, pooled),
+            z: 4.303,
+        },
+        next: Ratio {
+            value: pooled,
+            ci: (pooled, pooled),
+            z: 4.303,
+        },
+    };
+    assert!(!at(1.08).this_off() && !at(1.10).this_off() && !at(1.12).this_off());
+    assert!(at(1.079).this_off() && at(1.121).this_off() && at(1.20).this_off());
+}
