@@ -862,11 +862,23 @@ fn a_missing_worker_is_named_with_how_to_build_it() {
     let exe = dir.path().join("speedbench");
     std::fs::copy(env!("CARGO_BIN_EXE_speedbench"), &exe).unwrap();
     let run = |args: &[&str]| {
-        let o = std::process::Command::new(&exe)
-            .current_dir(dir.path())
-            .args(args)
-            .output()
-            .unwrap();
+        // the fresh copy can be busy for a moment: another test's child,
+        // forked while the copy was open for writing, holds it until it
+        // execs (ETXTBSY); try again then
+        let mut tries = 0;
+        let o = loop {
+            match std::process::Command::new(&exe)
+                .current_dir(dir.path())
+                .args(args)
+                .output()
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 200 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                r => break r.unwrap(),
+            }
+        };
         Out {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into(),
