@@ -941,3 +941,43 @@ fn compare_history_pools_each_speedup_over_the_runs() {
     assert!(speedbench::commands::history::across_folder(&cur, &file, 10).is_empty());
     drop(h);
 }
+
+/// `report` of one run says what `run` wrote beside it: the table
+/// "Across runs" of its folder in the terminal, the markdown and the HTML
+/// page (linked from the page's nav); of several files, or of a run whose
+/// folder holds too few earlier runs, it has none.
+#[test]
+fn report_of_one_run_has_its_folders_across_table() {
+    let (h, cur) = speedup_folder(&[1.10, 1.10, 1.10, 1.18]);
+    let cur = cur.to_str().unwrap();
+    let r = speedbench(&["report", cur, "--format", "md"]);
+    let md = squash(&r.stdout);
+    assert!(md.contains("### Across runs"), "{md}");
+    assert!(
+        md.contains("| scalenet50 torch cpu b1 128px | 4 | 1.1"),
+        "{md}"
+    );
+    let r = speedbench(&["report", cur]);
+    assert!(
+        r.stdout.contains("Across runs: each speedup"),
+        "{}",
+        r.stdout
+    );
+    let r = speedbench(&["report", cur, "--format", "html"]);
+    assert!(
+        r.stdout.contains("<a href=\"#across\">Across runs</a>"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("<section id=\"across\"><h2>Across runs"));
+    assert_eq!(r.stdout.matches("<section id=\"cells\">").count(), 1);
+    // two files: no folder of one run to read
+    let other = h.path().join("run-00.json");
+    let r = speedbench(&["report", cur, other.to_str().unwrap(), "--format", "md"]);
+    assert!(!r.stdout.contains("Across runs"), "{}", r.stdout);
+    // too few earlier runs
+    let (_h2, few) = speedup_folder(&[1.10, 1.18]);
+    let r = speedbench(&["report", few.to_str().unwrap(), "--format", "html"]);
+    assert!(!r.stdout.contains("Across runs"), "{}", r.stdout);
+    assert!(!r.stdout.contains("href=\"#across\""));
+}

@@ -93,6 +93,17 @@ pub fn across_folder(
     history::across::across(&cells, &current.cells, lookback, held)
 }
 
+/// The table "Across runs" of the run `current` (its results file at
+/// `path`) against the earlier runs of its folder, where it has one.
+pub fn across_table(path: &Path, current: &RunFile) -> Option<report::grid::Grid> {
+    let across = across_folder(path, current, history::across::LOOKBACK);
+    report::across::grid(
+        &across,
+        current.plan.schedules_from.is_some(),
+        current.plan.target,
+    )
+}
+
 /// What `compare --history` is asked.
 pub struct HistoryArgs<'a> {
     pub dir: &'a Path,

@@ -22,8 +22,14 @@ pub fn report(
     }
     let mut cells = Vec::new();
     let mut plans = Vec::new();
+    // one run's report says what its folder's earlier runs said, as `run`
+    // wrote it
+    let mut across = None;
     for f in files {
         let file = RunFile::load(f)?;
+        if files.len() == 1 {
+            across = super::history::across_table(f, &file);
+        }
         cells.extend(file.cells);
         plans.push(file.plan);
     }
@@ -37,6 +43,7 @@ pub fn report(
     if let Some(g) = grids.first_mut() {
         g.notes.extend(unsupported.iter().cloned());
     }
+    grids.extend(across.clone());
     // a file gets the wide tables; a terminal the headline, unless --wide
     let view = if wide || out.is_some() {
         report::View::Wide
@@ -46,9 +53,14 @@ pub fn report(
     let text = match format {
         F::Table if view == report::View::Wide => report::table::terminal(&grids),
         F::Table => {
+            let width = super::terminal_width();
             let mut text = report::terminal(&cells, with_published, view, headline_batch);
             for n in &unsupported {
-                text.push_str(&report::table::wrap(n, super::terminal_width()));
+                text.push_str(&report::table::wrap(n, width));
+            }
+            if let Some(g) = &across {
+                text.push('\n');
+                text.push_str(&report::table::fitted(std::slice::from_ref(g), width));
             }
             text
         }

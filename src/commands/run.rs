@@ -107,12 +107,7 @@ pub fn run(args: &RunArgs, catalog: &Catalog, verbose: bool, progress: Progress)
         say(report::table::wrap(&note, width).trim_end());
     }
     // the speedups across the folder's earlier runs, where it holds some
-    let across = super::history::across_folder(&path, &file, crate::history::across::LOOKBACK);
-    let across = report::across::grid(
-        &across,
-        file.plan.schedules_from.is_some(),
-        file.plan.target,
-    );
+    let across = super::history::across_table(&path, &file);
     if let Some(g) = &across {
         say(report::table::fitted(std::slice::from_ref(g), width).trim_end());
     }

@@ -52,7 +52,7 @@ pub struct Across {
     pub tau: f64,
     /// The pooled speedup with its 95% interval.
     pub pooled: Ratio,
-    /// Where another run on this host should read, 95%: a prediction
+    /// Where another run on this machine should read, 95%: a prediction
     /// interval about the pooled speedup, over the pooled error, the
     /// run-to-run sd and a run's own error (the pooled runs' median).
     pub next: Ratio,
@@ -135,6 +135,16 @@ fn log_ratio(mu: f64, hw: f64, z: f64) -> Ratio {
     }
 }
 
+/// Whether two cells were timed on one machine: the same host, and the
+/// same CPU, cores and GPU where both record them.
+fn same_machine(a: &CellRecord, b: &CellRecord) -> bool {
+    a.host == b.host
+        && match (&a.env, &b.env) {
+            (Some(x), Some(y)) => x.same_machine(y),
+            _ => true,
+        }
+}
+
 /// The runs that count for a speedup of the current run: on its host, and
 /// where the current run held its schedule (`held`), with the same
 /// schedule in the parallel cell.
@@ -144,8 +154,8 @@ fn comparable(
     now: (&CellRecord, &CellRecord),
     held: bool,
 ) -> bool {
-    seq.host == now.0.host
-        && par.host == now.1.host
+    same_machine(seq, now.0)
+        && same_machine(par, now.1)
         && !(held && compare::other_schedule(par, now.1))
 }
 

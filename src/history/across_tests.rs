@@ -200,6 +200,49 @@ fn which_runs_count() {
     assert!(pooled(&earlier, &lone, false).is_empty());
 }
 
+/// Runs under the same host name on another CPU (every VM of a class
+/// may be called `vm`) never count; a run whose cells record no machine
+/// counts by its host name.
+#[test]
+fn runs_on_another_cpu_of_the_same_host_name_never_count() {
+    let on = |cpu: Option<&str>, r: Vec<CellRecord>| -> Vec<CellRecord> {
+        r.into_iter()
+            .map(|mut c| {
+                c.env = cpu.map(|id| crate::record::env::Environment {
+                    host: "h".into(),
+                    os: "linux x86_64".into(),
+                    cpu_model: "AMD EPYC".into(),
+                    cpu_id: Some(id.into()),
+                    cores: 2,
+                    gpu: None,
+                    speedbench_version: "0.1.0".into(),
+                    git_commit: "x".into(),
+                });
+                c
+            })
+            .collect()
+    };
+    let (zen4, zen3) = (
+        "AuthenticAMD family 25 model 17 stepping 0",
+        "AuthenticAMD family 25 model 1 stepping 1",
+    );
+    let now = on(Some(zen4), run(1.10, "h", "a", 9));
+    let other: Vec<_> = (0..3)
+        .map(|i| on(Some(zen3), run(1.30, "h", "a", i)))
+        .collect();
+    assert!(pooled(&other, &now, false).is_empty());
+    let mine: Vec<_> = (3..5)
+        .map(|i| on(Some(zen4), run(1.10, "h", "a", i)))
+        .collect();
+    let all: Vec<_> = other.iter().chain(&mine).cloned().collect();
+    let a = &pooled(&all, &now, false)[0];
+    assert_eq!(a.runs, 3);
+    assert!(a.pooled.value < 1.15, "{a:?}");
+    // files without the machine's record: the host name decides
+    let old: Vec<_> = (5..7).map(|i| on(None, run(1.10, "h", "a", i))).collect();
+    assert_eq!(pooled(&old, &now, false)[0].runs, 3);
+}
+
 /// This run's interval holds the pooled speedup at its very ends, and
 /// misses it just beyond either.
 #[test]

@@ -7,6 +7,9 @@ use super::grid::Grid;
 use crate::history::across::Across;
 use crate::record::target::percent;
 
+/// The table's title, by which the HTML page links to it.
+pub const TITLE: &str = "Across runs: each speedup with the earlier runs of the results folder";
+
 fn interval(r: &crate::record::stats::Ratio) -> String {
     format!("{:.3}x ±{}", r.value, percent(r.half_width()))
 }
@@ -34,7 +37,7 @@ pub fn grid(across: &[Across], held: bool, target: Option<f64>) -> Option<Grid> 
         .collect();
     let off = across.iter().filter(|a| a.this_off()).count();
     let mut notes = vec![format!(
-        "Each speedup pooled over its latest runs on this host in the results folder, this one included (random effects: DerSimonian-Laird's run-to-run sd, Hartung-Knapp's interval at Student's t over runs - 1). The run sd is how far a speedup moves from run to run beyond each run's own interval: more rounds in one run cannot narrow it, more runs can. 'next run': where another run on this host should read (a prediction interval over the pooled error, the run sd and a run's own error); a run outside it differs by more than this machine's runs do. 'holds it': this run's interval holds the pooled speedup; {off} of {} miss it.",
+        "Each speedup pooled over its latest runs on this machine (its host, CPU, cores and GPU) in the results folder, this one included (random effects: DerSimonian-Laird's run-to-run sd, Hartung-Knapp's interval at Student's t over runs - 1). The run sd is how far a speedup moves from run to run beyond each run's own interval: more rounds in one run cannot narrow it, more runs can. 'next run': where another run on this machine should read (a prediction interval over the pooled error, the run sd and a run's own error); a run outside it differs by more than this machine's runs do. 'holds it': this run's interval holds the pooled speedup; {off} of {} miss it.",
         across.len()
     )];
     if held {
@@ -55,7 +58,7 @@ pub fn grid(across: &[Across], held: bool, target: Option<f64>) -> Option<Grid> 
         }
     }
     Some(Grid {
-        title: "Across runs: each speedup with the earlier runs of the results folder".into(),
+        title: TITLE.into(),
         header: [
             "speedup",
             "runs",

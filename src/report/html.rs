@@ -66,6 +66,22 @@ fn flagged(cell: &str) -> bool {
         .any(|w| cell.contains(w))
 }
 
+/// The anchor of the table "Across runs".
+const ACROSS: &str = "across";
+
+/// The anchor of the `i`-th table after the paper-style one: the first is
+/// the per-cell table the nav's "Every cell" leads to, "Across runs" has
+/// its own, the others are numbered so that no two share one.
+fn anchor(i: usize, g: &Grid) -> String {
+    if i == 0 {
+        "cells".into()
+    } else if g.title == super::across::TITLE {
+        ACROSS.into()
+    } else {
+        format!("table-{}", i + 1)
+    }
+}
+
 /// One grid as a titled table with its notes.
 fn table(out: &mut String, id: &str, g: &Grid) {
     let _ = write!(
@@ -172,6 +188,16 @@ pub fn render(cells: &[CellRecord], grids: &[Grid], history: Option<&str>) -> Re
         sections.push(("history", "History"));
     }
     sections.push(("cells", "Every cell"));
+    // the later tables, each under its own anchor
+    let later: Vec<(String, &Grid)> = grids
+        .iter()
+        .skip(1)
+        .enumerate()
+        .map(|(i, g)| (anchor(i, g), g))
+        .collect();
+    if later.iter().any(|(id, _)| id == ACROSS) {
+        sections.push((ACROSS, "Across runs"));
+    }
     out.push_str("<nav>");
     for (id, name) in &sections {
         let _ = write!(out, "<a href=\"#{id}\">{name}</a>");
@@ -207,8 +233,8 @@ pub fn render(cells: &[CellRecord], grids: &[Grid], history: Option<&str>) -> Re
             svg,
         );
     }
-    for g in grids.iter().skip(1) {
-        table(&mut out, "cells", g);
+    for (id, g) in &later {
+        table(&mut out, id, g);
     }
     let _ = write!(
         out,
@@ -239,6 +265,34 @@ mod tests {
         assert!(flagged("1 · 0.99 · 0% (ran sequentially)"));
         assert!(flagged("REGRESSED"));
         assert!(!flagged("2 · 1.10 · 60%"));
+    }
+
+    #[test]
+    fn every_later_table_has_its_own_anchor_and_across_runs_its_link() {
+        let g = |title: &str| Grid {
+            title: title.into(),
+            header: vec!["a".into()],
+            rows: vec![],
+            notes: vec![],
+        };
+        let grids = [
+            g("paper"),
+            g("Every cell"),
+            g("Limits"),
+            g(super::super::across::TITLE),
+            g("Repeats"),
+        ];
+        let page = render(&[], &grids, None).unwrap();
+        for id in ["paper", "cells", "table-2", "across", "table-4"] {
+            let s = format!("<section id=\"{id}\">");
+            assert_eq!(page.matches(&s).count(), 1, "{id}: {page}");
+        }
+        assert!(
+            page.contains("<a href=\"#across\">Across runs</a>"),
+            "{page}"
+        );
+        let page = render(&[], &grids[..3], None).unwrap();
+        assert!(!page.contains("#across"), "{page}");
     }
 
     #[test]

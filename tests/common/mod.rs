@@ -185,6 +185,7 @@ pub fn run_file(cells: Vec<CellRecord>) -> RunFile {
             host: "fixture".into(),
             os: "linux x86_64".into(),
             cpu_model: "test".into(),
+            cpu_id: None,
             cores: 2,
             gpu: None,
             speedbench_version: "0".into(),
