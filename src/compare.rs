@@ -18,7 +18,7 @@ use crate::record::setting_suffix;
 use serde::Serialize;
 
 use crate::record::stats::{median, Ratio};
-use crate::record::CellRecord;
+use crate::record::{placement, CellRecord};
 use crate::record::{Device, Mode, Optimize, Precision};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,6 +31,11 @@ pub enum Verdict {
     /// more than [`crate::record::BUSY_CORES`]: neither regressed nor
     /// improved can be told.
     Inconclusive,
+    /// A change that coincides with the host moving the machine's cores:
+    /// the current cell timed on another placement than the one it is
+    /// compared with ([`crate::record::placement::moved`]), so the change
+    /// may be where the host put the cores, not the code.
+    Moved,
 }
 
 impl std::fmt::Display for Verdict {
@@ -40,6 +45,7 @@ impl std::fmt::Display for Verdict {
             Verdict::Improved => "improved",
             Verdict::Unchanged => "unchanged",
             Verdict::Inconclusive => "inconclusive (busy)",
+            Verdict::Moved => "inconclusive (cores moved)",
         })
     }
 }
@@ -164,12 +170,31 @@ pub(crate) fn ratio_of_ratios(
     )
 }
 
+/// `v`, or [`Verdict::Moved`] where it is a change and the current cells
+/// behind it timed on another placement of the cores than the cells they
+/// are compared with (`pairs`: each current cell with those).
+pub(crate) fn unless_moved(v: Verdict, pairs: &[(&CellRecord, &[&CellRecord])]) -> Verdict {
+    let change = matches!(v, Verdict::Regressed | Verdict::Improved);
+    if change && pairs.iter().any(|(c, e)| placement::moved(c, e)) {
+        Verdict::Moved
+    } else {
+        v
+    }
+}
+
 /// The verdict on `r`, inconclusive where a cell behind it was busy.
-pub(crate) fn judged(r: &Ratio, threshold: f64, cells: &[&CellRecord]) -> Verdict {
+/// `pairs`: each current cell with the one it is compared with, for
+/// [`unless_moved`].
+pub(crate) fn judged(
+    r: &Ratio,
+    threshold: f64,
+    cells: &[&CellRecord],
+    pairs: &[(&CellRecord, &[&CellRecord])],
+) -> Verdict {
     if cells.iter().any(|c| c.busy()) {
         Verdict::Inconclusive
     } else {
-        verdict(r, threshold)
+        unless_moved(verdict(r, threshold), pairs)
     }
 }
 
@@ -189,7 +214,7 @@ pub fn compare(baseline: &[CellRecord], current: &[CellRecord], threshold: f64) 
                 what: k.to_string(),
                 baseline: median(&b.samples_ms),
                 current: median(&c.samples_ms),
-                verdict: judged(&ratio, threshold, &[c, b]),
+                verdict: judged(&ratio, threshold, &[c, b], &[(c, &[b])]),
                 ratio,
             });
         }
@@ -220,7 +245,12 @@ pub fn compare(baseline: &[CellRecord], current: &[CellRecord], threshold: f64) 
             what,
             baseline: median(&bn.samples_ms) / median(&bd.samples_ms),
             current: median(&cn.samples_ms) / median(&cd.samples_ms),
-            verdict: judged(&ratio, threshold, &[cn, cd, bn, bd]),
+            verdict: judged(
+                &ratio,
+                threshold,
+                &[cn, cd, bn, bd],
+                &[(cn, &[bn]), (cd, &[bd])],
+            ),
             ratio,
         });
     }
@@ -328,13 +358,20 @@ mod tests {
             Verdict::Improved,
             Verdict::Unchanged,
             Verdict::Inconclusive,
+            Verdict::Moved,
         ]
         .iter()
         .map(ToString::to_string)
         .collect();
         assert_eq!(
             words,
-            ["REGRESSED", "improved", "unchanged", "inconclusive (busy)"]
+            [
+                "REGRESSED",
+                "improved",
+                "unchanged",
+                "inconclusive (busy)",
+                "inconclusive (cores moved)"
+            ]
         );
         assert_eq!(level_suffix(Optimize::Default), "");
         assert_eq!(level_suffix(Optimize::Max), " --optimize max");

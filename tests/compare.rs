@@ -981,3 +981,95 @@ fn report_of_one_run_has_its_folders_across_table() {
     assert!(!r.stdout.contains("Across runs"), "{}", r.stdout);
     assert!(!r.stdout.contains("href=\"#across\""));
 }
+
+/// A cell whose processes timed with the cores `ns` apart (each
+/// process's probe), at `ms`.
+fn placed(ms: f64, ns: f64, seed: u64) -> CellRecord {
+    let procs = vec![samples(ms, 0.01, 30, seed), samples(ms, 0.01, 30, seed + 1)];
+    let mut c = common::cell_in_processes("resnext50_branched", "torch", Sequential, procs, &[]);
+    for p in &mut c.processes {
+        p.core_to_core_ns = Some(ns);
+    }
+    c
+}
+
+/// A slowdown that came with the host moving the cores (the baseline's
+/// probes near, the current's far) is "inconclusive (cores moved)" with
+/// exit 0, in `compare` and in `compare --history`; the same slowdown on
+/// the baseline's placement, or without probes, regresses; a cell on the
+/// other placement that did not change stays unchanged.
+#[test]
+fn a_slowdown_that_came_with_the_cores_moving_is_inconclusive() {
+    let (code, v) = compare_cells(placed(80.0, 35.0, 1), placed(140.0, 165.0, 3));
+    assert_eq!((code, verdict(&v)), (0, "moved"), "{v}");
+    let (code, v) = compare_cells(placed(80.0, 35.0, 1), placed(140.0, 36.0, 3));
+    assert_eq!((code, verdict(&v)), (1, "regressed"), "{v}");
+    let (code, v) = compare_cells(placed(80.0, 35.0, 1), placed(80.0, 165.0, 3));
+    assert_eq!((code, verdict(&v)), (0, "unchanged"), "{v}");
+    let blind = |c: CellRecord| {
+        let mut c = c;
+        for p in &mut c.processes {
+            p.core_to_core_ns = None;
+        }
+        c
+    };
+    let (code, v) = compare_cells(blind(placed(80.0, 35.0, 1)), blind(placed(140.0, 165.0, 3)));
+    assert_eq!((code, verdict(&v)), (1, "regressed"), "{v}");
+    // the table says why
+    let t = tempfile::tempdir().unwrap();
+    let (b, c) = (t.path().join("base.json"), t.path().join("cur.json"));
+    run_file(vec![placed(80.0, 35.0, 1)]).save(&b).unwrap();
+    run_file(vec![placed(140.0, 165.0, 3)]).save(&c).unwrap();
+    let r = speedbench(&[
+        "compare",
+        b.to_str().unwrap(),
+        c.to_str().unwrap(),
+        "--format",
+        "md",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("inconclusive (cores moved)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("1 inconclusive (cores moved): the change came with the host moving"),
+        "{}",
+        r.stdout
+    );
+    // against a history of four runs near, oldest first
+    let h = tempfile::tempdir().unwrap();
+    for i in 0..4u64 {
+        let mut r = run_file(vec![placed(
+            80.0 + i as f64 * 0.5,
+            35.0 + i as f64,
+            10 + 2 * i,
+        )]);
+        r.started = format!("2026-11-26T10:0{i}:00+00:00");
+        r.save(&h.path().join(format!("run-{i}.json"))).unwrap();
+    }
+    let judge = |cur: CellRecord| {
+        let mut r = run_file(vec![cur]);
+        r.started = "2026-11-26T10:59:00+00:00".into();
+        let p = h.path().join("current.json");
+        r.save(&p).unwrap();
+        let out = speedbench(&[
+            "compare",
+            "--history",
+            h.path().to_str().unwrap(),
+            p.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        (
+            out.code,
+            v["cells"][0]["verdict"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(judge(placed(140.0, 165.0, 30)), (0, "moved".into()));
+    assert_eq!(judge(placed(140.0, 36.0, 30)), (1, "regressed".into()));
+    assert_eq!(judge(placed(80.5, 165.0, 30)), (0, "unchanged".into()));
+}

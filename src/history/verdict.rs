@@ -217,6 +217,16 @@ fn judge(
 
 type Index<'a> = BTreeMap<CellKey, &'a CellRecord>;
 
+/// The earlier cells `j` was judged against, of the `held` (oldest
+/// first): the last run's where it fell back to it, else its window's.
+fn compared_with<'a>(held: &[&'a CellRecord], j: &Judged) -> Vec<&'a CellRecord> {
+    let n = match j.basis {
+        Basis::LastRun => 1,
+        Basis::History => j.hist_n,
+    };
+    held[held.len().saturating_sub(n)..].to_vec()
+}
+
 /// `j`, inconclusive where a cell of the current run behind it was busy.
 fn unless_busy(mut j: Judged, cells: &[&CellRecord]) -> Judged {
     if cells.iter().any(|c| c.busy()) {
@@ -245,13 +255,15 @@ pub fn judge_run(
         // each run's value by the method that gives the current one
         let values: Vec<f64> = held.iter().map(|b| compare::median_of(b).value).collect();
         let now = compare::median_of(c);
-        let j = judge(
+        let mut j = judge(
             k.to_string(),
             &values,
             now,
             || compare::time_ratio(c, last),
             p,
         );
+        let against = compared_with(&held, &j);
+        j.verdict = compare::unless_moved(j.verdict, &[(c, &against)]);
         cells.push(unless_busy(j, &[c]));
     }
     let mut within_run = Vec::new();
@@ -269,13 +281,17 @@ pub fn judge_run(
             .collect();
         let (cn, cd) = (cur[&num], cur[&den]);
         let now = compare::within(cn, cd);
-        let j = judge(
+        let mut j = judge(
             what,
             &values,
             now,
             || compare::ratio_of_ratios((cn, cd), last),
             p,
         );
+        let nums: Vec<&CellRecord> = held.iter().map(|h| h.0).collect();
+        let dens: Vec<&CellRecord> = held.iter().map(|h| h.1).collect();
+        let (an, ad) = (compared_with(&nums, &j), compared_with(&dens, &j));
+        j.verdict = compare::unless_moved(j.verdict, &[(cn, &an), (cd, &ad)]);
         within_run.push(unless_busy(j, &[cn, cd]));
     }
     let missing = runs

@@ -140,6 +140,28 @@ mod tests {
     }
 
     #[test]
+    fn capture_reads_this_machine() {
+        let e = capture();
+        assert_eq!(e.host, host());
+        assert!(!e.host.is_empty());
+        assert_eq!(e.cores, cores());
+        assert!(e.cores >= 1);
+        assert_eq!(
+            e.os,
+            format!("{} {}", std::env::consts::OS, std::env::consts::ARCH)
+        );
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        if info.contains("vendor_id") {
+            // an x86 Linux: the model's name and the CPU's identity
+            assert_ne!(e.cpu_model, "unknown");
+            assert!(info.contains(&e.cpu_model), "{e:?}");
+            assert_eq!(e.cpu_id, cpu_id(&info));
+            assert!(e.cpu_id.is_some(), "{e:?}");
+        }
+        assert!(e.same_machine(&capture()));
+    }
+
+    #[test]
     fn one_machine_is_the_same_host_cpu_cores_and_gpu() {
         let a = Environment {
             host: "vm".into(),

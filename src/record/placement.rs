@@ -201,6 +201,33 @@ pub fn differing(a: &CellRecord, b: &CellRecord) -> Option<(Ratio, Ratio)> {
     ratios(a, b).filter(|(near, far)| near.ci.1 < far.ci.0 || far.ci.1 < near.ci.0)
 }
 
+/// Whether `current` timed on another placement of the cores than the
+/// `earlier` cells of its kind did: the probes before all their rounds
+/// split in two placements ([`threshold`]), and the current cell's median
+/// probe lies on the other side of the cut from the median of the earlier
+/// cells' median probes. A cell whose time moved with the cores (libtorch's
+/// sequential ResNeXt-50-branched ran 1.8x slower far) then changed where
+/// the host put them, which no code change explains. False with one
+/// placement among them all, or without probes on either side.
+pub fn moved(current: &CellRecord, earlier: &[&CellRecord]) -> bool {
+    let median_probe = |c: &CellRecord| {
+        let ns: Vec<f64> = probes(c).into_iter().flatten().collect();
+        (!ns.is_empty()).then(|| super::stats::median(&ns))
+    };
+    let Some(now) = median_probe(current) else {
+        return false;
+    };
+    let then: Vec<f64> = earlier.iter().filter_map(|c| median_probe(c)).collect();
+    if then.is_empty() {
+        return false;
+    }
+    let all: Vec<f64> = std::iter::once(current)
+        .chain(earlier.iter().copied())
+        .flat_map(|c| probes(c).into_iter().flatten())
+        .collect();
+    threshold(&all).is_some_and(|cut| (now > cut) != (super::stats::median(&then) > cut))
+}
+
 /// The range of the probes before the cell's rounds, ns: (nearest,
 /// farthest); `None` without probes.
 pub fn range(cell: &CellRecord) -> Option<(f64, f64)> {
@@ -295,6 +322,36 @@ mod tests {
         old.sample_round.clear();
         assert_eq!(keys(&old), keys(&c));
         assert_eq!(split(&old), Some(s));
+    }
+
+    /// A cell timed with the cores far where the earlier ones ran near
+    /// (or the reverse) moved; one on the placement of most earlier ones,
+    /// or among one placement only, or without probes, did not.
+    #[test]
+    fn a_cell_moved_where_it_timed_on_the_other_placement() {
+        const TIMES: [&[f64]; 3] = [&[75.0, 76.0], &[75.0, 76.0], &[75.0, 76.0]];
+        let at = |ns: &[f64]| probed(&TIMES, &ns.iter().map(|&n| Some(n)).collect::<Vec<_>>());
+        let near = [at(&[35.0, 36.0, 35.0]), at(&[36.0, 37.0, 35.0])];
+        let far = at(&[165.0, 170.0, 160.0]);
+        let mixed_near = at(&[35.0, 36.0, 168.0]);
+        let near_refs: Vec<&CellRecord> = near.iter().collect();
+        assert!(moved(&far, &near_refs));
+        assert!(moved(&near[0], &[&far, &far]));
+        // mostly near now: the earlier's placement
+        assert!(!moved(&mixed_near, &near_refs));
+        // the earlier cells mostly far, this one far too
+        assert!(!moved(&far, &[&far, &mixed_near, &far]));
+        // the median of the earlier cells' medians decides
+        assert!(moved(&far, &[&near[0], &far, &near[1]]));
+        assert!(!moved(&far, &[&far, &near[0], &far]));
+        // one placement among them all: no cut
+        assert!(!moved(&near[1], &near_refs));
+        assert!(!moved(&far, &[&far]));
+        // without probes: nothing is known
+        let blind = probed(&TIMES, &[None, None, None]);
+        assert!(!moved(&blind, &near_refs));
+        assert!(!moved(&far, &[&blind]));
+        assert!(!moved(&far, &[]));
     }
 
     /// The host moved the cores while a process timed: its rounds before

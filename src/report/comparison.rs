@@ -41,6 +41,25 @@ pub fn inconclusive_note(n: usize) -> Option<String> {
     })
 }
 
+/// How many changes came with the host moving the machine's cores
+/// ([`Verdict::Moved`]).
+pub fn moved_note(n: usize) -> Option<String> {
+    (n > 0).then(|| {
+        format!(
+            "{n} inconclusive (cores moved): the change came with the host moving the machine's cores (the probe before each round read them near in one run and far apart in the other, or the reverse), so it may be where the host put them, not the code; rerun, or compare runs on one placement (the run's limits table gives each cell's 'cores apart')."
+        )
+    })
+}
+
+/// How many of `changes` moved beyond the threshold: regressed or
+/// improved.
+pub fn changed(changes: impl IntoIterator<Item = Verdict>) -> usize {
+    changes
+        .into_iter()
+        .filter(|v| matches!(v, Verdict::Regressed | Verdict::Improved))
+        .count()
+}
+
 pub fn grids(c: &Comparison) -> Vec<Grid> {
     let count = |v: &[Change], x: Verdict| v.iter().filter(|c| c.verdict == x).count();
     let summary = format!(
@@ -52,6 +71,7 @@ pub fn grids(c: &Comparison) -> Vec<Grid> {
     );
     let mut notes = vec![summary];
     notes.extend(inconclusive_note(count(&c.cells, Verdict::Inconclusive)));
+    notes.extend(moved_note(count(&c.cells, Verdict::Moved)));
     if !c.only_in_baseline.is_empty() {
         notes.push(format!(
             "Only in the baseline: {}.",
@@ -84,14 +104,14 @@ pub fn grids(c: &Comparison) -> Vec<Grid> {
         )
         .grid(
             &rows(&c.within_run),
-            vec![format!(
+            [format!(
                 "{} of {} ratios moved beyond the threshold.",
-                c.within_run
-                    .iter()
-                    .filter(|x| x.verdict != Verdict::Unchanged)
-                    .count(),
+                changed(c.within_run.iter().map(|x| x.verdict)),
                 c.within_run.len()
-            )],
+            )]
+            .into_iter()
+            .chain(moved_note(count(&c.within_run, Verdict::Moved)))
+            .collect(),
         ),
     ]
 }

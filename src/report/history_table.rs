@@ -78,6 +78,10 @@ pub fn grids(c: &HistoryComparison) -> Vec<Grid> {
         &c.cells,
         Verdict::Inconclusive,
     )));
+    notes.extend(super::comparison::moved_note(count(
+        &c.cells,
+        Verdict::Moved,
+    )));
     if c.cells.iter().any(|j| j.since_step) {
         notes.push(
             "\"since step\": the cell's level changed in the window; its history starts there."
@@ -103,13 +107,14 @@ pub fn grids(c: &HistoryComparison) -> Vec<Grid> {
     }
     let mut notes = vec![format!(
         "{} of {} ratios moved beyond the threshold and the spread.",
-        c.within_run
-            .iter()
-            .filter(|x| x.verdict != Verdict::Unchanged)
-            .count(),
+        super::comparison::changed(c.within_run.iter().map(|x| x.verdict)),
         c.within_run.len()
     )];
     notes.extend(fallback_note(&c.within_run));
+    notes.extend(super::comparison::moved_note(count(
+        &c.within_run,
+        Verdict::Moved,
+    )));
     vec![
         times,
         table("Within-run ratios, current vs history", "ratio", "")
