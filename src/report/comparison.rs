@@ -115,3 +115,29 @@ pub fn grids(c: &Comparison) -> Vec<Grid> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regressed_and_improved_count_as_changed() {
+        use Verdict::*;
+        assert_eq!(
+            changed([
+                Regressed,
+                Improved,
+                Unchanged,
+                Inconclusive,
+                Moved,
+                Regressed
+            ]),
+            3
+        );
+        assert_eq!(changed([Unchanged, Inconclusive, Moved]), 0);
+        assert!(moved_note(0).is_none());
+        assert!(moved_note(2)
+            .unwrap()
+            .starts_with("2 inconclusive (cores moved): "));
+    }
+}
