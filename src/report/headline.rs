@@ -29,6 +29,8 @@ struct Headline {
     grid: Grid,
     noisy: bool,
     serial: bool,
+    /// A speedup differs between the placements of the cores.
+    placed: bool,
     levels: Option<String>,
 }
 
@@ -41,7 +43,7 @@ fn build(cells: &[CellRecord]) -> Headline {
     let label = grid::labeller(&groups);
     let keys = grid::row_keys(cells);
     let shapes: BTreeSet<(usize, usize)> = keys.iter().map(|k| (k.1, k.2)).collect();
-    let (mut noisy, mut serial) = (false, false);
+    let (mut noisy, mut serial, mut placed) = (false, false, false);
     let mut rows = Vec::new();
     for key in &keys {
         let mut first = true;
@@ -82,14 +84,23 @@ fn build(cells: &[CellRecord]) -> Headline {
                     if busy { grid::BUSY_MARK } else { "" }
                 )
             });
+            // a speedup that is two (where the host had the cores near,
+            // and far apart) says both where it is read
+            let placements = seq
+                .zip(par)
+                .and_then(|(s, p)| crate::record::placement::differing(s, p))
+                .map_or(String::new(), |(near, far)| {
+                    format!(" (near {:.2}x, far {:.2}x)", near.value, far.value)
+                });
+            placed |= !placements.is_empty();
             rows.push(vec![
                 model,
                 label(g),
                 seq.map(grid::ms).unwrap_or_default(),
                 par.map(grid::ms).unwrap_or_default(),
-                ratio
-                    .as_ref()
-                    .map_or(String::new(), |r| format!("{:.2}x{speedup_marks}", r.value)),
+                ratio.as_ref().map_or(String::new(), |r| {
+                    format!("{:.2}x{speedup_marks}{placements}", r.value)
+                }),
                 ratio
                     .as_ref()
                     .map_or(String::new(), |r| format!("[{:.2}, {:.2}]", r.ci.0, r.ci.1)),
@@ -135,6 +146,7 @@ fn build(cells: &[CellRecord]) -> Headline {
         grid,
         noisy,
         serial,
+        placed,
         levels: (levels.len() > 1).then(|| {
             format!(
                 "Cells ran at --optimize {}: the framework column names each one's level.",
@@ -262,6 +274,9 @@ fn annotate(g: &mut Grid, h: &Headline, cells: &[CellRecord]) {
         g.notes.push(format!(
             "{SERIAL_MARK}: the traced parallel pass ran one operation at a time, so its speedup is not branch parallelism."
         ));
+    }
+    if h.placed && has(SPEEDUP) {
+        g.notes.push("(near .., far ..): the speedup where the host had the machine's cores near (a shared cache) and where it had them far apart, when the two differ (their 95% intervals are disjoint); the run's rounds ran on both, and the interval spans the two.".into());
     }
     g.notes.extend(h.levels.clone());
     g.notes.extend(grid::busy_note(cells));
@@ -400,6 +415,31 @@ mod tests {
         assert!(
             text.contains("batch 1, 224 px, --optimize default"),
             "{text}"
+        );
+    }
+
+    /// A speedup that differs between the placements of the cores gives
+    /// both beside its value, and a note says what they are; one that
+    /// does not gives neither.
+    #[test]
+    fn a_speedup_bound_by_the_placement_shows_both() {
+        let (seq, par) = crate::record::placement::two_placements(1.10, 1.47);
+        let g = grid(&[seq.clone(), par.clone()], None);
+        let cell = &g.rows[0][g.header.iter().position(|h| h == SPEEDUP).unwrap()];
+        assert!(cell.ends_with(" (near 1.10x, far 1.46x)"), "{cell}");
+        assert!(
+            g.notes.iter().any(|n| n.starts_with("(near .., far ..): ")),
+            "{:?}",
+            g.notes
+        );
+        let (seq, par) = crate::record::placement::two_placements(1.10, 1.10);
+        let g = grid(&[seq, par], None);
+        let cell = &g.rows[0][g.header.iter().position(|h| h == SPEEDUP).unwrap()];
+        assert!(!cell.contains("near"), "{cell}");
+        assert!(
+            !g.notes.iter().any(|n| n.contains("(near ..")),
+            "{:?}",
+            g.notes
         );
     }
 
