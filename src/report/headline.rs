@@ -432,6 +432,18 @@ mod tests {
             "{:?}",
             g.notes
         );
+        // two such speedups: each with its own, and still the note
+        let (mut s2, mut p2) = (seq.clone(), par.clone());
+        s2.framework = "tf".into();
+        p2.framework = "tf".into();
+        let g = grid(&[seq.clone(), par.clone(), s2, p2], None);
+        let col = g.header.iter().position(|h| h == SPEEDUP).unwrap();
+        let both = g
+            .rows
+            .iter()
+            .filter(|r| r[col].contains("(near 1.10x, far 1.46x)"));
+        assert_eq!(both.count(), 2, "{:?}", g.rows);
+        assert!(g.notes.iter().any(|n| n.starts_with("(near .., far ..): ")));
         let (seq, par) = crate::record::placement::two_placements(1.10, 1.10);
         let g = grid(&[seq, par], None);
         let cell = &g.rows[0][g.header.iter().position(|h| h == SPEEDUP).unwrap()];
