@@ -37,15 +37,19 @@ impl Environment {
     }
 }
 
+/// The first value of the field `name` in a `/proc/cpuinfo` text (the
+/// first CPU's).
+fn field(cpuinfo: &str, name: &str) -> Option<String> {
+    cpuinfo.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == name).then(|| v.trim().to_string())
+    })
+}
+
 /// Vendor, family, model and stepping of the first CPU of a
 /// `/proc/cpuinfo` text, where it names them all.
 pub fn cpu_id(cpuinfo: &str) -> Option<String> {
-    let field = |name: &str| {
-        cpuinfo.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            (k.trim() == name).then(|| v.trim().to_string())
-        })
-    };
+    let field = |name: &str| field(cpuinfo, name);
     Some(format!(
         "{} family {} model {} stepping {}",
         field("vendor_id")?,
@@ -62,18 +66,6 @@ pub fn cores() -> usize {
 
 pub fn host() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn gpu() -> Option<String> {
@@ -95,13 +87,12 @@ fn gpu() -> Option<String> {
 }
 
 pub fn capture() -> Environment {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     Environment {
         host: host(),
         os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-        cpu_model: cpu_model(),
-        cpu_id: std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|t| cpu_id(&t)),
+        cpu_model: field(&cpuinfo, "model name").unwrap_or_else(|| "unknown".into()),
+        cpu_id: cpu_id(&cpuinfo),
         cores: cores(),
         gpu: gpu(),
         speedbench_version: env!("CARGO_PKG_VERSION").into(),

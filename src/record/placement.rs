@@ -210,22 +210,20 @@ pub fn differing(a: &CellRecord, b: &CellRecord) -> Option<(Ratio, Ratio)> {
 /// the host put them, which no code change explains. False with one
 /// placement among them all, or without probes on either side.
 pub fn moved(current: &CellRecord, earlier: &[&CellRecord]) -> bool {
-    let median_probe = |c: &CellRecord| {
-        let ns: Vec<f64> = probes(c).into_iter().flatten().collect();
-        (!ns.is_empty()).then(|| super::stats::median(&ns))
-    };
-    let Some(now) = median_probe(current) else {
-        return false;
-    };
-    let then: Vec<f64> = earlier.iter().filter_map(|c| median_probe(c)).collect();
-    if then.is_empty() {
+    let probed = |c: &CellRecord| -> Vec<f64> { probes(c).into_iter().flatten().collect() };
+    let median = super::stats::median;
+    let now = probed(current);
+    let then: Vec<Vec<f64>> = earlier.iter().map(|c| probed(c)).collect();
+    let medians: Vec<f64> = then
+        .iter()
+        .filter(|v| !v.is_empty())
+        .map(|v| median(v))
+        .collect();
+    if now.is_empty() || medians.is_empty() {
         return false;
     }
-    let all: Vec<f64> = std::iter::once(current)
-        .chain(earlier.iter().copied())
-        .flat_map(|c| probes(c).into_iter().flatten())
-        .collect();
-    threshold(&all).is_some_and(|cut| (now > cut) != (super::stats::median(&then) > cut))
+    let all: Vec<f64> = then.iter().flatten().chain(&now).copied().collect();
+    threshold(&all).is_some_and(|cut| (median(&now) > cut) != (median(&medians) > cut))
 }
 
 /// The range of the probes before the cell's rounds, ns: (nearest,
