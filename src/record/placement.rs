@@ -348,6 +348,7 @@ mod tests {
         // without probes: nothing is known
         let blind = probed(&TIMES, &[None, None, None]);
         assert!(!moved(&blind, &near_refs));
+        assert!(!moved(&blind, &[&far, &near[0], &far]));
         assert!(!moved(&far, &[&blind]));
         assert!(!moved(&far, &[]));
     }
