@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::record::{Device, Optimize, Precision};
 
 mod values;
-pub use values::{CompareFormat, DeviceArg, Format, Gate, ModeArg, ReportFormat};
+pub use values::{CompareFormat, DeviceArg, Format, Gate, ModeArg, PlacementArg, ReportFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -117,6 +117,7 @@ impl MatrixArgs {
             order_seed: None,
             target: None,
             max_time: None,
+            placement: None,
             out: None,
             weights: self.weights.clone(),
         }
@@ -144,6 +145,7 @@ pub const RESUME_REFUSES: &[&str] = &[
     "order_seed",
     "target",
     "max_time",
+    "placement",
     "out",
     "shard",
     "shard_count",
@@ -191,6 +193,13 @@ pub struct RunArgs {
     /// to run (90s, 8m, 1h). Default from the profile (quick 6m).
     #[arg(long, value_name = "DURATION")]
     pub max_time: Option<String>,
+    /// Time only while the host has the machine's two cores near (a shared
+    /// cache) or far apart: before each round the runner probes them and
+    /// waits until they are (at most 5 minutes at a time). On a VM whose
+    /// host moves the cores, a speedup that differs between the two
+    /// (the headline's "near .., far ..") then measures one of them.
+    #[arg(long, value_enum, default_value_t = PlacementArg::Any)]
+    pub placement: PlacementArg,
     /// Run the schedules an earlier run's parallel cells chose (a results
     /// file, or a baseline NAME) rather than calibrate new ones: cells of
     /// the same model, framework, level, precision and batch that ran
@@ -262,6 +271,7 @@ impl RunArgs {
             order_seed: self.order_seed,
             target: self.target.clone(),
             max_time: self.max_time.clone(),
+            placement: Some(self.placement.into()),
             out: self.out.clone(),
             ..self.matrix.request()
         }

@@ -45,11 +45,12 @@ fn resume_refuses_every_option_it_would_ignore() {
         let flag = format!("--{long}");
         argv[4] = &flag;
         // a value of the right kind for the options that take one
-        let value = match id {
-            "device" => "cpu",
-            "mode" => "both",
-            "optimize" => "default",
-            "precision" => "fp32",
+        // (the last of a closed set: not a default)
+        let choices = a.get_possible_values();
+        let value = match (id, choices.last()) {
+            (_, Some(v)) => v.get_name(),
+            ("optimize", None) => "default",
+            ("precision", None) => "fp32",
             _ => "1",
         };
         if a.get_action().takes_values() {

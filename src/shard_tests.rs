@@ -294,6 +294,7 @@ fn plan_ab() -> RunPlan {
         order_seed: 0,
         target: None,
         max_time_s: None,
+        placement: Default::default(),
         intra_threads: 1,
         inter_threads: 1,
         seed: 0,

@@ -690,6 +690,8 @@ fn processes_absorb_and_drop() {
             threads_ran: Some(2),
             core_to_core_ns: None,
             round_core_to_core_ns: vec![],
+            placement: Default::default(),
+            placement_wait_s: None,
         }];
         c.compute_samples_ms = vec![i as f64];
         c.worker_peak_rss_mib = Some(100.0 * (i + 1) as f64);

@@ -27,6 +27,7 @@ use indicatif::ProgressBar;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use super::placement::{Gate, NotNow};
 use super::timing::Command as WorkerCommand;
 use super::worker::{Job, Message};
 use crate::record::{CellRecord, Failure, ScheduleRecord};
@@ -370,10 +371,6 @@ pub fn widest(samples: &[Vec<f64>], pairs: &[(usize, usize)]) -> Option<Precisio
         })
 }
 
-/// Round trips of the core-to-core probe before each round (a few tens
-/// of microseconds).
-const PROBE_TRIPS: usize = 64;
-
 /// What a worker of a group needs besides its job.
 pub struct Member {
     pub job: Job,
@@ -414,8 +411,11 @@ pub type Start<'a> = dyn FnMut(&Job, &[(&str, &str)]) -> Result<Live, Box<Failur
 /// in turn, runs rounds in a seeded shuffled order until `rounds` says
 /// enough (or `stop` is set: then cells short of the minimum are marked
 /// interrupted), and collects each worker's cell with its rounds numbered.
-/// `pairs` are the ratios the target applies to; `start` starts a
-/// member's worker with its job and environment ([`Live::start`]). One
+/// `pairs` are the ratios the target applies to; `gate` probes the cores
+/// before each round and holds it until they are where the run wants them
+/// (the time it holds a round counts in the budget; where it gives up,
+/// the cells short of their minimum fail with its reason); `start` starts
+/// a member's worker with its job and environment ([`Live::start`]). One
 /// result per member, in order.
 pub fn run_group(
     members: &[Member],
@@ -423,6 +423,7 @@ pub fn run_group(
     rounds: Rounds,
     seed: u64,
     stop: &AtomicBool,
+    gate: &mut Gate,
     start: &mut Start,
 ) -> Vec<Result<CellRecord, Box<Failure>>> {
     let mut results: Vec<Option<Result<CellRecord, Box<Failure>>>> =
@@ -455,6 +456,8 @@ pub fn run_group(
     let mut done = 0;
     let mut interrupted = false;
     let mut apart = Vec::new();
+    let mut waited = Duration::ZERO;
+    let mut gave_up = None;
     loop {
         if stop.load(Ordering::SeqCst) {
             interrupted = done < rounds.min;
@@ -473,7 +476,20 @@ pub fn run_group(
             break;
         }
         // where the host has the cores now (workers idle between rounds)
-        apart.push(super::placement::core_to_core_ns(PROBE_TRIPS));
+        match gate.before_round(stop) {
+            Ok((probe, w)) => {
+                apart.push(probe);
+                waited += w;
+            }
+            Err(NotNow::Stopped) => {
+                interrupted = done < rounds.min;
+                break;
+            }
+            Err(NotNow::Patience(why)) => {
+                gave_up = Some(why);
+                break;
+            }
+        }
         turn.shuffle(&mut rng);
         for i in turn {
             let Some(w) = live[i].as_mut() else { continue };
@@ -508,6 +524,8 @@ pub fn run_group(
                     let timed = cell.samples_ms.len().min(apart.len());
                     p.round_core_to_core_ns = apart[..timed].to_vec();
                 }
+                p.placement = gate.want;
+                p.placement_wait_s = (!gate.want.is_any()).then_some(waited.as_secs_f64());
             }
             if interrupted {
                 cell.interrupted = true;
@@ -521,8 +539,13 @@ pub fn run_group(
     results
         .into_iter()
         .zip(members)
-        .map(|(r, m)| {
-            r.unwrap_or_else(|| Err(failure(&m.job, "executor bug: no result".into(), vec![])))
+        .map(|(r, m)| match (r, &gave_up) {
+            // the gate gave up before the minimum: no cell to keep
+            (Some(Ok(cell)), Some(why)) if cell.samples_ms.len() < rounds.min => {
+                Err(failure(&m.job, why.clone(), vec![]))
+            }
+            (Some(r), _) => r,
+            (None, _) => Err(failure(&m.job, "executor bug: no result".into(), vec![])),
         })
         .collect()
 }

@@ -1,6 +1,7 @@
 //! Tests of `lockstep`.
 
 use super::*;
+use crate::record::placement::Wanted;
 
 /// A job for the scripted workers below.
 fn job() -> Job {
@@ -315,7 +316,8 @@ fn a_group_starts_originals_first_and_times_its_rounds() {
         between: None,
     };
     let stop = AtomicBool::new(false);
-    let results = run_group(&members, &[(0, 1)], rounds, 7, &stop, &mut start);
+    let mut gate = Gate::new(Wanted::Any);
+    let results = run_group(&members, &[(0, 1)], rounds, 7, &stop, &mut gate, &mut start);
     assert_eq!(
         started,
         [
@@ -345,12 +347,125 @@ fn a_group_starts_originals_first_and_times_its_rounds() {
     let mut never = |job: &Job, _: &[(&str, &str)]| -> Result<Live, Box<Failure>> {
         panic!("started {}", job.framework)
     };
-    let results = run_group(&members, &[(0, 1)], rounds, 7, &stop, &mut never);
+    let results = run_group(&members, &[(0, 1)], rounds, 7, &stop, &mut gate, &mut never);
     assert_eq!(results.len(), 2);
     for r in &results {
         assert_eq!(
             r.as_ref().unwrap_err().cause,
             "interrupted before it started"
         );
+    }
+}
+
+/// Two members, each a worker that answers every pass, started by
+/// `start` below.
+fn pair() -> [Member; 2] {
+    [0, 1].map(|_| Member {
+        job: job(),
+        env: vec![],
+        bar: ProgressBar::hidden(),
+        schedule_of: None,
+    })
+}
+
+fn start(_: &Job, _: &[(&str, &str)]) -> Result<Live, Box<Failure>> {
+    let script = format!(
+        r#"echo '"Ready"'
+        while read cmd; do n=$((n+1))
+          case "$cmd" in
+            '"Pass"') echo "{{\"Sample\":1$n.0}}" ;;
+            '"Finish"') echo '{cell}'; exit 0 ;;
+          esac
+        done"#,
+        cell = cell_line()
+    );
+    scripted(&script, Duration::from_secs(20))
+}
+
+const THREE: Rounds = Rounds {
+    min: 3,
+    max: 3,
+    target: None,
+    budget: None,
+    between: None,
+};
+
+/// A run that wants the cores near times its rounds only after a probe
+/// that read them near: the far probes before are waited out, none of
+/// them is a round's, and each process says what it was held for and
+/// how long it waited.
+#[test]
+fn a_gate_holds_each_round_until_the_cores_are_where_wanted() {
+    let mut probes = [170.0, 35.0, 165.0, 168.0, 34.0, 172.0, 36.0].into_iter();
+    let mut gate = Gate::with(
+        Wanted::Near,
+        Duration::from_secs(5),
+        Duration::from_millis(2),
+        move || probes.next(),
+    );
+    let stop = AtomicBool::new(false);
+    let results = run_group(&pair(), &[(0, 1)], THREE, 7, &stop, &mut gate, &mut start);
+    for r in &results {
+        let cell = r.as_ref().unwrap();
+        let p = &cell.processes[0];
+        assert_eq!(p.placement, Wanted::Near);
+        // the median of the three rounds' probes: 34, 35, 36
+        assert_eq!(p.core_to_core_ns, Some(35.0), "{p:?}");
+        assert_eq!(p.round_core_to_core_ns, [Some(35.0)]);
+        // three far probes waited out, 2 ms apart
+        let waited = p.placement_wait_s.unwrap();
+        assert!(waited >= 0.006, "{waited}");
+        assert!(!cell.interrupted);
+    }
+    // any: no wait recorded, every probe a round's
+    let mut probes = [170.0, 35.0, 165.0].into_iter();
+    let mut gate = Gate::with(Wanted::Any, Duration::ZERO, Duration::ZERO, move || {
+        probes.next()
+    });
+    let results = run_group(&pair(), &[(0, 1)], THREE, 7, &stop, &mut gate, &mut start);
+    let p = &results[0].as_ref().unwrap().processes[0];
+    assert_eq!(
+        (p.placement, p.placement_wait_s, p.core_to_core_ns),
+        (Wanted::Any, None, Some(165.0))
+    );
+}
+
+/// Where the cores never come near, the group gives up after the gate's
+/// patience: its cells, short of their minimum, fail with the reason, and
+/// no worker is left behind.
+#[test]
+fn a_gate_that_waits_in_vain_fails_the_group_with_its_reason() {
+    let mut gate = Gate::with(
+        Wanted::Near,
+        Duration::from_millis(30),
+        Duration::from_millis(5),
+        || Some(170.0),
+    );
+    let stop = AtomicBool::new(false);
+    let results = run_group(&pair(), &[(0, 1)], THREE, 7, &stop, &mut gate, &mut start);
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        let cause = &r.as_ref().unwrap_err().cause;
+        assert!(
+            cause.starts_with("--placement near: the cores were not near in ")
+                && cause.contains("(the probes read 170-170 ns apart; near is below 110 ns)"),
+            "{cause}"
+        );
+    }
+    // told to stop while it waits: interrupted, not failed
+    let stop = AtomicBool::new(false);
+    let flag = &stop;
+    let mut gate = Gate::with(
+        Wanted::Near,
+        Duration::from_secs(60),
+        Duration::from_millis(1),
+        || {
+            flag.store(true, Ordering::SeqCst);
+            Some(170.0)
+        },
+    );
+    let results = run_group(&pair(), &[(0, 1)], THREE, 7, &stop, &mut gate, &mut start);
+    for r in &results {
+        assert!(r.as_ref().unwrap().interrupted);
     }
 }

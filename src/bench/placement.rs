@@ -8,10 +8,129 @@
 //! show it. Work split across both cores at every operation (libtorch's
 //! sequential pass of a model of many small operations) ran twice as slow
 //! when they were far apart. The runner probes before every lock-step
-//! round, so that a report can say which processes ran on which placement.
+//! round, so that a report can say which processes ran on which placement,
+//! and where a run asks for one placement (`--placement`), its [`Gate`]
+//! holds each round until the cores are on it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::record::placement::Wanted;
+
+/// Round trips of the probe before each round (a few tens of
+/// microseconds).
+pub const PROBE_TRIPS: usize = 64;
+
+/// The longest a round waits for the cores to come to the wanted
+/// placement: past it the group gives up.
+pub const PATIENCE: Duration = Duration::from_secs(300);
+
+/// Between two probes of a round that waits.
+const STEP: Duration = Duration::from_millis(250);
+
+/// Whether rounds can be held for `want`: any can; near and far need the
+/// probe to give a figure (two cores, pinned threads), in one of a few
+/// tries.
+pub fn can_hold(want: Wanted) -> anyhow::Result<()> {
+    if want.is_any() || (0..3).any(|_| core_to_core_ns(PROBE_TRIPS).is_some()) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "--placement {}: cannot tell where the cores are: the probe needs two CPUs this process may pin threads to (it may use {})",
+        want.name(),
+        allowed_cpus().len()
+    )
+}
+
+/// Why a round did not start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotNow {
+    /// The run was told to stop while the round waited.
+    Stopped,
+    /// The cores were not on the wanted placement for [`PATIENCE`]: why,
+    /// in words.
+    Patience(String),
+}
+
+/// Holds each lock-step round of a run until the probe before it reads
+/// the cores on the wanted placement ([`Wanted::admits`]), telling near
+/// from far by all the run's probes.
+pub struct Gate<'a> {
+    pub want: Wanted,
+    seen: Vec<f64>,
+    patience: Duration,
+    step: Duration,
+    probe: Box<dyn FnMut() -> Option<f64> + 'a>,
+}
+
+impl Gate<'static> {
+    /// The gate of a run that wants `want`, probing this machine's first
+    /// two cores.
+    pub fn new(want: Wanted) -> Self {
+        Gate::with(want, PATIENCE, STEP, || core_to_core_ns(PROBE_TRIPS))
+    }
+}
+
+impl<'a> Gate<'a> {
+    /// A gate that probes with `probe`, waits `step` between probes and at
+    /// most `patience` for a round.
+    pub fn with(
+        want: Wanted,
+        patience: Duration,
+        step: Duration,
+        probe: impl FnMut() -> Option<f64> + 'a,
+    ) -> Self {
+        Gate {
+            want,
+            seen: Vec::new(),
+            patience,
+            step,
+            probe: Box::new(probe),
+        }
+    }
+
+    /// Probes before a round until the cores are on the wanted placement
+    /// (at once for any): the probe the round starts on and how long it
+    /// waited; [`NotNow`] where `stop` was set while it waited, or it
+    /// waited [`PATIENCE`] in vain.
+    pub fn before_round(&mut self, stop: &AtomicBool) -> Result<(Option<f64>, Duration), NotNow> {
+        let began = Instant::now();
+        loop {
+            let ns = (self.probe)();
+            let admitted = self.want.admits(ns, &self.seen);
+            self.seen.extend(ns);
+            if admitted {
+                return Ok((ns, began.elapsed()));
+            }
+            if stop.load(Ordering::SeqCst) {
+                return Err(NotNow::Stopped);
+            }
+            if began.elapsed() >= self.patience {
+                return Err(NotNow::Patience(self.why(began.elapsed())));
+            }
+            std::thread::sleep(self.step);
+        }
+    }
+
+    /// Why a round that waited `waited` did not start, with what the
+    /// probes read.
+    fn why(&self, waited: Duration) -> String {
+        let read = match self.seen.iter().copied().reduce(f64::min) {
+            Some(least) => {
+                let most = self.seen.iter().copied().fold(least, f64::max);
+                format!("the probes read {least:.0}-{most:.0} ns apart")
+            }
+            None => "the probe gave no figure (it needs two cores that answer)".into(),
+        };
+        format!(
+            "--placement {}: the cores were not {} in {:.0} s of waiting ({read}; near is below {:.0} ns)",
+            self.want.name(),
+            self.want.name(),
+            waited.as_secs_f64(),
+            crate::record::placement::cut(&self.seen),
+        )
+    }
+}
 
 /// Round trips timed together; the median over blocks is the figure.
 const BLOCK: usize = 8;
@@ -156,6 +275,78 @@ mod tests {
             .join()
             .unwrap();
             assert_eq!(usize::try_from(on).ok(), Some(cpu));
+        }
+    }
+
+    /// A gate probes until the cores are where it wants them, waiting a
+    /// step between probes, and gives up after its patience with what the
+    /// probes read, or when told to stop; any takes the first probe.
+    #[test]
+    fn a_gate_waits_for_the_wanted_placement() {
+        let stop = AtomicBool::new(false);
+        let script = |v: Vec<Option<f64>>| {
+            let mut it = v.into_iter();
+            move || it.next().flatten()
+        };
+        let mut g = Gate::with(
+            Wanted::Far,
+            Duration::from_secs(5),
+            Duration::from_millis(3),
+            script(vec![Some(35.0), None, Some(36.0), Some(170.0)]),
+        );
+        let (ns, waited) = g.before_round(&stop).unwrap();
+        assert_eq!(ns, Some(170.0));
+        assert!(waited >= Duration::from_millis(9), "{waited:?}");
+        assert_eq!(g.seen, [35.0, 36.0, 170.0]);
+        let mut g = Gate::with(
+            Wanted::Any,
+            Duration::ZERO,
+            Duration::ZERO,
+            script(vec![None]),
+        );
+        assert_eq!(g.before_round(&stop).unwrap().0, None);
+        let mut g = Gate::with(
+            Wanted::Far,
+            Duration::from_millis(20),
+            Duration::from_millis(5),
+            || Some(35.0),
+        );
+        let t0 = Instant::now();
+        let Err(NotNow::Patience(why)) = g.before_round(&stop) else {
+            panic!("a gate that waits in vain gives up")
+        };
+        assert!(t0.elapsed() >= Duration::from_millis(20));
+        assert!(
+            why.starts_with("--placement far: the cores were not far in 0 s of waiting")
+                && why.ends_with("(the probes read 35-35 ns apart; near is below 110 ns)"),
+            "{why}"
+        );
+        let mut g = Gate::with(
+            Wanted::Near,
+            Duration::from_millis(10),
+            Duration::from_millis(5),
+            || None,
+        );
+        let Err(NotNow::Patience(why)) = g.before_round(&stop) else {
+            panic!("no figure is no placement")
+        };
+        assert!(why.contains("the probe gave no figure"), "{why}");
+        let stop = AtomicBool::new(true);
+        let mut g = Gate::with(
+            Wanted::Near,
+            Duration::from_secs(60),
+            Duration::ZERO,
+            || Some(170.0),
+        );
+        assert_eq!(g.before_round(&stop), Err(NotNow::Stopped));
+        // any and, on two cores, near and far can be held
+        assert!(can_hold(Wanted::Any).is_ok());
+        let two = allowed_cpus().len() >= 2;
+        for w in [Wanted::Near, Wanted::Far] {
+            match can_hold(w) {
+                Ok(()) => assert!(two),
+                Err(e) => assert!(!two && e.to_string().contains("needs two CPUs"), "{e}"),
+            }
         }
     }
 

@@ -155,6 +155,9 @@ pub fn run(
         );
     }
     let plan = file.plan.clone();
+    super::placement::can_hold(plan.placement)?;
+    // one gate for the run: it tells near from far by all its probes
+    let mut gate = super::placement::Gate::new(plan.placement);
     for f in &plan.skipped {
         eprintln!(
             "note: framework '{f}' has no worker binary installed beside speedbench; skipped"
@@ -348,6 +351,7 @@ pub fn run(
                 rounds,
                 seed ^ (g as u64) << 32 ^ process as u64,
                 &STOP,
+                &mut gate,
                 &mut |job, env| Live::start(job, env, timeout),
             );
             if let Some(b) = budget_left.as_mut() {

@@ -261,6 +261,8 @@ pub fn run_job(
             // the parent probes between rounds
             core_to_core_ns: None,
             round_core_to_core_ns: Vec::new(),
+            placement: Default::default(),
+            placement_wait_s: None,
         }],
         samples_ms: timed.samples,
         iters: plan.iters,

@@ -22,6 +22,28 @@ impl ModeArg {
     }
 }
 
+/// `run --placement`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlacementArg {
+    /// As the host has them.
+    Any,
+    /// A shared cache.
+    Near,
+    /// No shared cache.
+    Far,
+}
+
+impl From<PlacementArg> for crate::record::placement::Wanted {
+    fn from(p: PlacementArg) -> Self {
+        use crate::record::placement::Wanted;
+        match p {
+            PlacementArg::Any => Wanted::Any,
+            PlacementArg::Near => Wanted::Near,
+            PlacementArg::Far => Wanted::Far,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DeviceArg {
     Cpu,

@@ -38,6 +38,8 @@ pub struct Request {
     /// `--target` and `--max-time` as given ("2%", "8m").
     pub target: Option<String>,
     pub max_time: Option<String>,
+    /// `--placement`; `None`: any.
+    pub placement: Option<crate::record::placement::Wanted>,
     pub out: Option<PathBuf>,
     pub weights: Option<PathBuf>,
 }
@@ -207,6 +209,7 @@ pub fn plan(args: &Request, catalog: &Catalog) -> Result<RunPlan> {
         order_seed: args.order_seed.unwrap_or_else(rand::random),
         target,
         max_time_s,
+        placement: args.placement.unwrap_or_default(),
         intra_threads: threads(h.threads.intra, "threads.intra", &src)?,
         inter_threads: threads(h.threads.inter, "threads.inter", &src)?,
         seed: h.matrix.seed,

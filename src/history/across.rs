@@ -145,9 +145,16 @@ fn same_machine(a: &CellRecord, b: &CellRecord) -> bool {
         }
 }
 
-/// The runs that count for a speedup of the current run: on its host, and
-/// where the current run held its schedule (`held`), with the same
-/// schedule in the parallel cell.
+/// The placement of the cores a cell's rounds were held for (`run
+/// --placement`).
+fn held_for(c: &CellRecord) -> crate::record::placement::Wanted {
+    c.processes.first().map(|p| p.placement).unwrap_or_default()
+}
+
+/// The runs that count for a speedup of the current run: on its machine,
+/// held for the same placement of its cores, and where the current run
+/// held its schedule (`held`), with the same schedule in the parallel
+/// cell.
 fn comparable(
     seq: &CellRecord,
     par: &CellRecord,
@@ -156,6 +163,7 @@ fn comparable(
 ) -> bool {
     same_machine(seq, now.0)
         && same_machine(par, now.1)
+        && held_for(seq) == held_for(now.0)
         && !(held && compare::other_schedule(par, now.1))
 }
 

@@ -243,6 +243,34 @@ fn runs_on_another_cpu_of_the_same_host_name_never_count() {
     assert_eq!(pooled(&old, &now, false)[0].runs, 3);
 }
 
+/// Runs held for another placement of the cores (`run --placement`)
+/// never count: near and far are two speedups, not one.
+#[test]
+fn runs_held_for_another_placement_never_count() {
+    use crate::record::placement::Wanted;
+    let held = |w: Wanted, r: Vec<CellRecord>| -> Vec<CellRecord> {
+        r.into_iter()
+            .map(|mut c| {
+                let mut p = crate::record::test_cell(&[&[1.0]], true).processes[0].clone();
+                p.placement = w;
+                c.processes = vec![p];
+                c
+            })
+            .collect()
+    };
+    let now = held(Wanted::Near, run(1.05, "h", "a", 9));
+    for other in [Wanted::Any, Wanted::Far] {
+        let earlier: Vec<_> = (0..3)
+            .map(|i| held(other, run(1.40, "h", "a", i)))
+            .collect();
+        assert!(pooled(&earlier, &now, false).is_empty(), "{other:?}");
+    }
+    let near: Vec<_> = (3..5)
+        .map(|i| held(Wanted::Near, run(1.05, "h", "a", i)))
+        .collect();
+    assert_eq!(pooled(&near, &now, false)[0].runs, 3);
+}
+
 /// This run's interval holds the pooled speedup at its very ends, and
 /// misses it just beyond either.
 #[test]

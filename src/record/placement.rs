@@ -18,6 +18,86 @@ const APART: f64 = 1.5;
 /// the host interrupted) is no placement.
 const FEWEST: usize = 2;
 
+/// Which placement of the cores a run times its rounds on (`run
+/// --placement`): any (as the host has them), or only near or only far,
+/// the runner holding each round until the probe before it reads so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Wanted {
+    #[default]
+    Any,
+    Near,
+    Far,
+}
+
+impl Wanted {
+    pub fn is_any(&self) -> bool {
+        *self == Wanted::Any
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Wanted::Any => "any",
+            Wanted::Near => "near",
+            Wanted::Far => "far",
+        }
+    }
+
+    /// Whether a round whose probe read `ns` runs on this placement, the
+    /// run's probes so far being `seen`: near below the [`threshold`]
+    /// through them and `ns`, or, while they show one placement only,
+    /// below [`CUT_NS`]. No figure is no placement (only `Any` admits it).
+    pub fn admits(self, ns: Option<f64>, seen: &[f64]) -> bool {
+        let near = |ns: f64| {
+            let all: Vec<f64> = seen.iter().copied().chain([ns]).collect();
+            ns < cut(&all)
+        };
+        match (self, ns) {
+            (Wanted::Any, _) => true,
+            (_, None) => false,
+            (Wanted::Near, Some(ns)) => near(ns),
+            (Wanted::Far, Some(ns)) => !near(ns),
+        }
+    }
+}
+
+/// Where near ends among the probes `seen`: their [`threshold`], else
+/// [`CUT_NS`].
+pub fn cut(seen: &[f64]) -> f64 {
+    threshold(seen).unwrap_or(CUT_NS)
+}
+
+/// The placement the cells' rounds were held for (`run --placement`) and
+/// how long their groups waited for it in all, in s (a group's wait once:
+/// its original cells' at one setting, process by process); `None` where
+/// they ran on any.
+pub fn held(cells: &[CellRecord]) -> Option<(Wanted, f64)> {
+    let mut waits = std::collections::BTreeMap::new();
+    let mut want = None;
+    for c in cells.iter().filter(|c| !c.framework.contains('#')) {
+        for p in c.processes.iter().filter(|p| !p.placement.is_any()) {
+            want = Some(p.placement);
+            let group = (
+                &c.model,
+                &c.framework,
+                c.optimize,
+                c.precision,
+                c.batch,
+                p.index,
+            );
+            let w: &mut f64 = waits.entry(group).or_default();
+            *w = w.max(p.placement_wait_s.unwrap_or(0.0));
+        }
+    }
+    Some((want?, waits.values().sum()))
+}
+
+/// Near from far where a run's probes have shown one placement only, ns:
+/// between the 35-75 ns of two cores that share a last-level cache on this
+/// project's VMs (and of any two cores of one Intel die) and the 160-180
+/// ns of two that do not.
+pub const CUT_NS: f64 = 110.0;
+
 /// The rounds of one placement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placement {
@@ -275,6 +355,66 @@ pub(crate) fn two_placements(near: f64, far: f64) -> (CellRecord, CellRecord) {
 mod tests {
     use super::*;
     use crate::record::test_cell;
+
+    /// What a run held its rounds for, and its groups' waits, each once:
+    /// a group's two modes and its A/A repeat waited together; its
+    /// processes, and other settings, waited apart.
+    #[test]
+    fn a_run_held_for_a_placement_says_so_and_how_long_it_waited() {
+        let cell = |framework: &str, mode: super::super::Mode, batch: usize, waits: &[f64]| {
+            let mut c = test_cell(&[&[1.0], &[1.0]], true);
+            (c.framework, c.mode, c.batch) = (framework.into(), mode, batch);
+            for (p, &w) in c.processes.iter_mut().zip(waits) {
+                p.placement = Wanted::Near;
+                p.placement_wait_s = Some(w);
+            }
+            c
+        };
+        use super::super::Mode::{Parallel, Sequential};
+        let mut cells = vec![
+            cell("torch", Sequential, 16, &[2.0, 3.0]),
+            cell("torch", Parallel, 16, &[2.0, 3.0]),
+            cell("torch#2", Sequential, 16, &[2.0, 3.0]),
+            cell("torch", Sequential, 8, &[1.5, 0.0]),
+        ];
+        assert_eq!(held(&cells), Some((Wanted::Near, 6.5)));
+        cells[3].processes[1].placement_wait_s = None;
+        assert_eq!(held(&cells), Some((Wanted::Near, 6.5)));
+        assert_eq!(held(&[test_cell(&[&[1.0]], true)]), None);
+        assert_eq!(held(&[]), None);
+    }
+
+    /// Near below 110 ns while the probes show one placement; below the
+    /// cut through them once they show two (here two cores 125 ns apart
+    /// are near on a machine whose far ones are 260 ns apart); far the
+    /// rest; no figure is on no placement, and any admits everything.
+    #[test]
+    fn a_probe_is_near_below_the_cut_through_the_run_s_probes() {
+        assert_eq!(cut(&[]), CUT_NS);
+        for (ns, near) in [(35.0, true), (109.0, true), (111.0, false), (165.0, false)] {
+            assert_eq!(Wanted::Near.admits(Some(ns), &[]), near, "{ns}");
+            assert_eq!(Wanted::Far.admits(Some(ns), &[]), !near, "{ns}");
+            assert!(Wanted::Any.admits(Some(ns), &[]));
+        }
+        let seen = [125.0, 128.0, 260.0, 255.0];
+        assert!((cut(&seen) - (128.0f64 * 255.0).sqrt()).abs() < 1e-9);
+        assert!(Wanted::Near.admits(Some(126.0), &seen));
+        assert!(!Wanted::Far.admits(Some(126.0), &seen));
+        assert!(Wanted::Far.admits(Some(250.0), &seen));
+        // the probe itself counts: with one near probe seen, a second
+        // makes the two placements
+        assert!(Wanted::Near.admits(Some(120.0), &[121.0, 260.0, 255.0]));
+        assert!(!Wanted::Near.admits(Some(120.0), &[260.0, 255.0]));
+        for w in [Wanted::Near, Wanted::Far] {
+            assert!(!w.admits(None, &seen));
+        }
+        assert!(Wanted::Any.admits(None, &[]));
+        assert_eq!(
+            [Wanted::Any, Wanted::Near, Wanted::Far].map(Wanted::name),
+            ["any", "near", "far"]
+        );
+        assert!(Wanted::Any.is_any() && !Wanted::Near.is_any() && !Wanted::Far.is_any());
+    }
 
     fn probed(samples: &[&[f64]], ns: &[Option<f64>]) -> CellRecord {
         let mut c = test_cell(samples, true);

@@ -96,6 +96,10 @@ pub struct RunPlan {
     /// The time budget of the timed rounds (`--max-time`), seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_time_s: Option<f64>,
+    /// The placement of the cores every round is held for (`--placement`);
+    /// absent: any.
+    #[serde(default, skip_serializing_if = "super::placement::Wanted::is_any")]
+    pub placement: super::placement::Wanted,
     pub intra_threads: usize,
     pub inter_threads: usize,
     pub seed: u64,

@@ -82,6 +82,14 @@ pub struct ProcessRecord {
     /// every round).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub round_core_to_core_ns: Vec<Option<f64>>,
+    /// The placement of the cores its rounds were held for (`run
+    /// --placement`); absent: any.
+    #[serde(default, skip_serializing_if = "super::placement::Wanted::is_any")]
+    pub placement: super::placement::Wanted,
+    /// How long its group waited, before its rounds, for the cores to be
+    /// on that placement, in s; absent where it did not hold them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_wait_s: Option<f64>,
 }
 
 impl ProcessRecord {
@@ -117,6 +125,8 @@ mod tests {
             threads_ran: None,
             core_to_core_ns: None,
             round_core_to_core_ns: vec![],
+            placement: Default::default(),
+            placement_wait_s: None,
         };
         assert!(!p.busy());
         p.load = Some(l);

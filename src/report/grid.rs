@@ -281,6 +281,16 @@ pub fn busy_note(cells: &[CellRecord]) -> Option<String> {
     })
 }
 
+/// What `--placement` held the cells' rounds for, where it held them.
+pub fn held_note(cells: &[CellRecord]) -> Option<String> {
+    let (want, waited) = crate::record::placement::held(cells)?;
+    Some(format!(
+        "Timed only with the machine's cores {} (--placement {}): each round waited until the probe before it read them so, {waited:.0} s in all.",
+        if want == crate::record::placement::Wanted::Near { "near (a shared cache)" } else { "far apart (no shared cache)" },
+        want.name()
+    ))
+}
+
 /// Sequential over parallel median: above 1 means parallel is faster; the
 /// interval spans both cells' processes (paired) and iterations.
 pub fn speedup(seq: &CellRecord, par: &CellRecord) -> Ratio {
@@ -442,6 +452,7 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
         ));
     }
     notes.extend(busy_note(cells));
+    notes.extend(held_note(cells));
     if with_published {
         notes.push("Published columns: Li et al., CVPR 2019 (TensorFlow, GTX 1060, batch 16, 224 px); quoted, not measured here.".into());
     }

@@ -276,10 +276,11 @@ fn annotate(g: &mut Grid, h: &Headline, cells: &[CellRecord]) {
         ));
     }
     if h.placed && has(SPEEDUP) {
-        g.notes.push("(near .., far ..): the speedup where the host had the machine's cores near (a shared cache) and where it had them far apart, when the two differ (their 95% intervals are disjoint); the run's rounds ran on both, and the interval spans the two.".into());
+        g.notes.push("(near .., far ..): the speedup where the host had the machine's cores near (a shared cache) and where it had them far apart, when the two differ (their 95% intervals are disjoint); the run's rounds ran on both, and the interval spans the two (run --placement near or far times one).".into());
     }
     g.notes.extend(h.levels.clone());
     g.notes.extend(grid::busy_note(cells));
+    g.notes.extend(grid::held_note(cells));
 }
 
 #[cfg(test)]
@@ -453,6 +454,33 @@ mod tests {
             "{:?}",
             g.notes
         );
+    }
+
+    /// A run held for one placement says which, and how long it waited,
+    /// in the headline and in the wide table's notes; a run on any, not.
+    #[test]
+    fn a_run_held_for_a_placement_says_so() {
+        let note = |cells: &[CellRecord]| -> Vec<Option<String>> {
+            let held = |n: &String| n.starts_with("Timed only with the machine's cores");
+            [grid(cells, None).notes, grid::paper(cells, false).notes]
+                .map(|notes| notes.iter().find(|n| held(n)).cloned())
+                .into()
+        };
+        let (seq, par) = crate::record::placement::two_placements(1.10, 1.10);
+        let mut cells = vec![seq, par];
+        assert_eq!(note(&cells), [None, None]);
+        for c in &mut cells {
+            for p in &mut c.processes {
+                p.placement = crate::record::placement::Wanted::Far;
+                p.placement_wait_s = Some(0.25);
+            }
+        }
+        let (_, waited) = crate::record::placement::held(&cells).unwrap();
+        assert!(waited >= 1.0, "{waited}");
+        for n in note(&cells) {
+            let n = n.expect("a note");
+            assert_eq!(n, format!("Timed only with the machine's cores far apart (no shared cache) (--placement far): each round waited until the probe before it read them so, {waited:.0} s in all."));
+        }
     }
 
     #[test]

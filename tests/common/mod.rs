@@ -169,6 +169,8 @@ pub fn cell_in_processes(
             threads_ran: None,
             core_to_core_ns: None,
             round_core_to_core_ns: vec![],
+            placement: Default::default(),
+            placement_wait_s: None,
         })
         .collect();
     c.summarise();
@@ -207,6 +209,7 @@ pub fn run_file(cells: Vec<CellRecord>) -> RunFile {
             order_seed: 0,
             target: None,
             max_time_s: None,
+            placement: Default::default(),
             intra_threads: 2,
             inter_threads: 2,
             seed: 0,
