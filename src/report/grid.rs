@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::notes;
 use super::published;
 use crate::record::stats::{quantile, Ratio};
 use crate::record::CellRecord;
@@ -12,9 +13,7 @@ use crate::record::{Device, Mode, Optimize, Precision};
 /// cell's median or a ratio, is marked imprecise.
 pub const IMPRECISE: f64 = 0.02;
 const NOISE_MARK: &str = "~";
-/// Marks a cell timed while other processes took more than
-/// [`crate::record::BUSY_CORES`].
-pub const BUSY_MARK: &str = "!";
+pub use super::notes::BUSY_MARK;
 /// Seed of the speedups' bootstrap.
 const SEED: u64 = 0x5eedb007;
 
@@ -269,28 +268,6 @@ pub(super) fn marks(cells: &[&CellRecord]) -> String {
     format!("{noise}{busy}")
 }
 
-/// The note that explains [`BUSY_MARK`], naming the busy cells.
-pub fn busy_note(cells: &[CellRecord]) -> Option<String> {
-    let busy = crate::record::busy_cells(cells);
-    (!busy.is_empty()).then(|| {
-        format!(
-            "{BUSY_MARK} busy machine: other processes took more than {} of a core while these cells timed, so their times and ratios are not to be trusted and compare calls them inconclusive: {}.",
-            crate::record::BUSY_CORES,
-            busy.join(", ")
-        )
-    })
-}
-
-/// What `--placement` held the cells' rounds for, where it held them.
-pub fn held_note(cells: &[CellRecord]) -> Option<String> {
-    let (want, waited) = crate::record::placement::held(cells)?;
-    Some(format!(
-        "Timed only with the machine's cores {} (--placement {}): each round waited until the probe before it read them so, {waited:.0} s in all.",
-        if want == crate::record::placement::Wanted::Near { "near (a shared cache)" } else { "far apart (no shared cache)" },
-        want.name()
-    ))
-}
-
 /// Sequential over parallel median: above 1 means parallel is faster; the
 /// interval spans both cells' processes (paired) and iterations.
 pub fn speedup(seq: &CellRecord, par: &CellRecord) -> Ratio {
@@ -451,8 +428,8 @@ pub fn paper(cells: &[CellRecord], with_published: bool) -> Grid {
             IMPRECISE * 100.0
         ));
     }
-    notes.extend(busy_note(cells));
-    notes.extend(held_note(cells));
+    notes.extend(notes::busy(cells));
+    notes.extend(notes::held(cells));
     if with_published {
         notes.push("Published columns: Li et al., CVPR 2019 (TensorFlow, GTX 1060, batch 16, 224 px); quoted, not measured here.".into());
     }
@@ -586,7 +563,7 @@ pub fn detail(cells: &[CellRecord]) -> Grid {
             "% of its precision's peak: achieved conv+fc GMAC/s against the machine's peak for the cell's precision (fp32: independent FMA chains on the widest vector unit; bf16: AVX-512 BF16 dot products; fp16: AVX-512 FP16 FMAs; on the cores the run used), measured once per run; blank where the machine has no figure for the precision (TF32, a CPU with AMX tiles); on a GPU the nominal figure (SMs x FP32 units x clock, from a table: not measured). Best GEMM: float32 matrix products through the same framework, once per run: four chained products per pass, so that the host copies in and out weigh a quarter of what one product's would. Threads: what the plan asked each framework for; the 'ran' column shows how many threads ran operations in the traced pass.".into(),
         ]
         .into_iter()
-        .chain(busy_note(cells))
+        .chain(notes::busy(cells))
         .collect(),
     }
 }

@@ -196,7 +196,7 @@ pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
     })
     .map(|mut g| {
         g.notes.extend(notes);
-        g.notes.extend(grid::busy_note(cells));
+        g.notes.extend(super::notes::busy(cells));
         g
     })
 }

@@ -12,6 +12,7 @@ pub mod history;
 pub mod history_table;
 pub mod html;
 pub mod limits;
+pub mod notes;
 pub mod published;
 pub mod repeats;
 pub mod rows;

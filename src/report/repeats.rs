@@ -49,7 +49,7 @@ pub fn grid(cells: &[CellRecord]) -> Option<Grid> {
     let mut notes = vec![format!(
         "A/A: the same cells timed twice in one run; {held} of {n} 95% intervals hold 1.00 (about 95% should, over many)."
     )];
-    notes.extend(grid::busy_note(cells));
+    notes.extend(super::notes::busy(cells));
     Some(Grid {
         title: "Repeats (A/A): a framework named twice".into(),
         header: [
