@@ -448,7 +448,7 @@ fn a_gate_that_waits_in_vain_fails_the_group_with_its_reason() {
         let cause = &r.as_ref().unwrap_err().cause;
         assert!(
             cause.starts_with("--placement near: the cores were not near in ")
-                && cause.contains("(the probes read 170-170 ns apart; near is below 110 ns)"),
+                && cause.contains("(the probes read 170-170 ns apart; near is 0-110 ns)"),
             "{cause}"
         );
     }

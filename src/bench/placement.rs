@@ -122,12 +122,14 @@ impl<'a> Gate<'a> {
             }
             None => "the probe gave no figure (it needs two cores that answer)".into(),
         };
+        let near = crate::record::placement::near_band(&self.seen);
         format!(
-            "--placement {}: the cores were not {} in {:.0} s of waiting ({read}; near is below {:.0} ns)",
+            "--placement {}: the cores were not {} in {:.0} s of waiting ({read}; near is {:.0}-{:.0} ns)",
             self.want.name(),
             self.want.name(),
             waited.as_secs_f64(),
-            crate::record::placement::cut(&self.seen),
+            near.start,
+            near.end,
         )
     }
 }
@@ -318,7 +320,7 @@ mod tests {
         assert!(t0.elapsed() >= Duration::from_millis(20));
         assert!(
             why.starts_with("--placement far: the cores were not far in 0 s of waiting")
-                && why.ends_with("(the probes read 35-35 ns apart; near is below 110 ns)"),
+                && why.ends_with("(the probes read 35-35 ns apart; near is 0-110 ns)"),
             "{why}"
         );
         let mut g = Gate::with(
