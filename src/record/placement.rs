@@ -470,6 +470,26 @@ mod tests {
         );
         assert_eq!(band.end, CUT_NS);
         assert!(!Wanted::Far.admits(Some(60.0), &[36.0, 37.0, 35.0, 21.0]));
+        // where one core's probes stand furthest apart, the first cut sets
+        // them off, and near and far split above it
+        let seen = [10.0, 10.5, 11.0, 36.0, 37.0, 60.0, 62.0];
+        let band = near_band(&seen);
+        assert!(
+            (band.start - (11.0f64 * 36.0).sqrt()).abs() < 1e-9,
+            "{band:?}"
+        );
+        assert!(
+            (band.end - (37.0f64 * 60.0).sqrt()).abs() < 1e-9,
+            "{band:?}"
+        );
+        for (ns, near, far) in [
+            (36.5, true, false),
+            (10.5, false, false),
+            (61.0, false, true),
+        ] {
+            assert_eq!(Wanted::Near.admits(Some(ns), &seen), near, "{ns}");
+            assert_eq!(Wanted::Far.admits(Some(ns), &seen), far, "{ns}");
+        }
     }
 
     fn probed(samples: &[&[f64]], ns: &[Option<f64>]) -> CellRecord {
