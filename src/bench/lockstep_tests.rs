@@ -469,3 +469,50 @@ fn a_gate_that_waits_in_vain_fails_the_group_with_its_reason() {
         assert!(r.as_ref().unwrap().interrupted);
     }
 }
+
+/// A gate that gives up, or a stop while it waits, after a group's
+/// minimum keeps the cells: they are whole, not failed or interrupted.
+#[test]
+fn past_the_minimum_a_gate_that_gives_up_keeps_the_cells() {
+    let more = Rounds {
+        min: 1,
+        max: 10,
+        target: Some(1e-9),
+        budget: None,
+        between: None,
+    };
+    let probes = std::cell::Cell::new(0);
+    let mut gate = Gate::with(
+        Wanted::Near,
+        Duration::from_millis(20),
+        Duration::from_millis(5),
+        || {
+            probes.set(probes.get() + 1);
+            Some(if probes.get() == 1 { 35.0 } else { 170.0 })
+        },
+    );
+    let stop = AtomicBool::new(false);
+    let results = run_group(&pair(), &[(0, 1)], more, 7, &stop, &mut gate, &mut start);
+    for r in &results {
+        let cell = r.as_ref().expect("a whole cell");
+        assert!(!cell.interrupted);
+    }
+    let flag = &stop;
+    let probes = std::cell::Cell::new(0);
+    let mut gate = Gate::with(
+        Wanted::Near,
+        Duration::from_secs(60),
+        Duration::ZERO,
+        || {
+            probes.set(probes.get() + 1);
+            if probes.get() > 1 {
+                flag.store(true, Ordering::SeqCst);
+            }
+            Some(if probes.get() == 1 { 35.0 } else { 170.0 })
+        },
+    );
+    let results = run_group(&pair(), &[(0, 1)], more, 7, &stop, &mut gate, &mut start);
+    for r in &results {
+        assert!(!r.as_ref().unwrap().interrupted);
+    }
+}

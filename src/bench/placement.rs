@@ -352,6 +352,26 @@ mod tests {
         }
     }
 
+    /// A thread that may run on one CPU cannot probe: near and far are
+    /// refused at once, naming the CPUs it may use; any is not.
+    #[test]
+    fn one_cpu_cannot_hold_a_placement() {
+        let Some(&cpu) = allowed_cpus().first() else {
+            return;
+        };
+        std::thread::spawn(move || {
+            assert!(pin(cpu));
+            for w in [Wanted::Near, Wanted::Far] {
+                let e = can_hold(w).unwrap_err().to_string();
+                assert!(e.ends_with("(it may use 1)"), "{e}");
+                assert!(e.starts_with(&format!("--placement {}: ", w.name())), "{e}");
+            }
+            assert!(can_hold(Wanted::Any).is_ok());
+        })
+        .join()
+        .unwrap();
+    }
+
     /// No partner answers: the probe gives up after [`GIVE_UP`] with no
     /// figure, or at once where it is told to stop.
     #[test]
