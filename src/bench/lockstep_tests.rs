@@ -294,18 +294,9 @@ fn a_group_starts_originals_first_and_times_its_rounds() {
         } else {
             String::new()
         };
-        let script = format!(
-            r#"read job; n=0; {calibrates}echo '"Ready"'
-            while read cmd; do n=$((n+1))
-              case "$cmd" in
-                '"Pass"') echo "{{\"Sample\":1$n.0}}" ;;
-                '"Finish"') echo '{cell}'; exit 0 ;;
-              esac
-            done"#,
-            cell = cell_line()
-        );
         let mut c = Command::new("sh");
-        c.arg("-c").arg(script);
+        c.arg("-c")
+            .arg(format!("read job; n=0; {calibrates}{}", answering()));
         Live::spawn(job, c, Duration::from_secs(20))
     };
     let rounds = Rounds {
@@ -368,8 +359,10 @@ fn pair() -> [Member; 2] {
     })
 }
 
-fn start(_: &Job, _: &[(&str, &str)]) -> Result<Live, Box<Failure>> {
-    let script = format!(
+/// A worker's script once it has its job: ready, then sample `1N.0` for
+/// the Nth pass, and the cell of [`cell_line`] on finish.
+fn answering() -> String {
+    format!(
         r#"echo '"Ready"'
         while read cmd; do n=$((n+1))
           case "$cmd" in
@@ -378,8 +371,11 @@ fn start(_: &Job, _: &[(&str, &str)]) -> Result<Live, Box<Failure>> {
           esac
         done"#,
         cell = cell_line()
-    );
-    scripted(&script, Duration::from_secs(20))
+    )
+}
+
+fn start(_: &Job, _: &[(&str, &str)]) -> Result<Live, Box<Failure>> {
+    scripted(&answering(), Duration::from_secs(20))
 }
 
 const THREE: Rounds = Rounds {
